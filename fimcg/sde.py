@@ -1,0 +1,196 @@
+"""Stochastic differential equations dX = f(X) dt + g(X) dW and their Euler-Maruyama simulation.
+
+Conventions (shared by the whole package):
+
+* states are batch-first tensors of shape ``(..., d)`` with ``d`` in {1, 2, 3};
+* the diffusion is diagonal and time-homogeneous: ``g(x)`` has the same shape as ``x`` and the
+  noise of dimension ``i`` is ``g_i(x) dW_i``;
+* simulated or observed paths have shape ``(n_paths, T, d)``, observed every ``dt`` time units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import torch
+
+from ._validation import as_tensor, check_finite, check_int, check_positive
+
+__all__ = ["SDE", "SimulationDiverged", "simulate"]
+
+Field = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SDE:
+    """A time-homogeneous SDE with diagonal noise.
+
+    Args:
+        drift: f, maps states ``(..., d)`` to drift ``(..., d)`` (state units per time unit).
+        diffusion: g, maps states ``(..., d)`` to non-negative noise amplitudes ``(..., d)``
+            (state units per sqrt(time unit)).
+        dim: the state dimension d.
+        name: a short human-readable name, used in figures and reports.
+        potential: optional U with f = -grad U (for g constant) mapping ``(..., d)`` to ``(...)``.
+        params: the keyword parameters the system was built with (for reports).
+
+    ``drift`` and ``diffusion`` are always called on the whole batch ``(n_paths, d)`` by
+    :func:`simulate`, so a family of equations with per-path coefficients (as the synthetic prior
+    uses) may index its coefficients by row.
+    """
+
+    drift: Field
+    diffusion: Field
+    dim: int = 1
+    name: str = "sde"
+    potential: Callable[[torch.Tensor], torch.Tensor] | None = None
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dim not in (1, 2, 3):
+            raise ValueError(f"dim must be 1, 2 or 3, got {self.dim!r}")
+        if not callable(self.drift) or not callable(self.diffusion):
+            raise TypeError("drift and diffusion must be callables mapping (..., d) tensors to (..., d)")
+
+    def f(self, x: torch.Tensor) -> torch.Tensor:
+        """Drift at ``x`` of shape (..., d); returns (..., d)."""
+        return self.drift(x)
+
+    def g(self, x: torch.Tensor) -> torch.Tensor:
+        """Diffusion at ``x`` of shape (..., d); returns (..., d)."""
+        return self.diffusion(x)
+
+    def __repr__(self) -> str:  # dataclass repr would print function objects
+        ps = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"SDE(name={self.name!r}, dim={self.dim}{', ' + ps if ps else ''})"
+
+
+class SimulationDiverged(RuntimeError):
+    """Raised when simulated paths become NaN/inf or leave the bound.
+
+    Attributes:
+        diverged: bool tensor (n_paths,), True for every path that diverged.
+        step: the first observation index at which a divergence was seen.
+    """
+
+    def __init__(self, message: str, *, diverged: torch.Tensor, step: int) -> None:
+        super().__init__(message)
+        self.diverged = diverged
+        self.step = step
+
+
+def _generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+    if seed is None:
+        return None
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed))
+    return gen
+
+
+def simulate(
+    sde: SDE,
+    x0: torch.Tensor,
+    *,
+    dt: float,
+    n_steps: int,
+    substeps: int = 1,
+    seed: int | None = None,
+    bound: float = 1e4,
+    on_divergence: Literal["raise", "nan"] = "raise",
+    chunk: int = 256,
+) -> torch.Tensor:
+    """Simulate ``sde`` with batched Euler-Maruyama and return the observed paths.
+
+    Args:
+        sde: the equation to integrate.
+        x0: initial states, shape (n_paths, d) (or (n_paths,) for d = 1). The result lives on
+            ``x0``'s device and has its floating dtype (float32 unless ``x0`` is float64).
+        dt: time between two observations (> 0).
+        n_steps: number of observation steps (>= 1); the result has n_steps + 1 observations.
+        substeps: Euler-Maruyama steps per observation (>= 1); the integration step is dt/substeps.
+        seed: seed of a private random generator (``None``: torch's global generator).
+        bound: a path whose ``|x|`` exceeds this (or becomes NaN/inf) has diverged.
+        on_divergence: ``"raise"`` raises :class:`SimulationDiverged`; ``"nan"`` fills a diverged
+            path with NaN from its first diverged observation on (filter with ``torch.isfinite``).
+        chunk: observations whose Gaussian increments are drawn in one call (speed only).
+
+    Returns:
+        Tensor (n_paths, n_steps + 1, d); ``[:, 0]`` is ``x0``.
+
+    Raises:
+        ValueError: non-positive ``dt``, ``n_steps < 1``, NaN in ``x0``, a shape mismatch, or a
+            negative / NaN diffusion value returned by ``sde.diffusion``.
+        SimulationDiverged: with ``on_divergence="raise"`` when a path blows up.
+    """
+    if not isinstance(sde, SDE):
+        raise TypeError(f"sde must be a fimcg.SDE, got {type(sde).__name__}")
+    dt = check_positive(dt, name="dt")
+    n_steps = check_int(n_steps, name="n_steps", minimum=1)
+    substeps = check_int(substeps, name="substeps", minimum=1)
+    bound = check_positive(bound, name="bound")
+    if on_divergence not in ("raise", "nan"):
+        raise ValueError(f"on_divergence must be 'raise' or 'nan', got {on_divergence!r}")
+    x = as_tensor(x0, name="x0")
+    if x.ndim == 1 and sde.dim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or x.shape[1] != sde.dim:
+        raise ValueError(f"x0 must have shape (n_paths, d={sde.dim}); got shape {tuple(x.shape)}")
+    check_finite(x, name="x0")
+    x = x.detach().clone()
+    n_paths, d = x.shape
+    h = dt / substeps
+    sqrt_h = math.sqrt(h)
+    gen = _generator(seed, x.device)
+
+    out = torch.empty(n_paths, n_steps + 1, d, dtype=x.dtype, device=x.device)
+    out[:, 0] = x
+    alive = torch.ones(n_paths, dtype=torch.bool, device=x.device)
+    first_bad = -1
+    step = 1
+    with torch.no_grad():
+        while step <= n_steps:
+            m = min(chunk, n_steps + 1 - step)
+            noise = torch.randn(m, substeps, n_paths, d, generator=gen, dtype=x.dtype, device=x.device)
+            noise.mul_(sqrt_h)
+            for j in range(m):
+                for k in range(substeps):
+                    g = sde.diffusion(x)
+                    x = x + sde.drift(x) * h + g * noise[j, k]
+                out[:, step + j] = x
+            block = out[:, step:step + m]
+            # diffusion sanity: checked once per block on the states of this block
+            g_blk = sde.diffusion(block.reshape(-1, d))
+            if g_blk.shape != (n_paths * m, d):
+                raise ValueError(f"sde.diffusion returned shape {tuple(g_blk.shape)} for states of shape "
+                                 f"{(n_paths * m, d)}; it must return the states' shape")
+            finite_blk = torch.isfinite(block).all(dim=2)  # (n, m)
+            g_bad = (g_blk.reshape(n_paths, m, d) < 0).any(dim=2) | torch.isnan(g_blk.reshape(n_paths, m, d)).any(dim=2)
+            g_bad &= finite_blk
+            if bool(g_bad.any()):
+                p, s = (int(i) for i in torch.nonzero(g_bad)[0])
+                bad_val = g_blk.reshape(n_paths, m, d)[p, s]
+                raise ValueError(f"sde.diffusion returned a negative or NaN value {bad_val.tolist()} at state "
+                                 f"{block[p, s].tolist()} (path {p}, observation {step + s}); "
+                                 "g must be >= 0 (use sqrt(max(., 0)) for semicircle-type diffusions)")
+            ok = finite_blk & (block.abs() <= bound).all(dim=2)
+            if not bool(ok.all()):
+                bad_paths = ~ok.all(dim=1)
+                first = int(torch.nonzero(~ok)[:, 1].min()) + step
+                first_bad = first if first_bad < 0 else min(first_bad, first)
+                if on_divergence == "raise":
+                    raise SimulationDiverged(
+                        f"{int((alive & bad_paths).sum())} of {n_paths} paths diverged (|x| > {bound:g} or "
+                        f"NaN/inf) by observation {first} (t = {first * dt:g}); reduce dt or increase "
+                        "substeps, or pass on_divergence='nan' to keep the other paths",
+                        diverged=(alive & bad_paths).clone(), step=first)
+                # NaN-fill each diverged path from its first bad observation onwards
+                first_idx = torch.where(ok, m, torch.arange(m, device=x.device)).min(dim=1).values
+                mask = torch.arange(m, device=x.device)[None, :] >= first_idx[:, None]
+                block[mask] = float("nan")
+                x = torch.where(bad_paths[:, None], torch.full_like(x, float("nan")), x)
+                alive &= ~bad_paths
+            step += m
+    # paths already marked dead keep NaN (their x is NaN so later blocks are NaN too)
+    return out
