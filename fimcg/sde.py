@@ -62,6 +62,15 @@ class SDE:
         """Diffusion at ``x`` of shape (..., d); returns (..., d)."""
         return self.diffusion(x)
 
+    def stationary_density(self, x, **kwargs) -> torch.Tensor:
+        """Stationary density at ``x`` (G,) or (G, 1) of a 1-D SDE; returns (G,).
+
+        Shorthand for :func:`fimcg.systems.stationary_density` (see there for ``domain``, ``n_grid``).
+        """
+        from .systems import stationary_density
+
+        return stationary_density(self, x, **kwargs)
+
     def __repr__(self) -> str:  # dataclass repr would print function objects
         ps = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"SDE(name={self.name!r}, dim={self.dim}{', ' + ps if ps else ''})"
@@ -143,6 +152,16 @@ def simulate(
     h = dt / substeps
     sqrt_h = math.sqrt(h)
     gen = _generator(seed, x.device)
+    with torch.no_grad():  # the block check below starts at observation 1: check x0's diffusion here
+        g0 = sde.diffusion(x)
+    if g0.shape != x.shape:
+        raise ValueError(f"sde.diffusion returned shape {tuple(g0.shape)} for states of shape "
+                         f"{tuple(x.shape)}; it must return the states' shape")
+    g0_bad = (g0 < 0).any(dim=1) | torch.isnan(g0).any(dim=1)
+    if bool(g0_bad.any()):
+        p = int(torch.nonzero(g0_bad)[0])
+        raise ValueError(f"sde.diffusion returned a negative or NaN value {g0[p].tolist()} at state "
+                         f"{x[p].tolist()} (path {p}, observation 0); g must be >= 0")
 
     out = torch.empty(n_paths, n_steps + 1, d, dtype=x.dtype, device=x.device)
     out[:, 0] = x

@@ -1,0 +1,509 @@
+"""A catalogue of ready-made SDEs, and the stationary density of any 1-D SDE.
+
+Every system is a function with keyword-only parameters that returns an :class:`fimcg.SDE` whose
+``params`` record the values it was built with and whose ``potential`` is set where the drift is a
+gradient, ``f = -U'`` (the potential then describes the drift alone; with state-dependent diffusion
+it is not the negative log of the stationary density). The reference system of the package is
+:func:`double_well` with its defaults::
+
+    f(x) = 4x - 4x^3,    g(x) = sqrt(max(4 - 1.25 x^2, 0))
+
+Systems are also available by name (:func:`get_system`, :func:`list_systems`), which is what the
+command line and the notebooks use.
+
+For 1-D systems :func:`stationary_density` solves the stationary Fokker-Planck equation numerically,
+
+    p(x) = exp( int 2 f / g^2 dx ) / g^2 / Z,
+
+restricted to where ``g > 0``, so histograms of simulated paths can be compared with theory.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ._validation import as_tensor, check_finite, check_int, check_positive
+from .sde import SDE
+
+__all__ = [
+    "double_well",
+    "double_well_constant",
+    "double_well_soft",
+    "ornstein_uhlenbeck",
+    "polynomial_potential",
+    "tanh_double_well",
+    "periodic_well",
+    "double_well_2d",
+    "mueller_brown",
+    "stationary_density",
+    "get_system",
+    "list_systems",
+]
+
+
+def _finite(value: Any, *, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number, got {value!r}") from exc
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
+def _nonneg(value: Any, *, name: str) -> float:
+    v = _finite(value, name=name)
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return v
+
+
+def _semicircle(g1: float, g2: float, g0: float = 0.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """g(x) = sqrt(max(g1 - g2 x^2, 0)) + g0, elementwise."""
+
+    def diffusion(x: torch.Tensor) -> torch.Tensor:
+        g = torch.sqrt(torch.clamp(g1 - g2 * x * x, min=0.0))
+        return g + g0 if g0 else g
+
+    return diffusion
+
+
+def _constant(sigma: float | Sequence[float], dim: int = 1) -> Callable[[torch.Tensor], torch.Tensor]:
+    values = [float(sigma)] * dim if np.isscalar(sigma) else [float(s) for s in sigma]
+
+    if len(set(values)) == 1:
+        v = values[0]
+
+        def diffusion(x: torch.Tensor) -> torch.Tensor:
+            return torch.full_like(x, v)
+    else:
+        def diffusion(x: torch.Tensor) -> torch.Tensor:
+            return torch.ones_like(x) * torch.tensor(values, dtype=x.dtype, device=x.device)
+
+    return diffusion
+
+
+# --------------------------------------------------------------------------------------------------
+# 1-D systems
+# --------------------------------------------------------------------------------------------------
+
+def double_well(*, alpha: float = 4.0, beta: float = 4.0, g1: float = 4.0, g2: float = 1.25) -> SDE:
+    """The reference system: a symmetric double well with "semicircle" diffusion.
+
+    f(x) = alpha x - beta x^3 (wells at +-sqrt(alpha/beta)), g(x) = sqrt(max(g1 - g2 x^2, 0)),
+    potential U(x) = beta x^4 / 4 - alpha x^2 / 2. With the defaults the diffusion vanishes at
+    |x| = sqrt(g1/g2) = 1.789, so paths stay inside (-1.79, 1.79).
+
+    Args:
+        alpha, beta: drift coefficients (beta > 0 confines the particle).
+        g1: g^2 at x = 0 (> 0); g2: curvature of g^2 (>= 0; 0 gives constant sqrt(g1)).
+    """
+    alpha = _finite(alpha, name="alpha")
+    beta = _finite(beta, name="beta")
+    g1 = check_positive(g1, name="g1")
+    g2 = _nonneg(g2, name="g2")
+    return SDE(
+        drift=lambda x: alpha * x - beta * x ** 3,
+        diffusion=_semicircle(g1, g2),
+        dim=1,
+        name="double_well",
+        potential=lambda x: (beta * x ** 4 / 4 - alpha * x ** 2 / 2).sum(-1),
+        params={"alpha": alpha, "beta": beta, "g1": g1, "g2": g2},
+    )
+
+
+def double_well_constant(*, alpha: float = 4.0, beta: float = 4.0, sigma: float = 1.0) -> SDE:
+    """The double well f(x) = alpha x - beta x^3 with constant diffusion g(x) = sigma.
+
+    The stationary density is p(x) ∝ exp(-2 U(x) / sigma^2), U(x) = beta x^4/4 - alpha x^2/2.
+    """
+    alpha = _finite(alpha, name="alpha")
+    beta = _finite(beta, name="beta")
+    sigma = check_positive(sigma, name="sigma")
+    return SDE(
+        drift=lambda x: alpha * x - beta * x ** 3,
+        diffusion=_constant(sigma),
+        dim=1,
+        name="double_well_constant",
+        potential=lambda x: (beta * x ** 4 / 4 - alpha * x ** 2 / 2).sum(-1),
+        params={"alpha": alpha, "beta": beta, "sigma": sigma},
+    )
+
+
+def double_well_soft(*, alpha: float = 1.0, beta: float = 1.0, g1: float = 1.0, g2: float = 0.25,
+                     g0: float = 0.1) -> SDE:
+    """The FIM evaluation system: f(x) = alpha x - beta x^3, g(x) = sqrt(max(g1 - g2 x^2, 0)) + g0.
+
+    Defaults give f = x - x^3 and g = sqrt(max(1 - x^2/4, 0)) + 0.1 (never zero, so no hard wall).
+    """
+    alpha = _finite(alpha, name="alpha")
+    beta = _finite(beta, name="beta")
+    g1 = check_positive(g1, name="g1")
+    g2 = _nonneg(g2, name="g2")
+    g0 = _nonneg(g0, name="g0")
+    return SDE(
+        drift=lambda x: alpha * x - beta * x ** 3,
+        diffusion=_semicircle(g1, g2, g0),
+        dim=1,
+        name="double_well_soft",
+        potential=lambda x: (beta * x ** 4 / 4 - alpha * x ** 2 / 2).sum(-1),
+        params={"alpha": alpha, "beta": beta, "g1": g1, "g2": g2, "g0": g0},
+    )
+
+
+def ornstein_uhlenbeck(*, theta: float = 1.0, mu: float = 0.0, sigma: float = 1.0, dim: int = 1) -> SDE:
+    """Ornstein-Uhlenbeck process f(x) = theta (mu - x), g(x) = sigma, in every dimension.
+
+    Closed forms (per dimension): E[X_t] = mu + (x0 - mu) e^{-theta t},
+    Var[X_t] = sigma^2 / (2 theta) (1 - e^{-2 theta t}); stationary law N(mu, sigma^2 / (2 theta)).
+
+    Args:
+        theta: mean-reversion rate (> 0). mu: mean. sigma: noise amplitude (> 0).
+        dim: state dimension (1, 2 or 3); the coordinates are independent copies.
+    """
+    theta = check_positive(theta, name="theta")
+    mu = _finite(mu, name="mu")
+    sigma = check_positive(sigma, name="sigma")
+    dim = check_int(dim, name="dim", minimum=1)
+    if dim > 3:
+        raise ValueError(f"dim must be 1, 2 or 3, got {dim}")
+    return SDE(
+        drift=lambda x: theta * (mu - x),
+        diffusion=_constant(sigma, dim),
+        dim=dim,
+        name="ornstein_uhlenbeck",
+        potential=lambda x: (theta * (x - mu) ** 2 / 2).sum(-1),
+        params={"theta": theta, "mu": mu, "sigma": sigma, "dim": dim},
+    )
+
+
+def polynomial_potential(*, coeffs: Sequence[float] = (0.0, 0.0, -2.0, 0.0, 1.0), tilt: float = 0.3,
+                         sigma: float = 1.0, semicircle: tuple[float, float] | None = None) -> SDE:
+    """A particle in a polynomial potential U(x) = sum_k coeffs[k] x^k - tilt x; f = -U'.
+
+    The defaults U(x) = x^4 - 2 x^2 - 0.3 x give two wells of different depth (the right one
+    deeper). The potential confines the particle only if its leading coefficient has even degree
+    and is positive; this is not enforced (an unconfined potential simply has no stationary density).
+
+    Args:
+        coeffs: polynomial coefficients of U, lowest degree first (at least 2 entries).
+        tilt: a constant force added to the drift (tilts the landscape towards +x when > 0).
+        sigma: constant diffusion (> 0), used when ``semicircle`` is None.
+        semicircle: ``(g1, g2)`` for the state-dependent g(x) = sqrt(max(g1 - g2 x^2, 0)) instead.
+    """
+    try:
+        c = [float(v) for v in coeffs]
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"coeffs must be a sequence of numbers, got {coeffs!r}") from exc
+    if len(c) < 2 or not all(math.isfinite(v) for v in c):
+        raise ValueError(f"coeffs must hold at least 2 finite numbers (U = c0 + c1 x + ...), got {coeffs!r}")
+    tilt = _finite(tilt, name="tilt")
+    dc = [k * c[k] for k in range(1, len(c))]  # U'(x) coefficients, lowest degree first
+
+    def drift(x: torch.Tensor) -> torch.Tensor:
+        out = torch.full_like(x, -dc[-1])
+        for a in reversed(dc[:-1]):  # Horner's scheme for -U'(x)
+            out = out * x - a
+        return out + tilt
+
+    def potential(x: torch.Tensor) -> torch.Tensor:
+        out = torch.full_like(x, c[-1])
+        for a in reversed(c[:-1]):
+            out = out * x + a
+        return (out - tilt * x).sum(-1)
+
+    params: dict[str, Any] = {"coeffs": c, "tilt": tilt}
+    if semicircle is None:
+        sigma = check_positive(sigma, name="sigma")
+        diffusion = _constant(sigma)
+        params["sigma"] = sigma
+    else:
+        try:
+            g1, g2 = (float(v) for v in semicircle)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"semicircle must be a pair (g1, g2), got {semicircle!r}") from exc
+        g1 = check_positive(g1, name="semicircle[0] (g1)")
+        g2 = _nonneg(g2, name="semicircle[1] (g2)")
+        diffusion = _semicircle(g1, g2)
+        params["semicircle"] = [g1, g2]
+    return SDE(drift=drift, diffusion=diffusion, dim=1, name="polynomial_potential",
+               potential=potential, params=params)
+
+
+def tanh_double_well(*, a: float = 1.5, b: float = 2.0, c: float = 1.0, sigma: float = 1.0) -> SDE:
+    """A non-polynomial double well with a saturating force: f(x) = a tanh(b x) - c x, g = sigma.
+
+    Potential U(x) = c x^2 / 2 - (a / b) log cosh(b x). With the defaults the wells sit near
+    x = +-1.49 and the barrier is about 0.6 high.
+    """
+    a = _finite(a, name="a")
+    b = check_positive(b, name="b")
+    c = check_positive(c, name="c")
+    sigma = check_positive(sigma, name="sigma")
+
+    def potential(x: torch.Tensor) -> torch.Tensor:
+        bx = b * x
+        logcosh = bx.abs() + torch.log1p(torch.exp(-2 * bx.abs())) - math.log(2.0)
+        return (c * x ** 2 / 2 - (a / b) * logcosh).sum(-1)
+
+    return SDE(
+        drift=lambda x: a * torch.tanh(b * x) - c * x,
+        diffusion=_constant(sigma),
+        dim=1,
+        name="tanh_double_well",
+        potential=potential,
+        params={"a": a, "b": b, "c": c, "sigma": sigma},
+    )
+
+
+def periodic_well(*, kappa: float = 0.5, a: float = 1.0, k: float = 3.0, sigma: float = 1.0,
+                  modulation: float = 0.5) -> SDE:
+    """A corrugated well with periodic, state-dependent noise (non-polynomial drift and diffusion).
+
+    f(x) = -kappa x - a sin(k x), g(x) = sigma (1 + modulation cos(x)); potential
+    U(x) = kappa x^2 / 2 - (a / k) cos(k x). Needs 0 <= modulation < 1 so that g > 0.
+    """
+    kappa = check_positive(kappa, name="kappa")
+    a = _finite(a, name="a")
+    k = check_positive(k, name="k")
+    sigma = check_positive(sigma, name="sigma")
+    modulation = _nonneg(modulation, name="modulation")
+    if modulation >= 1:
+        raise ValueError(f"modulation must be in [0, 1) so that g > 0, got {modulation!r}")
+    return SDE(
+        drift=lambda x: -kappa * x - a * torch.sin(k * x),
+        diffusion=lambda x: sigma * (1 + modulation * torch.cos(x)),
+        dim=1,
+        name="periodic_well",
+        potential=lambda x: (kappa * x ** 2 / 2 - (a / k) * torch.cos(k * x)).sum(-1),
+        params={"kappa": kappa, "a": a, "k": k, "sigma": sigma, "modulation": modulation},
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# 2-D systems
+# --------------------------------------------------------------------------------------------------
+
+def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0,
+                   sigma: float | tuple[float, float] = 1.0) -> SDE:
+    """A 2-D double well: U(x, y) = beta x^4/4 - alpha x^2/2 + kappa y^2/2, f = -grad U.
+
+    Wells at (+-sqrt(alpha/beta), 0), a saddle at the origin. ``sigma`` is a constant diffusion,
+    one number for both coordinates or a pair (sigma_x, sigma_y).
+    """
+    alpha = _finite(alpha, name="alpha")
+    beta = _finite(beta, name="beta")
+    kappa = check_positive(kappa, name="kappa")
+    sig = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
+    if len(sig) != 2:
+        raise ValueError(f"sigma must be a number or a pair, got {sigma!r}")
+    sig = tuple(check_positive(s, name="sigma") for s in sig)
+
+    def drift(z: torch.Tensor) -> torch.Tensor:
+        x, y = z[..., 0], z[..., 1]
+        return torch.stack([alpha * x - beta * x ** 3, -kappa * y], dim=-1)
+
+    def potential(z: torch.Tensor) -> torch.Tensor:
+        x, y = z[..., 0], z[..., 1]
+        return beta * x ** 4 / 4 - alpha * x ** 2 / 2 + kappa * y ** 2 / 2
+
+    return SDE(drift=drift, diffusion=_constant(sig, 2), dim=2, name="double_well_2d",
+               potential=potential,
+               params={"alpha": alpha, "beta": beta, "kappa": kappa, "sigma": list(sig)})
+
+
+# Müller-Brown potential: sum_i A_i exp(a_i (x - x_i)^2 + b_i (x - x_i)(y - y_i) + c_i (y - y_i)^2)
+_MB_A = (-200.0, -100.0, -170.0, 15.0)
+_MB_a = (-1.0, -1.0, -6.5, 0.7)
+_MB_b = (0.0, 0.0, 11.0, 0.6)
+_MB_c = (-10.0, -10.0, -6.5, 0.7)
+_MB_x = (1.0, 0.0, -0.5, -1.0)
+_MB_y = (0.0, 0.5, 1.5, 1.0)
+
+
+def mueller_brown(*, scale: float = 0.05, sigma: float = 1.0) -> SDE:
+    """The Müller-Brown potential (three minima, two saddles), scaled: U = scale * U_MB, f = -grad U.
+
+    Minima of U_MB near (-0.56, 1.44), (0.62, 0.03) and (-0.05, 0.47). Forces are large (|f| up to
+    ~ scale * 10^3 outside the basins), so use a small step (dt ~ 1e-3 with the defaults) and start
+    paths in a basin.
+
+    Args:
+        scale: factor on the classic potential (> 0); it sets the barriers relative to sigma^2/2.
+        sigma: constant diffusion in both coordinates (> 0).
+    """
+    scale = check_positive(scale, name="scale")
+    sigma = check_positive(sigma, name="sigma")
+
+    def _terms(z: torch.Tensor):
+        x, y = z[..., 0:1], z[..., 1:2]  # (..., 1)
+        t = lambda v: torch.tensor(v, dtype=z.dtype, device=z.device)  # noqa: E731
+        dx, dy = x - t(_MB_x), y - t(_MB_y)  # (..., 4)
+        e = t(_MB_A) * torch.exp(t(_MB_a) * dx ** 2 + t(_MB_b) * dx * dy + t(_MB_c) * dy ** 2)
+        return e, dx, dy, t
+
+    def potential(z: torch.Tensor) -> torch.Tensor:
+        e, _, _, _ = _terms(z)
+        return scale * e.sum(-1)
+
+    def drift(z: torch.Tensor) -> torch.Tensor:
+        e, dx, dy, t = _terms(z)
+        gx = (e * (2 * t(_MB_a) * dx + t(_MB_b) * dy)).sum(-1)
+        gy = (e * (t(_MB_b) * dx + 2 * t(_MB_c) * dy)).sum(-1)
+        return -scale * torch.stack([gx, gy], dim=-1)
+
+    return SDE(drift=drift, diffusion=_constant(sigma, 2), dim=2, name="mueller_brown",
+               potential=potential, params={"scale": scale, "sigma": sigma})
+
+
+# --------------------------------------------------------------------------------------------------
+# Stationary density (1-D)
+# --------------------------------------------------------------------------------------------------
+
+def _log_density_on_grid(sde: SDE, lo: float, hi: float, n_grid: int):
+    """Unnormalised log p on a uniform float64 grid; -inf where g == 0. Returns (grid, logp)."""
+    grid = torch.linspace(lo, hi, n_grid, dtype=torch.float64)
+    with torch.no_grad():
+        f = sde.drift(grid[:, None])[:, 0]
+        g = sde.diffusion(grid[:, None])[:, 0]
+    if f.shape != grid.shape or g.shape != grid.shape:
+        raise ValueError("the SDE's drift/diffusion must map (G, 1) states to (G, 1)")
+    if not bool(torch.isfinite(f).all()) or not bool(torch.isfinite(g).all()):
+        raise ValueError(f"the SDE's drift or diffusion is not finite on the domain ({lo:g}, {hi:g}); "
+                         "pass a smaller domain=")
+    if bool((g < 0).any()):
+        raise ValueError("the SDE's diffusion is negative somewhere in the domain; g must be >= 0")
+    pos = (g > 1e-12 * max(float(g.max()), 1e-300)).numpy()
+    if not pos.any():
+        raise ValueError(f"the diffusion is zero on the whole domain ({lo:g}, {hi:g})")
+    idx = np.flatnonzero(pos)
+    if idx[-1] - idx[0] + 1 != idx.size:
+        raise ValueError("the diffusion vanishes inside the domain, splitting it into separate regions; "
+                         "the stationary density is not unique there (pass a domain= inside one region)")
+    i0, i1 = int(idx[0]), int(idx[-1]) + 1
+    x, f, g2 = grid[i0:i1], f[i0:i1], g[i0:i1] ** 2
+    logp = torch.full_like(grid, -math.inf)
+    if x.numel() < 3:
+        raise ValueError(f"the diffusion is positive on too small a part of the domain ({lo:g}, {hi:g})")
+    phi = torch.cat([torch.zeros(1, dtype=x.dtype), torch.cumulative_trapezoid(2 * f / g2, x)])
+    logp[i0:i1] = phi - torch.log(g2)
+    return grid, logp, (i0, i1)
+
+
+def stationary_density(sde: SDE, x: Any, *, domain: tuple[float, float] | None = None,
+                       n_grid: int = 20001) -> torch.Tensor:
+    """Stationary density p(x) of a 1-D SDE, from the zero-flux Fokker-Planck solution.
+
+    p(x) ∝ exp( ∫ 2 f(y) / g(y)^2 dy ) / g(x)^2, integrated by the trapezoid rule on a fine grid,
+    restricted to the interval where g > 0 (so semicircle diffusions, whose g vanishes at the edges,
+    work), normalised to integrate to 1 and linearly interpolated at ``x``. Works for any 1-D SDE.
+
+    Args:
+        sde: a 1-D :class:`fimcg.SDE` whose drift confines the particle.
+        x: evaluation points, shape (G,) or (G, 1).
+        domain: ``(lo, hi)`` to integrate over. ``None`` finds it: the grid grows from (-8, 8)
+            until the density is negligible (< e^-40 of its peak) at both ends, then is refined
+            to the region that holds all but a negligible part of the mass.
+        n_grid: grid points of the integration (>= 101).
+
+    Returns:
+        Density values, shape (G,), dtype and device of ``x`` (float32 for non-float input); 0
+        outside the support.
+
+    Raises:
+        ValueError: ``sde.dim != 1``, NaN in ``x``, a bad ``domain``, or a density that is not
+            normalisable (mass escaping to infinity, e.g. a non-confining drift).
+    """
+    if not isinstance(sde, SDE):
+        raise TypeError(f"sde must be a fimcg.SDE, got {type(sde).__name__}")
+    if sde.dim != 1:
+        raise ValueError(f"stationary_density needs a 1-D SDE; {sde.name!r} has dim={sde.dim}")
+    xt = as_tensor(x, name="x")
+    if xt.ndim == 2 and xt.shape[1] == 1:
+        xt = xt[:, 0]
+    if xt.ndim != 1:
+        raise ValueError(f"x must have shape (G,) or (G, 1); got shape {tuple(xt.shape)}")
+    check_finite(xt, name="x")
+    n_grid = check_int(n_grid, name="n_grid", minimum=101)
+    cutoff = -40.0
+
+    if domain is not None:
+        try:
+            lo, hi = (float(v) for v in domain)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"domain must be a pair (lo, hi), got {domain!r}") from exc
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"domain must be finite with lo < hi, got {domain!r}")
+        grid, logp, _ = _log_density_on_grid(sde, lo, hi, n_grid)
+    else:
+        half = 8.0
+        while True:
+            grid, logp, (i0, i1) = _log_density_on_grid(sde, -half, half, n_grid)
+            peak = float(logp.max())
+            if not math.isfinite(peak):
+                raise ValueError(f"the stationary density of {sde.name!r} is not normalisable")
+            # an end of the positive-g interval at the grid boundary must carry negligible density
+            open_lo = i0 == 0 and float(logp[0]) - peak > cutoff
+            open_hi = i1 == n_grid and float(logp[-1]) - peak > cutoff
+            if not (open_lo or open_hi):
+                break
+            half *= 4
+            if half > 1e4:
+                raise ValueError(f"the stationary density of {sde.name!r} does not decay within |x| < 1e4 "
+                                 "(the drift does not confine the particle); pass domain= explicitly")
+        keep = np.flatnonzero((logp - peak > cutoff).numpy())
+        step = float(grid[1] - grid[0])
+        lo = float(grid[max(keep[0] - 1, 0)]) - step
+        hi = float(grid[min(keep[-1] + 1, n_grid - 1)]) + step
+        grid, logp, _ = _log_density_on_grid(sde, lo, hi, n_grid)
+
+    peak = float(logp.max())
+    p = torch.exp(logp - peak)
+    p = p / torch.trapezoid(p, grid)
+    vals = np.interp(xt.detach().cpu().double().numpy(), grid.numpy(), p.numpy(), left=0.0, right=0.0)
+    return torch.as_tensor(vals, dtype=xt.dtype, device=xt.device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Callable[..., SDE]] = {
+    "double_well": double_well,
+    "double_well_constant": double_well_constant,
+    "double_well_soft": double_well_soft,
+    "ornstein_uhlenbeck": ornstein_uhlenbeck,
+    "polynomial_potential": polynomial_potential,
+    "tanh_double_well": tanh_double_well,
+    "periodic_well": periodic_well,
+    "double_well_2d": double_well_2d,
+    "mueller_brown": mueller_brown,
+}
+
+
+def list_systems() -> list[str]:
+    """Names accepted by :func:`get_system`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_system(name: str, **params: Any) -> SDE:
+    """Build a catalogue system by name, e.g. ``get_system("double_well", g2=1.0)``.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid names) or a parameter the
+            system does not take (the message lists its parameters).
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown system {name!r}; valid names: {', '.join(list_systems())}")
+    factory = _REGISTRY[name]
+    valid = list(inspect.signature(factory).parameters)
+    unknown = [k for k in params if k not in valid]
+    if unknown:
+        raise ValueError(f"system {name!r} has no parameter(s) {', '.join(map(repr, unknown))}; "
+                         f"its parameters are: {', '.join(valid)}")
+    return factory(**params)
