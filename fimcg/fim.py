@@ -1,0 +1,571 @@
+"""The Foundation Inference Model (FIM): drift and diffusion of an SDE, zero-shot, in one forward pass.
+
+The whole model lives in this file. Reading order: :class:`FIMConfig` (sizes), :func:`normalise`
+(per-dataset standardisation and time rescaling), :func:`kernel_features` (local moment estimates at
+the query locations), :class:`FIM` (the network and its public inference API), :func:`load_fim`
+(shipped weights).
+
+Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train and run on a CPU):
+
+1. **Normalisation.** For a dataset of observations x (all paths, shape (n_paths, T, d)) with steps
+   Δt, states are standardised per dimension, x' = (x - m)/s, and time is rescaled by
+   a = 0.01 / exp(mean log Δt), so the typical step becomes Δt' = 0.01. Itô's formula and the time
+   change give f' = f / (a s) and g' = g / (s √a); the network predicts f', g' and :meth:`FIM.estimate`
+   maps them back exactly: f = a s f', g = √a s g'. The estimate is therefore equivariant to any
+   offset and scale of the latent and to the unit of time.
+2. **Tokens.** One token per observed transition (x_t → x_{t+Δt}) with features
+   (x', Δx'/√Δt', Δx'²/Δt', log(Δt'/0.01), active-dimension mask); paths of any number and length
+   are just more tokens (no positional encoding: the context is a set). States are zero-padded to
+   ``max_dim`` = 3 dimensions.
+3. **Encoder.** A Perceiver-style set encoder: ``n_latents`` learned vectors cross-attend to all
+   tokens, then attend to each other. Cost O(N · n_latents · d_model): linear in the context size N.
+4. **Query features.** At every query location q the model also sees Nadaraya–Watson estimates of
+   the first two conditional moments of the increments for a few kernel bandwidths (the classic
+   Kramers–Moyal estimate, smoothed), the local data density, and two global statistics: the lag-1
+   correlation of consecutive increments (which reveals observation noise: white noise of variance
+   σ² gives increments a covariance of -σ²) and log N. Cost O(N · G).
+5. **Decoder.** Each query embedding attends to the latents and then directly to the token
+   embeddings (O(N · G)); an MLP head returns the normalised drift f'(q), a correction to the log of the
+   kernel diffusion estimate (so ĝ' = exp(½ log m̂₂(q) + correction) > 0), and a log loss-scale
+   (a per-location uncertainty, trained as in FIM-SDE with inputs detached).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import as_tensor, check_locations, check_paths, check_positive
+from .checkpoint import load_checkpoint, sha256_of
+from .sde import SDE
+
+__all__ = [
+    "FIMConfig",
+    "FIM",
+    "EncodedContext",
+    "ExtrapolationWarning",
+    "load_fim",
+    "normalise",
+    "kernel_features",
+    "SHIPPED_WEIGHTS",
+]
+
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "fim_1d.pt"
+TIME_SCALE = 0.01  # the normalised typical step Δt'
+
+
+class ExtrapolationWarning(UserWarning):
+    """Issued when query locations lie outside the region covered by the observed data."""
+
+
+@dataclass
+class FIMConfig:
+    """Sizes of the network. The defaults are the shipped model's.
+
+    Attributes:
+        max_dim: largest state dimension the architecture accepts (states are zero-padded to it).
+        d_model: width of every embedding.
+        n_heads: attention heads.
+        n_latents: learned summary vectors of the set encoder.
+        n_encoder_blocks: (cross-attention + self-attention) blocks of the encoder.
+        n_decoder_blocks: (latent attention + token attention) blocks of the query decoder.
+        bandwidths: kernel bandwidths of the query features, in standardised state units.
+        shrinkage: pseudo-count pulling local kernel moments towards global ones where data is scarce.
+        trained_dims: state dimensions the weights were trained on (others raise at inference).
+    """
+
+    max_dim: int = 3
+    d_model: int = 64
+    n_heads: int = 4
+    n_latents: int = 32
+    n_encoder_blocks: int = 2
+    n_decoder_blocks: int = 1
+    bandwidths: tuple[float, ...] = (0.05, 0.15, 0.4)
+    shrinkage: float = 5.0
+    trained_dims: tuple[int, ...] = (1,)
+
+    @property
+    def token_features(self) -> int:
+        return 4 * self.max_dim + 1
+
+    @property
+    def query_features(self) -> int:
+        k = len(self.bandwidths)
+        return self.max_dim + k * (1 + 2 * self.max_dim) + self.max_dim + 1 + self.max_dim
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FIMConfig":
+        d = dict(d)
+        for key in ("bandwidths", "trained_dims"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+# ----------------------------------------------------------------------------------------------
+# Context preparation
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Normalised:
+    """A batch of B datasets in normalised units, each with N transitions.
+
+    Attributes:
+        x: (B, N, D) standardised start states of the transitions (zero-padded to D = max_dim).
+        dx: (B, N, D) standardised increments.
+        dt: (B, N, 1) rescaled time steps (typical value 0.01).
+        mean, std: (B, D) the per-dimension standardisation (padding dims: 0 and 1).
+        time_factor: (B,) a, with Δt' = a Δt.
+        dim_mask: (B, D) 1.0 on active dimensions.
+        lag1: (B, D) lag-1 correlation of consecutive increments within paths.
+    """
+
+    x: torch.Tensor
+    dx: torch.Tensor
+    dt: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    time_factor: torch.Tensor
+    dim_mask: torch.Tensor
+    lag1: torch.Tensor
+
+
+def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3,
+              mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> Normalised:
+    """Standardise a batch of datasets and rescale time.
+
+    Args:
+        paths: (B, P, T, d) observed states: B datasets of P paths with T observations each.
+        dt: observation step, a float or a tensor broadcastable to (B,) (time units).
+        max_dim: pad states to this many dimensions.
+        mean, std: (B, d) standardisation to use instead of the batch's own (for a dataset split
+            into groups of paths of different lengths).
+
+    Returns:
+        :class:`Normalised` with N = P (T - 1) transitions per dataset. Differentiable in ``paths``.
+    """
+    B, P, T, d = paths.shape
+    dtype, device = paths.dtype, paths.device
+    dt_b = torch.as_tensor(dt, dtype=dtype, device=device).reshape(-1).expand(B)
+    flat = paths.reshape(B, P * T, d)
+    mean = flat.mean(dim=1) if mean is None else mean
+    std = (flat.std(dim=1) if std is None else std).clamp_min(1e-12)
+    z = (paths - mean[:, None, None, :]) / std[:, None, None, :]
+    a = TIME_SCALE / dt_b  # (B,)
+    x = z[:, :, :-1].reshape(B, P * (T - 1), d)
+    dx = (z[:, :, 1:] - z[:, :, :-1]).reshape(B, P * (T - 1), d)
+    dtn = (a * dt_b)[:, None, None].expand(B, P * (T - 1), 1)
+    # lag-1 correlation of consecutive increments within each path
+    inc = z[:, :, 1:] - z[:, :, :-1]  # (B, P, T-1, d)
+    if T >= 3:
+        num = (inc[:, :, 1:] * inc[:, :, :-1]).sum(dim=(1, 2))
+        den = (inc ** 2).sum(dim=(1, 2)).clamp_min(1e-12)
+        lag1 = num / den
+    else:
+        lag1 = torch.zeros(B, d, dtype=dtype, device=device)
+    pad = max_dim - d
+    dim_mask = torch.zeros(B, max_dim, dtype=dtype, device=device)
+    dim_mask[:, :d] = 1.0
+    if pad:
+        x, dx = F.pad(x, (0, pad)), F.pad(dx, (0, pad))
+        mean, lag1 = F.pad(mean, (0, pad)), F.pad(lag1, (0, pad))
+        std = F.pad(std, (0, pad), value=1.0)
+    return Normalised(x=x, dx=dx, dt=dtn, mean=mean, std=std, time_factor=a, dim_mask=dim_mask, lag1=lag1)
+
+
+def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float], shrinkage: float
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smoothed Kramers–Moyal moments at normalised query locations.
+
+    Args:
+        ctx: the normalised context (B datasets, N transitions, D padded dimensions).
+        q: (B, G, D) normalised query locations (padding dims 0).
+        bandwidths: Gaussian kernel widths in standardised units.
+        shrinkage: pseudo-count towards the dataset-wide moments.
+
+    Returns:
+        features: (B, G, K (1 + 2 D)) per bandwidth: log kernel mass per transition, first moment
+            E[Δx'|q]/Δt', second moment E[Δx'²|q]/Δt' (both shrunk towards global values).
+        base_m2: (B, G, D) the shrunk second moment of the middle bandwidth: the diffusion baseline.
+    """
+    B, N, D = ctx.x.shape
+    G, K = q.shape[1], len(bandwidths)
+    ones = torch.ones_like(ctx.dt)
+    vals = torch.cat([ones, ctx.dx / ctx.dt, ctx.dx ** 2 / ctx.dt], dim=-1)  # (B, N, 1 + 2D)
+    glob = vals.mean(dim=1, keepdim=True)[:, None]  # (B, 1, 1, 1 + 2D)
+    coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
+    # chunk the queries so the (B, K, G, N) kernel matrix stays below ~16M entries
+    step = max(1, (1 << 24) // max(1, B * K * N))
+    sums = []
+    for g0 in range(0, G, step):
+        d2 = torch.cdist(q[:, g0:g0 + step], ctx.x).square_()  # (B, g, N)
+        # clamping the exponent avoids denormal floats, which are very slow on CPUs
+        w = torch.exp((d2[:, None] * coef[None, :, None, None]).clamp_(min=-60.0))  # (B, K, g, N)
+        sums.append(torch.bmm(w.reshape(B, -1, N), vals).reshape(B, K, -1, vals.shape[-1]))
+    agg = torch.cat(sums, dim=2)  # (B, K, G, 1 + 2D)
+    mass = agg[..., :1]
+    moments = (agg[..., 1:] + shrinkage * glob[..., 1:]) / (mass + shrinkage)  # (B, K, G, 2D)
+    feats = torch.cat([torch.log(mass / N + 1e-6), moments], dim=-1)  # (B, K, G, 1 + 2D)
+    base = moments[:, K // 2, :, D:]
+    return feats.permute(0, 2, 1, 3).reshape(B, G, -1), base
+
+
+# ----------------------------------------------------------------------------------------------
+# Network
+# ----------------------------------------------------------------------------------------------
+
+
+class _Attention(nn.Module):
+    """Multi-head attention of queries (B, Lq, H) over keys/values (B, Lk, H)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
+        B, Lq, H = x.shape
+        h = self.heads
+        q = self.q(x).reshape(B, Lq, h, H // h).transpose(1, 2)
+        k, v = self.kv(ctx).reshape(B, ctx.shape[1], 2, h, H // h).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.out(y.transpose(1, 2).reshape(B, Lq, H))
+
+
+class _Block(nn.Module):
+    """Pre-norm residual block: attention of x over a context, then an MLP."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.norm_x = nn.LayerNorm(dim)
+        self.norm_c = nn.LayerNorm(dim)
+        self.attn = _Attention(dim, heads)
+        self.norm_m = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.norm_c(x if ctx is None else ctx)
+        x = x + self.attn(self.norm_x(x), c)
+        return x + self.mlp(self.norm_m(x))
+
+
+def _mlp(n_in: int, dim: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, dim), nn.GELU(), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, n_out))
+
+
+@dataclass
+class EncodedContext:
+    """A context passed once through the encoder, reusable for any number of query batches."""
+
+    norm: Normalised
+    tokens: torch.Tensor  # (B, N, H) token embeddings
+    latents: torch.Tensor  # (B, L, H) encoder summary
+    data_min: torch.Tensor  # (B, d) range of the observations (original units)
+    data_max: torch.Tensor
+    dim: int
+
+
+@dataclass
+class Prediction:
+    """Normalised-unit outputs of the decoder for (B, G) queries."""
+
+    drift: torch.Tensor  # (B, G, D) f'
+    diffusion: torch.Tensor  # (B, G, D) g' > 0
+    log_scale: torch.Tensor  # (B, G) learned log loss-scale (uncertainty)
+
+
+class FIM(nn.Module):
+    """Foundation Inference Model for SDEs with diagonal, state-dependent diffusion.
+
+    Use :func:`load_fim` for the shipped, pretrained model. The public methods are
+    :meth:`estimate` (drift and diffusion at locations, original units), :meth:`sde` (the inferred
+    SDE as a :class:`fimcg.SDE`) and :meth:`encode` / :meth:`evaluate` (encode a context once,
+    evaluate it at many locations).
+    """
+
+    def __init__(self, config: FIMConfig | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or FIMConfig()
+        H = cfg.d_model
+        if H % cfg.n_heads:
+            raise ValueError(f"d_model={H} must be divisible by n_heads={cfg.n_heads}")
+        self.token_embed = _mlp(cfg.token_features, H, H)
+        self.latents = nn.Parameter(torch.randn(cfg.n_latents, H) * 0.1)
+        self.enc_cross = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_encoder_blocks)])
+        self.enc_self = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_encoder_blocks)])
+        self.query_embed = _mlp(cfg.query_features, H, H)
+        self.dec_latent = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
+        self.dec_token = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
+        self.head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, H), nn.GELU(), nn.Linear(H, 2 * cfg.max_dim))
+        self.scale_head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, 1))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    # -- batched core (used by pretraining) -----------------------------------------------------
+
+    def encode_normalised(self, norm: Normalised) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token embeddings (B, N, H) and latent summary (B, L, H) of a normalised batch."""
+        B, N, D = norm.x.shape
+        feats = torch.cat([
+            norm.x,
+            norm.dx / norm.dt.sqrt(),
+            norm.dx ** 2 / norm.dt,
+            torch.log(norm.dt / TIME_SCALE),
+            norm.dim_mask[:, None, :].expand(B, N, D),
+        ], dim=-1)
+        tokens = self.token_embed(feats)
+        lat = self.latents[None].expand(B, -1, -1)
+        for cross, self_ in zip(self.enc_cross, self.enc_self):
+            lat = self_(cross(lat, tokens))
+        return tokens, lat
+
+    def decode_normalised(self, norm: Normalised, tokens: torch.Tensor, latents: torch.Tensor,
+                          q: torch.Tensor) -> Prediction:
+        """Decode normalised query locations q (B, G, D) into normalised drift and diffusion."""
+        cfg = self.config
+        B, G, D = q.shape
+        kfeat, base_m2 = kernel_features(norm, q, cfg.bandwidths, cfg.shrinkage)
+        log_n = torch.log(torch.tensor(float(norm.x.shape[1]), dtype=q.dtype, device=q.device))
+        glob = torch.cat([norm.lag1, (log_n / 10.0).expand(B, 1), norm.dim_mask], dim=-1)
+        feats = torch.cat([q, kfeat, glob[:, None, :].expand(B, G, glob.shape[-1])], dim=-1)
+        h = self.query_embed(feats)
+        for lat_block, tok_block in zip(self.dec_latent, self.dec_token):
+            h = tok_block(lat_block(h, latents), tokens)
+        out = self.head(h)
+        drift = out[..., :D] * norm.dim_mask[:, None, :]
+        log_g = 0.5 * torch.log(base_m2.clamp_min(1e-8)) + out[..., D:]
+        diffusion = torch.exp(log_g) * norm.dim_mask[:, None, :]
+        log_scale = self.scale_head(h.detach()).squeeze(-1)
+        return Prediction(drift=drift, diffusion=diffusion, log_scale=log_scale)
+
+    def forward(self, paths: torch.Tensor, dt: torch.Tensor | float, q: torch.Tensor) -> Prediction:
+        """Batched forward pass in normalised output units.
+
+        Args:
+            paths: (B, P, T, d) B datasets. dt: float or (B,) observation steps.
+            q: (B, G, d) query locations in original units.
+        Returns:
+            :class:`Prediction` of f', g' (normalised units) at the queries.
+        """
+        norm = normalise(paths, dt, max_dim=self.config.max_dim)
+        tokens, lat = self.encode_normalised(norm)
+        d = paths.shape[-1]
+        qn = (q - norm.mean[:, None, :d]) / norm.std[:, None, :d]
+        qn = F.pad(qn, (0, self.config.max_dim - d))
+        return self.decode_normalised(norm, tokens, lat, qn)
+
+    # -- public inference API -------------------------------------------------------------------
+
+    def _context(self, paths, dt) -> tuple[list[torch.Tensor], float]:
+        """Validate a user context; return groups of equal-length paths, each (1, P, T, d)."""
+        dt = check_positive(dt, name="dt")
+        if isinstance(paths, (list, tuple)):
+            if len(paths) == 0:
+                raise ValueError("paths is an empty list; give at least one path of shape (T, d)")
+            groups = []
+            for i, p in enumerate(paths):
+                t = as_tensor(p, name=f"paths[{i}]", device=self._device())
+                groups.append(check_paths(t if t.ndim != 2 else t[None], name=f"paths[{i}]")[None])
+            return groups, dt
+        return [check_paths(as_tensor(paths, name="paths", device=self._device()))[None]], dt
+
+    def _device(self) -> torch.device:
+        return self.latents.device
+
+    def encode(self, paths, dt: float) -> EncodedContext:
+        """Encode an observed context once.
+
+        Args:
+            paths: (n_paths, T, d) tensor/array (or (n_paths, T) for d = 1), or a list of paths of
+                shapes (T_i, d) with different lengths. Differentiable with respect to ``paths``.
+            dt: time between consecutive observations (> 0).
+        """
+        groups, dt = self._context(paths, dt)
+        d = groups[0].shape[-1]
+        if any(g.shape[-1] != d for g in groups):
+            raise ValueError(f"all paths must have the same state dimension; got {[g.shape[-1] for g in groups]}")
+        if d > self.config.max_dim:
+            raise ValueError(f"paths have d={d}; this FIM supports d <= {self.config.max_dim}")
+        if d not in self.config.trained_dims:
+            raise ValueError(f"these FIM weights were trained for d in {self.config.trained_dims}; got d={d}")
+        dtype = torch.float32 if groups[0].dtype != torch.float64 else torch.float64
+        groups = [g.to(dtype) for g in groups]
+        # one dataset: normalise all groups together (tokens of all paths share one set)
+        allobs = torch.cat([g.reshape(-1, d) for g in groups])
+        mean, std = allobs.mean(dim=0), allobs.std(dim=0)
+        if bool((std.detach() <= 1e-8 * (1 + mean.detach().abs())).any()):
+            raise ValueError("paths are constant (zero variance) in at least one dimension: nothing moves, "
+                             "so drift and diffusion cannot be inferred")
+        parts = [normalise(g, dt, max_dim=self.config.max_dim, mean=mean[None], std=std[None]) for g in groups]
+        norm = _concat_normalised(parts, groups)
+        tokens, lat = self.encode_normalised(norm)
+        return EncodedContext(norm=norm, tokens=tokens, latents=lat, data_min=allobs.min(dim=0).values[None],
+                              data_max=allobs.max(dim=0).values[None], dim=d)
+
+    def evaluate(self, ctx: EncodedContext, locations, *, warn: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drift and diffusion of an encoded context at ``locations`` (G, d), original units.
+
+        Returns:
+            drift (G, d) in state units per time unit and diffusion (G, d) in state units per
+            sqrt(time unit). Warns with :class:`ExtrapolationWarning` for locations outside the data
+            range widened by 10% on each side.
+        """
+        d = ctx.dim
+        loc = check_locations(locations, d=d).to(ctx.tokens.device, ctx.tokens.dtype)
+        if warn:
+            span = ctx.data_max[0] - ctx.data_min[0]
+            lo, hi = ctx.data_min[0] - 0.1 * span, ctx.data_max[0] + 0.1 * span
+            outside = ((loc < lo) | (loc > hi)).any(dim=1)
+            if bool(outside.any()):
+                warnings.warn(f"{int(outside.sum())} of {len(loc)} locations lie outside the observed data range "
+                              f"[{lo.tolist()}, {hi.tolist()}] (+-10%): drift and diffusion there are extrapolated "
+                              "and unreliable", ExtrapolationWarning, stacklevel=2)
+        norm = ctx.norm
+        qn = (loc[None] - norm.mean[:, None, :d]) / norm.std[:, None, :d]
+        qn = F.pad(qn, (0, self.config.max_dim - d))
+        pred = self.decode_normalised(norm, ctx.tokens, ctx.latents, qn)
+        a, s = norm.time_factor[0], norm.std[0, :d]
+        drift = pred.drift[0, :, :d] * a * s
+        diffusion = pred.diffusion[0, :, :d] * a.sqrt() * s
+        return drift, diffusion
+
+    def estimate(self, paths, dt: float, locations, *, warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero-shot drift and diffusion from observed paths.
+
+        Args:
+            paths: (n_paths, T, d) observations (or (n_paths, T) for d = 1, or a list of (T_i, d)
+                paths of different lengths), observed every ``dt``. Differentiable w.r.t. ``paths``.
+            dt: time between observations (> 0).
+            locations: (G, d) query states (or (G,) for d = 1).
+            warn: warn about locations outside the data (see :meth:`evaluate`).
+
+        Returns:
+            drift (G, d) and diffusion (G, d) in the units of ``paths`` and ``dt``.
+        """
+        return self.evaluate(self.encode(paths, dt), locations, warn=warn)
+
+    def sde(self, paths, dt: float, *, grid_size: int = 512, margin: float = 0.2, name: str = "FIM estimate") -> SDE:
+        """The inferred SDE as a :class:`fimcg.SDE` that :func:`fimcg.simulate` runs.
+
+        For d = 1 the drift and diffusion are tabulated once on ``grid_size`` points spanning the
+        data range widened by ``margin`` (fraction of the range) on each side and linearly
+        interpolated; beyond the grid the drift continues linearly and the diffusion is held
+        constant. For d > 1 the model is evaluated directly at every call.
+        """
+        with torch.no_grad():
+            ctx = self.encode(paths, dt)
+            if ctx.dim != 1:
+                def drift(x):
+                    return self.evaluate(ctx, x.reshape(-1, ctx.dim), warn=False)[0].reshape(x.shape)
+
+                def diffusion(x):
+                    return self.evaluate(ctx, x.reshape(-1, ctx.dim), warn=False)[1].reshape(x.shape)
+                return SDE(drift, diffusion, dim=ctx.dim, name=name)
+            lo, hi = float(ctx.data_min), float(ctx.data_max)
+            span = hi - lo
+            grid = torch.linspace(lo - margin * span, hi + margin * span, grid_size, dtype=ctx.tokens.dtype)
+            f, g = self.evaluate(ctx, grid[:, None], warn=False)
+        return SDE(_Tabulated(grid, f[:, 0].cpu(), extrapolate=True), _Tabulated(grid, g[:, 0].cpu(), extrapolate=False),
+                   dim=1, name=name, params={"grid": [grid[0].item(), grid[-1].item(), grid_size]})
+
+
+class _Tabulated:
+    """Piecewise-linear interpolation of a 1-D function tabulated on a uniform grid."""
+
+    def __init__(self, grid: torch.Tensor, values: torch.Tensor, *, extrapolate: bool) -> None:
+        self.grid, self.values, self.extrapolate = grid, values, extrapolate
+        self.x0, self.h = float(grid[0]), float(grid[1] - grid[0])
+        self.slopes = (values[-1] - values[-2]) / self.h, (values[1] - values[0]) / self.h
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        vals = self.values.to(x.device, x.dtype)
+        n = len(vals)
+        u = (x - self.x0) / self.h
+        i = u.floor().clamp(0, n - 2).long()
+        w = (u - i).clamp(0, 1)
+        y = vals[i] * (1 - w) + vals[i + 1] * w
+        if self.extrapolate:
+            lo, hi = float(self.grid[0]), float(self.grid[-1])
+            y = torch.where(x < lo, vals[0] + (x - lo) * float(self.slopes[1]), y)
+            y = torch.where(x > hi, vals[-1] + (x - hi) * float(self.slopes[0]), y)
+        return y
+
+
+def _concat_normalised(parts: list[Normalised], groups: list[torch.Tensor]) -> Normalised:
+    if len(parts) == 1:
+        return parts[0]
+    n_inc = torch.tensor([g.shape[1] * (g.shape[2] - 1) for g in groups], dtype=parts[0].x.dtype)
+    w = (n_inc / n_inc.sum()).to(parts[0].x.device)
+    lag1 = sum(wi * p.lag1 for wi, p in zip(w, parts))
+    first = parts[0]
+    return Normalised(x=torch.cat([p.x for p in parts], 1), dx=torch.cat([p.dx for p in parts], 1),
+                      dt=torch.cat([p.dt for p in parts], 1), mean=first.mean, std=first.std,
+                      time_factor=first.time_factor, dim_mask=first.dim_mask, lag1=lag1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Shipped weights
+# ----------------------------------------------------------------------------------------------
+
+
+def save_weights(model: FIM, path: str | Path, *, meta: dict | None = None) -> str:
+    """Write ``model``'s weights and config to ``path`` and its SHA-256 next to it; return the hash."""
+    from .checkpoint import atomic_write_text, save_checkpoint
+
+    path = Path(path)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    save_checkpoint({"format": "fimcg-fim-1", "config": asdict(model.config), "state_dict": state,
+                     "meta": meta or {}}, path)
+    digest = sha256_of(path)
+    atomic_write_text(f"{digest}  {path.name}\n", path.with_suffix(".sha256"))
+    return digest
+
+
+def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cpu",
+             verify: bool = True) -> FIM:
+    """Load a pretrained FIM, frozen (eval mode, ``requires_grad=False``).
+
+    Args:
+        path: a weights file written by :func:`save_weights`; default the weights shipped with fimcg.
+        device: where to put the model.
+        verify: check the file against the SHA-256 stored beside it (``<name>.sha256``).
+
+    Raises:
+        FileNotFoundError: the weights (or their checksum file) are missing.
+        RuntimeError: the checksum does not match, or the file is not a fimcg FIM weights file.
+    """
+    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"FIM weights not found at {path}; reinstall fimcg or pretrain with "
+                                "`fimcg pretrain` (see fimcg/weights/MODEL_CARD.md)")
+    if verify:
+        sums = path.with_suffix(".sha256")
+        if not sums.is_file():
+            raise FileNotFoundError(f"checksum file {sums} is missing; cannot verify {path} (pass verify=False "
+                                    "to skip)")
+        expected = sums.read_text().split()[0]
+        actual = sha256_of(path)
+        if actual != expected:
+            raise RuntimeError(f"FIM weights {path} are corrupt: SHA-256 {actual[:16]}... does not match the "
+                               f"expected {expected[:16]}...")
+    blob = load_checkpoint(path)
+    if not isinstance(blob, dict) or blob.get("format") != "fimcg-fim-1":
+        raise RuntimeError(f"{path} is not a fimcg FIM weights file")
+    model = FIM(FIMConfig.from_dict(blob["config"]))
+    model.load_state_dict(blob["state_dict"])
+    model.meta = blob.get("meta", {})
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
