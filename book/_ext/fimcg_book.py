@@ -1,0 +1,45 @@
+"""Sphinx extension for the fimcg book: plotly figures that render offline.
+
+* Before any notebook runs, the environment gets ``PLOTLY_RENDERER=notebook_connected`` (plotly >= 6
+  otherwise emits only its JSON mimetype, which myst-nb drops) and ``FIMCG_STATIC=1`` (so
+  :func:`fimcg.widgets.show` does not build ipywidgets whose multi-MB state no static page can
+  use). The executing kernels inherit both.
+* Every page loads ``_static/plotly.min.js``, copied from the installed plotly package, before
+  anything else. ``notebook_connected`` figures also ask the CDN for plotly.js; when the CDN is
+  unreachable (offline machines, CI) the local copy has already defined ``window.Plotly``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js not found in the installed plotly package at {path}")
+    return path
+
+
+def _copy_plotly(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    tmp = static / "plotly.min.js.tmp"
+    shutil.copyfile(_plotly_js(), tmp)
+    os.replace(tmp, static / "plotly.min.js")
+
+
+def setup(app):
+    os.environ.setdefault("PLOTLY_RENDERER", "notebook_connected")
+    os.environ["FIMCG_STATIC"] = "1"
+    _plotly_js()  # fail early, not after executing every notebook
+    # priority < 200: loaded before theme and myst-nb scripts (and before any require.js)
+    app.add_js_file("plotly.min.js", priority=100)
+    app.connect("build-finished", _copy_plotly)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,89 @@
+"""Interactive notebook helpers: fast mode, and ipywidgets that drive plotly figures.
+
+Every widget here is a thin shell: sliders, a :class:`plotly.graph_objects.FigureWidget`, and a
+callback that calls a pure function (also in this module, or elsewhere in :mod:`fimcg`) and
+copies its arrays into the figure's traces. The pure functions are what the tests check; the
+widgets are tested headlessly by setting a slider's ``.value`` and reading the figure back.
+
+Two environment variables steer the notebooks:
+
+* ``FIMCG_FAST=1`` -- small data and short training everywhere (continuous integration, a quick
+  look). Read it through :func:`fast_mode` / :func:`pick`, never directly.
+* ``FIMCG_STATIC=1`` -- set by the book build: the notebook runs for a static web page where no
+  kernel answers a slider, so :func:`show` does not build widgets at all (their state would add
+  megabytes to the page and show only the initial state). The static pages use plotly's own
+  sliders instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, TypeVar
+
+__all__ = ["fast_mode", "pick", "static_mode", "show"]
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def _flag(name: str) -> bool:
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"environment variable {name} must be one of 1/0/true/false/yes/no/on/off, got {raw!r}")
+
+
+def fast_mode() -> bool:
+    """True when the environment variable ``FIMCG_FAST`` is set to 1/true/yes/on.
+
+    Raises:
+        ValueError: ``FIMCG_FAST`` holds something else (a typo should not silently run the
+            slow mode for an hour).
+    """
+    return _flag("FIMCG_FAST")
+
+
+def static_mode() -> bool:
+    """True while a notebook runs for the static website (``FIMCG_STATIC``, set by the book build)."""
+    return _flag("FIMCG_STATIC")
+
+
+def pick(normal: T, fast: T) -> T:
+    """Return ``fast`` in fast mode (see :func:`fast_mode`), else ``normal``.
+
+    Example: ``n_paths = pick(200, 20)``.
+    """
+    return fast if fast_mode() else normal
+
+
+def show(builder: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Build a widget with ``builder(*args, **kwargs)`` and return it for display.
+
+    In static mode (the book build) nothing is built and a short note is returned instead: a
+    static page has no kernel to answer the sliders. Use it as the last line of a cell, e.g.
+    ``show(potential_explorer, n_paths=50)``.
+    """
+    if not callable(builder):
+        raise TypeError(f"builder must be a callable returning a widget, got {type(builder).__name__}")
+    if static_mode():
+        return _StaticNote(getattr(builder, "__name__", "widget"))
+    return builder(*args, **kwargs)
+
+
+class _StaticNote:
+    """What :func:`show` displays on the static website instead of a live widget."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _repr_markdown_(self) -> str:
+        return (f"*Interactive widget `{self.name}`: open this notebook in JupyterLab to use the "
+                "sliders. A figure with plotly's own slider on this page shows the same idea.*")
+
+    def __repr__(self) -> str:
+        return f"<widget {self.name}: live only in Jupyter>"
