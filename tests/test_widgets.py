@@ -1,0 +1,290 @@
+"""Tests of fimcg.widgets: fast/static mode flags, the pure landscape functions, and the widgets
+driven headlessly (setting a slider's value fires its callback without a kernel)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fimcg import widgets
+from fimcg.systems import double_well, stationary_density
+
+torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# environment flags
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value,expected", [("1", True), ("true", True), ("Yes", True), (" on ", True),
+                                            ("0", False), ("", False), ("false", False), ("off", False)])
+def test_fast_mode_reads_env(monkeypatch, value, expected):
+    monkeypatch.setenv("FIMCG_FAST", value)
+    assert widgets.fast_mode() is expected
+    assert widgets.pick("normal", "fast") == ("fast" if expected else "normal")
+
+
+def test_fast_mode_unset_is_normal(monkeypatch):
+    monkeypatch.delenv("FIMCG_FAST", raising=False)
+    assert widgets.fast_mode() is False
+    assert widgets.pick(200, 20) == 200
+
+
+def test_fast_mode_rejects_typo(monkeypatch):
+    monkeypatch.setenv("FIMCG_FAST", "ture")
+    with pytest.raises(ValueError, match=r"FIMCG_FAST.*'ture'"):
+        widgets.fast_mode()
+
+
+def test_show_builds_widget_live_and_note_static(monkeypatch):
+    calls = []
+
+    def builder(*, a):
+        calls.append(a)
+        return ("widget", a)
+
+    monkeypatch.delenv("FIMCG_STATIC", raising=False)
+    assert widgets.show(builder, a=3) == ("widget", 3)
+    monkeypatch.setenv("FIMCG_STATIC", "1")
+    note = widgets.show(builder, a=4)
+    assert calls == [3]  # not built in static mode
+    assert "builder" in note._repr_markdown_() and "JupyterLab" in note._repr_markdown_()
+    with pytest.raises(TypeError, match="builder must be a callable"):
+        widgets.show(42)
+
+
+# ---------------------------------------------------------------------------------------------
+# landscape_sde: the parametrised double well
+# ---------------------------------------------------------------------------------------------
+
+def test_landscape_defaults_are_the_reference_system():
+    x = torch.linspace(-2.2, 2.2, 101)[:, None]
+    ref = double_well()
+    sde = widgets.landscape_sde()
+    torch.testing.assert_close(sde.drift(x), ref.drift(x), atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(sde.diffusion(x), ref.diffusion(x), atol=1e-5, rtol=1e-5)
+
+
+def test_landscape_geometry_barrier_wells_tilt():
+    sde = widgets.landscape_sde(barrier=2.5, well=1.3, tilt=0.0)
+    x = torch.tensor([[-1.3], [0.0], [1.3]], dtype=torch.float64)
+    u = sde.potential(x)
+    assert float(u[1] - u[0]) == pytest.approx(2.5)  # barrier height above the wells
+    assert float(u[2] - u[0]) == pytest.approx(0.0, abs=1e-9)
+    assert torch.allclose(sde.drift(x)[[0, 2]], torch.zeros(2, 1, dtype=torch.float64), atol=1e-9)
+    # a positive tilt deepens the right well
+    tilted = widgets.landscape_sde(barrier=2.5, well=1.3, tilt=0.5)
+    ut = tilted.potential(x)
+    assert float(ut[2]) < float(ut[0])
+    assert float(tilted.drift(x)[1]) == pytest.approx(0.5)
+
+
+def test_landscape_diffusion_width_and_constant():
+    sde = widgets.landscape_sde(noise=1.5, width=2.0)
+    g = sde.diffusion(torch.tensor([[0.0], [1.0], [2.0], [2.5]]))[:, 0]
+    assert g.tolist() == pytest.approx([1.5, 1.5 * math.sqrt(0.75), 0.0, 0.0], abs=1e-6)
+    const = widgets.landscape_sde(noise=1.5, state_dependent=False)
+    assert const.diffusion(torch.tensor([[0.0], [3.0]]))[:, 0].tolist() == pytest.approx([1.5, 1.5])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(barrier=0.0), r"barrier must be finite and > 0, got 0\.0"),
+    (dict(well=-1.0), r"well must be finite and > 0, got -1\.0"),
+    (dict(noise=float("nan")), r"noise must be finite and > 0"),
+    (dict(tilt=float("inf")), r"tilt must be finite, got inf"),
+    (dict(well=1.2, width=1.1), r"width must exceed well.*width=1\.1, well=1\.2"),
+])
+def test_landscape_sde_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        widgets.landscape_sde(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# landscape_data: simulation statistics against theory
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reference_data():
+    return widgets.landscape_data(widgets.landscape_sde(), n_paths=100, t_max=10.0, dt=0.002, seed=1)
+
+
+def test_landscape_data_shapes(reference_data):
+    d = reference_data
+    assert d.x.shape == d.potential.shape == d.drift.shape == d.diffusion.shape == d.density.shape == (400,)
+    assert d.bin_centers.shape == d.histogram.shape == (60,)
+    assert d.paths.shape == (3, d.time.size) and d.time.size <= 1001
+    assert d.time[0] == 0 and d.time[-1] == pytest.approx(10.0)
+
+
+def test_landscape_data_matches_reference_statistics(reference_data):
+    d = reference_data
+    # REFERENCES.md: std(x) ~ 0.96, ~7 switches per 10 time units, paths inside (-1.79, 1.79)
+    assert 0.90 < d.std < 1.02
+    assert 0.45 < d.switches_per_time < 1.0
+    assert np.trapezoid(d.density, d.x) == pytest.approx(1.0, abs=1e-3)
+    # the histogram of 500k correlated observations follows the Fokker-Planck density: compare
+    # bin masses (total variation distance), which is small for a correct simulation and ~0.3 for
+    # a wrong diffusion (checked below)
+    width = d.bin_centers[1] - d.bin_centers[0]
+    theory = np.interp(d.bin_centers, d.x, d.density) * width
+    tv = 0.5 * np.abs(d.histogram * width - theory).sum()
+    assert tv < 0.05
+
+
+def test_landscape_histogram_detects_a_wrong_theory(reference_data):
+    """The TV check above can fail: against the constant-noise theory it is far off."""
+    d = reference_data
+    wrong = stationary_density(widgets.landscape_sde(state_dependent=False), torch.as_tensor(d.bin_centers)).numpy()
+    width = d.bin_centers[1] - d.bin_centers[0]
+    tv = 0.5 * np.abs(d.histogram * width - wrong * width).sum()
+    assert tv > 0.1
+
+
+def test_higher_barrier_fewer_switches():
+    # Kramers: rate ~ barrier * exp(-2 barrier / g^2); with g = 1 the exponential wins clearly
+    # (with the reference g(0) = 2 the faster relaxation in a steeper well nearly cancels it)
+    low = widgets.landscape_data(widgets.landscape_sde(barrier=0.5, noise=1.0, state_dependent=False),
+                                 n_paths=40, t_max=10.0, seed=2)
+    high = widgets.landscape_data(widgets.landscape_sde(barrier=2.0, noise=1.0, state_dependent=False),
+                                  n_paths=40, t_max=10.0, seed=2)
+    assert high.switches_per_time < 0.5 * low.switches_per_time
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(n_paths=0), r"n_paths must be >= 1, got 0"),
+    (dict(dt=-0.1), r"dt must be finite and > 0, got -0\.1"),
+    (dict(t_max=0), r"t_max must be finite and > 0"),
+    (dict(n_paths=2, n_show=3), r"n_show must be <= n_paths=2, got 3"),
+    (dict(bins=2), r"bins must be >= 5, got 2"),
+])
+def test_landscape_data_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        widgets.landscape_data(double_well(), **kwargs)
+
+
+def test_landscape_data_rejects_2d_system():
+    from fimcg.systems import double_well_2d
+
+    with pytest.raises(ValueError, match="1-D SDE, got dim=2"):
+        widgets.landscape_data(double_well_2d(), n_paths=2, n_show=1, t_max=0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------
+
+def test_landscape_figure_traces(reference_data):
+    fig = widgets.landscape_figure(reference_data)
+    names = [t.name for t in fig.data]
+    assert names[:4] == ["potential U(x)", "diffusion g(x)", "histogram", "stationary p(x)"]
+    assert len(fig.data) == 4 + 3
+    np.testing.assert_allclose(fig.data[3].y, reference_data.density)
+
+
+def test_update_landscape_figure_replaces_data(reference_data):
+    fig = widgets.landscape_figure(reference_data)
+    other = widgets.landscape_data(widgets.landscape_sde(barrier=2.0), n_paths=10, t_max=2.0, seed=3)
+    widgets.update_landscape_figure(fig, other)
+    np.testing.assert_allclose(fig.data[0].y, other.potential)
+    np.testing.assert_allclose(fig.data[2].y, other.histogram)
+    assert f"{other.std:.2f}" in fig.layout.title.text
+    short = widgets.landscape_data(double_well(), n_paths=2, n_show=2, t_max=1.0)
+    with pytest.raises(ValueError, match="shows 3 paths but data has 2"):
+        widgets.update_landscape_figure(fig, short)
+
+
+def test_landscape_slider_figure_steps_toggle_visibility():
+    datas = [widgets.landscape_data(widgets.landscape_sde(barrier=b), n_paths=5, t_max=1.0, seed=0, n_show=2)
+             for b in (0.5, 1.0, 2.0)]
+    fig = widgets.landscape_slider_figure(datas, ["0.5", "1", "2"], slider_title="barrier: ")
+    per = 4 + 2
+    assert len(fig.data) == 3 * per
+    assert [bool(t.visible) for t in fig.data] == [True] * per + [False] * (2 * per)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["0.5", "1", "2"]
+    vis = steps[2].args[0]["visible"]
+    assert vis == [False] * (2 * per) + [True] * per
+    # each copy's potential is the one of its barrier (U(0) - U(well) = barrier)
+    for k, b in enumerate((0.5, 1.0, 2.0)):
+        u = fig.data[k * per]
+        x = np.asarray(u.x)
+        y = np.asarray(u.y)
+        assert np.interp(0.0, x, y) - np.interp(1.0, x, y) == pytest.approx(b, rel=0.02)
+        assert (u.xaxis, u.yaxis) == (fig.data[0].xaxis, fig.data[0].yaxis)
+    with pytest.raises(ValueError, match="equal length"):
+        widgets.landscape_slider_figure(datas, ["a"])
+
+
+# ---------------------------------------------------------------------------------------------
+# the widget, driven headlessly
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def explorer():
+    return widgets.potential_explorer(n_paths=10, t_max=2.0, n_show=2)
+
+
+def _value_at(trace, x0: float) -> float:
+    return float(np.interp(x0, np.asarray(trace.x), np.asarray(trace.y)))
+
+
+def test_explorer_barrier_slider_redraws_potential(explorer):
+    fig = explorer.figure
+    explorer.controls["barrier"].value = 2.5
+    assert _value_at(fig.data[0], 0.0) - _value_at(fig.data[0], 1.0) == pytest.approx(2.5, rel=0.02)
+    assert explorer.data.potential is not None
+    np.testing.assert_allclose(fig.data[3].y, explorer.data.density)
+    explorer.controls["barrier"].value = 1.0
+
+
+def test_explorer_well_and_tilt_sliders(explorer):
+    fig = explorer.figure
+    explorer.controls["well"].value = 1.3
+    x = np.asarray(fig.data[0].x)
+    u = np.asarray(fig.data[0].y)
+    right = x > 0.3
+    assert x[right][np.argmin(u[right])] == pytest.approx(1.3, abs=0.03)
+    explorer.controls["tilt"].value = 1.0
+    u = np.asarray(fig.data[0].y)
+    assert u[x > 0].min() < u[x < 0].min()  # right well deeper
+    # the stationary density follows: more mass on the right
+    p, xs = np.asarray(fig.data[3].y), np.asarray(fig.data[3].x)
+    assert np.trapezoid(p[xs > 0], xs[xs > 0]) > 0.7
+    explorer.controls["tilt"].value = 0.0
+    explorer.controls["well"].value = 1.0
+
+
+def test_explorer_diffusion_controls(explorer):
+    fig = explorer.figure
+    explorer.controls["width"].value = 2.5
+    assert _value_at(fig.data[1], 0.0) == pytest.approx(2.0, rel=1e-3)
+    assert _value_at(fig.data[1], 1.25) == pytest.approx(2.0 * math.sqrt(0.75), rel=0.01)
+    explorer.controls["state_dependent"].value = False
+    g = np.asarray(fig.data[1].y)
+    assert np.allclose(g, 2.0)
+    assert explorer.controls["width"].disabled
+    explorer.controls["noise"].value = 1.0
+    assert np.allclose(np.asarray(fig.data[1].y), 1.0)
+    explorer.controls["state_dependent"].value = True
+    explorer.controls["noise"].value = 2.0
+    assert not explorer.controls["width"].disabled
+
+
+def test_explorer_invalid_setting_reports_and_keeps_figure(explorer):
+    fig = explorer.figure
+    explorer.controls["width"].value = 1.5
+    before = np.asarray(fig.data[0].y).copy()
+    explorer.controls["well"].value = 1.4
+    assert explorer.status.value == ""  # 1.5 > 1.4 is valid
+    explorer.controls["width"].value = 1.5
+    explorer.controls["well"].value = 1.4
+    explorer.controls["width"].min = 1.0
+    explorer.controls["width"].value = 1.2  # now width < well
+    assert "width must exceed well" in explorer.status.value
+    assert fig.data[0].y is not None and len(fig.data[0].y) == len(before)
+    explorer.controls["width"].value = 2.0
+    assert explorer.status.value == ""
+    explorer.controls["well"].value = 1.0
