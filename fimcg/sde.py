@@ -98,6 +98,18 @@ def _generator(seed: int | None, device: torch.device) -> torch.Generator | None
     return gen
 
 
+def _raise_bad_diffusion(sde: SDE, out: torch.Tensor, path: int, start: int, stop: int) -> None:
+    """Find the first observed state in out[:, start:stop] where g is negative/NaN and raise."""
+    for i in range(start, stop):
+        g = sde.diffusion(out[:, i])[path]
+        if bool((g < 0).any() or torch.isnan(g).any()):
+            raise ValueError(f"sde.diffusion returned a negative or NaN value {g.tolist()} at state "
+                             f"{out[path, i].tolist()} (path {path}, observation {i}); g must be >= 0 "
+                             "(use sqrt(max(., 0)) for semicircle-type diffusions)")
+    raise ValueError(f"sde.diffusion returned a negative or NaN value on path {path} between observations "
+                     f"{start} and {stop - 1}; g must be >= 0")
+
+
 def simulate(
     sde: SDE,
     x0: torch.Tensor,
@@ -173,26 +185,21 @@ def simulate(
             m = min(chunk, n_steps + 1 - step)
             noise = torch.randn(m, substeps, n_paths, d, generator=gen, dtype=x.dtype, device=x.device)
             noise.mul_(sqrt_h)
+            gmin = torch.full_like(x, math.inf)
             for j in range(m):
                 for k in range(substeps):
                     g = sde.diffusion(x)
+                    gmin = torch.minimum(gmin, g)  # NaN propagates
                     x = x + sde.drift(x) * h + g * noise[j, k]
                 out[:, step + j] = x
+            if gmin.shape != x.shape:
+                raise ValueError(f"sde.diffusion returned shape {tuple(gmin.shape)} for states of shape "
+                                 f"{tuple(x.shape)}; it must return the states' shape")
             block = out[:, step:step + m]
-            # diffusion sanity: checked once per block on the states of this block
-            g_blk = sde.diffusion(block.reshape(-1, d))
-            if g_blk.shape != (n_paths * m, d):
-                raise ValueError(f"sde.diffusion returned shape {tuple(g_blk.shape)} for states of shape "
-                                 f"{(n_paths * m, d)}; it must return the states' shape")
             finite_blk = torch.isfinite(block).all(dim=2)  # (n, m)
-            g_bad = (g_blk.reshape(n_paths, m, d) < 0).any(dim=2) | torch.isnan(g_blk.reshape(n_paths, m, d)).any(dim=2)
-            g_bad &= finite_blk
+            g_bad = ((gmin < 0) | torch.isnan(gmin)).any(dim=1) & finite_blk.all(dim=1)
             if bool(g_bad.any()):
-                p, s = (int(i) for i in torch.nonzero(g_bad)[0])
-                bad_val = g_blk.reshape(n_paths, m, d)[p, s]
-                raise ValueError(f"sde.diffusion returned a negative or NaN value {bad_val.tolist()} at state "
-                                 f"{block[p, s].tolist()} (path {p}, observation {step + s}); "
-                                 "g must be >= 0 (use sqrt(max(., 0)) for semicircle-type diffusions)")
+                _raise_bad_diffusion(sde, out, int(torch.nonzero(g_bad)[0]), step - 1, step + m)
             ok = finite_blk & (block.abs() <= bound).all(dim=2)
             if not bool(ok.all()):
                 bad_paths = ~ok.all(dim=1)

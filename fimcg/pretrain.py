@@ -1,0 +1,359 @@
+"""Pretraining the FIM on the synthetic prior: the whole training loop in one file.
+
+Run it as ``fimcg pretrain --config CONFIG.json --out runs/fim [--export fimcg/weights/fim_1d.pt]``
+(or ``python -m fimcg.pretrain ...``; with ``torchrun --nproc_per_node N -m fimcg.pretrain ...``
+for data-parallel training on several GPUs, nodes or CPU processes).
+
+The loop, per step: draw a batch of synthetic datasets (:class:`fimcg.prior.SyntheticPrior`), run
+the model, compute :func:`fim_loss`, AdamW update with gradient clipping and a warm-up + cosine
+learning-rate schedule. Every ``val_every`` steps it evaluates held-out prior samples and the
+reference double well, every ``checkpoint_every`` seconds it writes ``checkpoint.pt`` atomically
+(model, optimiser, step, RNG state, log), and the best validation model is kept in ``best.pt``. A
+killed run loses at most one checkpoint interval: starting the same command again resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from .fim import FIM, FIMConfig, Prediction, save_weights
+from .prior import PriorConfig, SyntheticPrior, TrainingBatch
+
+__all__ = ["PretrainConfig", "fim_loss", "pretrain", "evaluate_on_prior", "main"]
+
+
+@dataclass
+class PretrainConfig:
+    """Everything that defines a pretraining run (saved with every checkpoint)."""
+
+    model: dict = field(default_factory=lambda: asdict(FIMConfig()))
+    prior: dict = field(default_factory=lambda: asdict(PriorConfig()))
+    steps: int = 20000
+    lr: float = 1e-3
+    min_lr: float = 5e-5
+    warmup: int = 300
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    tokens_per_batch: int = 18000
+    seed: int = 0
+    val_every: int = 500
+    val_batches: int = 24
+    val_seed: int = 987654321
+    checkpoint_every: float = 120.0  # seconds
+    log_every: int = 25
+    threads: int = 1
+    max_minutes: float | None = None
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "PretrainConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file not found: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config file {path} is not valid JSON: {exc}") from None
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown keys in config {path}: {sorted(unknown)}; valid keys: "
+                             f"{sorted(cls.__dataclass_fields__)}")
+        return cls(**data)
+
+
+def normalised_targets(batch: TrainingBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """True drift and diffusion at the queries in the model's normalised units, each (B, G, d).
+
+    With a = 0.01/dt and s the per-dataset standard deviation of the observations (as in
+    :func:`fimcg.fim.normalise`): f' = f / (a s), g' = g / (s √a).
+    """
+    a = 0.01 / batch.dt
+    s = batch.paths.flatten(1, 2).std(dim=1).clamp_min(1e-12)[:, None, :]  # (B, 1, d)
+    return batch.drift / (a * s), batch.diffusion / (s * math.sqrt(a))
+
+
+def fim_loss(pred: Prediction, batch: TrainingBatch) -> tuple[torch.Tensor, dict]:
+    """The pretraining loss (normalised units), and its parts for logging.
+
+    Per query location: relative squared errors
+    ``l_f = |f̂' - f'|² / (mean f'² + 0.1 mean g'²)`` and ``l_g = |ĝ' - g'|² / mean g'²`` (means over
+    the dataset's queries; the floor on the drift's scale keeps near-zero drifts from dominating),
+    clipped at 25 against rare exploding samples. The main loss is the plain mean of l_f + l_g, so
+    every location counts equally, as in the RMSE the model is judged on. The loss-scale head is
+    trained, on detached inputs and detached losses, with FIM-SDE's ``exp(-s) l + s``: it learns
+    s ≈ log E[l] at each location, an uncertainty estimate that does not reweight the main loss.
+    """
+    d = batch.drift.shape[-1]
+    f_t, g_t = normalised_targets(batch)
+    f_hat, g_hat = pred.drift[..., :d], pred.diffusion[..., :d]
+    nf = (f_t ** 2).mean(dim=(1, 2), keepdim=True) + 0.1 * (g_t ** 2).mean(dim=(1, 2), keepdim=True)
+    ng = (g_t ** 2).mean(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+    l_f = (((f_hat - f_t) ** 2) / nf).mean(-1).clamp(max=25.0)
+    l_g = (((g_hat - g_t) ** 2) / ng).mean(-1).clamp(max=25.0)
+    main = (l_f + l_g).mean()
+    s = pred.log_scale
+    scale_loss = (torch.exp(-s) * (l_f + l_g).detach() + s).mean()
+    return main + 0.1 * scale_loss, {"loss_f": float(l_f.detach().mean()), "loss_g": float(l_g.detach().mean())}
+
+
+def _rel_rmse(est: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Relative RMSE per dataset over queries and dims: (B,)."""
+    return ((est - true) ** 2).mean(dim=(1, 2)).sqrt() / (true ** 2).mean(dim=(1, 2)).sqrt().clamp_min(1e-8)
+
+
+@torch.no_grad()
+def evaluate_on_prior(model: FIM, batches: list[TrainingBatch]) -> dict:
+    """Median relative RMSE of drift and diffusion over held-out prior datasets."""
+    model.eval()
+    rf, rg = [], []
+    dev = next(model.parameters()).device
+    for b in batches:
+        b = b.to(dev)
+        pred = model(b.paths, b.dt, b.queries)
+        f_t, g_t = normalised_targets(b)
+        d = f_t.shape[-1]
+        rf.append(_rel_rmse(pred.drift[..., :d], f_t))
+        rg.append(_rel_rmse(pred.diffusion[..., :d], g_t))
+    rf, rg = torch.cat(rf), torch.cat(rg)
+    return {"val_drift_rel": float(rf.median()), "val_diffusion_rel": float(rg.median())}
+
+
+@torch.no_grad()
+def evaluate_reference(model: FIM, *, seed: int = 0) -> dict:
+    """Relative RMSE on the reference double well (1 path x 5000 observations, dt = 0.002)."""
+    from .sde import SDE, simulate
+
+    sde = SDE(lambda x: 4 * x - 4 * x ** 3, lambda x: torch.sqrt((4 - 1.25 * x ** 2).clamp_min(0)))
+    paths = simulate(sde, torch.zeros(1, 1), dt=0.002, n_steps=5000, seed=seed)
+    lo, hi = torch.quantile(paths.flatten(), torch.tensor([0.02, 0.98]))
+    x = torch.linspace(float(lo), float(hi), 100)[:, None]
+    model.eval()
+    dev = next(model.parameters()).device
+    f, g = model.estimate(paths.to(dev), 0.002, x.to(dev), warn=False)
+    f_t, g_t = sde.drift(x), sde.diffusion(x)
+    rel = lambda e, t: float(((e.cpu() - t) ** 2).mean().sqrt() / (t ** 2).mean().sqrt())
+    return {"ref_drift_rel": rel(f, f_t), "ref_diffusion_rel": rel(g, g_t)}
+
+
+def _lr_at(step: int, cfg: PretrainConfig, elapsed_s: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr`` over the steps or, when ``max_minutes`` is
+    set and runs out first, over the time budget."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    if cfg.max_minutes:
+        frac = max(frac, min(1.0, elapsed_s / (60 * cfg.max_minutes)))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "auto", fresh: bool = False,
+             export: str | os.PathLike | None = None, progress: bool = True) -> dict:
+    """Pretrain (or resume pretraining) a FIM; return the final log record.
+
+    Args:
+        cfg: the run's configuration.
+        out_dir: folder for ``checkpoint.pt``, ``best.pt``, ``log.csv``, ``log.json``, ``config.json``.
+        device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available).
+        fresh: ignore an existing checkpoint in ``out_dir`` and start from scratch.
+        export: when given, write the best model's weights there (with its ``.sha256``) at the end.
+        progress: show a tqdm progress bar (rank 0 only).
+
+    Under ``torchrun`` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (NCCL on
+    CUDA, gloo on CPU); every rank draws different synthetic data; rank 0 validates and writes files.
+    """
+    world, rank, local_rank = _dist_info()
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and world > 1:
+        device = f"cuda:{local_rank}"
+    dev = torch.device(device)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    torch.set_num_threads(max(1, int(cfg.threads)))
+    out = Path(out_dir)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(asdict(cfg), out / "config.json")
+
+    model = FIM(FIMConfig.from_dict(cfg.model)).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, best, history, elapsed = 0, math.inf, [], 0.0
+    ckpt_path = out / "checkpoint.pt"
+    if ckpt_path.exists() and not fresh:
+        ck = load_checkpoint(ckpt_path, map_location=dev)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, best, history, elapsed = ck["step"], ck["best"], ck["history"], ck.get("elapsed", 0.0)
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    prior_cfg = PriorConfig.from_dict(cfg.prior)
+    # the data stream is a function of (seed, rank, step): resuming continues with fresh samples
+    stream = iter(SyntheticPrior(prior_cfg, seed=cfg.seed * 1_000_003 + rank * 7919 + step,
+                                 tokens_per_batch=cfg.tokens_per_batch))
+    val_batches: list[TrainingBatch] = []
+    if rank == 0:
+        vp = SyntheticPrior(prior_cfg, seed=cfg.val_seed, tokens_per_batch=cfg.tokens_per_batch)
+        while len(val_batches) < cfg.val_batches:
+            val_batches.extend(vp.episode())
+        val_batches = val_batches[:cfg.val_batches]
+
+    def save(tag_best: bool = False) -> None:
+        if rank != 0:
+            return
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
+                 "history": history, "elapsed": elapsed, "config": asdict(cfg)}
+        save_checkpoint(state, ckpt_path)
+        if tag_best:
+            save_checkpoint({"model": model.state_dict(), "step": step, "config": asdict(cfg),
+                             "record": history[-1] if history else {}}, out / "best.pt")
+        atomic_write_json({"step": step, "best": best, "elapsed_s": elapsed, "history": history}, out / "log.json")
+
+    stop = {"flag": False}
+
+    def _on_signal(signum, frame):  # finish the step, checkpoint, exit cleanly
+        stop["flag"] = True
+
+    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} \
+        if rank == 0 and threading_main() else {}
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank != 0, desc="pretrain FIM",
+               dynamic_ncols=True)
+    t_start, t_ckpt = time.time() - elapsed, time.time()
+    run_f = run_g = 0.0
+    csv_path = out / "log.csv"
+    try:
+        while step < cfg.steps:
+            batch = next(stream).to(dev)
+            lr = _lr_at(step, cfg, time.time() - t_start)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            ddp.train()
+            pred = ddp(batch.paths, batch.dt, batch.queries)
+            loss, parts = fim_loss(pred, batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite pretraining loss at step {step}; the last good "
+                                         f"checkpoint is {ckpt_path}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            elapsed = time.time() - t_start
+            run_f = 0.98 * run_f + 0.02 * parts["loss_f"] if step > 1 else parts["loss_f"]
+            run_g = 0.98 * run_g + 0.02 * parts["loss_g"] if step > 1 else parts["loss_g"]
+            bar.update(1)
+            bar.set_postfix(loss_f=f"{run_f:.3f}", loss_g=f"{run_g:.3f}", lr=f"{lr:.1e}")
+            is_best = False
+            if rank == 0 and (step % cfg.log_every == 0 or step % cfg.val_every == 0 or step == cfg.steps):
+                record = {"step": step, "elapsed_s": round(elapsed, 1), "lr": lr, "loss_f": run_f, "loss_g": run_g,
+                          "tokens": int(batch.paths.shape[0] * batch.paths.shape[1] * (batch.paths.shape[2] - 1))}
+                if step % cfg.val_every == 0 or step == cfg.steps:
+                    record.update(evaluate_on_prior(model, val_batches))
+                    record.update(evaluate_reference(model))
+                    score = record["val_drift_rel"] + record["val_diffusion_rel"]
+                    if score < best:
+                        best, is_best = score, True
+                    tqdm.write(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}))
+                history.append(record)
+                _append_csv(csv_path, record)
+            out_of_time = cfg.max_minutes is not None and elapsed > 60 * cfg.max_minutes
+            if is_best or time.time() - t_ckpt > cfg.checkpoint_every or stop["flag"] or out_of_time:
+                save(tag_best=is_best)
+                t_ckpt = time.time()
+            if stop["flag"] or out_of_time:
+                break
+        save()
+    finally:
+        bar.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    final = history[-1] if history else {"step": step}
+    if export is not None and rank == 0:
+        export_weights(out / "best.pt" if (out / "best.pt").exists() else ckpt_path, export,
+                       extra={"wall_time_s": round(elapsed, 1)})
+    if world > 1:
+        dist.barrier()
+    return final
+
+
+def threading_main() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _append_csv(path: Path, record: dict) -> None:
+    keys = ["step", "elapsed_s", "lr", "loss_f", "loss_g", "tokens", "val_drift_rel", "val_diffusion_rel",
+            "ref_drift_rel", "ref_diffusion_rel"]
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(record)
+
+
+def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, extra: dict | None = None) -> str:
+    """Write the model of a pretraining checkpoint as a shippable weights file; return its SHA-256."""
+    ck = load_checkpoint(checkpoint)
+    cfg = ck["config"]
+    model = FIM(FIMConfig.from_dict(cfg["model"]))
+    model.load_state_dict(ck["model"])
+    meta = {"step": ck["step"], "pretrain_config": cfg, "record": ck.get("record") or
+            (ck["history"][-1] if ck.get("history") else {}), "n_parameters": sum(p.numel() for p in model.parameters())}
+    meta.update(extra or {})
+    return save_weights(model, dest, meta=meta)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(prog="fimcg pretrain", description="Pretrain the FIM on the synthetic prior.")
+    p.add_argument("--config", help="JSON file with PretrainConfig fields (default: built-in defaults)")
+    p.add_argument("--out", default="runs/fim", help="output folder (checkpoints, logs); resumes if it has one")
+    p.add_argument("--steps", type=int, help="override the number of steps")
+    p.add_argument("--max-minutes", type=float, help="stop (checkpointed) after this much training time")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
+    p.add_argument("--export", help="write the best model to this weights file (with .sha256) at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run_from_args(args: argparse.Namespace) -> dict:
+    cfg = PretrainConfig.from_json(args.config) if args.config else PretrainConfig()
+    if args.steps is not None:
+        cfg.steps = args.steps
+    if args.max_minutes is not None:
+        cfg.max_minutes = args.max_minutes
+    if args.threads is not None:
+        cfg.threads = args.threads
+    return pretrain(cfg, args.out, device=args.device, fresh=args.fresh, export=args.export,
+                    progress=not args.no_progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run_from_args(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"fimcg pretrain: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
