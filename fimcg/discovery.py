@@ -1,0 +1,546 @@
+"""Sparse equation discovery for drift and squared diffusion, and coordinate-free validation.
+
+Equations
+---------
+A discovered SDE is polynomial: for every state dimension i,
+
+    f_i(x) = sum_m a_{i,m} x^m        g_i(x)^2 = sum_m b_{i,m} x^m
+
+over a library of monomials ``x^m`` (all products of the coordinates up to ``drift_degree`` and
+``diffusion_degree``; in 1-D simply 1, x, x^2, ...). Coefficients come from sequentially thresholded
+least squares (STLSQ, the SINDy algorithm): fit, drop every term whose contribution to the fitted
+function is below ``threshold`` times the function's size, refit on the remaining terms, repeat.
+Two data sources are supported:
+
+* :func:`discover` works on observed paths by Kramers-Moyal regression: ``Δx/dt`` regressed on the
+  library at ``x_t`` gives f (on Euler-Maruyama data its conditional mean is exactly f), then
+  ``(Δx - f dt)^2 / dt`` gives g^2 (the drift-corrected second moment, unbiased).
+* :func:`discover_from_coefficients` fits drift and g^2 values given on a grid, e.g. what the FIM
+  returned for a learned latent; weights let the well-visited region count most.
+
+The result, :class:`PolynomialSDE`, prints as an equation (``f(x) = 3.98 x - 4.01 x^3``) and
+converts to a :class:`fimcg.SDE` with ``g = sqrt(max(p(x), 0))`` that :func:`fimcg.simulate` runs.
+
+Validation
+----------
+Statistics that survive a monotone change of coordinates, so a model found in a learned latent can
+be checked against the data in the same latent:
+
+* :func:`switching_statistics`: well switches counted with hysteresis thresholds (a switch is
+  complete only when the path reaches the other well's threshold), their rate and the mean first
+  passage time between wells;
+* :func:`ks_distance`: the Kolmogorov-Smirnov distance between two samples (invariant under any
+  monotone map applied to both), used for the stationary distribution;
+* :func:`validate`: simulates a discovered SDE and compares both against the data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ._validation import as_tensor, check_int, check_paths, check_positive
+from .sde import SDE, simulate
+
+__all__ = [
+    "PolynomialSDE",
+    "polynomial_library",
+    "stlsq",
+    "discover",
+    "discover_from_coefficients",
+    "SwitchingStatistics",
+    "switching_statistics",
+    "well_thresholds",
+    "ks_distance",
+    "stationary_density_1d",
+    "Validation",
+    "validate",
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# library and regression
+
+
+def _exponents(d: int, degree: int) -> list[tuple[int, ...]]:
+    """All exponent tuples of total degree <= degree in d variables, ordered by degree."""
+    out: list[tuple[int, ...]] = []
+    for deg in range(degree + 1):
+        for combo in itertools.combinations_with_replacement(range(d), deg):
+            e = [0] * d
+            for i in combo:
+                e[i] += 1
+            out.append(tuple(e))
+    return out
+
+
+def polynomial_library(x: Any, exponents: Sequence[Sequence[int]]) -> np.ndarray:
+    """Evaluate monomials at states ``x`` of shape (N, d); returns (N, n_terms) float64."""
+    xx = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    if xx.ndim == 1:
+        xx = xx[:, None]
+    cols = [np.prod(xx ** np.asarray(e)[None, :], axis=1) for e in exponents]
+    return np.stack(cols, axis=1)
+
+
+def stlsq(theta: np.ndarray, y: np.ndarray, *, threshold: float = 0.1, weights: np.ndarray | None = None,
+          min_t: float | None = None, max_iter: int = 10, ridge: float = 1e-8) -> np.ndarray:
+    """Sequentially thresholded least squares.
+
+    Args:
+        theta: library matrix (N, K); y: targets (N,); weights: optional non-negative (N,).
+        threshold: a term is dropped when ``|c_k| * rms(theta_k) < threshold * rms(theta @ c)``,
+            i.e. when it contributes less than that fraction of the fitted function's size.
+        min_t: if given, a term is also dropped when its coefficient is not significant:
+            ``|c_k| / se_k < min_t`` with heteroscedasticity-robust (sandwich) standard errors, for
+            noisy targets such as Kramers-Moyal increments.
+        ridge: tiny Tikhonov term on the column-normalised problem (numerical safety only).
+
+    Returns:
+        coefficients (K,), exactly zero for dropped terms.
+    """
+    n, k = theta.shape
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    sw = np.sqrt(w / w.sum())
+    A = theta * sw[:, None]
+    b = y * sw
+    norms = np.sqrt(np.sum(A ** 2, axis=0))
+    norms[norms == 0] = 1.0
+    An = A / norms
+    active = np.ones(k, dtype=bool)
+    cn = np.zeros(k)
+    for _ in range(max_iter + 1):
+        Aa = An[:, active]
+        cn = np.zeros(k)
+        gram_inv = np.linalg.inv(Aa.T @ Aa + ridge * np.eye(Aa.shape[1]))
+        cn[active] = gram_inv @ (Aa.T @ b)
+        fit_size = np.sqrt(np.sum((An @ cn) ** 2))
+        keep = active & (np.abs(cn) >= threshold * fit_size)
+        if min_t is not None:
+            r = b - An @ cn  # weighted residuals
+            meat = (Aa * r[:, None] ** 2).T @ Aa
+            se = np.zeros(k)
+            se[active] = np.sqrt(np.maximum(np.diag(gram_inv @ meat @ gram_inv), 0.0))
+            keep &= np.abs(cn) >= min_t * se
+        if not keep.any():  # keep the single largest term rather than returning nothing
+            keep = np.zeros(k, dtype=bool)
+            keep[np.argmax(np.abs(cn))] = True
+        if np.array_equal(keep, active):
+            break
+        active = keep
+    return cn / norms
+
+
+# ----------------------------------------------------------------------------------------------
+# the discovered equation
+
+
+def _fmt_term(coef: float, e: tuple[int, ...], names: Sequence[str], digits: int) -> str:
+    mono = " ".join(n if p == 1 else f"{n}^{p}" for n, p in zip(names, e) if p > 0)
+    mag = f"{abs(coef):.{digits}g}" if abs(coef) < 10 ** digits else f"{abs(coef):.{digits}e}"
+    return mag if not mono else (mono if mag == "1" else f"{mag} {mono}")
+
+
+def _fmt_poly(coefs: np.ndarray, exps: Sequence[tuple[int, ...]], names: Sequence[str], digits: int) -> str:
+    parts = []
+    for c, e in zip(coefs, exps):
+        if c == 0:
+            continue
+        term = _fmt_term(float(c), e, names, digits)
+        if not parts:
+            parts.append(("-" if c < 0 else "") + term)
+        else:
+            parts.append(("- " if c < 0 else "+ ") + term)
+    return " ".join(parts) if parts else "0"
+
+
+@dataclass(frozen=True)
+class PolynomialSDE:
+    """A discovered SDE with polynomial drift and polynomial squared diffusion.
+
+    Attributes:
+        drift_exponents, diffusion_exponents: monomials of the two libraries (tuples of length d).
+        drift_coef: (d, n_drift_terms); diffusion2_coef: (d, n_diffusion_terms), coefficients of g^2.
+        names: coordinate names used when printing (default x or x1, x2, ...).
+    """
+
+    drift_exponents: tuple[tuple[int, ...], ...]
+    diffusion_exponents: tuple[tuple[int, ...], ...]
+    drift_coef: np.ndarray
+    diffusion2_coef: np.ndarray
+    names: tuple[str, ...] = ("x",)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    def _eval(self, x: Any, exps, coef) -> Any:
+        if isinstance(x, torch.Tensor):
+            xs = x if x.ndim > 1 else x[:, None]
+            if self.dim == 1:  # Horner's scheme: few tensor operations per call (fast simulation)
+                dense = np.zeros(max(e[0] for e in exps) + 1)
+                for c, e in zip(coef[0], exps):
+                    dense[e[0]] += c
+                acc = torch.full_like(xs, float(dense[-1]))
+                for c in dense[-2::-1]:
+                    acc = acc * xs + float(c)
+                return acc
+            out = []
+            for i in range(self.dim):
+                acc = torch.zeros(xs.shape[:-1], dtype=xs.dtype, device=xs.device)
+                for c, e in zip(coef[i], exps):
+                    if c != 0:
+                        term = torch.ones_like(acc)
+                        for j, p in enumerate(e):
+                            if p:
+                                term = term * xs[..., j] ** p
+                        acc = acc + float(c) * term
+                out.append(acc)
+            return torch.stack(out, dim=-1)
+        xs = np.asarray(x, dtype=np.float64)
+        squeeze = xs.ndim == 1
+        if squeeze:
+            xs = xs[:, None]
+        lib = polynomial_library(xs.reshape(-1, self.dim), exps)
+        res = (lib @ np.asarray(coef).T).reshape(xs.shape[:-1] + (self.dim,))
+        return res
+
+    def drift(self, x: Any) -> Any:
+        """f at states (..., d) (numpy or torch; torch keeps device/dtype); returns (..., d)."""
+        return self._eval(x, self.drift_exponents, self.drift_coef)
+
+    def diffusion_squared(self, x: Any) -> Any:
+        """The polynomial p = g^2 at states (..., d) (may be negative outside the data)."""
+        return self._eval(x, self.diffusion_exponents, self.diffusion2_coef)
+
+    def diffusion(self, x: Any) -> Any:
+        """g = sqrt(max(p, 0)) at states (..., d)."""
+        p = self.diffusion_squared(x)
+        if isinstance(p, torch.Tensor):
+            return torch.sqrt(torch.clamp(p, min=0.0))
+        return np.sqrt(np.maximum(p, 0.0))
+
+    def sde(self, *, name: str = "discovered") -> SDE:
+        """The equation as a :class:`fimcg.SDE` (torch callables) for :func:`fimcg.simulate`."""
+        return SDE(drift=self.drift, diffusion=self.diffusion, dim=self.dim, name=name,
+                   params={"equation": self.equation()})
+
+    def equation(self, *, digits: int = 3) -> str:
+        """The equations as text, one line for f and one for g^2 per dimension."""
+        lines = []
+        for i in range(self.dim):
+            sub = "" if self.dim == 1 else f"_{i + 1}"
+            lines.append(f"f{sub}(x) = " + _fmt_poly(self.drift_coef[i], self.drift_exponents, self.names, digits))
+            lines.append(f"g{sub}(x)^2 = " + _fmt_poly(self.diffusion2_coef[i], self.diffusion_exponents,
+                                                        self.names, digits))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.equation()
+
+    def coefficients(self) -> dict:
+        """Non-zero coefficients as {"f": {monomial: value}, "g2": {...}} (for JSON reports)."""
+        def named(coef, exps):
+            out = {}
+            for c, e in zip(coef, exps):
+                if c != 0:
+                    key = " ".join(n if p == 1 else f"{n}^{p}" for n, p in zip(self.names, e) if p) or "1"
+                    out[key] = float(c)
+            return out
+        if self.dim == 1:
+            return {"f": named(self.drift_coef[0], self.drift_exponents),
+                    "g2": named(self.diffusion2_coef[0], self.diffusion_exponents)}
+        return {f"f_{i + 1}": named(self.drift_coef[i], self.drift_exponents) for i in range(self.dim)} | \
+               {f"g2_{i + 1}": named(self.diffusion2_coef[i], self.diffusion_exponents) for i in range(self.dim)}
+
+
+def _names(d: int) -> tuple[str, ...]:
+    return ("x",) if d == 1 else tuple(f"x{i + 1}" for i in range(d))
+
+
+def _check_degree(v: Any, name: str) -> int:
+    v = check_int(v, name=name, minimum=0)
+    if v > 8:
+        raise ValueError(f"{name} must be <= 8 (a larger library is ill-conditioned), got {v}")
+    return v
+
+
+def discover(paths: Any, dt: float, *, drift_degree: int = 3, diffusion_degree: int = 2,
+             threshold: float = 0.05, min_t: float | None = 3.0,
+             names: Sequence[str] | None = None) -> PolynomialSDE:
+    """Discover a sparse polynomial SDE from observed paths (Kramers-Moyal regression + STLSQ).
+
+    Args:
+        paths: observations (n_paths, T, d) (or (n_paths, T) / (T,) for d = 1), spacing ``dt``.
+            Increments are taken within each path only (paths are never concatenated).
+        dt: time between observations (> 0).
+        drift_degree, diffusion_degree: largest total degree in the libraries for f and g^2.
+        threshold: STLSQ threshold (relative contribution, see :func:`stlsq`).
+        min_t: significance cut (see :func:`stlsq`): a term must be ``min_t`` standard errors away
+            from zero to stay; ``None`` uses the contribution threshold only. ``threshold=0,
+            min_t=None`` keeps all terms.
+        names: coordinate names for printing.
+
+    Returns:
+        :class:`PolynomialSDE`.
+    """
+    p = check_paths(paths, name="paths", min_length=2).detach().cpu().double().numpy()
+    dt = check_positive(dt, name="dt")
+    drift_degree = _check_degree(drift_degree, "drift_degree")
+    diffusion_degree = _check_degree(diffusion_degree, "diffusion_degree")
+    threshold = float(threshold)
+    if not math.isfinite(threshold) or threshold < 0:
+        raise ValueError(f"threshold must be finite and >= 0, got {threshold!r}")
+    n, T, d = p.shape
+    x = p[:, :-1].reshape(-1, d)
+    dx = (p[:, 1:] - p[:, :-1]).reshape(-1, d)
+    if np.all(dx == 0):
+        raise ValueError("paths do not move (all increments are zero): nothing to discover")
+    fe, ge = _exponents(d, drift_degree), _exponents(d, diffusion_degree)
+    lib_f = polynomial_library(x, fe)
+    lib_g = polynomial_library(x, ge)
+    a = np.stack([stlsq(lib_f, dx[:, i] / dt, threshold=threshold, min_t=min_t) for i in range(d)])
+    resid = dx - (lib_f @ a.T) * dt
+    b = np.stack([stlsq(lib_g, resid[:, i] ** 2 / dt, threshold=threshold, min_t=min_t) for i in range(d)])
+    return PolynomialSDE(tuple(fe), tuple(ge), a, b, tuple(names) if names else _names(d),
+                         info={"source": "paths", "n_increments": int(x.shape[0]), "dt": dt,
+                               "threshold": threshold})
+
+
+def discover_from_coefficients(locations: Any, drift: Any, diffusion: Any, *, weights: Any = None,
+                               drift_degree: int = 3, diffusion_degree: int = 2, threshold: float = 0.1,
+                               names: Sequence[str] | None = None) -> PolynomialSDE:
+    """Fit a sparse polynomial SDE to drift and diffusion values given at locations.
+
+    Args:
+        locations: (G, d) (or (G,) for d = 1), e.g. a grid over the occupied region of a latent.
+        drift, diffusion: values f and g at the locations, shape (G, d); g^2 is fitted.
+        weights: optional (G,) non-negative weights, e.g. the data density at each location.
+        drift_degree, diffusion_degree, threshold, names: as in :func:`discover`.
+    """
+    loc = as_tensor(locations, name="locations").detach().cpu().double().numpy()
+    if loc.ndim == 1:
+        loc = loc[:, None]
+    G, d = loc.shape
+    f = as_tensor(drift, name="drift").detach().cpu().double().numpy().reshape(G, -1) if \
+        np.size(drift) == G * d else None
+    g = as_tensor(diffusion, name="diffusion").detach().cpu().double().numpy().reshape(G, -1) if \
+        np.size(diffusion) == G * d else None
+    if f is None or g is None:
+        raise ValueError(f"drift and diffusion must have shape (G={G}, d={d}) like locations; got "
+                         f"{tuple(np.shape(drift))} and {tuple(np.shape(diffusion))}")
+    for arr, nm in ((loc, "locations"), (f, "drift"), (g, "diffusion")):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{nm} contains NaN/inf values")
+    drift_degree = _check_degree(drift_degree, "drift_degree")
+    diffusion_degree = _check_degree(diffusion_degree, "diffusion_degree")
+    w = None
+    if weights is not None:
+        w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=np.float64)
+        w = w.reshape(-1)
+        if w.shape != (G,) or np.any(w < 0) or not np.all(np.isfinite(w)) or w.sum() <= 0:
+            raise ValueError(f"weights must be (G={G},) finite, non-negative, not all zero")
+    n_f = len(_exponents(d, drift_degree))
+    if G < n_f:
+        raise ValueError(f"need at least {n_f} locations for a degree-{drift_degree} drift library; got {G}")
+    fe, ge = _exponents(d, drift_degree), _exponents(d, diffusion_degree)
+    lib_f = polynomial_library(loc, fe)
+    lib_g = polynomial_library(loc, ge)
+    a = np.stack([stlsq(lib_f, f[:, i], threshold=threshold, weights=w) for i in range(d)])
+    b = np.stack([stlsq(lib_g, g[:, i] ** 2, threshold=threshold, weights=w) for i in range(d)])
+    return PolynomialSDE(tuple(fe), tuple(ge), a, b, tuple(names) if names else _names(d),
+                         info={"source": "coefficients", "n_locations": G, "threshold": threshold})
+
+
+# ----------------------------------------------------------------------------------------------
+# coordinate-free statistics
+
+
+@dataclass(frozen=True)
+class SwitchingStatistics:
+    """Well switches with hysteresis.
+
+    Attributes:
+        n_switches: completed switches (reaching the other well's threshold), all paths.
+        total_time: observed time summed over paths (time units).
+        rate: switches per unit time (n_switches / total_time).
+        mfpt: mean first passage time between wells: the mean time from arriving in one well to
+            arriving in the other (NaN when fewer than one complete passage was observed).
+        thresholds: (low, high) thresholds used.
+    """
+
+    n_switches: int
+    total_time: float
+    rate: float
+    mfpt: float
+    thresholds: tuple[float, float]
+
+
+def switching_statistics(paths: Any, dt: float, *, thresholds: tuple[float, float]) -> SwitchingStatistics:
+    """Count well switches in 1-D paths (n_paths, T, 1) with hysteresis thresholds (low, high).
+
+    A path is in the low well after it last reached ``x <= low`` and in the high well after it last
+    reached ``x >= high``; a switch is a change of well. NaN observations (diverged simulations)
+    end a path's record.
+    """
+    p = as_tensor(paths, name="paths").detach().cpu().double().numpy()
+    if p.ndim == 3 and p.shape[2] == 1:
+        p = p[:, :, 0]
+    elif p.ndim == 1:
+        p = p[None]
+    if p.ndim != 2:
+        raise ValueError(f"paths must be one-dimensional, (n_paths, T, 1); got shape {tuple(np.shape(paths))}")
+    dt = check_positive(dt, name="dt")
+    lo, hi = (float(t) for t in thresholds)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+        raise ValueError(f"thresholds must be finite with low < high, got {thresholds!r}")
+    n_sw, total, passages = 0, 0.0, []
+    for x in p:
+        ok = np.isfinite(x)
+        if not ok.all():
+            x = x[: int(np.argmin(ok))]
+        if x.size < 2:
+            continue
+        total += (x.size - 1) * dt
+        lab = np.where(x <= lo, -1, np.where(x >= hi, 1, 0))
+        idx = np.maximum.accumulate(np.where(lab != 0, np.arange(x.size), 0))
+        state = lab[idx]
+        start = int(np.argmax(state != 0)) if (state != 0).any() else x.size
+        s = state[start:]
+        change = np.nonzero(s[1:] != s[:-1])[0] + 1 + start  # arrival times in the new well
+        n_sw += change.size
+        if change.size >= 2:
+            passages.extend(np.diff(change) * dt)
+    rate = n_sw / total if total > 0 else float("nan")
+    mfpt = float(np.mean(passages)) if passages else float("nan")
+    return SwitchingStatistics(int(n_sw), float(total), float(rate), mfpt, (lo, hi))
+
+
+def well_thresholds(drift: Callable[[Any], Any], lo: float, hi: float, *, fraction: float = 0.5,
+                    n_grid: int = 2001) -> tuple[float, float]:
+    """Hysteresis thresholds between two wells from the zeros of a 1-D drift on [lo, hi].
+
+    The two outermost stable fixed points a < b (f crosses zero downwards) and the unstable point c
+    between them give thresholds ``c + fraction (a - c)`` and ``c + fraction (b - c)``. For the
+    reference double well (a, c, b = -1, 0, 1) and ``fraction = 0.5`` these are -0.5 and 0.5.
+
+    Raises ``ValueError`` when the drift does not show two wells on the interval.
+    """
+    xs = np.linspace(float(lo), float(hi), n_grid)
+    fx = drift(torch.tensor(xs[:, None], dtype=torch.float64))
+    fx = np.asarray(fx.detach().cpu() if hasattr(fx, "detach") else fx, dtype=np.float64).reshape(-1)
+    s = np.sign(fx)
+    down = np.nonzero((s[:-1] > 0) & (s[1:] <= 0))[0]
+    up = np.nonzero((s[:-1] < 0) & (s[1:] >= 0))[0]
+    if down.size < 2:
+        raise ValueError(f"the drift has {down.size} stable fixed point(s) on [{lo:g}, {hi:g}]; two wells are "
+                         "needed for switching statistics (pass thresholds explicitly)")
+    a, b = xs[down[0]], xs[down[-1]]
+    mids = [xs[i] for i in up if a < xs[i] < b]
+    c = mids[len(mids) // 2] if mids else 0.5 * (a + b)
+    return float(c + fraction * (a - c)), float(c + fraction * (b - c))
+
+
+def ks_distance(a: Any, b: Any) -> float:
+    """Two-sample Kolmogorov-Smirnov distance (max |F_a - F_b|), ignoring NaN; in [0, 1].
+
+    Invariant under any increasing map applied to both samples, so stationary distributions can
+    be compared in a learned latent.
+    """
+    def flat(v):
+        v = np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=np.float64).reshape(-1)
+        return np.sort(v[np.isfinite(v)])
+    x, y = flat(a), flat(b)
+    if x.size == 0 or y.size == 0:
+        raise ValueError("ks_distance needs two non-empty samples")
+    grid = np.concatenate([x, y])
+    fa = np.searchsorted(x, grid, side="right") / x.size
+    fb = np.searchsorted(y, grid, side="right") / y.size
+    return float(np.max(np.abs(fa - fb)))
+
+
+def stationary_density_1d(drift: Callable[[Any], Any], diffusion: Callable[[Any], Any], grid: Any) -> np.ndarray:
+    """Stationary density of a 1-D SDE on a grid: p ∝ exp(∫ 2f/g^2 dx) / g^2, normalised on the grid.
+
+    Points where g = 0 get density 0. Returns (G,) float64.
+    """
+    xs = np.asarray(grid.detach().cpu() if hasattr(grid, "detach") else grid, dtype=np.float64).reshape(-1)
+    xt = torch.tensor(xs[:, None], dtype=torch.float64)
+    f = np.asarray(drift(xt), dtype=np.float64).reshape(-1)
+    g2 = np.asarray(diffusion(xt), dtype=np.float64).reshape(-1) ** 2
+    ok = g2 > 1e-12 * max(g2.max(), 1e-300)
+    ratio = np.where(ok, 2 * f / np.where(ok, g2, 1.0), 0.0)
+    integ = np.concatenate([[0.0], np.cumsum(0.5 * (ratio[1:] + ratio[:-1]) * np.diff(xs))])
+    logp = np.where(ok, integ - np.log(np.where(ok, g2, 1.0)), -np.inf)
+    logp -= logp[ok].max()
+    p = np.exp(logp)
+    area = np.trapezoid(p, xs) if hasattr(np, "trapezoid") else np.trapz(p, xs)
+    return p / area
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Data vs model statistics (both in the same coordinate)."""
+
+    data: SwitchingStatistics
+    model: SwitchingStatistics
+    ks: float
+    n_model_paths: int
+    model_time: float
+
+    def as_dict(self) -> dict:
+        return {"switch_rate_data": self.data.rate, "switch_rate_model": self.model.rate,
+                "mfpt_data": self.data.mfpt, "mfpt_model": self.model.mfpt, "ks_stationary": self.ks,
+                "thresholds": list(self.data.thresholds), "n_switches_data": self.data.n_switches,
+                "n_switches_model": self.model.n_switches}
+
+    def __str__(self) -> str:
+        d, m = self.data, self.model
+        return (f"statistic              data      model\n"
+                f"switches per unit t  {d.rate:8.3f}  {m.rate:8.3f}\n"
+                f"mean first passage   {d.mfpt:8.3f}  {m.mfpt:8.3f}\n"
+                f"KS distance of stationary distributions: {self.ks:.3f}\n"
+                f"(thresholds {d.thresholds[0]:.3g} / {d.thresholds[1]:.3g}; model: {self.n_model_paths} paths x "
+                f"{self.model_time:g} time units)")
+
+
+def validate(model: PolynomialSDE | SDE, paths: Any, dt: float, *, thresholds: tuple[float, float] | None = None,
+             n_paths: int = 100, duration: float = 50.0, max_step: float = 0.002, seed: int = 0) -> Validation:
+    """Compare a (discovered) 1-D SDE with observed paths by coordinate-free statistics.
+
+    The model is simulated from initial states drawn from the data (``n_paths`` paths for
+    ``duration`` time units, Euler-Maruyama steps of at most ``max_step``), observed every ``dt``.
+    Switching statistics use ``thresholds`` (default: from the model drift's wells by
+    :func:`well_thresholds` over the data range). The stationary distributions are compared by the
+    KS distance between all data observations and the model's observations after a burn-in of one
+    tenth of the duration. Model paths that diverge are dropped from the point they diverge.
+    """
+    data = check_paths(paths, name="paths", min_length=2)
+    if data.shape[2] != 1:
+        raise ValueError(f"validate supports one-dimensional paths; got d={data.shape[2]}")
+    dt = check_positive(dt, name="dt")
+    n_paths = check_int(n_paths, name="n_paths", minimum=1)
+    sde = model.sde() if isinstance(model, PolynomialSDE) else model
+    if not isinstance(sde, SDE):
+        raise TypeError(f"model must be a PolynomialSDE or fimcg.SDE, got {type(model).__name__}")
+    x = data.detach().cpu().double()
+    lo, hi = float(x.min()), float(x.max())
+    if thresholds is None:
+        thresholds = well_thresholds(sde.drift, lo, hi)
+    duration = check_positive(duration, name="duration")
+    substeps = max(1, math.ceil(dt / check_positive(max_step, name="max_step") - 1e-9))
+    n_steps = max(1, int(round(duration / dt)))
+    gen = np.random.default_rng(seed)
+    x0 = x.reshape(-1)[torch.as_tensor(gen.integers(0, x.numel(), n_paths))][:, None].float()
+    sim = simulate(sde, x0, dt=dt, n_steps=n_steps, substeps=substeps, seed=seed, on_divergence="nan",
+                   bound=10 * max(abs(lo), abs(hi), 1.0))
+    st_data = switching_statistics(x, dt, thresholds=thresholds)
+    st_model = switching_statistics(sim, dt, thresholds=thresholds)
+    ks = ks_distance(x, sim[:, n_steps // 10:])
+    return Validation(st_data, st_model, ks, n_paths, n_steps * dt)
