@@ -5,8 +5,16 @@ dX = f(X) dt + g(X) dW that governs it, with f and g inferred zero-shot by a fro
 Foundation Inference Model (FIM).
 """
 
-from .sde import SDE, SimulationDiverged, simulate
-
 __version__ = "0.1.0"
 
-__all__ = ["SDE", "SimulationDiverged", "simulate", "__version__"]
+from .sde import SDE, SimulationDiverged, simulate
+from . import estimators, metrics, systems
+from .systems import get_system, list_systems, stationary_density
+from .video import render_video
+from .estimators import binned_km, local_linear, least_squares
+from .metrics import occupied_grid, relative_rmse, rmse
+
+__all__ = ["SDE", "SimulationDiverged", "simulate", "__version__",
+           "systems", "get_system", "list_systems", "stationary_density", "render_video",
+           "estimators", "binned_km", "local_linear", "least_squares",
+           "metrics", "occupied_grid", "rmse", "relative_rmse"]

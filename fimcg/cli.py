@@ -1,0 +1,120 @@
+"""Command-line interface: ``fimcg <command> [options]`` (also ``python -m fimcg``).
+
+One function per subcommand (``cmd_<name>(args) -> int``) and one ``add_<name>_parser(subparsers)``
+that declares its options; :func:`build_parser` wires them together. Other parts of the package add
+a subcommand by adding both functions to :data:`SUBCOMMANDS`.
+
+Errors in the user's input (``ValueError``/``TypeError``/``FileNotFoundError`` raised by the library
+for a bad argument) are printed as one line, ``fimcg <command>: error: <message>``, with exit code 2
+and no traceback; argparse's own usage errors also exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from typing import Callable, Sequence
+
+from . import __version__
+
+__all__ = ["build_parser", "main", "SUBCOMMANDS"]
+
+
+# --------------------------------------------------------------------------------------------------
+# fimcg run
+# --------------------------------------------------------------------------------------------------
+
+def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from .report import RunConfig
+
+    d = RunConfig()
+    p = sub.add_parser("run", help="run the main job and write an HTML report and results.json",
+                       description="Simulate the reference system, render it as video, estimate drift and "
+                                   "diffusion, and write OUT/report.html (self-contained, opens offline) and "
+                                   "OUT/results.json.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", default="fimcg-report", help="output folder")
+    p.add_argument("--system", default=d.system, help="system name (see `fimcg systems`)")
+    p.add_argument("--n-paths", type=int, default=d.n_paths, help="number of simulated paths")
+    p.add_argument("--n-steps", type=int, default=d.n_steps, help="Euler-Maruyama steps per path")
+    p.add_argument("--dt", type=float, default=d.dt, help="time step between observations")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (simulation, pixel noise)")
+    p.add_argument("--size", type=int, default=d.size, help="video frame side in pixels")
+    p.add_argument("--blob-width", type=float, default=d.blob_width, help="blob standard deviation in pixels")
+    p.add_argument("--noise", type=float, default=d.noise, help="pixel noise standard deviation")
+    p.add_argument("--embedding", default=d.embedding, help="video geometry: line, warped, arc or spiral")
+    p.add_argument("--frame-every", type=int, default=d.frame_every, help="render every k-th observation")
+    p.add_argument("--n-bins", type=int, default=d.n_bins, help="bins of the binned Kramers-Moyal estimator")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_run)
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .report import RunConfig, run_main
+
+    names = {f.name for f in fields(RunConfig)}
+    config = RunConfig(**{k: v for k, v in vars(args).items() if k in names})
+    results = run_main(config, out=args.out, progress=not args.no_progress)
+    print(f"wrote {args.out}/report.html and {args.out}/results.json "
+          f"({results['timings_seconds']['total']:.1f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# fimcg systems
+# --------------------------------------------------------------------------------------------------
+
+def add_systems_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("systems", help="list the systems of the catalogue and their parameters",
+                       description="List the systems accepted by `fimcg run --system` and "
+                                   "fimcg.systems.get_system, with their default parameters.")
+    p.set_defaults(func=cmd_systems)
+    return p
+
+
+def cmd_systems(args: argparse.Namespace) -> int:
+    from .systems import get_system, list_systems
+
+    for name in list_systems():
+        sde = get_system(name)
+        params = ", ".join(f"{k}={v}" for k, v in sde.params.items())
+        print(f"{name:22s} d={sde.dim}  {params}")
+    return 0
+
+
+#: name -> function adding the subcommand's parser (which sets ``func`` to its command function)
+SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = {
+    "run": add_run_parser,
+    "systems": add_systems_parser,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fimcg",
+        description="fimcg: coarse-graining with Foundation Inference Models (latent SDEs from video).")
+    parser.add_argument("--version", action="version", version=f"fimcg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fimcg`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"fimcg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fimcg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

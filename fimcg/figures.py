@@ -1,0 +1,223 @@
+"""Plotly figure builders shared by the report, the notebooks and the book.
+
+Every builder is a pure function: tensors/arrays in, a ``plotly.graph_objects.Figure`` out, no
+display side effects, so tests can check traces and data and widgets can rebuild figures cheaply.
+Arrays follow the package shapes: paths (n_paths, T, d), locations (G, d), estimates (G, d),
+frames (n_paths, T, H, W).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from ._validation import as_tensor, check_int, check_locations, check_paths, check_positive
+from .sde import SDE
+
+__all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
+           "latent_scatter_figure", "COLORS"]
+
+#: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
+COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+_TRUTH = "#222222"
+
+
+def _np(t: Any) -> np.ndarray:
+    if isinstance(t, torch.Tensor):
+        return t.detach().cpu().numpy()
+    return np.asarray(t)
+
+
+def _layout(fig: go.Figure, title: str | None, **kw: Any) -> go.Figure:
+    fig.update_layout(template="plotly_white", title=title, margin=dict(l=50, r=20, t=50 if title else 20, b=40),
+                      **kw)
+    return fig
+
+
+def paths_figure(paths: Any, dt: float, *, n_show: int = 5, dim: int = 0, title: str | None = None,
+                 max_points: int = 5000) -> go.Figure:
+    """Sample paths against time: one line per path for the first ``n_show`` paths.
+
+    Args:
+        paths: (n_paths, T, d). dt: time between observations. dim: which coordinate to plot.
+        max_points: longer paths are thinned to at most this many points per line (for file size).
+
+    Returns:
+        Figure with min(n_show, n_paths) ``Scatter`` traces named "path i".
+    """
+    p = check_paths(paths, min_length=1)
+    dt = check_positive(dt, name="dt")
+    n_show = check_int(n_show, name="n_show", minimum=1)
+    if not 0 <= dim < p.shape[-1]:
+        raise ValueError(f"dim must be in [0, {p.shape[-1] - 1}], got {dim!r}")
+    stride = max(1, int(np.ceil(p.shape[1] / max_points)))
+    arr = _np(p[:n_show, ::stride, dim])
+    t = np.arange(p.shape[1])[::stride] * dt
+    fig = go.Figure()
+    for i, row in enumerate(arr):
+        fig.add_trace(go.Scatter(x=t, y=row, mode="lines", name=f"path {i}",
+                                 line=dict(width=1, color=COLORS[i % len(COLORS)])))
+    return _layout(fig, title, xaxis_title="time t", yaxis_title=f"x{'' if p.shape[-1] == 1 else dim + 1}")
+
+
+def density_figure(paths: Any, sde: SDE | None = None, *, bins: int = 60, title: str | None = None,
+                   n_theory: int = 400) -> go.Figure:
+    """Histogram of all observed states (1-D) as a density, with the stationary density of ``sde``.
+
+    Returns:
+        Figure with a ``Bar`` trace "data" (bin centres, density; integrates to 1) and, when ``sde``
+        is given, a ``Scatter`` trace "stationary density" from
+        :func:`fimcg.systems.stationary_density` over the histogram's range.
+    """
+    p = check_paths(paths, min_length=1)
+    if p.shape[-1] != 1:
+        raise ValueError(f"density_figure needs 1-D paths, got d={p.shape[-1]}")
+    bins = check_int(bins, name="bins", minimum=2)
+    x = _np(p).reshape(-1)
+    dens, edges = np.histogram(x, bins=bins, density=True)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(go.Bar(x=centres, y=dens, width=np.diff(edges), name="data", opacity=0.55,
+                           marker_color=COLORS[0]))
+    if sde is not None:
+        from .systems import stationary_density
+
+        span = edges[-1] - edges[0]
+        xs = np.linspace(edges[0] - 0.05 * span, edges[-1] + 0.05 * span, n_theory)
+        ps = _np(stationary_density(sde, torch.as_tensor(xs, dtype=torch.float64)))
+        fig.add_trace(go.Scatter(x=xs, y=ps, mode="lines", name="stationary density",
+                                 line=dict(color=_TRUTH, width=2)))
+    return _layout(fig, title, xaxis_title="x", yaxis_title="density", bargap=0)
+
+
+def drift_diffusion_figure(locations: Any, estimates: Mapping[str, tuple[Any, Any]], *,
+                           sde: SDE | None = None, title: str | None = None, dim: int = 0) -> go.Figure:
+    """Drift (left) and diffusion (right) estimates against the truth, on 1-D query locations.
+
+    Args:
+        locations: (G, d) query points (the x axis uses coordinate ``dim``).
+        estimates: name -> (drift (G, d), diffusion (G, d)), e.g. ``{"binned KM": binned_km(...)}``.
+        sde: the true system; adds a "truth" trace to each panel.
+
+    Returns:
+        Figure with two subplots; per estimator one drift and one diffusion ``Scatter`` trace
+        (legend group = name), plus two "truth" traces when ``sde`` is given.
+    """
+    if not isinstance(estimates, Mapping):
+        raise TypeError(f"estimates must be a mapping name -> (drift, diffusion), got {type(estimates).__name__}")
+    loc_t = as_tensor(locations, name="locations")
+    d = loc_t.shape[-1] if loc_t.ndim == 2 else 1
+    loc_t = check_locations(loc_t, d=d)
+    if not 0 <= dim < d:
+        raise ValueError(f"dim must be in [0, {d - 1}], got {dim!r}")
+    loc = _np(loc_t)
+    order = np.argsort(loc[:, dim])
+    xs = loc[order, dim]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("drift f(x)", "diffusion g(x)"))
+    if sde is not None:
+        with torch.no_grad():
+            f_true = _np(sde.drift(loc_t))[order, dim]
+            g_true = _np(sde.diffusion(loc_t))[order, dim]
+        for col, y in ((1, f_true), (2, g_true)):
+            fig.add_trace(go.Scatter(x=xs, y=y, mode="lines", name="truth", legendgroup="truth",
+                                     showlegend=col == 1, line=dict(color=_TRUTH, width=3, dash="dash")),
+                          row=1, col=col)
+    for i, (name, pair) in enumerate(estimates.items()):
+        try:
+            drift, diffusion = pair
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"estimates[{name!r}] must be a pair (drift, diffusion)") from exc
+        for col, (label, val) in enumerate((("drift", drift), ("diffusion", diffusion)), start=1):
+            arr = _np(val)
+            arr = arr[:, None] if arr.ndim == 1 else arr
+            if arr.ndim != 2 or arr.shape[0] != loc.shape[0]:
+                raise ValueError(f"estimates[{name!r}] {label} must have shape (G={loc.shape[0]}, d); "
+                                 f"got {np.shape(_np(val))}")
+            fig.add_trace(go.Scatter(x=xs, y=arr[order, min(dim, arr.shape[1] - 1)], mode="lines", name=name,
+                                     legendgroup=name, showlegend=col == 1,
+                                     line=dict(color=COLORS[i % len(COLORS)], width=2)), row=1, col=col)
+    fig.update_xaxes(title_text="x")
+    return _layout(fig, title)
+
+
+def _frames_of(frames: Any, path_index: int) -> np.ndarray:
+    f = as_tensor(frames, name="frames")
+    if f.ndim == 3:
+        f = f[None]
+    if f.ndim != 4:
+        raise ValueError(f"frames must have shape (n_paths, T, H, W) or (T, H, W); got {tuple(f.shape)}")
+    if not 0 <= path_index < f.shape[0]:
+        raise ValueError(f"path_index must be in [0, {f.shape[0] - 1}], got {path_index!r}")
+    return _np(f[path_index])
+
+
+def video_figure(frames: Any, *, path_index: int = 0, max_frames: int = 60, dt: float | None = None,
+                 title: str | None = None) -> go.Figure:
+    """One path's video as a heatmap with a plotly slider and play button (works on static pages).
+
+    Args:
+        frames: (n_paths, T, H, W) or (T, H, W) images in [0, 1].
+        path_index: which path to show. max_frames: at most this many frames, evenly spaced.
+        dt: time between frames (labels the slider with times instead of indices).
+
+    Returns:
+        Figure with one ``Heatmap`` trace (the first frame), ``fig.frames`` holding one frame per
+        slider step, and one slider.
+    """
+    clip = _frames_of(frames, path_index)
+    max_frames = check_int(max_frames, name="max_frames", minimum=1)
+    idx = np.unique(np.linspace(0, clip.shape[0] - 1, min(max_frames, clip.shape[0])).round().astype(int))
+    label = (lambda i: f"t={i * dt:.3g}") if dt is not None else (lambda i: str(i))
+    heat = dict(colorscale="Gray", zmin=0.0, zmax=1.0, showscale=False)
+    fig = go.Figure(go.Heatmap(z=clip[idx[0]], **heat),
+                    frames=[go.Frame(data=[go.Heatmap(z=clip[i], **heat)], name=str(i)) for i in idx])
+    steps = [dict(method="animate", label=label(i),
+                  args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                       transition=dict(duration=0))]) for i in idx]
+    fig.update_layout(
+        sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="frame "), pad=dict(t=30))],
+        updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=-0.05, xanchor="right",
+                          buttons=[dict(label="play", method="animate",
+                                        args=[None, dict(frame=dict(duration=80, redraw=True),
+                                                         fromcurrent=True)])])],
+        width=420, height=480,
+    )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    return _layout(fig, title)
+
+
+def frame_strip_figure(frames: Any, *, path_index: int = 0, n_frames: int = 8, dt: float | None = None,
+                       title: str | None = None) -> go.Figure:
+    """A strip of ``n_frames`` evenly spaced frames of one path, side by side.
+
+    Returns:
+        Figure with min(n_frames, T) ``Heatmap`` traces, one per subplot, titled by index or time.
+    """
+    clip = _frames_of(frames, path_index)
+    n_frames = check_int(n_frames, name="n_frames", minimum=1)
+    idx = np.unique(np.linspace(0, clip.shape[0] - 1, min(n_frames, clip.shape[0])).round().astype(int))
+    names = [f"t={i * dt:.3g}" if dt is not None else f"frame {i}" for i in idx]
+    fig = make_subplots(rows=1, cols=len(idx), subplot_titles=names, horizontal_spacing=0.01)
+    for k, i in enumerate(idx, start=1):
+        fig.add_trace(go.Heatmap(z=clip[i], colorscale="Gray", zmin=0.0, zmax=1.0, showscale=False),
+                      row=1, col=k)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x")
+    fig.update_xaxes(showticklabels=False)
+    return _layout(fig, title, height=220)
+
+
+def latent_scatter_figure(true: Sequence[float] | Any, estimated: Any, *, title: str | None = None,
+                          max_points: int = 5000) -> go.Figure:
+    """Recovered latent against the true latent (1-D), as a scatter plot (thinned to ``max_points``)."""
+    a, b = _np(as_tensor(true, name="true")).reshape(-1), _np(as_tensor(estimated, name="estimated")).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"true and estimated must hold the same number of values; got {a.size} and {b.size}")
+    stride = max(1, a.size // max_points)
+    fig = go.Figure(go.Scatter(x=a[::stride], y=b[::stride], mode="markers", name="states",
+                                 marker=dict(size=3, color=COLORS[0], opacity=0.5)))
+    return _layout(fig, title, xaxis_title="true x", yaxis_title="recovered x")
+

@@ -1,0 +1,344 @@
+"""The main job (``fimcg run``) and the self-contained HTML report it writes.
+
+The job is a list of stages (:data:`STAGES`), each a function of a shared :class:`RunContext`:
+it reads what earlier stages left in ``ctx.data``, adds numbers to ``ctx.results`` (written to
+``results.json``) and sections to ``ctx.report`` (written to ``report.html``). Later parts of the
+package extend the job by adding stages (see :func:`add_stage`) and command-line options (see
+``fimcg.cli``) without touching the existing ones.
+
+Stages of the core job:
+
+1. ``simulate``: the reference system (or ``--system``) from ``x0 ~ N(0, 0.5^2)``;
+2. ``render``: the paths as video (every ``frame_every``-th observation), and the blob-centroid
+   coordinate recovered from the frames by inverting the embedding geometry;
+3. ``estimate``: binned Kramers-Moyal, local-linear and least squares (true polynomial class) on
+   the true latent (at dt and at the frame step) and on the centroid coordinate;
+4. ``figures``: paths, histogram vs stationary density, video, latent recovery, drift/diffusion.
+
+The report embeds plotly.js once in its head, so it opens offline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import plotly
+import plotly.graph_objects as go
+import plotly.offline
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from . import estimators as est
+from . import figures, metrics, systems
+from ._validation import check_int, check_positive
+from .checkpoint import atomic_write_json, atomic_write_text
+from .sde import simulate
+from .video import EMBEDDINGS, frame_centroids, pixel_to_latent, render_video
+
+__all__ = ["RunConfig", "RunContext", "Report", "STAGES", "add_stage", "run_main"]
+
+
+@dataclass
+class RunConfig:
+    """Settings of the main job; every field is a ``fimcg run`` option.
+
+    Defaults: the reference double well, 100 paths of T = 10 time units at dt = 0.002 (the FIM
+    evaluation setting), video frames every 5 observations (frame step 0.01), 32x32 pixels.
+    """
+
+    system: str = "double_well"
+    n_paths: int = 100
+    n_steps: int = 5000
+    dt: float = 0.002
+    seed: int = 0
+    size: int = 32
+    blob_width: float = 1.5
+    noise: float = 0.02
+    embedding: str = "line"
+    frame_every: int = 5
+    n_bins: int = 30
+    grid_points: int = 100
+
+    def validate(self) -> "RunConfig":
+        """Check every field; raise ``ValueError``/``TypeError`` naming the bad one."""
+        systems.get_system(self.system)  # unknown name -> ValueError listing valid names
+        self.n_paths = check_int(self.n_paths, name="n_paths", minimum=1)
+        self.n_steps = check_int(self.n_steps, name="n_steps", minimum=10)
+        self.dt = check_positive(self.dt, name="dt")
+        self.seed = check_int(self.seed, name="seed", minimum=0)
+        self.size = check_int(self.size, name="size", minimum=8)
+        self.blob_width = check_positive(self.blob_width, name="blob_width")
+        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"noise must be a finite number >= 0, got {self.noise!r}")
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(f"unknown embedding {self.embedding!r}; valid: {', '.join(EMBEDDINGS)}")
+        self.frame_every = check_int(self.frame_every, name="frame_every", minimum=1)
+        if self.n_steps // self.frame_every < 2:
+            raise ValueError(f"n_steps={self.n_steps} with frame_every={self.frame_every} leaves fewer than "
+                             "3 frames per path")
+        self.n_bins = check_int(self.n_bins, name="n_bins", minimum=2)
+        self.grid_points = check_int(self.grid_points, name="grid_points", minimum=2)
+        return self
+
+
+class Report:
+    """An HTML report assembled from sections of text, tables and plotly figures."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self._parts: list[str] = []
+        self.n_figures = 0
+
+    def heading(self, text: str) -> None:
+        self._parts.append(f"<h2>{html.escape(text)}</h2>")
+
+    def text(self, text: str) -> None:
+        """A paragraph (plain text, escaped)."""
+        self._parts.append(f"<p>{html.escape(text)}</p>")
+
+    def table(self, rows: list[dict[str, Any]], *, floatfmt: str = ".4g") -> None:
+        """A table from a list of dicts sharing their keys (the header)."""
+        if not rows:
+            return
+        keys = list(rows[0])
+        cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)  # noqa: E731
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(r.get(k, '')))}</td>" for k in keys) + "</tr>"
+                       for r in rows)
+        self._parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+    def figure(self, fig: go.Figure, caption: str | None = None) -> None:
+        """A plotly figure (plotly.js itself is embedded once, in the page head)."""
+        self.n_figures += 1
+        div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig{self.n_figures}",
+                          config={"displaylogo": False})
+        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        self._parts.append(f"<figure>{div}{cap}</figure>")
+
+    def to_html(self) -> str:
+        style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+                 "color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+                 "padding:3px 8px;text-align:right}th{background:#f3f3f3}figure{margin:1em 0}"
+                 "figcaption{color:#555;font-size:90%}")
+        return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<title>{html.escape(self.title)}</title><style>{style}</style>"
+                f"<script type=\"text/javascript\">{plotly.offline.get_plotlyjs()}</script></head><body>"
+                f"<h1>{html.escape(self.title)}</h1>\n" + "\n".join(self._parts) + "\n</body></html>\n")
+
+    def write(self, path: str | Path) -> Path:
+        """Write the page atomically and return its path."""
+        return atomic_write_text(self.to_html(), path)
+
+
+@dataclass
+class RunContext:
+    """What the stages share: the config, intermediate data, numbers for JSON, the report."""
+
+    config: RunConfig
+    out: Path
+    report: Report
+    progress: bool = True
+    data: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+Stage = Callable[[RunContext], None]
+
+
+# --------------------------------------------------------------------------------------------------
+# stages of the core job
+# --------------------------------------------------------------------------------------------------
+
+def _well_switches(x: torch.Tensor, *, threshold: float) -> float:
+    """Mean number per path of moves between x < -threshold and x > threshold (with hysteresis)."""
+    side = torch.zeros(x.shape[0])
+    switches = torch.zeros(x.shape[0])
+    for t in range(x.shape[1]):
+        now = torch.where(x[:, t] > threshold, 1.0, torch.where(x[:, t] < -threshold, -1.0, 0.0))
+        switches += ((now != 0) & (side != 0) & (now != side)).float()
+        side = torch.where(now != 0, now, side)
+    return float(switches.mean())
+
+
+def stage_simulate(ctx: RunContext) -> None:
+    c = ctx.config
+    sde = systems.get_system(c.system)
+    if sde.dim != 1:
+        raise ValueError(f"fimcg run needs a 1-D system; {c.system!r} has dim={sde.dim}")
+    gen = torch.Generator().manual_seed(c.seed)
+    x0 = 0.5 * torch.randn(c.n_paths, 1, generator=gen)
+    paths = simulate(sde, x0, dt=c.dt, n_steps=c.n_steps, seed=c.seed + 1)
+    ctx.data.update(sde=sde, paths=paths)
+    x = paths.reshape(-1)
+    ctx.results["data"] = {
+        "system": repr(sde), "n_paths": c.n_paths, "n_observations_per_path": c.n_steps + 1, "dt": c.dt,
+        "time_span_per_path": c.n_steps * c.dt, "state_mean": float(x.mean()), "state_std": float(x.std()),
+        "state_min": float(x.min()), "state_max": float(x.max()),
+        "well_switches_per_path": _well_switches(paths[:, :, 0], threshold=0.5),
+    }
+    ctx.report.heading("Data")
+    ctx.report.text(f"{c.n_paths} paths of {sde!r}, simulated by Euler-Maruyama at dt = {c.dt:g} for "
+                    f"{c.n_steps} steps (T = {c.n_steps * c.dt:g} per path), x0 ~ N(0, 0.5^2), seed {c.seed}.")
+    ctx.report.figure(figures.paths_figure(paths, c.dt, n_show=5, title="sample paths"))
+    ctx.report.figure(figures.density_figure(paths, sde, title="all observed states vs stationary density"),
+                      "Histogram of every observed state against the Fokker-Planck stationary density.")
+
+
+def stage_render(ctx: RunContext) -> None:
+    c = ctx.config
+    paths = ctx.data["paths"][:, ::c.frame_every]  # (n_paths, T_frames, 1)
+    lo, hi = float(ctx.data["paths"].min()), float(ctx.data["paths"].max())
+    pad = 0.1 * (hi - lo)
+    x_range = (-2.0, 2.0) if c.system == "double_well" and lo > -2 and hi < 2 else (lo - pad, hi + pad)
+    kw = dict(size=c.size, blob_width=c.blob_width, noise=c.noise, embedding=c.embedding, x_range=x_range)
+    per_chunk = max(1, (64 << 20) // (paths.shape[1] * c.size * c.size * 4))  # ~64 MB of frames at a time
+    centroids, first = [], None
+    t0 = time.perf_counter()
+    for start in tqdm(range(0, c.n_paths, per_chunk), desc="render video", unit="chunk",
+                      disable=not ctx.progress, leave=False):
+        frames = render_video(paths[start:start + per_chunk], seed=c.seed + 2 + start, **kw)
+        if first is None:
+            first = frames[0].clone()
+        centroids.append(frame_centroids(frames))
+        del frames
+    render_s = time.perf_counter() - t0
+    cen = torch.cat(centroids)  # (n_paths, T_frames, 2)
+    lost = ~torch.isfinite(cen).all(dim=-1)
+    if bool(lost.any()):
+        raise ValueError(f"the particle left the image in {int(lost.sum())} frames; increase size or use a "
+                         "different system")
+    latent = pixel_to_latent(cen, size=c.size, embedding=c.embedding, x_range=x_range)
+    dt_frames = c.dt * c.frame_every
+    err = latent - paths
+    ctx.data.update(frames_first_path=first, centroid_latent=latent, frame_paths=paths, dt_frames=dt_frames)
+    ctx.results["video"] = {
+        "n_frames": int(paths.shape[0] * paths.shape[1]), "frame_shape": [c.size, c.size],
+        "frame_dt": dt_frames, "embedding": c.embedding, "x_range": list(x_range), "noise": c.noise,
+        "blob_width_px": c.blob_width, "render_seconds": render_s,
+        "centroid_latent_rmse": float(err.pow(2).mean().sqrt()),
+        "centroid_latent_r2": float(1 - err.pow(2).mean() / paths.var()),
+        "centroid_noise_g2_bias": float(2 * err.var() / dt_frames),
+    }
+    ctx.report.heading("Video")
+    ctx.report.text(f"Every {c.frame_every}th observation rendered as a {c.size}x{c.size} frame: a Gaussian "
+                    f"blob (width {c.blob_width:g} px) on a '{c.embedding}' embedding of x in {x_range}, "
+                    f"pixel noise {c.noise:g}; {ctx.results['video']['n_frames']} frames in {render_s:.2f} s. "
+                    "The blob centroid, mapped back through the embedding geometry, is a hand-made coordinate "
+                    f"(RMSE {ctx.results['video']['centroid_latent_rmse']:.4f} against the true x; such noise "
+                    f"adds about 2 s^2/dt = {ctx.results['video']['centroid_noise_g2_bias']:.2g} to g^2).")
+    ctx.report.figure(figures.video_figure(first, max_frames=60, dt=dt_frames, title="video of path 0"))
+    ctx.report.figure(figures.frame_strip_figure(first, n_frames=8, dt=dt_frames))
+    ctx.report.figure(figures.latent_scatter_figure(paths, latent, title="blob-centroid coordinate vs true x"))
+
+
+def stage_estimate(ctx: RunContext) -> None:
+    c = ctx.config
+    sde = ctx.data["sde"]
+    grid = metrics.occupied_grid(ctx.data["paths"], n=c.grid_points)
+    datasets = {
+        f"true x, dt={c.dt:g}": (ctx.data["paths"], c.dt),
+        f"true x, dt={ctx.data['dt_frames']:g}": (ctx.data["frame_paths"], ctx.data["dt_frames"]),
+        f"video centroid, dt={ctx.data['dt_frames']:g}": (ctx.data["centroid_latent"], ctx.data["dt_frames"]),
+    }
+    methods = {
+        "binned KM": lambda p, dt: est.binned_km(p, dt, grid, n_bins=c.n_bins),
+        "local linear": lambda p, dt: est.local_linear(p, dt, grid),
+        "least squares (deg 3 / 2)": lambda p, dt: est.least_squares(p, dt, grid, drift_basis=3, diff2_basis=2),
+    }
+    rows, estimates = [], {}
+    jobs = [(dn, mn) for dn in datasets for mn in methods]
+    for dn, mn in tqdm(jobs, desc="estimate", disable=not ctx.progress, leave=False):
+        p, dt = datasets[dn]
+        t0 = time.perf_counter()
+        drift, diffusion = methods[mn](p, dt)
+        secs = time.perf_counter() - t0
+        errs = metrics.sde_errors(sde, grid, drift, diffusion)
+        rows.append({"data": dn, "estimator": mn, "drift rel. RMSE": errs["drift_rel"],
+                     "diffusion rel. RMSE": errs["diffusion_rel"], "drift RMSE": errs["drift_rmse"],
+                     "diffusion RMSE": errs["diffusion_rmse"], "seconds": secs})
+        estimates.setdefault(dn, {})[mn] = (drift, diffusion)
+    ctx.data.update(grid=grid, estimates=estimates)
+    ctx.results["grid"] = {"n": c.grid_points, "lo": float(grid[0, 0]), "hi": float(grid[-1, 0]),
+                           "quantiles": [0.02, 0.98]}
+    ctx.results["estimates"] = rows
+    ctx.report.heading("Drift and diffusion")
+    ctx.report.text(f"Errors on {c.grid_points} points between the 2nd and 98th percentile of the states "
+                    f"([{float(grid[0, 0]):.3f}, {float(grid[-1, 0]):.3f}]); relative RMSE = RMSE / RMS(truth).")
+    ctx.report.table(rows)
+    for dn, est_d in estimates.items():
+        ctx.report.figure(figures.drift_diffusion_figure(grid, est_d, sde=sde, title=dn))
+
+
+#: the stages of ``fimcg run``, in order; extend with :func:`add_stage`
+STAGES: list[tuple[str, Stage]] = [
+    ("simulate", stage_simulate),
+    ("render", stage_render),
+    ("estimate", stage_estimate),
+]
+
+
+def add_stage(name: str, fn: Stage, *, after: str | None = None) -> None:
+    """Register a stage of the main job (at the end, or right after the stage called ``after``).
+
+    Re-registering a name replaces the old stage in place.
+    """
+    names = [n for n, _ in STAGES]
+    if name in names:
+        STAGES[names.index(name)] = (name, fn)
+        return
+    if after is None:
+        STAGES.append((name, fn))
+    elif after in names:
+        STAGES.insert(names.index(after) + 1, (name, fn))
+    else:
+        raise ValueError(f"unknown stage {after!r}; stages: {', '.join(names)}")
+
+
+def run_main(config: RunConfig | None = None, *, out: str | Path = "fimcg-report",
+             progress: bool = True, stages: list[tuple[str, Stage]] | None = None) -> dict[str, Any]:
+    """Run the main job and write ``out/report.html`` and ``out/results.json``.
+
+    Args:
+        config: the settings (default :class:`RunConfig`()).
+        out: output folder (created if missing).
+        progress: show tqdm progress bars.
+        stages: override :data:`STAGES` (tests use a subset).
+
+    Returns:
+        The results dict that was written to ``results.json``.
+    """
+    config = (config or RunConfig()).validate()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    ctx = RunContext(config=config, out=out, report=Report("fimcg run report"), progress=progress)
+    ctx.results["config"] = asdict(config)
+    ctx.results["environment"] = {"fimcg": __version__, "torch": torch.__version__, "plotly": plotly.__version__,
+                                  "python": platform.python_version(), "threads": torch.get_num_threads()}
+    stage_list = STAGES if stages is None else stages
+    t_all = time.perf_counter()
+    bar = tqdm(stage_list, desc="fimcg run", unit="stage", disable=not progress)
+    for name, fn in bar:
+        bar.set_postfix_str(name)
+        t0 = time.perf_counter()
+        fn(ctx)
+        ctx.timings[name] = time.perf_counter() - t0
+    ctx.timings["total"] = time.perf_counter() - t_all
+    ctx.results["timings_seconds"] = ctx.timings
+    ctx.report.heading("Run")
+    ctx.report.table([{"stage": k, "seconds": v} for k, v in ctx.timings.items()])
+    ctx.report.text("Settings: " + json.dumps(ctx.results["config"]))
+    atomic_write_json(ctx.results, out / "results.json")
+    ctx.report.write(out / "report.html")
+    return ctx.results
