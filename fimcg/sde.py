@@ -203,6 +203,14 @@ def simulate(
             ok = finite_blk & (block.abs() <= bound).all(dim=2)
             if not bool(ok.all()):
                 bad_paths = ~ok.all(dim=1)
+                # a NaN diffusion at a finite state turns the path NaN too (gmin is then masked
+                # above): look at the last finite state of each newly non-finite path first
+                newly_nan = alive & ~finite_blk.all(dim=1)
+                for p in torch.nonzero(newly_nan)[:10, 0].tolist():
+                    i = step + int(torch.nonzero(~finite_blk[p])[0])
+                    g_prev = sde.diffusion(out[:, i - 1])[p]
+                    if bool((g_prev < 0).any() or torch.isnan(g_prev).any()):
+                        _raise_bad_diffusion(sde, out, p, i - 1, i)
                 first = int(torch.nonzero(~ok)[:, 1].min()) + step
                 first_bad = first if first_bad < 0 else min(first_bad, first)
                 if on_divergence == "raise":
