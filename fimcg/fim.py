@@ -206,7 +206,7 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     step = max(1, (1 << 24) // max(1, B * K * N))
     sums = []
     for g0 in range(0, G, step):
-        d2 = torch.cdist(q[:, g0:g0 + step], ctx.x).square_()  # (B, g, N)
+        d2 = torch.cdist(q[:, g0:g0 + step], ctx.x).square()  # (B, g, N); not in place: cdist needs its output for backward
         # clamping the exponent avoids denormal floats, which are very slow on CPUs
         w = torch.exp((d2[:, None] * coef[None, :, None, None]).clamp_(min=-60.0))  # (B, K, g, N)
         sums.append(torch.bmm(w.reshape(B, -1, N), vals).reshape(B, K, -1, vals.shape[-1]))
