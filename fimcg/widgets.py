@@ -286,7 +286,7 @@ def landscape_figure(data: LandscapeData, *, title: str | None = None):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.4, 0.3], horizontal_spacing=0.07,
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.3, 0.4, 0.3], horizontal_spacing=0.09,
                         subplot_titles=("landscape", "paths", "stationary density"))
     fig.add_trace(go.Scatter(x=data.x, y=data.potential, name=_LANDSCAPE_TRACES[0],
                              line=dict(color="#1f77b4", width=2.5)), row=1, col=1)
@@ -361,9 +361,9 @@ def landscape_slider_figure(datas: Sequence[LandscapeData], labels: Sequence[str
         visible = [k == j // per for j in range(per * len(datas))]
         steps.append(dict(method="update", label=str(label),
                           args=[{"visible": visible}, {"title.text": _landscape_title(data)}]))
-    fig.update_layout(sliders=[dict(active=0, steps=steps, pad=dict(t=60),
-                                    currentvalue=dict(prefix=slider_title))], height=470,
-                      title=_landscape_title(datas[0]))
+    fig.update_layout(sliders=[dict(active=0, steps=steps, y=-0.3, yanchor="top", pad=dict(t=10),
+                                    currentvalue=dict(prefix=slider_title, font=dict(size=13)))],
+                      height=500, margin=dict(b=150), title=_landscape_title(datas[0]))
     return fig
 
 

@@ -21,7 +21,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out=build/book
 rm -rf "$out/_build"
 start=$(date +%s)
-"$PY" -m jupyter_book.cli.main build book --path-output "$out" --all -W --keep-going -n
+"$PY" -c 'import sys; from jupyter_book.cli.main import main; sys.argv[0] = "jupyter-book"; main()' \
+  build book --path-output "$out" --all -W --keep-going
 echo "build-book: built in $(( $(date +%s) - start )) s (FIMCG_FAST=$FIMCG_FAST): $out/_build/html/index.html"
 
 if [[ "${BOOK_CHECK:-1}" != "0" ]]; then
