@@ -19,7 +19,7 @@ from ._validation import as_tensor, check_int, check_locations, check_paths, che
 from .sde import SDE
 
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
-           "latent_scatter_figure", "COLORS"]
+           "latent_scatter_figure", "pca_figure", "COLORS"]
 
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -221,3 +221,45 @@ def latent_scatter_figure(true: Sequence[float] | Any, estimated: Any, *, title:
                                  marker=dict(size=3, color=COLORS[0], opacity=0.5)))
     return _layout(fig, title, xaxis_title="true x", yaxis_title="recovered x")
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Notebook figures (added by the notebooks engineer)
+# --------------------------------------------------------------------------------------------------
+
+def pca_figure(explained: Any, scores: Any, color: Any = None, *, color_title: str = "x",
+               title: str | None = None, max_points: int = 5000) -> go.Figure:
+    """Principal components of frames: explained variance (left), first two components (right).
+
+    Args:
+        explained: fraction of variance per component (k,), e.g. from :func:`fimcg.widgets.frame_pca`.
+        scores: coordinates of the frames on the components (N, k), k >= 2.
+        color: optional value per frame (N,) (e.g. the true latent) colouring the scatter.
+        max_points: the scatter is thinned to at most this many points.
+
+    Returns:
+        Figure with a ``Bar`` trace "explained variance" and a ``Scatter`` trace "frames".
+    """
+    ev = _np(as_tensor(explained, name="explained")).reshape(-1)
+    sc = _np(as_tensor(scores, name="scores"))
+    if sc.ndim != 2 or sc.shape[1] < 2:
+        raise ValueError(f"scores must have shape (N, k) with k >= 2; got {sc.shape}")
+    stride = max(1, sc.shape[0] // check_int(max_points, name="max_points", minimum=1))
+    marker: dict[str, Any] = dict(size=3, opacity=0.6, color=COLORS[0])
+    if color is not None:
+        c = _np(as_tensor(color, name="color")).reshape(-1)
+        if c.size != sc.shape[0]:
+            raise ValueError(f"color must hold one value per frame ({sc.shape[0]}), got {c.size}")
+        marker.update(color=c[::stride], colorscale="Viridis", showscale=True,
+                      colorbar=dict(title=color_title, len=0.8))
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.4, 0.6],
+                        subplot_titles=("variance explained per component", "frames on components 1 and 2"))
+    fig.add_trace(go.Bar(x=np.arange(1, ev.size + 1), y=ev, name="explained variance",
+                         marker_color=COLORS[1]), row=1, col=1)
+    fig.add_trace(go.Scatter(x=sc[::stride, 0], y=sc[::stride, 1], mode="markers", name="frames",
+                             marker=marker), row=1, col=2)
+    fig.update_xaxes(title_text="component", row=1, col=1)
+    fig.update_yaxes(title_text="fraction of variance", row=1, col=1)
+    fig.update_xaxes(title_text="component 1", row=1, col=2)
+    fig.update_yaxes(title_text="component 2", row=1, col=2)
+    return _layout(fig, title, showlegend=False, height=400)

@@ -37,6 +37,13 @@ __all__ = [
     "update_landscape_figure",
     "landscape_slider_figure",
     "potential_explorer",
+    "VideoData",
+    "video_data",
+    "video_panel_figure",
+    "update_video_panel",
+    "video_slider_figure",
+    "video_explorer",
+    "frame_pca",
 ]
 
 T = TypeVar("T")
@@ -167,8 +174,9 @@ class LandscapeData:
         bin_centers, histogram: density-normalised histogram of all simulated observations (B,).
         time: observation times of the shown paths (S,). paths: a few simulated paths (n_show, S).
         std: standard deviation of all simulated observations.
-        switches_per_time: crossings between the two wells per unit time, per path (a crossing is
-            counted when a path goes from below -well/2 to above +well/2 or back).
+        switches_per_time: switches between the two wells per unit time (a switch is counted when
+            a path goes from below -well/2 to above +well/2 or back; see
+            :func:`fimcg.discovery.switching_statistics`).
     """
 
     x: np.ndarray
@@ -197,18 +205,6 @@ def _sample_stationary(sde, n: int, *, lo: float, hi: float, gen: torch.Generato
     return torch.as_tensor(x, dtype=torch.float32)[:, None]
 
 
-def _count_switches(paths: torch.Tensor, level: float) -> torch.Tensor:
-    """Crossings between x < -level and x > +level along each path of (n, T); returns (n,)."""
-    state = torch.zeros_like(paths, dtype=torch.int8)
-    state[paths > level] = 1
-    state[paths < -level] = -1
-    counts = torch.zeros(paths.shape[0])
-    for i in range(paths.shape[0]):
-        s = state[i][state[i] != 0]
-        counts[i] = float((s[1:] != s[:-1]).sum()) if s.numel() > 1 else 0.0
-    return counts
-
-
 def landscape_data(sde, *, n_paths: int = 100, t_max: float = 10.0, dt: float = 0.002, seed: int = 0,
                    bins: int = 60, n_show: int = 3, well: float = 1.0, grid_size: int = 400) -> LandscapeData:
     """Simulate ``sde`` from its stationary density and collect what the landscape figure shows.
@@ -228,6 +224,7 @@ def landscape_data(sde, *, n_paths: int = 100, t_max: float = 10.0, dt: float = 
         A :class:`LandscapeData`.
     """
     from ._validation import check_int, check_positive
+    from .discovery import switching_statistics
     from .sde import simulate
     from .systems import stationary_density
 
@@ -264,7 +261,7 @@ def landscape_data(sde, *, n_paths: int = 100, t_max: float = 10.0, dt: float = 
     hist, edges = np.histogram(paths.numpy().ravel(), bins=bins, range=(float(x[0]), float(x[-1])), density=True)
     stride = max(1, (n_steps + 1) // 1000)
     time = np.arange(0, n_steps + 1, stride) * dt
-    switches = _count_switches(paths, well / 2).mean() / (n_steps * dt)
+    switches = switching_statistics(paths[..., None], dt, thresholds=(-well / 2, well / 2)).rate
     return LandscapeData(
         x=x.numpy(), potential=potential, drift=drift, diffusion=diffusion, density=density,
         bin_centers=(edges[1:] + edges[:-1]) / 2, histogram=hist, time=time,
@@ -428,3 +425,235 @@ def potential_explorer(*, n_paths: int = 100, t_max: float = 10.0, dt: float = 0
     for c in controls.values():
         c.observe(on_change, names="value")
     return box
+
+
+# --------------------------------------------------------------------------------------------------
+# Notebook 02: from a latent variable to video
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VideoData:
+    """One rendered path and what the pixels reveal about its latent state.
+
+    Attributes:
+        frames: a few frames (n_frames, size, size) in [0, 1]. frame_index: their indices (n_frames,).
+        x: the true latent path (T,). decoded: the latent read back from each frame by the blob's
+            centroid and the inverse geometry (T,); NaN where no pixel is bright enough.
+        decode_rmse: RMSE of ``decoded`` against ``x`` (latent units, NaN frames ignored).
+        r2: coefficient of determination of ``decoded`` against ``x``.
+        settings: the rendering keywords (size, blob_width, noise, embedding) and the threshold.
+    """
+
+    frames: np.ndarray
+    frame_index: np.ndarray
+    x: np.ndarray
+    decoded: np.ndarray
+    decode_rmse: float
+    r2: float
+    settings: dict
+
+
+def video_data(path: Any, *, size: int = 32, blob_width: float = 1.5, noise: float = 0.0,
+               embedding: str = "line", n_frames: int = 6, seed: int = 0, threshold: float = 0.3) -> VideoData:
+    """Render one latent path as video and decode it back with the hand-made centroid coordinate.
+
+    Calls :func:`fimcg.render_video`, :func:`fimcg.video.frame_centroids` and
+    :func:`fimcg.video.pixel_to_latent`.
+
+    Args:
+        path: one latent path, shape (T,), (T, 1) or (1, T, 1).
+        size, blob_width, noise, embedding: passed to :func:`fimcg.render_video`.
+        n_frames: evenly spaced frames to keep for display (1..T).
+        seed: seed of the pixel noise. threshold: brightness subtracted before the centroid is
+            taken (pixels below it are ignored); it must sit above most of the noise.
+    """
+    from ._validation import as_tensor, check_int, check_paths
+    from .video import frame_centroids, pixel_to_latent, render_video
+
+    p = as_tensor(path, name="path")
+    if p.ndim == 2 and p.shape[1] == 1:  # (T, 1): one path
+        p = p[None]
+    p = check_paths(p, name="path", min_length=2)
+    if p.shape[0] != 1 or p.shape[2] != 1:
+        raise ValueError(f"path must be a single 1-D path, (T,), (T, 1) or (1, T, 1); got shape {tuple(p.shape)}")
+    length = p.shape[1]
+    n_frames = check_int(n_frames, name="n_frames", minimum=1)
+    if n_frames > length:
+        raise ValueError(f"n_frames must be <= the path length T={length}, got {n_frames}")
+    frames = render_video(p, size=size, blob_width=blob_width, noise=noise, embedding=embedding, seed=seed)[0]
+    centroids = frame_centroids(frames, threshold=threshold)  # (T, 2)
+    decoded = pixel_to_latent(centroids, size=size, embedding=embedding)[:, 0].double().numpy()
+    x = p[0, :, 0].double().numpy()
+    ok = np.isfinite(decoded)
+    err = decoded[ok] - x[ok]
+    rmse = float(np.sqrt(np.mean(err ** 2))) if ok.any() else float("nan")
+    r2 = float(1 - np.sum(err ** 2) / np.sum((x[ok] - x[ok].mean()) ** 2)) if ok.sum() > 1 else float("nan")
+    idx = np.unique(np.linspace(0, length - 1, n_frames).round().astype(int))
+    return VideoData(frames=frames[idx].double().numpy(), frame_index=idx, x=x, decoded=decoded,
+                     decode_rmse=rmse, r2=r2,
+                     settings=dict(size=int(size), blob_width=float(blob_width), noise=float(noise),
+                                   embedding=embedding, threshold=float(threshold)))
+
+
+def _video_title(data: VideoData) -> str:
+    s = data.settings
+    return (f"{s['size']}x{s['size']} pixels, blob width {s['blob_width']:g}, noise {s['noise']:g}, "
+            f"{s['embedding']}: centroid decodes x with RMSE {data.decode_rmse:.3f} (R² {data.r2:.4f})")
+
+
+def video_panel_figure(data: VideoData, *, dt: float | None = None, max_points: int = 2000):
+    """Frames of the path (top row) and the centroid-decoded latent against the truth (bottom).
+
+    Trace order (fixed): one ``Heatmap`` per frame, then the scatter "decoded vs true" and the
+    diagonal "perfect decoding". Returns a :class:`plotly.graph_objects.Figure`.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    n = len(data.frames)
+    names = [f"t = {i * dt:.3g}" if dt is not None else f"frame {i}" for i in data.frame_index]
+    specs = [[{} for _ in range(n)], [{"colspan": n}] + [None] * (n - 1)]
+    fig = make_subplots(rows=2, cols=n, specs=specs, row_heights=[0.35, 0.65], subplot_titles=names + [""],
+                        horizontal_spacing=0.01, vertical_spacing=0.12)
+    for k, frame in enumerate(data.frames, start=1):
+        fig.add_trace(go.Heatmap(z=frame, colorscale="Gray", zmin=0.0, zmax=1.0, showscale=False,
+                                 name=names[k - 1]), row=1, col=k)
+        fig.update_xaxes(showticklabels=False, row=1, col=k)
+        fig.update_yaxes(showticklabels=False, autorange="reversed", scaleanchor=f"x{k if k > 1 else ''}",
+                         row=1, col=k)
+    stride = max(1, data.x.size // max_points)
+    fig.add_trace(go.Scatter(x=data.x[::stride], y=data.decoded[::stride], mode="markers", name="decoded vs true",
+                             marker=dict(size=3, opacity=0.5, color="#0072B2")), row=2, col=1)
+    lim = [float(np.nanmin(data.x)), float(np.nanmax(data.x))]
+    fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", name="perfect decoding",
+                             line=dict(color="black", dash="dash")), row=2, col=1)
+    fig.update_xaxes(title_text="true x", row=2, col=1)
+    fig.update_yaxes(title_text="x from the centroid", row=2, col=1)
+    fig.update_layout(height=520, title=dict(text=_video_title(data), font=dict(size=13)),
+                      margin=dict(l=50, r=20, t=70, b=40), template="plotly_white", showlegend=False)
+    return fig
+
+
+def update_video_panel(fig, data: VideoData, *, max_points: int = 2000) -> None:
+    """Copy ``data`` into a figure made by :func:`video_panel_figure` (Figure or FigureWidget)."""
+    n = len(fig.data) - 2
+    if n != len(data.frames):
+        raise ValueError(f"the figure shows {n} frames but data has {len(data.frames)}")
+    stride = max(1, data.x.size // max_points)
+    lim = [float(np.nanmin(data.x)), float(np.nanmax(data.x))]
+    with fig.batch_update():
+        for trace, frame in zip(fig.data[:n], data.frames):
+            trace.z = frame
+        fig.data[n].update(x=data.x[::stride], y=data.decoded[::stride])
+        fig.data[n + 1].update(x=lim, y=lim)
+        fig.layout.title.text = _video_title(data)
+
+
+def video_slider_figure(datas: Sequence[VideoData], labels: Sequence[str], *, slider_title: str = "",
+                        dt: float | None = None):
+    """Static-page stand-in for :func:`video_explorer`: a plotly slider over precomputed settings.
+
+    All entries must show the same number of frames (image sizes may differ).
+    """
+    if len(datas) == 0 or len(datas) != len(labels):
+        raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
+    fig = video_panel_figure(datas[0], dt=dt)
+    per = len(fig.data)
+    templates = list(fig.data)
+    fig.data = []
+    for k, data in enumerate(datas):
+        f = video_panel_figure(data, dt=dt)
+        if len(f.data) != per:
+            raise ValueError("every entry of datas must show the same number of frames")
+        for t, like in zip(f.data, templates):
+            t.visible = k == 0
+            t.xaxis, t.yaxis = like.xaxis, like.yaxis
+            fig.add_trace(t)
+    steps = [dict(method="update", label=str(label),
+                  args=[{"visible": [k == j // per for j in range(per * len(datas))]},
+                        {"title.text": _video_title(data)}])
+             for k, (data, label) in enumerate(zip(datas, labels))]
+    fig.update_layout(sliders=[dict(active=0, steps=steps, y=-0.08, yanchor="top", pad=dict(t=10),
+                                    currentvalue=dict(prefix=slider_title, font=dict(size=13)))],
+                      height=600, margin=dict(b=110))
+    return fig
+
+
+def video_explorer(path: Any, *, dt: float | None = None, n_frames: int = 6, seed: int = 0):
+    """Sliders for image size, blob width, pixel noise and the centroid threshold, and a menu for
+    the embedding geometry, redrawing the frames and the centroid-decoded latent of ``path``.
+
+    The callback is :func:`video_data` + :func:`update_video_panel`. Changing the image size
+    rebuilds the heatmaps (their shape changes), everything else updates in place.
+
+    Returns:
+        An ``ipywidgets.VBox`` with attributes ``controls`` (name -> widget, names as in
+        :func:`video_data`), ``figure`` (``go.FigureWidget``) and ``data`` (current :class:`VideoData`).
+    """
+    import ipywidgets as w
+    import plotly.graph_objects as go
+
+    from .video import EMBEDDINGS
+
+    style = {"description_width": "90px"}
+    controls = {
+        "size": w.IntSlider(value=32, min=12, max=64, step=4, description="image size", style=style,
+                            continuous_update=False),
+        "blob_width": w.FloatSlider(value=1.5, min=0.5, max=5.0, step=0.25, description="blob width",
+                                    style=style, continuous_update=False),
+        "noise": w.FloatSlider(value=0.0, min=0.0, max=0.3, step=0.02, description="pixel noise",
+                               style=style, continuous_update=False),
+        "threshold": w.FloatSlider(value=0.3, min=0.0, max=0.8, step=0.05, description="threshold",
+                                   style=style, continuous_update=False),
+        "embedding": w.Dropdown(options=[e for e, dims in EMBEDDINGS.items() if 1 in dims], value="line",
+                                description="embedding", style=style),
+    }
+
+    def compute() -> VideoData:
+        return video_data(path, n_frames=n_frames, seed=seed, **{k: c.value for k, c in controls.items()})
+
+    data = compute()
+    figure = go.FigureWidget(video_panel_figure(data, dt=dt))
+    box = w.VBox([w.HBox([w.VBox([controls["size"], controls["blob_width"], controls["noise"]]),
+                          w.VBox([controls["threshold"], controls["embedding"]])]), figure])
+    box.controls, box.figure, box.data = controls, figure, data
+
+    def on_change(change) -> None:
+        new = compute()
+        box.data = new
+        update_video_panel(figure, new)
+
+    for c in controls.values():
+        c.observe(on_change, names="value")
+    return box
+
+
+def frame_pca(frames: Any, *, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components of frames seen as vectors of pixels.
+
+    Args:
+        frames: (..., H, W) images; all leading axes are flattened into N frames (keep N a few
+            thousand: the SVD costs O(N * (H W)^2)).
+        k: number of components (1..min(N, H*W)).
+
+    Returns:
+        ``(explained, scores)``: the fraction of the pixel variance each of the first ``k``
+        components explains (k,), and the frames' coordinates on them (N, k), frames in the
+        order of ``frames.reshape(-1, H, W)``.
+    """
+    from ._validation import as_tensor, check_finite, check_int
+
+    f = as_tensor(frames, name="frames")
+    if f.ndim < 3:
+        raise ValueError(f"frames must have shape (..., H, W) with at least one frame axis; got {tuple(f.shape)}")
+    check_finite(f, name="frames")
+    x = f.reshape(-1, f.shape[-2] * f.shape[-1]).double()
+    k = check_int(k, name="k", minimum=1)
+    if k > min(x.shape):
+        raise ValueError(f"k must be <= min(frames, pixels) = {min(x.shape)}, got {k}")
+    x = x - x.mean(0)
+    _, s, vt = torch.linalg.svd(x, full_matrices=False)
+    var = s ** 2
+    explained = (var[:k] / var.sum()).numpy()
+    scores = (x @ vt[:k].T).numpy()
+    return explained, scores

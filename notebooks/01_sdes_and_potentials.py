@@ -40,13 +40,15 @@ import numpy as np
 import torch
 
 import fimcg
-from fimcg import systems
-from fimcg.widgets import (fast_mode, landscape_data, landscape_figure, landscape_sde,
-                           landscape_slider_figure, pick, potential_explorer, show)
+from fimcg import figures, systems
+from fimcg.discovery import switching_statistics
+from fimcg.widgets import (fast_mode, landscape_data, landscape_sde, landscape_slider_figure, pick,
+                           potential_explorer, show)
 
 torch.set_num_threads(1)
-N_PATHS = pick(200, 40)   # number of simulated paths (fast mode: fewer)
-T_MAX = pick(20.0, 10.0)  # duration of each path
+DT = 0.002                 # time step of the reference system
+N_PATHS = pick(200, 40)    # number of simulated paths (fast mode: fewer)
+T_MAX = pick(20.0, 10.0)   # duration of each path
 print(f"fast mode: {fast_mode()}, {N_PATHS} paths of {T_MAX} time units")
 
 # %% [markdown]
@@ -56,13 +58,18 @@ print(f"fast mode: {fast_mode()}, {N_PATHS} paths of {T_MAX} time units")
 # $U(x) = x^4 - 2x^2$, pushed around by a noise whose amplitude
 # $g(x) = \sqrt{\max(4 - 1.25\,x^2, 0)}$ is largest in the middle and vanishes at
 # $|x| = \sqrt{4/1.25} \approx 1.79$: a "semicircle". `fimcg.systems` builds it (and other systems) as
-# an `SDE` object whose `drift` and `diffusion` act on batches of states.
+# an `SDE` object whose `drift` and `diffusion` act on batches of states of shape `(n, 1)`.
 
 # %%
 sde = systems.double_well()
-sde
+x = torch.linspace(-1.9, 1.9, 200)[:, None]
+figures.drift_diffusion_figure(x, {}, sde=sde, title=f"{sde}")
 
 # %% [markdown]
+# The drift is positive left of each well and negative right of it: it pushes the particle
+# towards $x = \pm 1$ (its zeros with negative slope) and away from $x = 0$. The diffusion sets
+# how hard the random kicks are at each place.
+#
 # ## Euler–Maruyama: from $f$ and $g$ to paths
 #
 # Over a small step $\Delta t$ the state changes by a deterministic push plus a Gaussian kick,
@@ -72,31 +79,44 @@ sde
 # $$
 #
 # the Euler–Maruyama scheme {cite:p}`kloeden1992numerical`. `fimcg.simulate` runs it for a whole batch of
-# paths at once. We start the paths from the stationary density (so there is no transient) and
-# collect what the next figures show: the potential and the diffusion, three sample paths, and the
-# histogram of all visited states next to the Fokker–Planck density.
+# paths at once and returns a tensor of shape `(n_paths, n_steps + 1, 1)`. Half of our paths start
+# in each well.
 
 # %%
-data = landscape_data(sde, n_paths=N_PATHS, t_max=T_MAX, dt=0.002, seed=0)
-landscape_figure(data)
+x0 = torch.tensor([-1.0, 1.0]).repeat(N_PATHS // 2)[:, None]
+paths = fimcg.simulate(sde, x0, dt=DT, n_steps=int(T_MAX / DT), seed=0)
+figures.paths_figure(paths, DT, n_show=3, title=f"3 of {paths.shape[0]} paths, shape {tuple(paths.shape)}")
 
 # %% [markdown]
-# The paths stay near the wells at $\pm 1$, hop across the barrier every now and then, and never
-# leave $(-1.79, 1.79)$: where $g$ vanishes only the drift acts, and it points back inside. The
-# histogram of the simulated states follows the Fokker–Planck density; the check below makes that
-# precise with the total-variation distance between the two (half the summed difference of bin
-# masses), together with the known statistics of the reference system.
+# The paths rattle around the wells at $\pm 1$, hop across the barrier every now and then, and
+# never leave $(-1.79, 1.79)$: where $g$ vanishes only the drift acts, and it points back inside.
+#
+# ## The stationary density
+#
+# After a while the histogram of the visited states stops changing: it is the stationary density
+# $p(x)$ from the Fokker–Planck equation above. `fimcg.figures.density_figure` draws the histogram
+# of all observations together with $p$ computed by `fimcg.stationary_density`.
 
 # %%
-width = data.bin_centers[1] - data.bin_centers[0]
-theory_mass = np.interp(data.bin_centers, data.x, data.density) * width
-tv_distance = 0.5 * np.abs(data.histogram * width - theory_mass).sum()
+figures.density_figure(paths, sde, title="histogram of all states vs Fokker-Planck")
+
+# %% [markdown]
+# The check makes "follows" precise with the total-variation distance between histogram and theory
+# (half the summed difference of bin masses), and compares with known statistics of the
+# reference system: $\mathrm{std}(x) \approx 0.96$ and about seven well switches per ten time units
+# (a switch counts when a path goes from below $-0.5$ to above $0.5$ or back).
+
+# %%
+counts, edges = np.histogram(paths.numpy().ravel(), bins=60)
+theory = fimcg.stationary_density(sde, torch.as_tensor((edges[1:] + edges[:-1]) / 2)).numpy()
+tv_distance = 0.5 * np.abs(counts / counts.sum() - theory * np.diff(edges)).sum()
+switching = switching_statistics(paths, DT, thresholds=(-0.5, 0.5))
 print(f"total variation distance histogram vs theory: {tv_distance:.3f}")
-print(f"std(x) = {data.std:.3f}   well switches per 10 time units: {10 * data.switches_per_time:.1f}")
+print(f"std(x) = {paths.std():.3f}, well switches per 10 time units: {10 * switching.rate:.1f}")
 assert tv_distance < 0.05, "the simulated states must follow the stationary density"
-assert 0.9 < data.std < 1.02, "std(x) of the reference system is about 0.96"
-assert 4 < 10 * data.switches_per_time < 10, "about 7 well switches per 10 time units"
-assert np.abs(data.paths).max() < 1.8, "paths stay where the semicircle diffusion is positive"
+assert 0.9 < float(paths.std()) < 1.02, "std(x) of the reference system is about 0.96"
+assert 4 < 10 * switching.rate < 10, "about 7 well switches per 10 time units"
+assert float(paths.abs().max()) < 1.8, "paths stay where the semicircle diffusion is positive"
 
 # %% [markdown]
 # ## Same potential, different noise

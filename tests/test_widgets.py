@@ -288,3 +288,112 @@ def test_explorer_invalid_setting_reports_and_keeps_figure(explorer):
     explorer.controls["width"].value = 2.0
     assert explorer.status.value == ""
     explorer.controls["well"].value = 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 02: video
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def short_path():
+    import fimcg
+
+    return fimcg.simulate(double_well(), torch.zeros(1, 1), dt=0.002, n_steps=600, seed=0)
+
+
+def test_video_data_decodes_clean_frames(short_path):
+    d = widgets.video_data(short_path, size=32, n_frames=5)
+    assert d.frames.shape == (5, 32, 32) and d.frames.min() >= 0 and d.frames.max() <= 1
+    assert d.frame_index.tolist() == [0, 150, 300, 450, 600]
+    assert d.x.shape == d.decoded.shape == (601,)
+    assert d.decode_rmse < 0.01 and d.r2 > 0.999
+    # accepts (T,), (T, 1) and (1, T, 1) alike
+    for shape in ((601,), (601, 1), (1, 601, 1)):
+        np.testing.assert_allclose(widgets.video_data(short_path.reshape(shape), n_frames=2).decoded, d.decoded)
+
+
+@pytest.mark.parametrize("embedding", ["line", "warped", "arc", "spiral"])
+def test_video_data_every_geometry_inverts(short_path, embedding):
+    assert widgets.video_data(short_path, embedding=embedding, n_frames=2).decode_rmse < 0.02
+
+
+def test_video_noise_degrades_readout(short_path):
+    errs = [widgets.video_data(short_path, noise=s, n_frames=2, seed=1).decode_rmse for s in (0.0, 0.1, 0.3)]
+    assert errs[0] < errs[1] < errs[2]
+    # a threshold below the noise lets noise pixels drag the centroid to the image centre
+    low = widgets.video_data(short_path, noise=0.1, threshold=0.0, n_frames=2, seed=1).decode_rmse
+    assert low > 5 * errs[1]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(n_frames=0), r"n_frames must be >= 1, got 0"),
+    (dict(n_frames=1000), r"n_frames must be <= the path length T=601, got 1000"),
+    (dict(size=2), r"size must be >= 4, got 2"),
+    (dict(noise=-0.1), r"noise"),
+    (dict(embedding="circle"), r"unknown embedding 'circle'"),
+])
+def test_video_data_bad_input(short_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        widgets.video_data(short_path, **kwargs)
+
+
+def test_video_data_rejects_several_paths():
+    with pytest.raises(ValueError, match=r"single 1-D path.*\(2, 10, 1\)"):
+        widgets.video_data(torch.zeros(2, 10, 1))
+    with pytest.raises(ValueError, match="NaN"):
+        widgets.video_data(torch.tensor([0.0, float("nan"), 0.1]))
+
+
+def test_video_panel_and_update(short_path):
+    d = widgets.video_data(short_path, n_frames=4)
+    fig = widgets.video_panel_figure(d, dt=0.002)
+    assert [t.type for t in fig.data] == ["heatmap"] * 4 + ["scatter", "scatter"]
+    noisy = widgets.video_data(short_path, n_frames=4, noise=0.2, size=24)
+    widgets.update_video_panel(fig, noisy)
+    assert np.asarray(fig.data[0].z).shape == (24, 24)
+    np.testing.assert_allclose(np.asarray(fig.data[4].y), noisy.decoded[:: max(1, noisy.x.size // 2000)])
+    assert f"{noisy.decode_rmse:.3f}" in fig.layout.title.text
+    with pytest.raises(ValueError, match="shows 4 frames but data has 2"):
+        widgets.update_video_panel(fig, widgets.video_data(short_path, n_frames=2))
+
+
+def test_video_slider_figure(short_path):
+    datas = [widgets.video_data(short_path, n_frames=3, noise=s) for s in (0.0, 0.2)]
+    fig = widgets.video_slider_figure(datas, ["0", "0.2"], slider_title="noise ")
+    assert len(fig.data) == 2 * 5
+    assert [bool(t.visible) for t in fig.data] == [True] * 5 + [False] * 5
+    assert fig.layout.sliders[0].steps[1].args[0]["visible"] == [False] * 5 + [True] * 5
+    assert fig.data[5].xaxis == fig.data[0].xaxis and fig.data[8].yaxis == fig.data[3].yaxis
+
+
+def test_video_explorer_headless(short_path):
+    box = widgets.video_explorer(short_path, dt=0.002, n_frames=3)
+    fig = box.figure
+    assert box.data.decode_rmse < 0.01
+    box.controls["noise"].value = 0.3
+    assert box.data.settings["noise"] == 0.3 and box.data.decode_rmse > 0.05
+    assert f"{box.data.decode_rmse:.3f}" in fig.layout.title.text
+    box.controls["size"].value = 48
+    assert np.asarray(fig.data[0].z).shape == (48, 48)
+    box.controls["embedding"].value = "arc"
+    assert box.data.settings["embedding"] == "arc"
+    # the arc puts the particle off the middle row
+    frame = np.asarray(fig.data[0].z)
+    row = np.unravel_index(np.argmax(frame), frame.shape)[0]
+    assert abs(row - 23.5) > 3
+
+
+def test_frame_pca_recovers_planted_structure():
+    gen = torch.Generator().manual_seed(0)
+    # frames varying along exactly two pixel patterns: two components explain everything
+    a, b = torch.rand(8, 8, generator=gen), torch.rand(8, 8, generator=gen)
+    s, t = torch.randn(300, generator=gen), 0.3 * torch.randn(300, generator=gen)
+    frames = s[:, None, None] * a + t[:, None, None] * b
+    explained, scores = widgets.frame_pca(frames, k=4)
+    assert explained.shape == (4,) and scores.shape == (300, 4)
+    assert explained[:2].sum() == pytest.approx(1.0, abs=1e-9) and explained[0] > explained[1]
+    assert np.allclose(explained[2:], 0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"k must be <= min\(frames, pixels\) = 64, got 65"):
+        widgets.frame_pca(frames, k=65)
+    with pytest.raises(ValueError, match="at least one frame axis"):
+        widgets.frame_pca(torch.zeros(8, 8))

@@ -1,0 +1,36 @@
+"""Tests of the figure builders the notebooks added to fimcg.figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fimcg import figures
+
+
+def test_pca_figure_traces_and_colour():
+    rng = np.random.default_rng(0)
+    explained = np.array([0.5, 0.3, 0.2])
+    scores = rng.normal(size=(12000, 3))
+    color = np.arange(12000.0)
+    fig = figures.pca_figure(explained, scores, color, color_title="true x", max_points=3000)
+    bar, scatter = fig.data
+    assert bar.type == "bar" and list(bar.y) == [0.5, 0.3, 0.2] and list(bar.x) == [1, 2, 3]
+    assert scatter.type == "scatter" and len(scatter.x) == 3000
+    np.testing.assert_allclose(scatter.x, scores[::4, 0])
+    np.testing.assert_allclose(scatter.marker.color, color[::4])
+    assert scatter.marker.colorbar.title.text == "true x"
+
+
+def test_pca_figure_without_colour():
+    fig = figures.pca_figure([0.6, 0.4], np.ones((5, 2)))
+    assert isinstance(fig.data[1].marker.color, str)
+
+
+@pytest.mark.parametrize("scores,color,match", [
+    (np.ones((5, 1)), None, r"scores must have shape \(N, k\) with k >= 2; got \(5, 1\)"),
+    (np.ones((5, 2)), np.ones(4), r"color must hold one value per frame \(5\), got 4"),
+])
+def test_pca_figure_bad_input(scores, color, match):
+    with pytest.raises(ValueError, match=match):
+        figures.pca_figure([0.5, 0.5], scores, color)
