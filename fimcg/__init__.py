@@ -13,8 +13,11 @@ from .systems import get_system, list_systems, stationary_density
 from .video import render_video
 from .estimators import binned_km, local_linear, least_squares
 from .metrics import occupied_grid, relative_rmse, rmse
+from . import prior
+from .fim import FIM, FIMConfig, ExtrapolationWarning, load_fim
 
 __all__ = ["SDE", "SimulationDiverged", "simulate", "__version__",
            "systems", "get_system", "list_systems", "stationary_density", "render_video",
            "estimators", "binned_km", "local_linear", "least_squares",
-           "metrics", "occupied_grid", "rmse", "relative_rmse"]
+           "metrics", "occupied_grid", "rmse", "relative_rmse",
+           "prior", "FIM", "FIMConfig", "ExtrapolationWarning", "load_fim"]

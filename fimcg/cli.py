@@ -84,10 +84,36 @@ def cmd_systems(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------------
+# fimcg pretrain
+# --------------------------------------------------------------------------------------------------
+
+def add_pretrain_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from .pretrain import build_parser as build_pretrain_parser
+
+    p = sub.add_parser("pretrain", help="pretrain the FIM on the synthetic prior (resumable)",
+                       description="Pretrain the Foundation Inference Model on synthetic SDEs. Starting the same "
+                                   "command again resumes from OUT/checkpoint.pt. For several GPUs/nodes/CPU "
+                                   "processes: torchrun --nproc_per_node N -m fimcg.pretrain ...",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    build_pretrain_parser(p)
+    p.set_defaults(func=cmd_pretrain)
+    return p
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .pretrain import run_from_args
+
+    record = run_from_args(args)
+    print(f"pretraining stopped at step {record.get('step')}; checkpoints and logs in {args.out}")
+    return 0
+
+
 #: name -> function adding the subcommand's parser (which sets ``func`` to its command function)
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = {
     "run": add_run_parser,
     "systems": add_systems_parser,
+    "pretrain": add_pretrain_parser,
 }
 
 

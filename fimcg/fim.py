@@ -25,9 +25,12 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
    correlation of consecutive increments (which reveals observation noise: white noise of variance
    σ² gives increments a covariance of -σ²) and log N. Cost O(N · G).
 5. **Decoder.** Each query embedding attends to the latents and then directly to the token
-   embeddings (O(N · G)); an MLP head returns the normalised drift f'(q), a correction to the log of the
-   kernel diffusion estimate (so ĝ' = exp(½ log m̂₂(q) + correction) > 0), and a log loss-scale
-   (a per-location uncertainty, trained as in FIM-SDE with inputs detached).
+   embeddings (O(N · G)); an MLP head returns gates and corrections: the drift is a location-wise
+   softmax mixture of the kernel first moments (one option being "no kernel term") plus a learned
+   correction, the diffusion a gated geometric mean of the kernel second moments times a bounded
+   learned factor (so ĝ' > 0). The network thus learns when to trust which classic estimate and how
+   to correct it (discretisation bias, observation noise, scarce data); a separate head gives a log
+   loss-scale (a per-location uncertainty, trained as in FIM-SDE with inputs detached).
 """
 
 from __future__ import annotations
@@ -194,7 +197,7 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     Returns:
         features: (B, G, K (1 + 2 D)) per bandwidth: log kernel mass per transition, first moment
             E[Δx'|q]/Δt', second moment E[Δx'²|q]/Δt' (both shrunk towards global values).
-        base_m2: (B, G, D) the shrunk second moment of the middle bandwidth: the diffusion baseline.
+        moments: (B, G, K, 2 D) the same first and second moments, for the output's baseline.
     """
     B, N, D = ctx.x.shape
     G, K = q.shape[1], len(bandwidths)
@@ -214,8 +217,7 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     mass = agg[..., :1]
     moments = (agg[..., 1:] + shrinkage * glob[..., 1:]) / (mass + shrinkage)  # (B, K, G, 2D)
     feats = torch.cat([torch.log(mass / N + 1e-6), moments], dim=-1)  # (B, K, G, 1 + 2D)
-    base = moments[:, K // 2, :, D:]
-    return feats.permute(0, 2, 1, 3).reshape(B, G, -1), base
+    return feats.permute(0, 2, 1, 3).reshape(B, G, -1), moments.permute(0, 2, 1, 3)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -306,7 +308,10 @@ class FIM(nn.Module):
         self.query_embed = _mlp(cfg.query_features, H, H)
         self.dec_latent = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
         self.dec_token = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
-        self.head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, H), nn.GELU(), nn.Linear(H, 2 * cfg.max_dim))
+        k = len(cfg.bandwidths)
+        # outputs: drift correction (D), log-diffusion correction (D), drift gate (K + 1), diffusion gate (K)
+        self.head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, H), nn.GELU(),
+                                  nn.Linear(H, 2 * cfg.max_dim + 2 * k + 1))
         self.scale_head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
@@ -316,10 +321,12 @@ class FIM(nn.Module):
     def encode_normalised(self, norm: Normalised) -> tuple[torch.Tensor, torch.Tensor]:
         """Token embeddings (B, N, H) and latent summary (B, L, H) of a normalised batch."""
         B, N, D = norm.x.shape
+        # asinh compresses the heavy tails of increments (jumps, coarse sampling) into a range the
+        # embedding handles well; it is odd and monotone, so no information is lost
         feats = torch.cat([
             norm.x,
-            norm.dx / norm.dt.sqrt(),
-            norm.dx ** 2 / norm.dt,
+            torch.asinh(norm.dx / norm.dt.sqrt()),
+            torch.asinh(norm.dx ** 2 / norm.dt),
             torch.log(norm.dt / TIME_SCALE),
             norm.dim_mask[:, None, :].expand(B, N, D),
         ], dim=-1)
@@ -334,16 +341,25 @@ class FIM(nn.Module):
         """Decode normalised query locations q (B, G, D) into normalised drift and diffusion."""
         cfg = self.config
         B, G, D = q.shape
-        kfeat, base_m2 = kernel_features(norm, q, cfg.bandwidths, cfg.shrinkage)
+        kfeat, moments = kernel_features(norm, q, cfg.bandwidths, cfg.shrinkage)
         log_n = torch.log(torch.tensor(float(norm.x.shape[1]), dtype=q.dtype, device=q.device))
         glob = torch.cat([norm.lag1, (log_n / 10.0).expand(B, 1), norm.dim_mask], dim=-1)
-        feats = torch.cat([q, kfeat, glob[:, None, :].expand(B, G, glob.shape[-1])], dim=-1)
+        feats = torch.cat([q, torch.asinh(kfeat), glob[:, None, :].expand(B, G, glob.shape[-1])], dim=-1)
         h = self.query_embed(feats)
         for lat_block, tok_block in zip(self.dec_latent, self.dec_token):
             h = tok_block(lat_block(h, latents), tokens)
         out = self.head(h)
-        drift = out[..., :D] * norm.dim_mask[:, None, :]
-        log_g = 0.5 * torch.log(base_m2.clamp_min(1e-8)) + out[..., D:]
+        K = len(cfg.bandwidths)
+        corr_f, corr_g = out[..., :D], out[..., D:2 * D]
+        gate_f = torch.softmax(out[..., 2 * D:2 * D + K + 1], dim=-1)  # (B, G, K + 1); the last: "no kernel term"
+        gate_g = torch.softmax(out[..., 2 * D + K + 1:], dim=-1)  # (B, G, K)
+        m1, m2 = moments[..., :D], moments[..., D:]  # (B, G, K, D)
+        # drift: a learned, location-wise choice of kernel estimate (or none) plus a correction
+        drift = ((gate_f[..., :K, None] * m1).sum(dim=2) + corr_f) * norm.dim_mask[:, None, :]
+        # diffusion: a gated geometric mean of the kernel second moments times a bounded correction
+        # (a factor e^{±4}), so the output is positive and starts from the classic estimate
+        log_base = 0.5 * (gate_g[..., None] * torch.log(m2.clamp_min(1e-8))).sum(dim=2)
+        log_g = log_base + 4.0 * torch.tanh(corr_g / 4.0)
         diffusion = torch.exp(log_g) * norm.dim_mask[:, None, :]
         log_scale = self.scale_head(h.detach()).squeeze(-1)
         return Prediction(drift=drift, diffusion=diffusion, log_scale=log_scale)

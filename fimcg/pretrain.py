@@ -235,6 +235,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
                dynamic_ncols=True)
     t_start, t_ckpt = time.time() - elapsed, time.time()
     run_f = run_g = 0.0
+    skipped = bad_in_row = 0
     csv_path = out / "log.csv"
     try:
         while step < cfg.steps:
@@ -245,12 +246,18 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
             ddp.train()
             pred = ddp(batch.paths, batch.dt, batch.queries)
             loss, parts = fim_loss(pred, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite pretraining loss at step {step}; the last good "
-                                         f"checkpoint is {ckpt_path}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                # a rare extreme synthetic sample: skip it (all ranks see the same all-reduced gradient)
+                skipped += 1
+                bad_in_row += 1
+                if bad_in_row >= 50:
+                    raise FloatingPointError(f"50 consecutive non-finite losses at step {step}: training "
+                                             f"diverged; the last good checkpoint is {ckpt_path}")
+                continue
+            bad_in_row = 0
             opt.step()
             step += 1
             elapsed = time.time() - t_start
@@ -261,6 +268,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
             is_best = False
             if rank == 0 and (step % cfg.log_every == 0 or step % cfg.val_every == 0 or step == cfg.steps):
                 record = {"step": step, "elapsed_s": round(elapsed, 1), "lr": lr, "loss_f": run_f, "loss_g": run_g,
+                          "world_size": world, "skipped": skipped,
                           "tokens": int(batch.paths.shape[0] * batch.paths.shape[1] * (batch.paths.shape[2] - 1))}
                 if step % cfg.val_every == 0 or step == cfg.steps:
                     record.update(evaluate_on_prior(model, val_batches))
@@ -287,8 +295,19 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
         export_weights(out / "best.pt" if (out / "best.pt").exists() else ckpt_path, export,
                        extra={"wall_time_s": round(elapsed, 1)})
     if world > 1:
+        _check_replicas_in_sync(model)
         dist.barrier()
     return final
+
+
+def _check_replicas_in_sync(model: torch.nn.Module) -> None:
+    """Raise if the data-parallel replicas ended with different parameters (a broken all-reduce)."""
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    lo, hi = flat.clone(), flat.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    if not torch.equal(lo, hi):
+        raise RuntimeError(f"data-parallel replicas diverged: max parameter difference {float((hi - lo).max()):.3g}")
 
 
 def threading_main() -> bool:

@@ -1,0 +1,91 @@
+"""Inference speed and memory of the shipped FIM on the CPU.
+
+Prints the median wall time of ``fim.estimate(paths, dt, locations)`` (256 query locations) for
+contexts of 500 to 50,000 observations, with ``--threads`` torch threads, and the peak memory the
+call allocates (tracemalloc does not see torch's allocator, so memory is measured as the growth of
+the process's resident set in a fresh subprocess per size). Target (issue 5): <= 50 ms for a
+5,000-observation context on one thread, memory growing linearly with the context.
+
+    python bench/fim_speed.py [--threads 1] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import torch
+
+import fimcg
+
+SIZES = (500, 1000, 5000, 20000, 50000)
+
+
+def _paths(n_obs: int) -> torch.Tensor:
+    sde = fimcg.systems.double_well()
+    return fimcg.simulate(sde, torch.zeros(1, 1), dt=0.002, n_steps=n_obs - 1, seed=0)
+
+
+def time_one(n_obs: int, repeats: int) -> float:
+    fim = fimcg.load_fim()
+    paths = _paths(n_obs)
+    loc = torch.linspace(-1.5, 1.5, 256)[:, None]
+    with torch.no_grad():
+        fim.estimate(paths, 0.002, loc, warn=False)  # warm-up
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fim.estimate(paths, 0.002, loc, warn=False)
+            times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def peak_rss_mb(n_obs: int, threads: int) -> float:
+    """Peak resident memory growth (MB) of one estimate() call, measured in a fresh process."""
+    code = f"""
+import resource, warnings, torch, fimcg, sys
+sys.path.insert(0, 'bench')
+from fim_speed import _paths
+torch.set_num_threads({threads})
+fim = fimcg.load_fim(); paths = _paths({n_obs}); loc = torch.linspace(-1.5, 1.5, 256)[:, None]
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with torch.no_grad():
+    fim.estimate(paths, 0.002, loc, warn=False)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--json", default="bench/results/fim_speed.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    rows = []
+    print(f"FIM inference, 256 query locations, {args.threads} torch thread(s), median of {args.repeats}")
+    print(f"  {'observations':>12} {'ms':>8} {'ms per 1k obs':>14} {'peak extra MB':>14}")
+    for n in SIZES:
+        ms = time_one(n, args.repeats)
+        mb = peak_rss_mb(n, args.threads)
+        rows.append({"observations": n, "ms": ms, "peak_extra_mb": mb})
+        print(f"  {n:>12} {ms:>8.1f} {1000 * ms / n:>14.2f} {mb:>14.1f}")
+    five = next(r for r in rows if r["observations"] == 5000)
+    print(f"\nTarget: <= 50 ms at 5,000 observations: {'PASS' if five['ms'] <= 50 else 'MISS'} ({five['ms']:.1f} ms)")
+    mb_ratio = rows[-1]["peak_extra_mb"] / max(rows[2]["peak_extra_mb"], 1e-9)
+    print(f"Memory 50,000 vs 5,000 observations: x{mb_ratio:.1f} (linear growth would be about x10)")
+    with open(args.json, "w") as fh:
+        json.dump({"threads": args.threads, "rows": rows}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,212 @@
+"""The FIM: normalisation equivariances, context handling, gradients, bad input, shipped weights."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import pytest
+import torch
+
+import fimcg
+from fimcg.fim import FIM, FIMConfig, ExtrapolationWarning, SHIPPED_WEIGHTS, load_fim, save_weights
+
+torch.set_num_threads(1)
+
+
+def _ou_paths(n_paths=4, n_steps=400, dt=0.01, seed=0):
+    sde = fimcg.SDE(lambda x: -2.0 * x, lambda x: torch.full_like(x, 0.7))
+    return fimcg.simulate(sde, torch.randn(n_paths, 1, generator=torch.Generator().manual_seed(seed)),
+                          dt=dt, n_steps=n_steps, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = FIM(FIMConfig(d_model=32, n_heads=2, n_latents=8, n_encoder_blocks=1, n_decoder_blocks=1))
+    # non-zero output head so the equivariance tests exercise the network, not only the kernel base
+    with torch.no_grad():
+        m.head[-1].weight.normal_(0, 0.3)
+        m.head[-1].bias.normal_(0, 0.3)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_fim()
+
+
+def test_shapes_and_positive_diffusion(model):
+    paths = _ou_paths()
+    loc = torch.linspace(-0.5, 0.5, 7)[:, None]
+    f, g = model.estimate(paths, 0.01, loc)
+    assert f.shape == (7, 1) and g.shape == (7, 1)
+    assert torch.isfinite(f).all() and (g > 0).all()
+
+
+def test_equivariant_to_offset_and_scale(model):
+    """Shifting and scaling the data (c > 0) maps the estimates exactly: f -> c f, g -> c g."""
+    paths = _ou_paths()
+    loc = torch.linspace(-0.6, 0.6, 9)[:, None]
+    f, g = model.estimate(paths, 0.01, loc)
+    c, b = 3.7, -5.0
+    f2, g2 = model.estimate(c * paths + b, 0.01, c * loc + b)
+    torch.testing.assert_close(f2, c * f, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(g2, c * g, rtol=1e-3, atol=1e-4)
+
+
+def test_equivariant_to_time_unit(model):
+    """Measuring time in units k times smaller multiplies dt by k: f -> f/k, g -> g/sqrt(k)."""
+    paths = _ou_paths()
+    loc = torch.linspace(-0.6, 0.6, 9)[:, None]
+    f, g = model.estimate(paths, 0.01, loc)
+    k = 25.0
+    f2, g2 = model.estimate(paths, 0.01 * k, loc)
+    torch.testing.assert_close(f2, f / k, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(g2, g / k ** 0.5, rtol=1e-3, atol=1e-5)
+
+
+def test_list_of_equal_paths_matches_tensor(model):
+    paths = _ou_paths(n_paths=2)
+    loc = torch.linspace(-0.5, 0.5, 5)[:, None]
+    f, g = model.estimate(paths, 0.01, loc)
+    f2, g2 = model.estimate([paths[0], paths[1]], 0.01, loc)
+    torch.testing.assert_close(f, f2, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g, g2, rtol=1e-4, atol=1e-5)
+
+
+def test_paths_of_different_lengths(model):
+    paths = _ou_paths(n_paths=3, n_steps=500)
+    f, g = model.estimate([paths[0, :100], paths[1], paths[2, :37, 0]], 0.01, torch.zeros(1, 1))
+    assert torch.isfinite(f).all() and torch.isfinite(g).all()
+
+
+def test_flat_inputs_for_one_dimension(model):
+    paths = _ou_paths(n_paths=2)
+    loc = torch.linspace(-0.5, 0.5, 5)
+    f, g = model.estimate(paths[..., 0].numpy(), 0.01, loc.numpy())
+    f2, g2 = model.estimate(paths, 0.01, loc[:, None])
+    torch.testing.assert_close(f, f2)
+    torch.testing.assert_close(g, g2)
+
+
+def test_differentiable_with_respect_to_paths(model):
+    paths = _ou_paths().requires_grad_(True)
+    f, g = model.estimate(paths, 0.01, torch.linspace(-0.5, 0.5, 5)[:, None])
+    (f.square().sum() + g.sum()).backward()
+    assert paths.grad is not None and torch.isfinite(paths.grad).all() and paths.grad.abs().sum() > 0
+
+
+def test_encode_once_evaluate_many(model):
+    paths = _ou_paths()
+    ctx = model.encode(paths, 0.01)
+    loc = torch.linspace(-0.5, 0.5, 6)[:, None]
+    f1, g1 = model.evaluate(ctx, loc)
+    f2, g2 = model.estimate(paths, 0.01, loc)
+    torch.testing.assert_close(f1, f2)
+    torch.testing.assert_close(g1, g2)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda p: p.index_put((torch.tensor([0]), torch.tensor([3])), torch.tensor([float("nan")])), "NaN"),
+    (lambda p: p[:, :1], "at least 2 observations"),
+    (lambda p: p[0, 0], "at least 2 observations"),
+    (lambda p: torch.zeros(2, 50, 1), "constant"),
+    (lambda p: p[None], "shape"),
+])
+def test_bad_paths(model, bad, match):
+    with pytest.raises(ValueError, match=match):
+        model.estimate(bad(_ou_paths()), 0.01, torch.zeros(1, 1))
+
+
+@pytest.mark.parametrize("dt", [0.0, -0.1, float("nan")])
+def test_bad_dt(model, dt):
+    with pytest.raises(ValueError, match="dt"):
+        model.estimate(_ou_paths(), dt, torch.zeros(1, 1))
+
+
+def test_mismatched_dimensions(model):
+    with pytest.raises(ValueError, match="d=2 but the paths have d=1"):
+        model.estimate(_ou_paths(), 0.01, torch.zeros(3, 2))
+
+
+def test_untrained_dimension_is_refused(model):
+    with pytest.raises(ValueError, match="trained for d in"):
+        model.estimate(torch.randn(2, 50, 2).cumsum(1), 0.01, torch.zeros(1, 2))
+
+
+def test_extrapolation_warns(model):
+    paths = _ou_paths()
+    with pytest.warns(ExtrapolationWarning, match="1 of 2 locations lie outside"):
+        model.estimate(paths, 0.01, torch.tensor([[0.0], [50.0]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.estimate(paths, 0.01, torch.tensor([[0.0]]))
+
+
+def test_weights_round_trip_and_checksum(model, tmp_path):
+    path = tmp_path / "w.pt"
+    save_weights(model, path, meta={"note": "test"})
+    loaded = load_fim(path)
+    assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
+    assert loaded.meta == {"note": "test"}
+    paths, loc = _ou_paths(), torch.zeros(3, 1)
+    torch.testing.assert_close(loaded.estimate(paths, 0.01, loc)[0], model.estimate(paths, 0.01, loc)[0])
+    # one flipped byte -> checksum error naming the file
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(RuntimeError, match="corrupt"):
+        load_fim(path)
+
+
+def test_missing_weights(tmp_path):
+    with pytest.raises(FileNotFoundError, match="FIM weights not found"):
+        load_fim(tmp_path / "nope.pt")
+    shutil.copy(SHIPPED_WEIGHTS, tmp_path / "w.pt")
+    with pytest.raises(FileNotFoundError, match="checksum file"):
+        load_fim(tmp_path / "w.pt")
+
+
+# --- the shipped model -------------------------------------------------------------------------
+
+
+def test_shipped_weights_are_small_and_verified(shipped):
+    assert SHIPPED_WEIGHTS.stat().st_size < 5 * 2 ** 20
+    assert not any(p.requires_grad for p in shipped.parameters())
+    assert shipped.meta["step"] > 0
+    assert (SHIPPED_WEIGHTS.parent / "MODEL_CARD.md").is_file()
+
+
+def _rel(est, true):
+    return float(((est - true) ** 2).mean().sqrt() / (true ** 2).mean().sqrt())
+
+
+def test_shipped_model_recovers_reference_double_well(shipped):
+    sde = fimcg.systems.double_well()
+    paths = fimcg.simulate(sde, torch.zeros(20, 1), dt=0.002, n_steps=2500, seed=3)
+    x = fimcg.metrics.occupied_grid(paths, n=60)
+    f, g = shipped.estimate(paths, 0.002, x)
+    assert _rel(f, sde.drift(x)) < 0.3
+    assert _rel(g, sde.diffusion(x)) < 0.08
+
+
+def test_shipped_model_is_robust_to_offset_scale_and_small_noise(shipped):
+    sde = fimcg.systems.ornstein_uhlenbeck()
+    paths = fimcg.simulate(sde, torch.zeros(20, 1), dt=0.01, n_steps=500, seed=4)
+    x = fimcg.metrics.occupied_grid(paths, n=40)
+    f, g = shipped.estimate(paths, 0.01, x)
+    c, b = 0.05, 12.0  # an encoder's arbitrary units
+    noisy = c * paths + b + 0.01 * c * paths.std() * torch.randn(paths.shape, generator=torch.Generator().manual_seed(0))
+    f2, g2 = shipped.estimate(noisy, 0.01, c * x + b)
+    assert _rel(f2 / c, f) < 0.1 and _rel(g2 / c, g) < 0.1
+
+
+def test_inferred_sde_simulates(shipped):
+    sde = fimcg.systems.double_well()
+    paths = fimcg.simulate(sde, torch.zeros(10, 1), dt=0.002, n_steps=2000, seed=5)
+    inferred = shipped.sde(paths, 0.002)
+    sim = fimcg.simulate(inferred, torch.zeros(200, 1), dt=0.002, n_steps=2000, seed=6)
+    assert torch.isfinite(sim).all()
+    # the long-run spread of the inferred dynamics matches the data's (std(x) ~ 0.96)
+    assert abs(float(sim[:, 1000:].std()) - float(paths[:, 500:].std())) < 0.15

@@ -1,0 +1,96 @@
+"""The synthetic prior: equations, observed paths, targets, reproducibility."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fimcg.prior import PriorConfig, SyntheticPrior, sample_equations
+
+torch.set_num_threads(1)
+
+
+def test_equations_are_reproducible_and_diffusion_nonnegative():
+    a = sample_equations(64, generator=torch.Generator().manual_seed(1))
+    b = sample_equations(64, generator=torch.Generator().manual_seed(1))
+    x = torch.linspace(-3, 3, 50)[None, :, None].expand(64, 50, 1)
+    torch.testing.assert_close(a.drift(x), b.drift(x))
+    g = a.diffusion(x)
+    assert g.shape == (64, 50, 1) and (g >= 0).all() and torch.isfinite(g).all()
+
+
+def test_prior_is_broader_than_polynomials():
+    eqs = sample_equations(400, p_nonpolynomial=0.5, generator=torch.Generator().manual_seed(2))
+    nonpoly = (eqs.tanh[..., 0] != 0) | (eqs.sine[..., 0] != 0) | (eqs.rational[..., 0] != 0)
+    assert 0.35 < float(nonpoly.float().mean()) < 0.65
+    # the three diffusion modes all occur
+    const = (eqs.diff_poly[..., 1:] == 0).all(-1) & (eqs.diff_mod[..., [0, 2]] == 0).all(-1)
+    modulated = (eqs.diff_mod[..., 0] != 0)
+    assert 0.15 < float(const.float().mean()) < 0.45 and 0.1 < float(modulated.float().mean()) < 0.4
+
+
+def test_drift_formula_matches_coefficients():
+    eqs = sample_equations(3, generator=torch.Generator().manual_seed(3))
+    x = torch.tensor([0.7])
+    b = 1
+    p, (ta, tk, tc), (sa, sw, sp), (ra, rr) = eqs.poly[b, 0], eqs.tanh[b, 0], eqs.sine[b, 0], eqs.rational[b, 0]
+    expected = (p[0] + p[1] * x + p[2] * x ** 2 + p[3] * x ** 3 + ta * math.tanh(tk * (x - tc))
+                + sa * math.sin(sw * x + sp) + ra * x / (1 + rr * x ** 2))
+    got = eqs.drift(x.expand(3, 1))[b]
+    torch.testing.assert_close(got, expected.reshape(1).float(), rtol=1e-5, atol=1e-5)
+    assert "f0(x) =" in eqs.describe(b)
+
+
+def test_episode_batches_are_consistent():
+    prior = SyntheticPrior(seed=4, tokens_per_batch=4000)
+    batches = prior.episode()
+    assert batches
+    cfg = prior.config
+    for b in batches:
+        B, P, T, d = b.paths.shape
+        assert d == 1 and torch.isfinite(b.paths).all()
+        assert cfg.dt_range[0] <= b.dt <= cfg.dt_range[1]
+        assert b.queries.shape == (B, cfg.n_queries, 1) == b.drift.shape == b.diffusion.shape
+        assert (b.diffusion >= 0).all() and torch.isfinite(b.drift).all()
+        # queries lie inside each dataset's observed range
+        lo = b.paths.flatten(1, 2).min(dim=1).values[:, None] - 1.0
+        hi = b.paths.flatten(1, 2).max(dim=1).values[:, None] + 1.0
+        assert ((b.queries >= lo) & (b.queries <= hi)).all()
+
+
+def test_stream_covers_the_sampling_regimes():
+    prior = SyntheticPrior(seed=5, tokens_per_batch=3000)
+    it = iter(prior)
+    dts, noisy, lengths = [], 0, []
+    for _ in range(60):
+        b = next(it)
+        dts.append(b.dt)
+        noisy += int((b.noise > 0).sum())
+        lengths.append(b.paths.shape[2])
+    assert min(dts) < 0.005 and max(dts) > 0.02
+    assert noisy > 0 and max(lengths) > 10 * min(lengths)
+
+
+def test_two_dimensional_prior():
+    prior = SyntheticPrior(PriorConfig(dim=2, transitions_range=(100, 400)), seed=6, tokens_per_batch=2000)
+    b = prior.episode()[0]
+    assert b.paths.shape[-1] == 2 and b.drift.shape[-1] == 2
+
+
+def test_resumed_generator_state_reproduces_stream():
+    p1 = SyntheticPrior(seed=7, tokens_per_batch=2000)
+    p1.episode()
+    state = p1.state_dict()
+    a = p1.episode()
+    p2 = SyntheticPrior(seed=99, tokens_per_batch=2000)
+    p2.load_state_dict(state)
+    b = p2.episode()
+    torch.testing.assert_close(a[0].paths, b[0].paths)
+
+
+@pytest.mark.parametrize("key", ["dt_range", "n_paths_range"])
+def test_config_from_dict_restores_tuples(key):
+    cfg = PriorConfig.from_dict({key: [1, 2]})
+    assert getattr(cfg, key) == (1, 2)
