@@ -39,6 +39,7 @@ __all__ = ["increments", "binned_km", "local_linear", "default_bandwidth", "leas
            "ESTIMATORS", "get_estimator"]
 
 Empty = Literal["fill", "nan"]
+_EXP_FLOOR = math.exp(-80.0)
 
 
 def increments(paths: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,9 +70,10 @@ def _prepare(paths: Any, dt: Any, locations: Any, empty: str, min_count: Any):
 
 
 def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
-    """sqrt(max(v, 0)) with finite gradients everywhere (0 where v <= 0)."""
+    """sqrt(max(v, 0)) with finite gradients everywhere (0 where v <= 0, NaN where v is NaN)."""
     pos = v > 0
-    return torch.where(pos, torch.sqrt(torch.where(pos, v, torch.ones_like(v))), torch.zeros_like(v))
+    out = torch.where(pos, torch.sqrt(torch.where(pos, v, torch.ones_like(v))), torch.zeros_like(v))
+    return torch.where(torch.isnan(v), v, out)  # NaN ("no data here") stays NaN
 
 
 def _interp1d(xq: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
@@ -269,16 +271,20 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     pairs = [(j, k) for j in range(d) for k in range(j, d)]
     feats = [torch.ones_like(v[:, :1]), v, torch.stack([v[:, j] * v[:, k] for j, k in pairs], dim=1),
              dx, dx * dx]
+    triples = [(j, k, l) for j in range(d) for k in range(j, d) for l in range(k, d)]
     feats += [v[:, j:j + 1] * dx for j in range(d)] + [v[:, j:j + 1] * dx * dx for j in range(d)]
+    feats += [torch.stack([v[:, j] * v[:, k] * v[:, l] for j, k, l in triples], dim=1)]
     f_all = torch.cat(feats, dim=1).double()  # (N, K), K = 1 + d + d(d+1)/2 + 2d + 2d^2
     mom = torch.zeros(g, f_all.shape[1], dtype=torch.float64, device=x.device)
     sw2 = torch.zeros(g, dtype=torch.float64, device=x.device)
     step = max(1, chunk // max(g, 1))
     for start in range(0, n, step):
-        u = (x[None, start:start + step, :] - loc[:, None, :]) / h  # (G, n, d)
-        w = torch.exp(-0.5 * (u * u).sum(-1)).double()  # (G, n)
+        xc = x[start:start + step]
+        arg = sum(-0.5 * ((xc[None, :, j] - loc[:, j:j + 1]) / h[j]) ** 2 for j in range(d))  # (G, n)
+        # weights below e^-80 are set to exactly 0: no subnormal floats (slow) and far data weigh nothing
+        w = (torch.exp(arg.clamp(min=-80.0)) - _EXP_FLOOR).double()  # (G, n)
         mom = mom + w @ f_all[start:start + step]
-        sw2 = sw2 + (w.detach() ** 2).sum(dim=1)
+        sw2 = sw2 + torch.linalg.vector_norm(w.detach(), dim=1) ** 2
     # unpack the raw moments: M1 = sum w, Mv_j = sum w v_j, Mvv_jk, R1_m = sum w dx_m, R2_m = sum w dx_m^2,
     # Rv1_jm = sum w v_j dx_m, Rv2_jm = sum w v_j dx_m^2
     o = 0
@@ -288,7 +294,8 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     r1 = mom[:, o:o + d]; o += d
     r2 = mom[:, o:o + d]; o += d
     rv1 = mom[:, o:o + d * d].reshape(g, d, d); o += d * d
-    rv2 = mom[:, o:o + d * d].reshape(g, d, d)
+    rv2 = mom[:, o:o + d * d].reshape(g, d, d); o += d * d
+    mvvv_flat = mom[:, o:o + len(triples)]
     mvv = torch.zeros(g, d, d, dtype=torch.float64, device=x.device)
     for col, (j, k) in enumerate(pairs):
         mvv[:, j, k] = mvv_flat[:, col]
@@ -306,6 +313,20 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     rhs1 = torch.cat([r1[:, None, :], (rv1 - a0[:, :, None] * r1[:, None, :]) / hh[None, :, None]], dim=1)
     rhs2 = torch.cat([r2[:, None, :], (rv2 - a0[:, :, None] * r2[:, None, :]) / hh[None, :, None]], dim=1)
     acc = torch.float64
+    # third moments of z (for the drift correction of the second moment, below)
+    mvvv = torch.zeros(g, d, d, d, dtype=torch.float64, device=x.device)
+    for col, (j, k, l) in enumerate(triples):
+        for a_, b_, c_ in {(j, k, l), (j, l, k), (k, j, l), (k, l, j), (l, j, k), (l, k, j)}:
+            mvvv[:, a_, b_, c_] = mvvv_flat[:, col]
+    mv_d, mvv_d, m1_d, a_d = mv, mvv, m1, a0
+    c3 = (mvvv
+          - torch.einsum("gj,gkl->gjkl", a_d, mvv_d) - torch.einsum("gk,gjl->gjkl", a_d, mvv_d)
+          - torch.einsum("gl,gjk->gjkl", a_d, mvv_d)
+          + torch.einsum("gj,gk,gl->gjkl", a_d, a_d, mv_d) + torch.einsum("gj,gl,gk->gjkl", a_d, a_d, mv_d)
+          + torch.einsum("gk,gl,gj->gjkl", a_d, a_d, mv_d)
+          - torch.einsum("gj,gk,gl,g->gjkl", a_d, a_d, a_d, m1_d))
+    hd = hh
+    szzz = c3 / (hd[:, None, None] * hd[None, :, None] * hd[None, None, :])  # (G, d, d, d)
     sw = m1.detach()
     _ = s_mat[:, 0, 0].detach()
     n_eff = torch.where(sw2 > 0, sw * sw / sw2.clamp(min=1e-300), torch.zeros_like(sw))
@@ -318,8 +339,16 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     s_reg = torch.where(supported[:, None, None], s_reg, torch.eye(d + 1, dtype=acc, device=x.device))
     beta1 = torch.linalg.solve(s_reg, rhs1)
     beta2 = torch.linalg.solve(s_reg, rhs2)
-    e1, e2 = beta1[:, 0, :].to(x.dtype), beta2[:, 0, :].to(x.dtype)  # E[dX | x0], E[dX^2 | x0]
-    drift, g2 = e1 / dt, (e2 - e1 * e1) / dt
+    # The local-linear intercept of dX^2 estimates g^2 dt + (f dt)^2 smoothed over the window, and the
+    # smoothing of (f dt)^2 = (a + b.z)^2 adds b^T L b, L_jk = intercept of the same fit applied to
+    # z_j z_k. Subtracting it makes the second moment exactly drift-corrected for a locally linear f.
+    zz_rhs = torch.cat([s_mat[:, 1:, 1:].reshape(g, 1, d * d), szzz.reshape(g, d, d * d)], dim=1)
+    lmat = torch.linalg.solve(s_reg, zz_rhs)[:, 0, :].reshape(g, d, d)
+    slope = beta1[:, 1:, :]  # (G, d, d_out)
+    curv = torch.einsum("gjm,gjk,gkm->gm", slope, lmat, slope)
+    e1, e2 = beta1[:, 0, :], beta2[:, 0, :]  # E[dX | x0], E[dX^2 | x0]
+    drift = (e1 / dt).to(x.dtype)
+    g2 = ((e2 - e1 * e1 - curv) / dt).to(x.dtype)
     drift, g2 = _fill(loc, [drift, g2], supported, empty, "local-linear")
     return drift, _safe_sqrt(g2)
 
