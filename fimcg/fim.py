@@ -21,14 +21,15 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
    tokens, then attend to each other. Cost O(N · n_latents · d_model): linear in the context size N.
 4. **Query features.** At every query location q the model also sees Nadaraya–Watson estimates of
    the first two conditional moments of the increments for a few kernel bandwidths (the classic
-   Kramers–Moyal estimate, smoothed), the local data density, and two global statistics: the lag-1
+   Kramers–Moyal estimate, smoothed), a noise-robust second moment that adds twice the covariance
+   of consecutive increments, the local data density, and two global statistics: the lag-1
    correlation of consecutive increments (which reveals observation noise: white noise of variance
    σ² gives increments a covariance of -σ²) and log N. Cost O(N · G).
 5. **Decoder.** Each query embedding attends to the latents and then directly to the token
    embeddings (O(N · G)); an MLP head returns gates and corrections: the drift is a location-wise
    softmax mixture of the kernel first moments (one option being "no kernel term") plus a learned
-   correction, the diffusion a gated geometric mean of the kernel second moments times a bounded
-   learned factor (so ĝ' > 0). The network thus learns when to trust which classic estimate and how
+   correction, the diffusion a gated geometric mean of the raw and noise-robust kernel second
+   moments times a bounded learned factor (so ĝ' > 0). The network thus learns when to trust which classic estimate and how
    to correct it (discretisation bias, observation noise, scarce data); a separate head gives a log
    loss-scale (a per-location uncertainty, trained as in FIM-SDE with inputs detached).
 """
@@ -101,7 +102,7 @@ class FIMConfig:
     @property
     def query_features(self) -> int:
         k = len(self.bandwidths)
-        return self.max_dim + k * (1 + 2 * self.max_dim) + self.max_dim + 1 + self.max_dim
+        return self.max_dim + k * (1 + 3 * self.max_dim) + self.max_dim + 1 + self.max_dim
 
     @classmethod
     def from_dict(cls, d: dict) -> "FIMConfig":
@@ -129,6 +130,9 @@ class Normalised:
         time_factor: (B,) a, with Δt' = a Δt.
         dim_mask: (B, D) 1.0 on active dimensions.
         lag1: (B, D) lag-1 correlation of consecutive increments within paths.
+        lagprod: (B, N, D) product of each increment with the next one of the same path (0 for
+            the last increment of a path). White observation noise of variance σ² gives it a
+            mean of -σ², which makes noise-robust second moments possible.
     """
 
     x: torch.Tensor
@@ -139,6 +143,7 @@ class Normalised:
     time_factor: torch.Tensor
     dim_mask: torch.Tensor
     lag1: torch.Tensor
+    lagprod: torch.Tensor
 
 
 def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3,
@@ -174,14 +179,16 @@ def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3
         lag1 = num / den
     else:
         lag1 = torch.zeros(B, d, dtype=dtype, device=device)
+    lagprod = F.pad(inc[:, :, 1:] * inc[:, :, :-1], (0, 0, 0, 1)).reshape(B, P * (T - 1), d)
     pad = max_dim - d
     dim_mask = torch.zeros(B, max_dim, dtype=dtype, device=device)
     dim_mask[:, :d] = 1.0
     if pad:
-        x, dx = F.pad(x, (0, pad)), F.pad(dx, (0, pad))
+        x, dx, lagprod = F.pad(x, (0, pad)), F.pad(dx, (0, pad)), F.pad(lagprod, (0, pad))
         mean, lag1 = F.pad(mean, (0, pad)), F.pad(lag1, (0, pad))
         std = F.pad(std, (0, pad), value=1.0)
-    return Normalised(x=x, dx=dx, dt=dtn, mean=mean, std=std, time_factor=a, dim_mask=dim_mask, lag1=lag1)
+    return Normalised(x=x, dx=dx, dt=dtn, mean=mean, std=std, time_factor=a, dim_mask=dim_mask, lag1=lag1,
+                      lagprod=lagprod)
 
 
 def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float], shrinkage: float
@@ -195,14 +202,15 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
         shrinkage: pseudo-count towards the dataset-wide moments.
 
     Returns:
-        features: (B, G, K (1 + 2 D)) per bandwidth: log kernel mass per transition, first moment
-            E[Δx'|q]/Δt', second moment E[Δx'²|q]/Δt' (both shrunk towards global values).
-        moments: (B, G, K, 2 D) the same first and second moments, for the output's baseline.
+        features: (B, G, K (1 + 3 D)) per bandwidth: log kernel mass per transition, first moment
+            E[Δx'|q]/Δt', second moment E[Δx'²|q]/Δt', and the noise-robust second moment
+            (E[Δx'²|q] + 2 E[Δx'_t Δx'_t+1|q])/Δt' (all shrunk towards global values).
+        moments: (B, G, K, 3 D) the same three moments, for the output's baseline.
     """
     B, N, D = ctx.x.shape
     G, K = q.shape[1], len(bandwidths)
     ones = torch.ones_like(ctx.dt)
-    vals = torch.cat([ones, ctx.dx / ctx.dt, ctx.dx ** 2 / ctx.dt], dim=-1)  # (B, N, 1 + 2D)
+    vals = torch.cat([ones, ctx.dx / ctx.dt, ctx.dx ** 2 / ctx.dt, ctx.lagprod / ctx.dt], dim=-1)  # (B, N, 1 + 3D)
     glob = vals.mean(dim=1, keepdim=True)[:, None]  # (B, 1, 1, 1 + 2D)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
     # chunk the queries so the (B, K, G, N) kernel matrix stays below ~16M entries
@@ -215,8 +223,13 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
         sums.append(torch.bmm(w.reshape(B, -1, N), vals).reshape(B, K, -1, vals.shape[-1]))
     agg = torch.cat(sums, dim=2)  # (B, K, G, 1 + 2D)
     mass = agg[..., :1]
-    moments = (agg[..., 1:] + shrinkage * glob[..., 1:]) / (mass + shrinkage)  # (B, K, G, 2D)
-    feats = torch.cat([torch.log(mass / N + 1e-6), moments], dim=-1)  # (B, K, G, 1 + 2D)
+    m = (agg[..., 1:] + shrinkage * glob[..., 1:]) / (mass + shrinkage)  # (B, K, G, 3D)
+    m1, m2, mlag = m[..., :D], m[..., D:2 * D], m[..., 2 * D:]
+    # noise-robust second moment: E[Δx²] + 2 E[Δx_t Δx_t+1] cancels white observation noise; it is
+    # noisier and can dip below zero, so it is floored at 5% of the raw moment
+    robust = torch.maximum(m2 + 2 * mlag, 0.05 * m2)
+    moments = torch.cat([m1, m2, robust], dim=-1)  # (B, K, G, 3D)
+    feats = torch.cat([torch.log(mass / N + 1e-6), moments], dim=-1)  # (B, K, G, 1 + 3D)
     return feats.permute(0, 2, 1, 3).reshape(B, G, -1), moments.permute(0, 2, 1, 3)
 
 
@@ -309,9 +322,9 @@ class FIM(nn.Module):
         self.dec_latent = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
         self.dec_token = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
         k = len(cfg.bandwidths)
-        # outputs: drift correction (D), log-diffusion correction (D), drift gate (K + 1), diffusion gate (K)
+        # outputs: drift correction (D), log-diffusion correction (D), drift gate (K + 1), diffusion gate (2K)
         self.head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, H), nn.GELU(),
-                                  nn.Linear(H, 2 * cfg.max_dim + 2 * k + 1))
+                                  nn.Linear(H, 2 * cfg.max_dim + 3 * k + 1))
         self.scale_head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
@@ -352,11 +365,13 @@ class FIM(nn.Module):
         K = len(cfg.bandwidths)
         corr_f, corr_g = out[..., :D], out[..., D:2 * D]
         gate_f = torch.softmax(out[..., 2 * D:2 * D + K + 1], dim=-1)  # (B, G, K + 1); the last: "no kernel term"
-        gate_g = torch.softmax(out[..., 2 * D + K + 1:], dim=-1)  # (B, G, K)
-        m1, m2 = moments[..., :D], moments[..., D:]  # (B, G, K, D)
+        gate_g = torch.softmax(out[..., 2 * D + K + 1:], dim=-1)  # (B, G, 2K): raw and noise-robust moments
+        m1 = moments[..., :D]  # (B, G, K, D)
+        m2 = torch.cat([moments[..., D:2 * D], moments[..., 2 * D:]], dim=2)  # (B, G, 2K, D)
         # drift: a learned, location-wise choice of kernel estimate (or none) plus a correction
         drift = ((gate_f[..., :K, None] * m1).sum(dim=2) + corr_f) * norm.dim_mask[:, None, :]
-        # diffusion: a gated geometric mean of the kernel second moments times a bounded correction
+        # diffusion: a gated geometric mean of the raw and noise-robust kernel second moments times a
+        # bounded correction
         # (a factor e^{±4}), so the output is positive and starts from the classic estimate
         log_base = 0.5 * (gate_g[..., None] * torch.log(m2.clamp_min(1e-8))).sum(dim=2)
         log_g = log_base + 4.0 * torch.tanh(corr_g / 4.0)
@@ -423,7 +438,7 @@ class FIM(nn.Module):
             raise ValueError("paths are constant (zero variance) in at least one dimension: nothing moves, "
                              "so drift and diffusion cannot be inferred")
         parts = [normalise(g, dt, max_dim=self.config.max_dim, mean=mean[None], std=std[None]) for g in groups]
-        norm = _concat_normalised(parts, groups)
+        norm = _concat_normalised(parts)
         tokens, lat = self.encode_normalised(norm)
         return EncodedContext(norm=norm, tokens=tokens, latents=lat, data_min=allobs.min(dim=0).values[None],
                               data_max=allobs.max(dim=0).values[None], dim=d)
@@ -518,16 +533,15 @@ class _Tabulated:
         return y
 
 
-def _concat_normalised(parts: list[Normalised], groups: list[torch.Tensor]) -> Normalised:
+def _concat_normalised(parts: list[Normalised]) -> Normalised:
+    """One dataset from groups of paths normalised with the same mean and std."""
     if len(parts) == 1:
         return parts[0]
-    n_inc = torch.tensor([g.shape[1] * (g.shape[2] - 1) for g in groups], dtype=parts[0].x.dtype)
-    w = (n_inc / n_inc.sum()).to(parts[0].x.device)
-    lag1 = sum(wi * p.lag1 for wi, p in zip(w, parts))
     first = parts[0]
-    return Normalised(x=torch.cat([p.x for p in parts], 1), dx=torch.cat([p.dx for p in parts], 1),
-                      dt=torch.cat([p.dt for p in parts], 1), mean=first.mean, std=first.std,
-                      time_factor=first.time_factor, dim_mask=first.dim_mask, lag1=lag1)
+    x, dx, dt, lagprod = (torch.cat([getattr(p, k) for p in parts], 1) for k in ("x", "dx", "dt", "lagprod"))
+    lag1 = lagprod.sum(dim=1) / (dx ** 2).sum(dim=1).clamp_min(1e-12)  # as normalise() computes it
+    return Normalised(x=x, dx=dx, dt=dt, mean=first.mean, std=first.std, time_factor=first.time_factor,
+                      dim_mask=first.dim_mask, lag1=lag1, lagprod=lagprod)
 
 
 # ----------------------------------------------------------------------------------------------
