@@ -19,7 +19,7 @@ from ._validation import as_tensor, check_int, check_locations, check_paths, che
 from .sde import SDE
 
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
-           "latent_scatter_figure", "pca_figure", "COLORS"]
+           "latent_scatter_figure", "pca_figure", "error_curve_figure", "COLORS"]
 
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -263,3 +263,44 @@ def pca_figure(explained: Any, scores: Any, color: Any = None, *, color_title: s
     fig.update_xaxes(title_text="component 1", row=1, col=2)
     fig.update_yaxes(title_text="component 2", row=1, col=2)
     return _layout(fig, title, showlegend=False, height=400)
+
+
+def error_curve_figure(curves: Mapping[str, Mapping[str, Any]], *, title: str | None = None,
+                       reference_slope: float | None = -0.5) -> go.Figure:
+    """Relative errors of drift (left) and diffusion (right) against the observed time, log-log.
+
+    Args:
+        curves: name -> {"total_time": (K,), "drift_rel": (K,), "diffusion_rel": (K,)}, e.g. from
+            :func:`fimcg.widgets.error_curve`.
+        reference_slope: adds a dotted guide line ∝ T^slope through each panel's first point of the
+            first curve (None: no guide). -1/2 is the variance-limited rate of the drift.
+
+    Returns:
+        Figure with one ``Scatter`` trace per curve and panel (legend group = name), plus the guides.
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty mapping name -> {'total_time', 'drift_rel', 'diffusion_rel'}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("drift: relative RMSE", "diffusion: relative RMSE"))
+    for i, (name, c) in enumerate(curves.items()):
+        missing = {"total_time", "drift_rel", "diffusion_rel"} - set(c)
+        if missing:
+            raise ValueError(f"curves[{name!r}] lacks {sorted(missing)}")
+        t = _np(c["total_time"]).astype(float)
+        for col, key in ((1, "drift_rel"), (2, "diffusion_rel")):
+            y = _np(c[key]).astype(float)
+            if y.shape != t.shape:
+                raise ValueError(f"curves[{name!r}][{key!r}] has shape {y.shape}, total_time {t.shape}")
+            fig.add_trace(go.Scatter(x=t, y=y, mode="lines+markers", name=name, legendgroup=name,
+                                     showlegend=col == 1, line=dict(color=COLORS[i % len(COLORS)])),
+                          row=1, col=col)
+    if reference_slope is not None:
+        first = next(iter(curves.values()))
+        t = _np(first["total_time"]).astype(float)
+        for col, key in ((1, "drift_rel"), (2, "diffusion_rel")):
+            y0 = float(_np(first[key])[0])
+            fig.add_trace(go.Scatter(x=t, y=y0 * (t / t[0]) ** reference_slope, mode="lines",
+                                     name=f"∝ T^{reference_slope:g}", legendgroup="guide", showlegend=col == 1,
+                                     line=dict(color="#888888", dash="dot")), row=1, col=col)
+    fig.update_xaxes(type="log", title_text="observed time T (all paths)")
+    fig.update_yaxes(type="log")
+    return _layout(fig, title, height=400)

@@ -34,3 +34,25 @@ def test_pca_figure_without_colour():
 def test_pca_figure_bad_input(scores, color, match):
     with pytest.raises(ValueError, match=match):
         figures.pca_figure([0.5, 0.5], scores, color)
+
+
+def test_error_curve_figure_traces_and_guide():
+    curves = {"a": {"total_time": [1, 4, 16], "drift_rel": [1.0, 0.5, 0.25], "diffusion_rel": [0.1, 0.05, 0.02]},
+              "b": {"total_time": [1, 4, 16], "drift_rel": [0.5, 0.3, 0.2], "diffusion_rel": [0.2, 0.1, 0.05]}}
+    fig = figures.error_curve_figure(curves)
+    names = [t.name for t in fig.data]
+    assert names == ["a", "a", "b", "b", "∝ T^-0.5", "∝ T^-0.5"]
+    np.testing.assert_allclose(fig.data[4].y, [1.0, 0.5, 0.25])   # through a's first drift point
+    np.testing.assert_allclose(fig.data[5].y, [0.1, 0.05, 0.025])
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert len(figures.error_curve_figure(curves, reference_slope=None).data) == 4
+
+
+@pytest.mark.parametrize("curves,match", [
+    ({}, "non-empty mapping"),
+    ({"a": {"total_time": [1, 2], "drift_rel": [1, 2]}}, r"curves\['a'\] lacks \['diffusion_rel'\]"),
+    ({"a": {"total_time": [1, 2], "drift_rel": [1], "diffusion_rel": [1, 2]}}, r"\['drift_rel'\] has shape \(1,\)"),
+])
+def test_error_curve_figure_bad_input(curves, match):
+    with pytest.raises(ValueError, match=match):
+        figures.error_curve_figure(curves)

@@ -397,3 +397,94 @@ def test_frame_pca_recovers_planted_structure():
         widgets.frame_pca(frames, k=65)
     with pytest.raises(ValueError, match="at least one frame axis"):
         widgets.frame_pca(torch.zeros(8, 8))
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 03: estimation
+# ---------------------------------------------------------------------------------------------
+
+def _fake_estimator(paths, dt, locations):
+    """Returns the truth of the reference system: lets tests check the bookkeeping exactly."""
+    sde = double_well()
+    return sde.drift(locations), sde.diffusion(locations)
+
+
+def test_estimation_data_bookkeeping():
+    d = widgets.estimation_data(double_well(), n_paths=5, n_obs=200, subsample=2, seed=0,
+                                estimators={"exact": _fake_estimator}, grid_size=30)
+    assert d.grid.shape == d.drift.shape == d.diffusion.shape == (30,)
+    assert d.n_paths == 5 and d.n_obs == 200 and d.dt_obs == pytest.approx(0.004)
+    f_hat, g_hat = d.estimates["exact"]
+    np.testing.assert_allclose(f_hat, d.drift, rtol=1e-6, atol=1e-6)
+    assert d.errors["exact"]["drift_rel"] == pytest.approx(0.0, abs=1e-6)
+    assert np.all(np.diff(d.grid) > 0)
+
+
+def test_estimation_data_classic_estimators_improve_with_data():
+    small = widgets.estimation_data(double_well(), n_paths=4, n_obs=250, seed=0)
+    large = widgets.estimation_data(double_well(), n_paths=40, n_obs=2500, seed=0)
+    assert set(small.errors) == {"binned KM", "local-linear"}
+    for name in small.errors:
+        assert large.errors[name]["drift_rel"] < small.errors[name]["drift_rel"]
+        assert large.errors[name]["diffusion_rel"] < 0.06  # 100k increments pin g down
+
+
+def test_estimation_data_coarse_sampling_biases_drift():
+    # same observed time (T = 200), sampling step 0.002 vs 0.1: the coarse drift is flattened
+    fine = widgets.estimation_data(double_well(), n_paths=20, n_obs=5001, subsample=1, seed=1,
+                                   estimators={"local-linear": widgets.default_estimators()["local-linear"]})
+    coarse = widgets.estimation_data(double_well(), n_paths=20, n_obs=101, subsample=50, seed=1,
+                                     estimators={"local-linear": widgets.default_estimators()["local-linear"]})
+    assert coarse.errors["local-linear"]["drift_rel"] > 1.5 * fine.errors["local-linear"]["drift_rel"]
+
+
+@pytest.mark.parametrize("kwargs,match,exc", [
+    (dict(n_obs=1), r"n_obs must be >= 2, got 1", ValueError),
+    (dict(subsample=0), r"subsample must be >= 1, got 0", ValueError),
+    (dict(dt=0.0), r"dt must be finite and > 0, got 0\.0", ValueError),
+    (dict(estimators={}), r"estimators must name at least one estimator", ValueError),
+    (dict(estimators={"x": 3}), r"estimators\['x'\] must be callable", TypeError),
+])
+def test_estimation_data_bad_input(kwargs, match, exc):
+    with pytest.raises(exc, match=match):
+        widgets.estimation_data(double_well(), **kwargs)
+
+
+def test_estimation_figure_update_and_slider():
+    est = {"exact": _fake_estimator, "binned KM": widgets.default_estimators()["binned KM"]}
+    a = widgets.estimation_data(double_well(), n_paths=4, n_obs=300, estimators=est, grid_size=20)
+    b = widgets.estimation_data(double_well(), n_paths=8, n_obs=300, estimators=est, grid_size=20, seed=2)
+    fig = widgets.estimation_figure(a)
+    assert [t.name for t in fig.data] == ["truth", "truth", "exact", "exact", "binned KM", "binned KM"]
+    widgets.update_estimation_figure(fig, b)
+    np.testing.assert_allclose(fig.data[4].y, b.estimates["binned KM"][0])
+    np.testing.assert_allclose(fig.data[5].y, b.estimates["binned KM"][1])
+    assert "8 paths" in fig.layout.title.text
+    other = widgets.estimation_data(double_well(), n_paths=4, n_obs=300, estimators={"exact": _fake_estimator})
+    with pytest.raises(ValueError, match="has 6 traces but data needs 4"):
+        widgets.update_estimation_figure(fig, other)
+    slider = widgets.estimation_slider_figure([a, b], ["4", "8"], slider_title="paths: ")
+    assert len(slider.data) == 12
+    assert slider.layout.sliders[0].steps[1].args[0]["visible"] == [False] * 6 + [True] * 6
+
+
+def test_estimation_explorer_headless():
+    box = widgets.estimation_explorer(estimators={"binned KM": widgets.default_estimators()["binned KM"]})
+    fig = box.figure
+    box.controls["n_paths"].value = 3
+    box.controls["n_obs"].value = 200
+    assert box.data.n_paths == 3 and box.data.n_obs == 200
+    assert "3 paths x 200 obs" in fig.layout.title.text
+    box.controls["subsample"].value = 10
+    assert box.data.dt_obs == pytest.approx(0.02)
+    np.testing.assert_allclose(fig.data[2].y, box.data.estimates["binned KM"][0])
+
+
+def test_error_curve_drift_error_falls_with_observed_time():
+    curves = widgets.error_curve(double_well(), total_times=[4, 64], n_paths=8, seeds=2,
+                                 estimators={"binned KM": widgets.default_estimators()["binned KM"]})
+    c = curves["binned KM"]
+    assert c["total_time"].tolist() == pytest.approx([4.0, 64.0], rel=0.01)
+    assert c["drift_rel"][1] < 0.5 * c["drift_rel"][0]  # ~ T^-1/2: expect a factor ~4
+    with pytest.raises(ValueError, match="total_times must not be empty"):
+        widgets.error_curve(double_well(), total_times=[])
