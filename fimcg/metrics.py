@@ -100,10 +100,9 @@ def sde_errors(sde: SDE, locations: Any, drift: Any, diffusion: Any) -> dict[str
         f_true, g_true = sde.drift(loc), sde.diffusion(loc)
     out: dict[str, float] = {}
     for key, est, true in (("drift", drift, f_true), ("diffusion", diffusion, g_true)):
-        est_t = as_tensor(est, name=key)
-        out[f"{key}_rmse"] = rmse(est_t, true.to(est_t.device))
-        try:
-            out[f"{key}_rel"] = relative_rmse(est_t, true.to(est_t.device))
-        except ValueError:
-            out[f"{key}_rel"] = math.nan
+        te, tt = _pair(est, true, (key, f"true {key} at locations"))
+        err = float(torch.sqrt(torch.mean((te - tt) ** 2)))
+        scale = float(torch.sqrt(torch.mean(tt ** 2)))
+        out[f"{key}_rmse"] = err
+        out[f"{key}_rel"] = err / scale if scale > 0 else math.nan
     return out
