@@ -19,7 +19,7 @@ from ._validation import as_tensor, check_int, check_locations, check_paths, che
 from .sde import SDE
 
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
-           "latent_scatter_figure", "pca_figure", "error_curve_figure", "COLORS"]
+           "latent_scatter_figure", "pca_figure", "error_curve_figure", "slider_figure", "COLORS"]
 
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -304,3 +304,47 @@ def error_curve_figure(curves: Mapping[str, Mapping[str, Any]], *, title: str | 
     fig.update_xaxes(type="log", title_text="observed time T (all paths)")
     fig.update_yaxes(type="log")
     return _layout(fig, title, height=400)
+
+
+def slider_figure(figs: Sequence[go.Figure], labels: Sequence[str], *, prefix: str = "",
+                  slider_y: float = -0.25) -> go.Figure:
+    """Combine figures of the same layout into one figure with a plotly slider that picks one.
+
+    The static-page stand-in for a widget: precompute one figure per setting, then let the
+    reader step through them without a kernel. Traces of all figures are stacked; step k makes
+    figure k's traces visible and shows its title. Layout (axes, subplots, size) comes from the
+    first figure, so every figure must have the same number of traces on the same axes.
+
+    Args:
+        figs: the figures, one per slider position. labels: the slider label of each.
+        prefix: text before the current label (e.g. ``"noise = "``).
+        slider_y: vertical position of the slider in paper coordinates (below the plot).
+
+    Returns:
+        A figure with ``len(figs) * n_traces`` traces and one slider of ``len(figs)`` steps.
+    """
+    figs, labels = list(figs), [str(v) for v in labels]
+    if not figs or len(figs) != len(labels):
+        raise ValueError(f"figs and labels must be non-empty and of equal length, got {len(figs)} and {len(labels)}")
+    per = len(figs[0].data)
+    axes = [(t.xaxis, t.yaxis) for t in figs[0].data]
+    for k, f in enumerate(figs):
+        if [(t.xaxis, t.yaxis) for t in f.data] != axes:
+            raise ValueError(f"figs[{k}] does not have the traces of figs[0] on the same axes "
+                             f"({len(f.data)} vs {per} traces)")
+    out = go.Figure(layout=figs[0].layout)
+    for k, f in enumerate(figs):
+        for t in f.data:
+            t = t.to_plotly_json()
+            t["visible"] = k == 0
+            out.add_trace(t)
+    titles = [f.layout.title.text for f in figs]
+    steps = [dict(method="update", label=label,
+                  args=[{"visible": [j // per == k for j in range(per * len(figs))]}, {"title.text": titles[k]}])
+             for k, label in enumerate(labels)]
+    height = (figs[0].layout.height or 450) + 90
+    bottom = (figs[0].layout.margin.b or 40) + 90
+    out.update_layout(sliders=[dict(active=0, steps=steps, y=slider_y, yanchor="top", pad=dict(t=10),
+                                    currentvalue=dict(prefix=prefix, font=dict(size=13)))],
+                      height=height, margin=dict(b=bottom))
+    return out

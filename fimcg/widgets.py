@@ -335,40 +335,14 @@ def landscape_slider_figure(datas: Sequence[LandscapeData], labels: Sequence[str
                             slider_title: str = ""):
     """The static-page stand-in for :func:`potential_explorer`: a plotly slider over precomputed data.
 
-    Every entry of ``datas`` contributes one copy of the landscape traces; the slider shows one
-    copy at a time (no kernel needed, so it works on the website).
-
-    Args:
-        datas: one :class:`LandscapeData` per slider position (all with the same number of paths).
-        labels: the slider's label for each position.
+    One :func:`landscape_figure` per entry of ``datas``, combined by :func:`fimcg.figures.slider_figure`
+    (no kernel needed, so it works on the website). All entries must show the same number of paths.
     """
-    if len(datas) == 0 or len(datas) != len(labels):
+    from .figures import slider_figure
+
+    if len(datas) != len(labels):
         raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
-    fig = landscape_figure(datas[0])
-    per = len(fig.data)
-    first = list(fig.data)
-    traces = []
-    for k, data in enumerate(datas):
-        f = landscape_figure(data)
-        if len(f.data) != per:
-            raise ValueError("every entry of datas must show the same number of paths")
-        for t in f.data:
-            t.visible = k == 0
-            traces.append(t)
-    fig.data = []
-    for t, like in zip(traces, first * len(datas)):
-        # keep each copy on the subplot axes of its original trace
-        t.xaxis, t.yaxis = like.xaxis, like.yaxis
-        fig.add_trace(t)
-    steps = []
-    for k, (data, label) in enumerate(zip(datas, labels)):
-        visible = [k == j // per for j in range(per * len(datas))]
-        steps.append(dict(method="update", label=str(label),
-                          args=[{"visible": visible}, {"title.text": _landscape_title(data)}]))
-    fig.update_layout(sliders=[dict(active=0, steps=steps, y=-0.3, yanchor="top", pad=dict(t=10),
-                                    currentvalue=dict(prefix=slider_title, font=dict(size=13)))],
-                      height=500, margin=dict(b=150), title=_landscape_title(datas[0]))
-    return fig
+    return slider_figure([landscape_figure(d) for d in datas], labels, prefix=slider_title, slider_y=-0.3)
 
 
 def potential_explorer(*, n_paths: int = 100, t_max: float = 10.0, dt: float = 0.002, seed: int = 0,
@@ -562,28 +536,12 @@ def video_slider_figure(datas: Sequence[VideoData], labels: Sequence[str], *, sl
 
     All entries must show the same number of frames (image sizes may differ).
     """
-    if len(datas) == 0 or len(datas) != len(labels):
+    from .figures import slider_figure
+
+    if len(datas) != len(labels):
         raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
-    fig = video_panel_figure(datas[0], dt=dt)
-    per = len(fig.data)
-    templates = list(fig.data)
-    fig.data = []
-    for k, data in enumerate(datas):
-        f = video_panel_figure(data, dt=dt)
-        if len(f.data) != per:
-            raise ValueError("every entry of datas must show the same number of frames")
-        for t, like in zip(f.data, templates):
-            t.visible = k == 0
-            t.xaxis, t.yaxis = like.xaxis, like.yaxis
-            fig.add_trace(t)
-    steps = [dict(method="update", label=str(label),
-                  args=[{"visible": [k == j // per for j in range(per * len(datas))]},
-                        {"title.text": _video_title(data)}])
-             for k, (data, label) in enumerate(zip(datas, labels))]
-    fig.update_layout(sliders=[dict(active=0, steps=steps, y=-0.08, yanchor="top", pad=dict(t=10),
-                                    currentvalue=dict(prefix=slider_title, font=dict(size=13)))],
-                      height=600, margin=dict(b=110))
-    return fig
+    return slider_figure([video_panel_figure(d, dt=dt) for d in datas], labels, prefix=slider_title,
+                         slider_y=-0.1)
 
 
 def video_explorer(path: Any, *, dt: float | None = None, n_frames: int = 6, seed: int = 0):
@@ -804,29 +762,15 @@ def update_estimation_figure(fig, data: EstimationData) -> None:
 
 
 def estimation_slider_figure(datas: Sequence[EstimationData], labels: Sequence[str], *, slider_title: str = ""):
-    """Static-page stand-in for :func:`estimation_explorer`: a plotly slider over precomputed data sets."""
-    if len(datas) == 0 or len(datas) != len(labels):
+    """Static-page stand-in for :func:`estimation_explorer`: a plotly slider over precomputed data sets.
+
+    All entries must use the same estimators.
+    """
+    from .figures import slider_figure
+
+    if len(datas) != len(labels):
         raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
-    fig = estimation_figure(datas[0])
-    per = len(fig.data)
-    templates = list(fig.data)
-    fig.data = []
-    for k, data in enumerate(datas):
-        f = estimation_figure(data)
-        if len(f.data) != per:
-            raise ValueError("every entry of datas must use the same estimators")
-        for t, like in zip(f.data, templates):
-            t.visible = k == 0
-            t.xaxis, t.yaxis = like.xaxis, like.yaxis
-            fig.add_trace(t)
-    steps = [dict(method="update", label=str(label),
-                  args=[{"visible": [k == j // per for j in range(per * len(datas))]},
-                        {"title.text": _estimation_title(data)}])
-             for k, (data, label) in enumerate(zip(datas, labels))]
-    fig.update_layout(sliders=[dict(active=0, steps=steps, y=-0.35, yanchor="top", pad=dict(t=10),
-                                    currentvalue=dict(prefix=slider_title, font=dict(size=13)))],
-                      height=520, margin=dict(b=160))
-    return fig
+    return slider_figure([estimation_figure(d) for d in datas], labels, prefix=slider_title, slider_y=-0.35)
 
 
 def estimation_explorer(sde=None, *, estimators: Mapping[str, Estimator] | None = None, dt: float = 0.002,

@@ -56,3 +56,41 @@ def test_error_curve_figure_traces_and_guide():
 def test_error_curve_figure_bad_input(curves, match):
     with pytest.raises(ValueError, match=match):
         figures.error_curve_figure(curves)
+
+
+def _two_panel(y, title):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2)
+    fig.add_trace(go.Scatter(y=y, name="left"), row=1, col=1)
+    fig.add_trace(go.Bar(y=y, name="right"), row=1, col=2)
+    fig.update_layout(title=title, height=300)
+    return fig
+
+
+def test_slider_figure_stacks_and_toggles():
+    figs = [_two_panel([k, k + 1], f"setting {k}") for k in range(3)]
+    out = figures.slider_figure(figs, ["a", "b", "c"], prefix="setting: ")
+    assert len(out.data) == 6
+    assert [bool(t.visible) for t in out.data] == [True, True] + [False] * 4
+    assert [t.xaxis for t in out.data] == ["x", "x2"] * 3
+    assert list(out.data[4].y) == [2, 3]
+    (slider,) = out.layout.sliders
+    assert [s.label for s in slider.steps] == ["a", "b", "c"]
+    assert slider.steps[1].args[0]["visible"] == [False, False, True, True, False, False]
+    assert slider.steps[2].args[1]["title.text"] == "setting 2"
+    assert slider.currentvalue.prefix == "setting: "
+    assert out.layout.title.text == "setting 0" and out.layout.height == 390
+
+
+def test_slider_figure_rejects_mismatched_figures():
+    import plotly.graph_objects as go
+
+    good = _two_panel([1, 2], "a")
+    with pytest.raises(ValueError, match=r"figs\[1\] does not have the traces of figs\[0\]"):
+        figures.slider_figure([good, go.Figure(go.Scatter(y=[1]))], ["a", "b"])
+    with pytest.raises(ValueError, match="equal length"):
+        figures.slider_figure([good], ["a", "b"])
+    with pytest.raises(ValueError, match="non-empty"):
+        figures.slider_figure([], [])
