@@ -1,0 +1,129 @@
+"""The command line (`fimcg`, `python -m fimcg`) and the main job's report."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fimcg import report
+from fimcg.cli import main
+
+
+def test_help_lists_the_subcommands(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "run" in out and "systems" in out
+
+
+def test_run_help_shows_the_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    for opt in ("--out", "--n-paths", "--seed", "--embedding", "--noise"):
+        assert opt in out
+
+
+def test_systems_lists_the_catalogue(capsys):
+    assert main(["systems"]) == 0
+    out = capsys.readouterr().out
+    assert "double_well " in out and "g1=4.0, g2=1.25" in out and "mueller_brown" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--n-paths", "0"], "fimcg run: error: n_paths must be >= 1, got 0"),
+    (["run", "--dt", "-0.1"], "fimcg run: error: dt must be finite and > 0, got -0.1"),
+    (["run", "--system", "nope"], "fimcg run: error: unknown system 'nope'; valid names: double_well"),
+    (["run", "--embedding", "helix"], "fimcg run: error: unknown embedding 'helix'"),
+    (["run", "--system", "double_well_2d", "--n-paths", "2", "--n-steps", "20"],
+     "fimcg run: error: fimcg run needs a 1-D system; 'double_well_2d' has dim=2"),
+])
+def test_bad_arguments_give_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
+    code = main(argv + ["--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(message)
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_argparse_errors_exit_with_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--n-paths", "many"])
+    assert info.value.code == 2
+    assert "invalid int value: 'many'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+def test_out_must_be_a_folder(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["run", "--out", str(f), "--n-paths", "2", "--n-steps", "20", "--no-progress"]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_small_run_writes_a_report_that_opens(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["run", "--out", str(out), "--n-paths", "4", "--n-steps", "300", "--frame-every", "2",
+                 "--no-progress"])
+    assert code == 0
+    assert "wrote" in capsys.readouterr().out
+    page = (out / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    n_divs = page.count('class="plotly-graph-div"')
+    assert n_divs >= 8
+    assert page.count("Plotly.newPlot") == n_divs
+    # plotly.js is embedded exactly once (offline), and not fetched from a CDN
+    assert page.count("plotly.js v") >= 1 and '<script src="http' not in page
+    assert len(page) > 3_000_000
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["n_paths"] == 4
+    assert results["data"]["n_observations_per_path"] == 301
+    assert len(results["estimates"]) == 9
+    for row in results["estimates"]:
+        assert math.isfinite(row["drift rel. RMSE"]) and math.isfinite(row["diffusion rel. RMSE"])
+    assert results["video"]["n_frames"] == 4 * 151
+    assert results["video"]["centroid_latent_r2"] > 0.99
+    assert set(results["timings_seconds"]) >= {"simulate", "render", "estimate", "total"}
+
+
+def test_stages_can_be_extended(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "STAGES", list(report.STAGES))
+    seen = []
+
+    def extra(ctx):
+        seen.append(sorted(ctx.data))
+        ctx.results["extra"] = {"ok": True}
+        ctx.report.text("extra stage ran")
+
+    report.add_stage("extra", extra, after="simulate")
+    assert [n for n, _ in report.STAGES][:2] == ["simulate", "extra"]
+    with pytest.raises(ValueError, match="unknown stage 'nope'"):
+        report.add_stage("x", extra, after="nope")
+    stages = [s for s in report.STAGES if s[0] in ("simulate", "extra")]
+    res = report.run_main(report.RunConfig(n_paths=2, n_steps=50), out=tmp_path, progress=False, stages=stages)
+    assert res["extra"] == {"ok": True} and seen == [["paths", "sde"]]
+    assert "extra stage ran" in (tmp_path / "report.html").read_text()
+
+
+def test_python_dash_m_runs_the_cli():
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.run([sys.executable, "-m", "fimcg", "run", "--n-steps", "0"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "fimcg run: error: n_steps must be >= 10, got 0"
+
+
+def test_console_script_points_to_main():
+    script = Path(sys.executable).parent / "fimcg"
+    if not script.exists():
+        pytest.skip("fimcg is not installed as a console script in this environment")
+    assert "from fimcg.cli import main" in script.read_text()
