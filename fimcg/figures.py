@@ -19,7 +19,8 @@ from ._validation import as_tensor, check_int, check_locations, check_paths, che
 from .sde import SDE
 
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
-           "latent_scatter_figure", "pca_figure", "error_curve_figure", "slider_figure", "COLORS"]
+           "latent_scatter_figure", "pca_figure", "error_curve_figure", "slider_figure",
+           "function_family_figure", "training_curve_figure", "paths_grid_figure", "COLORS"]
 
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -348,3 +349,106 @@ def slider_figure(figs: Sequence[go.Figure], labels: Sequence[str], *, prefix: s
                                     currentvalue=dict(prefix=prefix, font=dict(size=13)))],
                       height=height, margin=dict(b=bottom))
     return out
+
+
+def function_family_figure(x: Any, drifts: Any, diffusions: Any, *, labels: Sequence[str] | None = None,
+                           title: str | None = None) -> go.Figure:
+    """Several drift (left) and diffusion (right) functions on one grid, e.g. samples of a prior.
+
+    Args:
+        x: grid (G,) or (G, 1). drifts, diffusions: (B, G) or (B, G, 1), one row per function.
+        labels: a name per function (default "sample b").
+
+    Returns:
+        Figure with 2 B ``Scatter`` traces: drift b then diffusion b, for b = 0..B-1.
+    """
+    xs = _np(as_tensor(x, name="x")).reshape(-1)
+    f = _np(as_tensor(drifts, name="drifts"))
+    g = _np(as_tensor(diffusions, name="diffusions"))
+    f = f[..., 0] if f.ndim == 3 else f
+    g = g[..., 0] if g.ndim == 3 else g
+    if f.ndim != 2 or f.shape != g.shape or f.shape[1] != xs.size:
+        raise ValueError(f"drifts and diffusions must both have shape (B, G={xs.size}); got {f.shape} and {g.shape}")
+    labels = [f"sample {b}" for b in range(f.shape[0])] if labels is None else list(labels)
+    if len(labels) != f.shape[0]:
+        raise ValueError(f"labels must name each of the {f.shape[0]} functions, got {len(labels)}")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("drift f(x)", "diffusion g(x)"))
+    for b, name in enumerate(labels):
+        color = COLORS[b % len(COLORS)]
+        fig.add_trace(go.Scatter(x=xs, y=f[b], mode="lines", name=name, legendgroup=name,
+                                 line=dict(color=color)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=xs, y=g[b], mode="lines", name=name, legendgroup=name, showlegend=False,
+                                 line=dict(color=color)), row=1, col=2)
+    fig.update_xaxes(title_text="x")
+    return _layout(fig, title, height=380)
+
+
+def training_curve_figure(history: Sequence[Mapping[str, Any]], *, title: str | None = None) -> go.Figure:
+    """Training losses (left) and validation errors (right) against the step, from a pretraining log.
+
+    Args:
+        history: records as written by :func:`fimcg.pretrain.pretrain` (``log.json``'s "history"):
+            each with "step" and some of "loss_f", "loss_g", "val_drift_rel", "val_diffusion_rel",
+            "ref_drift_rel", "ref_diffusion_rel".
+
+    Returns:
+        Figure with one ``Scatter`` trace per quantity present (losses left, log scale; relative
+        errors right).
+    """
+    if not history:
+        raise ValueError("history is empty: no training records to plot")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss (running mean)", "validation: relative RMSE"))
+    names = {"loss_f": "drift loss", "loss_g": "diffusion loss", "val_drift_rel": "prior: drift",
+             "val_diffusion_rel": "prior: diffusion", "ref_drift_rel": "double well: drift",
+             "ref_diffusion_rel": "double well: diffusion"}
+    for i, (key, name) in enumerate(names.items()):
+        pts = [(r["step"], r[key]) for r in history if key in r and r[key] is not None]
+        if not pts:
+            continue
+        col = 1 if key.startswith("loss") else 2
+        steps, vals = zip(*pts)
+        fig.add_trace(go.Scatter(x=list(steps), y=list(vals), mode="lines" if col == 1 else "lines+markers",
+                                 name=name, line=dict(color=COLORS[i % len(COLORS)],
+                                                      dash="dot" if key.startswith("ref") else None)),
+                      row=1, col=col)
+    if not fig.data:
+        raise ValueError("history holds none of loss_f, loss_g, val_*_rel, ref_*_rel")
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_xaxes(title_text="step")
+    return _layout(fig, title, height=380)
+
+
+def paths_grid_figure(datasets: Sequence[tuple[Any, float]], *, titles: Sequence[str] | None = None,
+                      n_show: int = 3, cols: int = 2, max_points: int = 1000) -> go.Figure:
+    """Several data sets side by side: a few paths of each against time, one panel per data set.
+
+    Args:
+        datasets: ``(paths, dt)`` pairs; paths (n_paths, T, 1) (or (n_paths, T)); they may differ in
+            number, length and sampling step.
+        titles: a panel title per data set. n_show: paths drawn per panel. cols: panels per row.
+        max_points: each line is thinned to at most this many points.
+
+    Returns:
+        Figure with one ``Scatter`` trace per drawn path.
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise ValueError("datasets must not be empty")
+    n_show = check_int(n_show, name="n_show", minimum=1)
+    cols = check_int(cols, name="cols", minimum=1)
+    titles = [f"data set {i}" for i in range(len(datasets))] if titles is None else list(titles)
+    if len(titles) != len(datasets):
+        raise ValueError(f"titles must name each of the {len(datasets)} data sets, got {len(titles)}")
+    rows = -(-len(datasets) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, vertical_spacing=0.18 / max(rows - 1, 1) + 0.05)
+    for i, (paths, dt) in enumerate(datasets):
+        p = check_paths(paths, name=f"datasets[{i}] paths", min_length=1)
+        dt = check_positive(dt, name=f"datasets[{i}] dt")
+        stride = max(1, int(np.ceil(p.shape[1] / max_points)))
+        t = np.arange(p.shape[1])[::stride] * dt
+        for j, row in enumerate(_np(p[:n_show, ::stride, 0])):
+            fig.add_trace(go.Scatter(x=t, y=row, mode="lines", showlegend=False, name=f"path {j}",
+                                     line=dict(width=1, color=COLORS[j % len(COLORS)])),
+                          row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(title_text="t")
+    return _layout(fig, None, height=260 * rows)

@@ -94,3 +94,44 @@ def test_slider_figure_rejects_mismatched_figures():
         figures.slider_figure([good], ["a", "b"])
     with pytest.raises(ValueError, match="non-empty"):
         figures.slider_figure([], [])
+
+
+def test_function_family_figure():
+    x = np.linspace(-1, 1, 5)
+    f = np.stack([x, 2 * x])
+    g = np.ones((2, 5, 1))
+    fig = figures.function_family_figure(x, f, g, labels=["a", "b"])
+    assert [t.name for t in fig.data] == ["a", "a", "b", "b"]
+    np.testing.assert_allclose(fig.data[2].y, 2 * x)
+    assert [t.xaxis for t in fig.data] == ["x", "x2", "x", "x2"]
+    with pytest.raises(ValueError, match=r"shape \(B, G=5\)"):
+        figures.function_family_figure(x, f[:, :3], g)
+    with pytest.raises(ValueError, match="labels must name each of the 2"):
+        figures.function_family_figure(x, f, g, labels=["a"])
+
+
+def test_training_curve_figure():
+    history = [{"step": 10, "loss_f": 1.0, "loss_g": 2.0}, {"step": 20, "loss_f": 0.5, "loss_g": 1.0},
+               {"step": 20, "val_drift_rel": 0.4, "val_diffusion_rel": 0.2, "ref_drift_rel": 0.3}]
+    fig = figures.training_curve_figure(history)
+    names = [t.name for t in fig.data]
+    assert names == ["drift loss", "diffusion loss", "prior: drift", "prior: diffusion", "double well: drift"]
+    assert list(fig.data[1].y) == [2.0, 1.0] and list(fig.data[1].x) == [10, 20]
+    assert fig.layout.yaxis.type == "log"
+    with pytest.raises(ValueError, match="history is empty"):
+        figures.training_curve_figure([])
+    with pytest.raises(ValueError, match="holds none of"):
+        figures.training_curve_figure([{"step": 1, "lr": 0.1}])
+
+
+def test_paths_grid_figure():
+    a = np.zeros((4, 50, 1))
+    b = np.ones((2, 3000))
+    fig = figures.paths_grid_figure([(a, 0.1), (b, 0.01)], titles=["A", "B"], n_show=3, max_points=1000)
+    assert len(fig.data) == 3 + 2
+    assert fig.data[3].xaxis == "x2" and len(fig.data[3].x) == 1000
+    assert fig.data[3].x[1] == pytest.approx(0.03)
+    with pytest.raises(ValueError, match=r"datasets\[1\] dt must be finite and > 0"):
+        figures.paths_grid_figure([(a, 0.1), (b, 0.0)])
+    with pytest.raises(ValueError, match="datasets must not be empty"):
+        figures.paths_grid_figure([])

@@ -488,3 +488,73 @@ def test_error_curve_drift_error_falls_with_observed_time():
     assert c["drift_rel"][1] < 0.5 * c["drift_rel"][0]  # ~ T^-1/2: expect a factor ~4
     with pytest.raises(ValueError, match="total_times must not be empty"):
         widgets.error_curve(double_well(), total_times=[])
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 04: normalisation
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dw_paths():
+    import fimcg
+
+    return fimcg.simulate(double_well(), torch.tensor([[-1.0], [1.0]]).repeat(3, 1), dt=0.002, n_steps=800, seed=0)
+
+
+def test_normalisation_equivariance_of_binned_km(dw_paths):
+    from fimcg.estimators import binned_km
+
+    d = widgets.normalisation_data(binned_km, dw_paths, 0.002, scale=10.0, shift=5.0, time_unit=4.0)
+    assert d.max_deviation < 1e-4
+    np.testing.assert_allclose(d.y, 10 * d.x + 5, rtol=1e-5)
+    # in the new units the drift is scale * time_unit times larger, the diffusion scale * sqrt(time_unit)
+    np.testing.assert_allclose(d.drift_y, 40 * d.drift_ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(d.diffusion_y, 20 * d.diffusion_ref, rtol=1e-3, atol=1e-3)
+
+
+def test_normalisation_detects_a_non_equivariant_estimator(dw_paths):
+    from fimcg.estimators import local_linear
+
+    # a fixed bandwidth in state units is not scale-equivariant: the deviation is visible
+    fixed = lambda p, dt, loc: local_linear(p, dt, loc, bandwidth=0.05)  # noqa: E731
+    assert widgets.normalisation_data(fixed, dw_paths, 0.002, scale=10.0).max_deviation > 0.05
+
+
+def test_normalisation_untrained_fim_is_equivariant(dw_paths):
+    import fimcg
+
+    fim = fimcg.FIM(fimcg.FIMConfig()).eval()
+    d = widgets.normalisation_data(fim.estimate, dw_paths, 0.002, scale=0.2, shift=-3.0, time_unit=10.0)
+    assert d.max_deviation < 1e-3
+
+
+@pytest.mark.parametrize("kwargs,match,exc", [
+    (dict(scale=0.0), r"scale must be finite and non-zero, got 0\.0", ValueError),
+    (dict(shift=float("nan")), r"shift must be finite", ValueError),
+    (dict(time_unit=-1.0), r"time_unit must be finite and > 0, got -1\.0", ValueError),
+])
+def test_normalisation_bad_input(dw_paths, kwargs, match, exc):
+    from fimcg.estimators import binned_km
+
+    with pytest.raises(exc, match=match):
+        widgets.normalisation_data(binned_km, dw_paths, 0.002, **kwargs)
+
+
+def test_normalisation_rejects_bad_estimator_and_2d(dw_paths):
+    with pytest.raises(TypeError, match="estimate must be callable"):
+        widgets.normalisation_data("km", dw_paths, 0.002)
+    with pytest.raises(ValueError, match="needs 1-D paths, got d=2"):
+        widgets.normalisation_data(lambda *a: None, torch.zeros(2, 10, 2), 0.002)
+
+
+def test_normalisation_explorer_headless(dw_paths):
+    from fimcg.estimators import binned_km
+
+    box = widgets.normalisation_explorer(binned_km, dw_paths, 0.002)
+    fig = box.figure
+    box.controls["scale"].value = 10.0
+    box.controls["time_unit"].value = 100.0
+    np.testing.assert_allclose(np.asarray(fig.data[0].y), box.data.drift_y)
+    assert np.asarray(fig.data[0].y).std() > 100 * np.asarray(fig.data[2].y).std()  # new units: 1000x drift
+    np.testing.assert_allclose(np.asarray(fig.data[3].y), np.asarray(fig.data[2].y), rtol=1e-3, atol=1e-3)
+    assert "y = 10·x" in fig.layout.title.text

@@ -1,0 +1,213 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Inside the FIM
+#
+# **What you will learn**
+#
+# - what the FIM learned from: a *prior* over SDEs, i.e. random drifts and diffusions, simulated
+#   in many sampling regimes, with and without observation noise;
+# - how every data set is brought to a standard scale before the network sees it, and mapped back
+#   exactly afterwards, so that the estimate does not care about units;
+# - what the network is made of, and how pretraining works (you will run a tiny pretraining
+#   yourself).
+#
+# **The equation that matters.** With the data's mean $m$ and standard deviation $s$, and the
+# time rescaled by $a = 0.01/\Delta t$, the normalised state $x' = (x - m)/s$ and time $t' = a\,t$
+# obey an SDE with (Itô's formula plus a time change)
+#
+# $$
+# f'(x') = \frac{f(x)}{a\,s}, \qquad g'(x') = \frac{g(x)}{s\sqrt{a}} .
+# $$
+#
+# The network predicts $f'$ and $g'$; `fim.estimate` returns $f = a\,s\,f'$ and $g = \sqrt a\,s\,g'$.
+
+# %%
+import json
+import os
+import tempfile
+from dataclasses import asdict
+
+import torch
+
+import fimcg
+from fimcg import figures, systems
+from fimcg.fim import FIMConfig, normalise
+from fimcg.pretrain import PretrainConfig, export_weights, pretrain
+from fimcg.prior import PriorConfig, SyntheticPrior, sample_equations
+from fimcg.widgets import normalisation_data, normalisation_explorer, normalisation_figure, pick, show
+
+torch.set_num_threads(1)
+fim = fimcg.load_fim()
+print(f"shipped FIM: {sum(p.numel() for p in fim.parameters()):,} parameters")
+
+# %% [markdown]
+# ## The prior: what kinds of equations?
+#
+# A FIM never sees the system you give it during training. It learns from synthetic equations
+# drawn at random, and has to generalise from them. fimcg's prior follows FIM-SDE
+# {cite:p}`seifner2025fimsde` (drift a sparse polynomial of degree $\le 3$, diffusion the square root
+# of a degree-$\le 2$ polynomial) and widens it with smooth non-polynomial terms (saturating
+# $\tanh$, periodic $\sin$, rational) and modulated diffusions. Here are six draws:
+
+# %%
+equations = sample_equations(6, generator=torch.Generator().manual_seed(3))
+for b in range(equations.n):
+    print(f"{b}: {equations.describe(b)}")
+x = torch.linspace(-2, 2, 200)
+figures.function_family_figure(x, equations.drift(x[None, :, None].expand(6, -1, 1)),
+                               equations.diffusion(x[None, :, None].expand(6, -1, 1)),
+                               title="six equations drawn from the prior")
+
+# %% [markdown]
+# ## The prior: what kinds of data?
+#
+# Each equation is simulated with Euler–Maruyama and observed in one of many regimes: sampling
+# steps from 0.001 to 0.1 time units, 1 to 100 paths of 10 to 5000 observations, sometimes with
+# observation noise; equations whose paths blow up are rejected. `SyntheticPrior.episode()` draws
+# one regime and simulates a pool of equations in it. Four episodes, four very different data sets:
+
+# %%
+datasets, titles = [], []
+for seed in range(4):
+    batch = SyntheticPrior(PriorConfig(), seed=seed, min_rows=16, max_batch=2).episode()[0]
+    P, T = batch.paths.shape[1:3]
+    datasets.append((batch.paths[0], batch.dt))
+    titles.append(f"{P} paths x {T} obs, Δt = {batch.dt:.3g}, noise {float(batch.noise[0]):.2g}")
+figures.paths_grid_figure(datasets, titles=titles, n_show=3)
+
+# %% [markdown]
+# Paths of wildly different scales and speeds. A network cannot learn one function for all of
+# them in raw units. Hence the normalisation.
+#
+# ## Normalisation
+#
+# `fimcg.fim.normalise` standardises the states of a data set and rescales its time so that the
+# typical step becomes $\Delta t' = 0.01$. Every transition becomes a *token* with features
+# $(x',\ \Delta x'/\sqrt{\Delta t'},\ \Delta x'^2/\Delta t',\ \log(\Delta t'/0.01))$: a set of
+# tokens without any order, so any number of paths of any length is just more tokens.
+
+# %%
+sde = systems.double_well()
+DT = 0.002
+paths = fimcg.simulate(sde, torch.tensor([-1.0, 1.0]).repeat(pick(5, 2))[:, None], dt=DT,
+                       n_steps=pick(2000, 800), seed=0)
+norm = normalise(paths[None], DT)
+print(f"mean m = {float(norm.mean[0, 0]):.3f}, std s = {float(norm.std[0, 0]):.3f}, "
+      f"time factor a = {float(norm.time_factor[0]):g} (Δt' = {float(norm.dt[0, 0, 0]):g}), "
+      f"{norm.x.shape[1]} tokens")
+
+# %% [markdown]
+# Because the network only ever sees normalised data, the estimate is *equivariant*: measure the
+# state in other units ($y = c\,x + b$) or the time in other units, and the answer changes exactly
+# as Itô's formula says it must, $f_y = c\,\tau f_x$, $g_y = c\sqrt\tau\, g_x$ for a time unit
+# $\tau$ times the old one. `normalisation_data` runs the FIM on rescaled data and maps its answer
+# back: the mapped-back curves lie on top of the original ones. (This is also why the learned
+# latent of chapter 5 may have any scale and offset: the FIM does not care.)
+
+# %%
+settings = [(1.0, 0.0, 1.0), (10.0, 5.0, 1.0), (0.2, -3.0, 10.0), (50.0, 0.0, 0.05)]
+norm_data = [normalisation_data(fim.estimate, paths, DT, scale=c, shift=b, time_unit=tau) for c, b, tau in settings]
+figures.slider_figure([normalisation_figure(d) for d in norm_data],
+                      [f"c={c:g}, b={b:g}, τ={tau:g}" for c, b, tau in settings], prefix="y = c x + b, time unit τ: ",
+                      slider_y=-0.2)
+
+# %%
+worst = max(d.max_deviation for d in norm_data)
+print(f"largest change of the mapped-back estimate: {100 * worst:.3g}% of its size")
+assert worst < 1e-3, "the FIM must be equivariant to the units of state and time"
+
+# %% [markdown]
+# In JupyterLab, try it with sliders:
+
+# %%
+show(normalisation_explorer, fim.estimate, paths, DT)
+
+# %% [markdown]
+# ## The architecture
+#
+# The whole model is one file, `fimcg/fim.py`; its module docstring is the reference. In short:
+#
+# 1. **Tokens**: one per transition, the features above (zero-padded to 3 dimensions).
+# 2. **Encoder**: a small set of learned *latent* vectors attends to all tokens (Perceiver-style
+#    {cite:p}`lee2019settransformer`), then to each other: a summary of the data set whose cost is
+#    linear in the number of tokens.
+# 3. **Query features**: at each location $q$ where we want $f(q)$ and $g(q)$, smoothed
+#    Kramers–Moyal moments of the increments near $q$ at a few bandwidths (chapter 3's estimator,
+#    as an input), plus statistics that reveal observation noise.
+# 4. **Decoder**: each query attends to the latents and to the tokens, and an MLP decides how much
+#    to trust each classic estimate and how to correct it: for discretisation bias, observation
+#    noise, and scarce data.
+#
+# The network is small enough to train on a laptop CPU:
+
+# %%
+print(fim.config)
+for name, module in fim.named_children():
+    print(f"  {name:<20} {sum(p.numel() for p in module.parameters()):>8,} parameters")
+print("shipped weights:", {k: v for k, v in getattr(fim, "meta", {}).items() if k in ("steps", "wall_time_s", "step")})
+
+# %% [markdown]
+# ## A tiny pretraining run
+#
+# Pretraining repeats three steps: draw a batch of data sets from the prior, predict $f'$ and
+# $g'$ at random query locations, and reduce the relative squared error against the true values
+# (the loss, `fimcg.pretrain.fim_loss`, is written out in its docstring). `fimcg.pretrain.pretrain` does
+# that with checkpoints, validation and a log; `fimcg pretrain` is the same from the command
+# line. Here is a run with a much smaller network and a few hundred steps (the shipped model
+# trained for hours):
+
+# %%
+tiny = PretrainConfig(model=asdict(FIMConfig(d_model=32, n_latents=8, n_encoder_blocks=1)),
+                      prior=asdict(PriorConfig(transitions_range=(100, 2000))),
+                      steps=pick(400, 40), tokens_per_batch=4000, warmup=20, lr=3e-3,
+                      val_every=pick(100, 20), val_batches=4, log_every=pick(10, 5))
+run_dir = tempfile.mkdtemp(prefix="fimcg-tiny-")
+final = pretrain(tiny, run_dir, device="cpu", progress=True)
+with open(os.path.join(run_dir, "log.json")) as fh:
+    history = json.load(fh)["history"]
+figures.training_curve_figure(history, title=f"tiny FIM, {final['step']} steps in {final['elapsed_s']:.0f} s")
+
+# %% [markdown]
+# The losses fall quickly at first, then slowly: pretraining a good FIM takes many thousands of
+# steps. On the reference double well the tiny model is far from the shipped one:
+
+# %%
+export_weights(os.path.join(run_dir, "checkpoint.pt"), os.path.join(run_dir, "tiny.pt"))
+tiny_fim = fimcg.load_fim(os.path.join(run_dir, "tiny.pt"))
+grid = fimcg.occupied_grid(paths, n=80)
+estimates = {"tiny FIM": tiny_fim.estimate(paths, DT, grid), "shipped FIM": fim.estimate(paths, DT, grid)}
+figures.drift_diffusion_figure(grid, estimates, sde=sde, title="the same paths, two FIMs")
+
+# %%
+err = {k: fimcg.metrics.sde_errors(sde, grid, f, g) for k, (f, g) in estimates.items()}
+print({k: (round(v["drift_rel"], 3), round(v["diffusion_rel"], 3)) for k, v in err.items()})
+assert history[-1]["loss_g"] < history[0]["loss_g"], "training must reduce the diffusion loss"
+assert err["shipped FIM"]["drift_rel"] < err["tiny FIM"]["drift_rel"], "more training, better drift"
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Draw 100 equations from the prior and count how many have a double-well drift (two stable
+#    zeros). Is the reference system typical for the prior?
+# 2. Feed the FIM a mirrored coordinate, $y = -x$. The normalisation cannot undo a mirror; is the
+#    network's answer still consistent ($f_y(y) = -f_x(-y)$)? Use `normalisation_data` with
+#    `scale=-1`.
+# 3. Run the tiny pretraining twice as long, or with `d_model=64`. How do the validation errors
+#    on the prior and on the double well change?
+#
+# ## Where next
+#
+# Chapter 5 puts the frozen FIM to work: an encoder learns a coordinate from video, and the FIM
+# supplies the dynamics of that coordinate, with gradients flowing through it.
