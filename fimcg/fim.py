@@ -22,14 +22,16 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
 4. **Query features.** At every query location q the model also sees Nadaraya–Watson estimates of
    the first two conditional moments of the increments for a few kernel bandwidths (the classic
    Kramers–Moyal estimate, smoothed), a noise-robust second moment that adds twice the covariance
-   of consecutive increments, the local data density, and two global statistics: the lag-1
+   of consecutive increments, global polynomial least-squares fits (:func:`polynomial_fits`), the
+   local data density, and two global statistics: the lag-1
    correlation of consecutive increments (which reveals observation noise: white noise of variance
    σ² gives increments a covariance of -σ²) and log N. Cost O(N · G).
 5. **Decoder.** Each query embedding attends to the latents and then directly to the token
    embeddings (O(N · G)); an MLP head returns gates and corrections: the drift is a location-wise
-   softmax mixture of the kernel first moments (one option being "no kernel term") plus a learned
-   correction, the diffusion a gated geometric mean of the raw and noise-robust kernel second
-   moments times a bounded learned factor (so ĝ' > 0). The network thus learns when to trust which classic estimate and how
+   softmax mixture of classic estimates (the kernel first moments, global linear and cubic
+   least-squares fits, and zero) plus a learned correction; the diffusion a gated geometric mean of
+   the raw and noise-robust kernel second moments and quadratic least-squares fits of g², times a
+   bounded learned factor (so ĝ' > 0). The network thus learns when to trust which classic estimate and how
    to correct it (discretisation bias, observation noise, scarce data); a separate head gives a log
    loss-scale (a per-location uncertainty, trained as in FIM-SDE with inputs detached).
 """
@@ -58,6 +60,7 @@ __all__ = [
     "load_fim",
     "normalise",
     "kernel_features",
+    "polynomial_fits",
     "SHIPPED_WEIGHTS",
 ]
 
@@ -102,7 +105,7 @@ class FIMConfig:
     @property
     def query_features(self) -> int:
         k = len(self.bandwidths)
-        return self.max_dim + k * (1 + 3 * self.max_dim) + self.max_dim + 1 + self.max_dim
+        return self.max_dim + k * (1 + 3 * self.max_dim) + 4 * self.max_dim + self.max_dim + 1 + self.max_dim
 
     @classmethod
     def from_dict(cls, d: dict) -> "FIMConfig":
@@ -233,6 +236,46 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     return feats.permute(0, 2, 1, 3).reshape(B, G, -1), moments.permute(0, 2, 1, 3)
 
 
+def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, ridge: float = 1e-3) -> torch.Tensor:
+    """Global least-squares polynomial estimates at normalised query locations.
+
+    Per dataset and dimension (each in its own coordinate), ridge-regularised least squares of the
+    increments: drift Δx'/Δt' on {1, x} and on {1, x, x², x³}; squared diffusion on {1, x, x²} from
+    the squared residuals (Δx' - f̂ Δt')²/Δt', once raw and once noise-robust (plus twice the
+    covariance of consecutive increments). For polynomial systems these are the classic parametric
+    estimators; the network decides where to trust them. Cost O(N) per dataset.
+
+    Args:
+        ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
+
+    Returns:
+        (B, G, 4, D): drift (degree 1), drift (degree 3), g'² raw, g'² noise-robust (both floored at
+        5% of the dataset's mean second moment).
+    """
+    x, dt = ctx.x, ctx.dt
+    B, N, D = x.shape
+
+    def fit(degree: int, y: torch.Tensor) -> torch.Tensor:
+        phi = torch.stack([x ** k for k in range(degree + 1)], dim=-1)  # (B, N, D, k)
+        gram = torch.einsum("bndk,bndl->bdkl", phi, phi) / N
+        gram = gram + ridge * torch.eye(degree + 1, dtype=x.dtype, device=x.device)
+        rhs = torch.einsum("bndk,bnd->bdk", phi, y) / N
+        coef = torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, D, k)
+        return coef
+
+    def at(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        phi = torch.stack([z ** k for k in range(coef.shape[-1])], dim=-1)
+        return (phi * coef[:, None]).sum(-1)
+
+    y1 = ctx.dx / dt
+    c1, c3 = fit(1, y1), fit(3, y1)
+    resid2 = (ctx.dx - at(c3, x) * dt) ** 2 / dt
+    floor = 0.05 * (ctx.dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, D)
+    g2 = at(fit(2, resid2), q).clamp_min(0) + floor
+    g2r = at(fit(2, resid2 + 2 * ctx.lagprod / dt), q).clamp_min(0) + floor
+    return torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2)
+
+
 # ----------------------------------------------------------------------------------------------
 # Network
 # ----------------------------------------------------------------------------------------------
@@ -322,9 +365,9 @@ class FIM(nn.Module):
         self.dec_latent = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
         self.dec_token = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
         k = len(cfg.bandwidths)
-        # outputs: drift correction (D), log-diffusion correction (D), drift gate (K + 1), diffusion gate (2K)
+        # outputs: drift correction (D), log-diffusion correction (D), drift gate (K + 3), diffusion gate (2K + 2)
         self.head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, H), nn.GELU(),
-                                  nn.Linear(H, 2 * cfg.max_dim + 3 * k + 1))
+                                  nn.Linear(H, 2 * cfg.max_dim + 3 * k + 5))
         self.scale_head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
@@ -355,21 +398,25 @@ class FIM(nn.Module):
         cfg = self.config
         B, G, D = q.shape
         kfeat, moments = kernel_features(norm, q, cfg.bandwidths, cfg.shrinkage)
+        poly = polynomial_fits(norm, q)  # (B, G, 4, D)
         log_n = torch.log(torch.tensor(float(norm.x.shape[1]), dtype=q.dtype, device=q.device))
         glob = torch.cat([norm.lag1, (log_n / 10.0).expand(B, 1), norm.dim_mask], dim=-1)
-        feats = torch.cat([q, torch.asinh(kfeat), glob[:, None, :].expand(B, G, glob.shape[-1])], dim=-1)
+        feats = torch.cat([q, torch.asinh(kfeat), torch.asinh(poly.reshape(B, G, -1)),
+                           glob[:, None, :].expand(B, G, glob.shape[-1])], dim=-1)
         h = self.query_embed(feats)
         for lat_block, tok_block in zip(self.dec_latent, self.dec_token):
             h = tok_block(lat_block(h, latents), tokens)
         out = self.head(h)
         K = len(cfg.bandwidths)
         corr_f, corr_g = out[..., :D], out[..., D:2 * D]
-        gate_f = torch.softmax(out[..., 2 * D:2 * D + K + 1], dim=-1)  # (B, G, K + 1); the last: "no kernel term"
-        gate_g = torch.softmax(out[..., 2 * D + K + 1:], dim=-1)  # (B, G, 2K): raw and noise-robust moments
-        m1 = moments[..., :D]  # (B, G, K, D)
-        m2 = torch.cat([moments[..., D:2 * D], moments[..., 2 * D:]], dim=2)  # (B, G, 2K, D)
-        # drift: a learned, location-wise choice of kernel estimate (or none) plus a correction
-        drift = ((gate_f[..., :K, None] * m1).sum(dim=2) + corr_f) * norm.dim_mask[:, None, :]
+        # drift options: K kernel moments, linear and cubic least squares, and zero (the last gate)
+        gate_f = torch.softmax(out[..., 2 * D:2 * D + K + 3], dim=-1)  # (B, G, K + 3)
+        # diffusion options: K raw and K noise-robust kernel moments, raw and robust quadratic fits
+        gate_g = torch.softmax(out[..., 2 * D + K + 3:], dim=-1)  # (B, G, 2K + 2)
+        m1 = torch.cat([moments[..., :D], poly[:, :, :2]], dim=2)  # (B, G, K + 2, D)
+        m2 = torch.cat([moments[..., D:2 * D], moments[..., 2 * D:], poly[:, :, 2:]], dim=2)  # (B, G, 2K + 2, D)
+        # drift: a learned, location-wise mixture of classic estimates (or none) plus a correction
+        drift = ((gate_f[..., :K + 2, None] * m1).sum(dim=2) + corr_f) * norm.dim_mask[:, None, :]
         # diffusion: a gated geometric mean of the raw and noise-robust kernel second moments times a
         # bounded correction
         # (a factor e^{±4}), so the output is positive and starts from the classic estimate
