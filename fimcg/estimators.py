@@ -232,8 +232,11 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
 
     At each query x0 the increments are fitted by ``dX ≈ a + b·(X - x0)`` with weights
     ``K((X - x0) / h)``, K a Gaussian (a product over dimensions); the intercept ``a`` estimates
-    E[dX | x0] and the same fit of ``dX^2`` estimates E[dX^2 | x0]. Then
-    ``drift = a / dt`` and ``g^2 = (E[dX^2] - a^2) / dt`` (drift-corrected), clamped at 0.
+    E[dX | x0] and the same fit of ``dX^2`` estimates E[dX^2 | x0]. Then ``drift = a / dt`` and
+    ``g^2 = (E[dX^2] - a^2 - c) / dt``, clamped at 0, where ``c`` is what the variation of the drift
+    across the kernel window, ``(a + b·z)^2``, contributes to the fitted second moment (computed
+    from the same weights). The correction is exact for a drift that is linear over the window, so
+    g is not inflated by steep drifts (without it the bias would be about h^2 f'(x)^2 dt).
     Local-linear fits have no first-order bias at the edges of the data, unlike bin averages.
 
     Args:
