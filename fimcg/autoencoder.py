@@ -1,0 +1,230 @@
+"""A small frame autoencoder that trains in seconds on a CPU, and its initialisation.
+
+Architecture (frames of any size; D = C * H * W pixels)::
+
+    frame (C, H, W) --flatten--> (D,) --PCA projection--> (k,) --MLP--> (latent_dim,) --LatentNorm--> z
+    z --MLP--> (k_rec,) PCA coefficients --PCA basis--> (D,) --reshape--> frame
+
+* :class:`FramePCA` is a fixed linear layer (mean frame and top principal directions, fitted once on
+  the training frames). It makes the networks tiny and independent of the image size, and it
+  averages pixel noise over the whole frame.
+* :class:`LatentNorm` anchors the latent: it standardises every latent coordinate to zero mean
+  and unit variance over the data (like batch normalisation without the learned affine part). The
+  FIM is equivariant to offset and scale, so without this anchoring a simulation-consistent loss
+  can shrink the latent towards a constant or let it drift away.
+* :func:`isomap_coordinates` gives the initial coordinate: geodesic distances on a k-nearest-neighbour
+  graph of the PCA features, embedded by classical MDS. For an object moving through the image this
+  is the arc length of the frames' curve in pixel space, which for a rigid blob is proportional to
+  the distance travelled: a smooth, nearly affine function of the state, a good start for the
+  encoder (a random start gives a folded, noisy latent; see REFERENCES.md).
+
+Reconstruction is measured in PCA-coefficient space (with ``k_rec`` components); because the basis
+is orthonormal this equals the pixel MSE of the frames' projections, at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["FramePCA", "LatentNorm", "Encoder", "Decoder", "isomap_coordinates", "mlp"]
+
+
+def mlp(n_in: int, hidden: int, n_out: int, *, depth: int = 2) -> nn.Sequential:
+    """``depth`` hidden layers of width ``hidden`` with SiLU activations."""
+    layers: list[nn.Module] = []
+    width = n_in
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.SiLU()]
+        width = hidden
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+class FramePCA(nn.Module):
+    """Fixed linear projection of flattened frames onto their top principal directions.
+
+    Buffers: ``mean`` (D,), ``components`` (D, k) orthonormal columns, ``scale`` (scalar: the standard
+    deviation along the first direction, so features are O(1)), ``frame_shape`` (the (C, H, W) or
+    (H, W) shape the projection was fitted on), ``explained`` (k,) variance fractions.
+    """
+
+    def __init__(self, frame_shape: tuple[int, ...], n_components: int) -> None:
+        super().__init__()
+        D = int(np.prod(frame_shape))
+        self.frame_shape = tuple(int(s) for s in frame_shape)
+        self.register_buffer("mean", torch.zeros(D))
+        self.register_buffer("components", torch.zeros(D, n_components))
+        self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("explained", torch.zeros(n_components))
+
+    @property
+    def n_components(self) -> int:
+        return self.components.shape[1]
+
+    @torch.no_grad()
+    def fit(self, flat: torch.Tensor, *, max_samples: int = 4000, seed: int = 0) -> "FramePCA":
+        """Fit on flattened frames ``flat`` (N, D) (a random subset of ``max_samples`` rows is used)."""
+        gen = torch.Generator().manual_seed(seed)
+        n = flat.shape[0]
+        idx = torch.randperm(n, generator=gen)[:max_samples] if n > max_samples else torch.arange(n)
+        sub = flat[idx.to(flat.device)].double()
+        mean = sub.mean(dim=0)
+        centred = sub - mean
+        k = self.n_components
+        if centred.shape[1] <= 4096:  # eigen-decomposition of the pixel covariance (D x D)
+            evals, evecs = torch.linalg.eigh(centred.T @ centred)
+            order = torch.argsort(evals, descending=True)[:k]
+            s = evals[order].clamp_min(0).sqrt()
+            vh = evecs[:, order].T
+        else:  # wide frames: randomised SVD
+            _, s, v = torch.svd_lowrank(centred, q=min(k + 10, min(centred.shape)), niter=4)
+            vh = v.T
+        total = float((centred ** 2).sum())
+        comps = vh[:k].T
+        var = s[:k] ** 2
+        if comps.shape[1] < k:  # fewer samples/pixels than components: pad with zeros
+            comps = torch.cat([comps, torch.zeros(comps.shape[0], k - comps.shape[1], dtype=comps.dtype,
+                                                  device=comps.device)], dim=1)
+            var = torch.cat([var, torch.zeros(k - var.shape[0], dtype=var.dtype, device=var.device)])
+        self.mean.copy_(mean.to(self.mean.dtype))
+        self.components.copy_(comps.to(self.components.dtype))
+        self.scale.copy_(torch.sqrt(var[0] / max(sub.shape[0] - 1, 1)).clamp_min(1e-12).to(self.scale.dtype))
+        self.explained.copy_((var / max(total, 1e-300)).to(self.explained.dtype))
+        return self
+
+    def flatten(self, frames: torch.Tensor) -> torch.Tensor:
+        """(..., *frame_shape) -> (..., D)."""
+        nd = len(self.frame_shape)
+        if tuple(frames.shape[-nd:]) != self.frame_shape:
+            raise ValueError(f"frames have shape {tuple(frames.shape)}; this model was fitted on frames of shape "
+                             f"{self.frame_shape}")
+        return frames.reshape(*frames.shape[:-nd], -1)
+
+    def project(self, flat: torch.Tensor) -> torch.Tensor:
+        """Flattened frames (..., D) -> scaled PCA coefficients (..., k)."""
+        return ((flat - self.mean) @ self.components) / self.scale
+
+    def reconstruct(self, coef: torch.Tensor) -> torch.Tensor:
+        """Scaled PCA coefficients (..., k) -> frames (..., *frame_shape)."""
+        flat = coef * self.scale @ self.components.T + self.mean
+        return flat.reshape(*coef.shape[:-1], *self.frame_shape)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.project(self.flatten(frames))
+
+
+class LatentNorm(nn.Module):
+    """Standardise latents to zero mean and unit variance per coordinate (the anchoring).
+
+    In training mode the statistics of the batch are used (``coarse_grain`` always passes the whole
+    data set, so they are exact) and copied into running buffers; in eval mode the buffers are used,
+    so encoding new frames gives coordinates comparable with the training ones.
+    """
+
+    def __init__(self, dim: int, *, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            flat = h.reshape(-1, h.shape[-1])
+            mean, std = flat.mean(dim=0), flat.std(dim=0)
+            with torch.no_grad():
+                self.mean.copy_(mean.detach())
+                self.std.copy_(std.detach())
+            return (h - mean) / (std + self.eps)
+        return (h - self.mean) / (self.std + self.eps)
+
+
+class Encoder(nn.Module):
+    """Frames (B, *frame_shape) -> latents (B, latent_dim) (standardised by :class:`LatentNorm`).
+
+    ``features(frames)`` gives the PCA features (B, k); ``from_features`` the rest, so a training
+    loop can project the frames once and reuse the features.
+    """
+
+    def __init__(self, pca: FramePCA, latent_dim: int, *, hidden: int = 64, depth: int = 2) -> None:
+        super().__init__()
+        self.pca = pca
+        self.net = mlp(pca.n_components, hidden, latent_dim, depth=depth)
+        self.norm = LatentNorm(latent_dim)
+
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.pca(frames)
+
+    def from_features(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.net(feats))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.from_features(self.features(frames))
+
+
+class Decoder(nn.Module):
+    """Latents (B, latent_dim) -> frames (B, *frame_shape) through ``k_rec`` PCA coefficients."""
+
+    def __init__(self, pca: FramePCA, latent_dim: int, *, hidden: int = 64, depth: int = 2) -> None:
+        super().__init__()
+        self.pca = pca
+        self.net = mlp(latent_dim, hidden, pca.n_components, depth=depth)
+
+    def coefficients(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B, latent_dim) -> scaled PCA coefficients (B, k_rec)."""
+        return self.net(z)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.pca.reconstruct(self.coefficients(z))
+
+
+def isomap_coordinates(feats: torch.Tensor, latent_dim: int, *, n_neighbors: int = 10,
+                       max_points: int = 1500, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Isomap coordinates of a subsample of feature vectors.
+
+    Args:
+        feats: (N, k) features (e.g. PCA coefficients of frames).
+        latent_dim: number of coordinates to return.
+        n_neighbors: neighbours per point in the graph (raised automatically until it is connected).
+        max_points: size of the random subsample embedded (cost grows with its square).
+
+    Returns:
+        ``(index, coords)``: the rows of ``feats`` used (M,) and their coordinates (M, latent_dim),
+        standardised to zero mean and unit variance.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components, shortest_path
+
+    gen = np.random.default_rng(seed)
+    n = feats.shape[0]
+    idx = np.sort(gen.choice(n, size=min(n, max_points), replace=False))
+    x = feats.detach().cpu().double().numpy()[idx]
+    m = x.shape[0]
+    sq = np.sum(x ** 2, axis=1)
+    dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0.0))
+    order = np.argsort(dist, axis=1)
+    k = min(n_neighbors, m - 1)
+    while True:
+        rows = np.repeat(np.arange(m), k)
+        cols = order[:, 1:k + 1].reshape(-1)
+        graph = csr_matrix((dist[rows, cols], (rows, cols)), shape=(m, m))
+        graph = graph.maximum(graph.T)
+        n_comp, _ = connected_components(graph, directed=False)
+        if n_comp == 1 or k >= m - 1:
+            break
+        k = min(2 * k, m - 1)
+    geo = shortest_path(graph, method="D", directed=False)
+    if not np.all(np.isfinite(geo)):  # cannot happen once connected; guard anyway
+        geo = np.where(np.isfinite(geo), geo, np.nanmax(geo[np.isfinite(geo)]) * 2)
+    d2 = geo ** 2
+    J = np.eye(m) - 1.0 / m
+    B = -0.5 * J @ d2 @ J
+    w, v = np.linalg.eigh(B)
+    top = np.argsort(w)[::-1][:latent_dim]
+    coords = v[:, top] * np.sqrt(np.maximum(w[top], 0.0))
+    coords = (coords - coords.mean(axis=0)) / np.maximum(coords.std(axis=0), 1e-12)
+    return torch.as_tensor(idx), torch.as_tensor(coords, dtype=torch.float32)

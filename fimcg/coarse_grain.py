@@ -1,0 +1,729 @@
+"""Coarse-graining video around a frozen estimator (by default the pretrained FIM).
+
+``coarse_grain(frames, dt)`` learns an encoder from frames to a low-dimensional latent ``z`` and a
+decoder back, such that the latent paths are well described by the SDE that a *frozen* estimator
+infers from them: ``dZ = f̂(Z) dt + ĝ(Z) dW`` with ``(f̂, ĝ) = estimator(latent paths, dt, locations)``.
+Only the encoder and decoder are trained; gradients flow through the frozen estimator into the
+encoder.
+
+The loss
+--------
+For frames ``y[p, t]`` (path p, time t), PCA features ``u = P(y)`` (fixed linear projection) and
+latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation)::
+
+    L = w_rec · L_rec + w_sim · L_sim
+
+    L_rec = sum |D(z) - u|^2 / sum |u|^2                  (relative reconstruction error)
+    L_sim = mean over sampled transitions (p, t) of
+            1/2 [ (Δz - f̂(z_t) dt)^2 / v + log(2π v) ],   v = ĝ(z_t)^2 dt + ε
+            with Δz = z[p, t+1] - z[p, t] and (f̂, ĝ) = estimator(z, dt, {z_t})   (per dimension)
+
+* ``L_sim`` is the one-step Gaussian (Euler-Maruyama) negative log-likelihood of the latent
+  increments under the SDE the frozen estimator reads off the same latent paths: it is small when
+  the latent moves like a diffusion the estimator can represent, and it penalises encoder noise
+  (noise of size s inflates the increments' variance by 2 s^2, so the log-variance term grows).
+* Anchoring: ``N`` standardises the latent to zero mean and unit variance over the whole data set
+  at every step (batch normalisation without the affine part, computed on all frames), so the
+  offset and scale cannot collapse or drift. The FIM is equivariant to them, the likelihood is not.
+* ``L_rec`` keeps the latent informative about the frame. Without it the likelihood would favour
+  "sticky" coordinates (flat inside the wells, steep at the barrier), which have small local
+  diffusion after standardisation.
+* Initialisation (before the first step): the encoder is fitted to Isomap coordinates of the PCA
+  features (:func:`fimcg.autoencoder.isomap_coordinates`), the arc length along the frames' curve,
+  and the decoder to invert them. The loss then refines this coordinate.
+
+Encoder precision: latent noise of standard deviation s adds about ``2 s^2 / dt`` to an estimated
+g^2. :meth:`CoarseGrainResult.precision` estimates s from the data alone (negative lag-1
+autocovariance of the drift-corrected increments) and reports the implied g^2 inflation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._validation import as_tensor, check_finite, check_int, check_positive
+from .autoencoder import Decoder, Encoder, FramePCA, isomap_coordinates
+from .checkpoint import load_checkpoint, save_checkpoint
+from .sde import SDE
+
+__all__ = ["coarse_grain", "CoarseGrainResult", "TrainingDiverged", "prepare_frames", "as_estimator",
+           "Tabulated", "MIN_FRAMES_PER_PATH", "MIN_TRANSITIONS"]
+
+Estimator = Callable[[torch.Tensor, float, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+#: a path needs this many frames, and the data set this many transitions, to define a context
+MIN_FRAMES_PER_PATH = 10
+MIN_TRANSITIONS = 100
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the training loss becomes NaN/inf; the last good checkpoint is kept."""
+
+
+# ----------------------------------------------------------------------------------------------
+# input checks
+
+
+def prepare_frames(frames: Any, *, name: str = "frames") -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Validate video and return it as float32 (n_paths, T, *frame_shape) plus the frame shape.
+
+    Accepts (n_paths, T, H, W) or (n_paths, T, C, H, W) arrays or tensors of any image size.
+    Raises ``ValueError`` for a wrong rank, too few frames, NaN/inf, or frames that do not change.
+    """
+    t = as_tensor(frames, name=name)
+    if t.ndim not in (4, 5):
+        raise ValueError(f"{name} must have shape (n_paths, T, H, W) or (n_paths, T, C, H, W); got "
+                         f"{t.ndim} dimensions {tuple(t.shape)}")
+    if t.dtype != torch.float32 and t.dtype != torch.float64:
+        t = t.float()
+    n_paths, length = t.shape[:2]
+    if n_paths < 1 or min(t.shape[2:]) < 1:
+        raise ValueError(f"{name} is empty: shape {tuple(t.shape)}")
+    if length < MIN_FRAMES_PER_PATH:
+        raise ValueError(f"{name} has T={length} frames per path; at least {MIN_FRAMES_PER_PATH} are needed "
+                         f"(shape {tuple(t.shape)})")
+    if n_paths * (length - 1) < MIN_TRANSITIONS:
+        raise ValueError(f"{name} holds {n_paths * (length - 1)} transitions (n_paths={n_paths}, T={length}); "
+                         f"the estimator needs a context of at least {MIN_TRANSITIONS}")
+    check_finite(t, name=name)
+    flat = t.reshape(n_paths * length, -1)
+    spread = (flat.max(dim=0).values - flat.min(dim=0).values).max()
+    scale = flat.abs().max().clamp_min(1e-12)
+    if float(spread) <= 1e-6 * float(scale) or float(spread) == 0.0:
+        raise ValueError(f"{name} are constant: no pixel changes over time, so nothing moves and there is no "
+                         "dynamics to coarse-grain")
+    return t, tuple(t.shape[2:])
+
+
+def as_estimator(estimator: Any) -> tuple[Estimator, dict]:
+    """Wrap ``estimator`` into a callable ``(paths, dt, locations) -> (drift, diffusion)``.
+
+    Accepts a :class:`fimcg.fim.FIM` (its ``estimate`` is used, without extrapolation warnings) or any
+    callable with that signature. Returns the callable and a description {"name", "max_dim",
+    "trained_dims"}.
+    """
+    from .fim import FIM
+
+    if isinstance(estimator, FIM):
+        fim = estimator
+
+        def call(paths, dt, locations):
+            return fim.estimate(paths, dt, locations, warn=False)
+        return call, {"name": "FIM", "max_dim": fim.config.max_dim, "trained_dims": tuple(fim.config.trained_dims)}
+    if not callable(estimator):
+        raise TypeError(f"estimator must be a FIM or a callable (paths, dt, locations) -> (drift, diffusion), "
+                        f"got {type(estimator).__name__}")
+    name = getattr(estimator, "__name__", type(estimator).__name__)
+    return estimator, {"name": name, "max_dim": 3, "trained_dims": (1, 2, 3)}
+
+
+def _check_latent_dim(latent_dim: Any, info: dict) -> int:
+    latent_dim = check_int(latent_dim, name="latent_dim", minimum=1)
+    if latent_dim > info["max_dim"]:
+        raise ValueError(f"latent_dim={latent_dim} is larger than the estimator {info['name']} supports "
+                         f"(d <= {info['max_dim']})")
+    if latent_dim not in info["trained_dims"]:
+        raise ValueError(f"latent_dim={latent_dim}: the estimator {info['name']} was trained for d in "
+                         f"{info['trained_dims']} only")
+    return latent_dim
+
+
+def _fingerprint(frames: torch.Tensor, dt: float) -> str:
+    h = hashlib.sha256()
+    h.update(repr((tuple(frames.shape), float(dt))).encode())
+    flat = frames.reshape(-1)
+    idx = torch.linspace(0, flat.numel() - 1, min(flat.numel(), 100_000)).long()
+    h.update(flat[idx].detach().cpu().double().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------
+# the estimate on the encoded data
+
+
+def _estimate(estimator: Estimator, z: torch.Tensor, dt: float, loc: torch.Tensor, context_size: int
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Estimator on latent paths z (n_paths, T, d), split into contexts of at most ``context_size``
+    transitions (whole paths); drift and squared diffusion are averaged over the contexts."""
+    n_paths, T, _ = z.shape
+    per = max(1, context_size // max(T - 1, 1))
+    if per >= n_paths:
+        return estimator(z, dt, loc)
+    n_chunks = math.ceil(n_paths / per)
+    bounds = np.linspace(0, n_paths, n_chunks + 1).round().astype(int)
+    fs, g2s, ws = [], [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        f, g = estimator(z[a:b], dt, loc)
+        fs.append(f * (b - a))
+        g2s.append(g ** 2 * (b - a))
+        ws.append(b - a)
+    total = float(sum(ws))
+    return sum(fs) / total, torch.sqrt(sum(g2s) / total)
+
+
+class Tabulated:
+    """A 1-D function tabulated on a uniform grid, linearly interpolated (torch callable).
+
+    Beyond the grid the drift continues linearly (``extrapolate=True``) and the diffusion is held.
+    """
+
+    def __init__(self, grid: torch.Tensor, values: torch.Tensor, *, extrapolate: bool) -> None:
+        self.grid = grid.detach().cpu().double()
+        self.values = values.detach().cpu().double().reshape(-1)
+        self.extrapolate = extrapolate
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        g, v = self.grid.to(x.device, x.dtype), self.values.to(x.device, x.dtype)
+        n = g.numel()
+        h = g[1] - g[0]
+        u = (x - g[0]) / h
+        i = u.floor().clamp(0, n - 2).long()
+        w = (u - i).clamp(0, 1)
+        y = v[i] * (1 - w) + v[i + 1] * w
+        if self.extrapolate:
+            y = torch.where(x < g[0], v[0] + (x - g[0]) * (v[1] - v[0]) / h, y)
+            y = torch.where(x > g[-1], v[-1] + (x - g[-1]) * (v[-1] - v[-2]) / h, y)
+        return y
+
+
+# ----------------------------------------------------------------------------------------------
+# the result
+
+
+@dataclass
+class CoarseGrainResult:
+    """A fitted coarse-graining: encoder, decoder, latent SDE and training history.
+
+    Attributes:
+        encoder, decoder: the trained networks (eval mode).
+        dt: time between frames.
+        latents: encoded training frames (n_paths, T, latent_dim), detached.
+        history: one dict per training step (``step``, ``loss``, ``rec``, ``sim``, ``time_s``).
+        config: the options ``coarse_grain`` was called with (and data facts).
+        estimator: the frozen estimator used for drift and diffusion (not saved with the result).
+    """
+
+    encoder: Encoder
+    decoder: Decoder
+    dt: float
+    latents: torch.Tensor
+    history: list[dict] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+    estimator: Estimator | None = None
+
+    @property
+    def latent_dim(self) -> int:
+        return self.latents.shape[-1]
+
+    def _device(self) -> torch.device:
+        return self.encoder.pca.mean.device
+
+    def encode(self, frames: Any, *, batch: int = 8192) -> torch.Tensor:
+        """Frames (..., *frame_shape) -> latents (..., latent_dim) (no gradient)."""
+        t = as_tensor(frames, name="frames", device=self._device()).float()
+        check_finite(t, name="frames")
+        flat = self.encoder.pca.flatten(t)
+        lead = flat.shape[:-1]
+        flat = flat.reshape(-1, flat.shape[-1])
+        with torch.no_grad():
+            out = torch.cat([self.encoder(flat[i:i + batch].reshape(-1, *self.encoder.pca.frame_shape))
+                             for i in range(0, flat.shape[0], batch)]) if flat.shape[0] else \
+                torch.zeros(0, self.latent_dim)
+        return out.reshape(*lead, self.latent_dim)
+
+    def decode(self, latents: Any) -> torch.Tensor:
+        """Latents (..., latent_dim) -> frames (..., *frame_shape) (no gradient)."""
+        z = as_tensor(latents, name="latents", device=self._device()).float()
+        if z.shape[-1] != self.latent_dim:
+            raise ValueError(f"latents must have a last axis of size latent_dim={self.latent_dim}; got shape "
+                             f"{tuple(z.shape)}")
+        check_finite(z, name="latents")
+        with torch.no_grad():
+            return self.decoder(z)
+
+    def _require_estimator(self) -> Estimator:
+        if self.estimator is None:
+            raise RuntimeError("this result has no estimator attached; pass estimator= to CoarseGrainResult.load")
+        return self.estimator
+
+    def coefficients(self, locations: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drift (G, d) and diffusion (G, d) at latent ``locations`` (G, d), from the frozen estimator
+        with the encoded training data as context."""
+        from ._validation import check_locations
+
+        loc = check_locations(locations, d=self.latent_dim).to(self.latents.device, self.latents.dtype)
+        with torch.no_grad():
+            return _estimate(self._require_estimator(), self.latents, self.dt, loc,
+                             self.config.get("context_size", 12000))
+
+    def drift(self, locations: Any) -> torch.Tensor:
+        """Inferred latent drift at ``locations`` (G, d); returns (G, d) (latent units per time unit)."""
+        return self.coefficients(locations)[0]
+
+    def diffusion(self, locations: Any) -> torch.Tensor:
+        """Inferred latent diffusion at ``locations`` (G, d); returns (G, d)."""
+        return self.coefficients(locations)[1]
+
+    def sde(self, *, grid_size: int = 256, margin: float = 0.1, name: str = "latent SDE") -> SDE:
+        """The latent SDE as a :class:`fimcg.SDE` for :func:`fimcg.simulate`.
+
+        1-D: drift and diffusion are tabulated once on ``grid_size`` points over the latent range
+        widened by ``margin`` (fraction of the range) and linearly interpolated (drift continues
+        linearly beyond, diffusion is held). d > 1: the estimator is called at every step (slow).
+        """
+        if self.latent_dim == 1:
+            lo, hi = float(self.latents.min()), float(self.latents.max())
+            span = hi - lo
+            grid = torch.linspace(lo - margin * span, hi + margin * span, grid_size)
+            f, g = self.coefficients(grid[:, None])
+            return SDE(Tabulated(grid, f[:, 0], extrapolate=True), Tabulated(grid, g[:, 0], extrapolate=False),
+                       dim=1, name=name, params={"latent_range": [lo, hi]})
+
+        def drift(x):
+            return self.coefficients(x.reshape(-1, x.shape[-1]))[0].reshape(x.shape)
+
+        def diffusion(x):
+            return self.coefficients(x.reshape(-1, x.shape[-1]))[1].reshape(x.shape)
+        return SDE(drift, diffusion, dim=self.latent_dim, name=name)
+
+    def precision(self) -> dict:
+        """Encoder precision estimated from the latent paths alone.
+
+        White encoder noise of standard deviation s makes consecutive increments covary by -s^2.
+        With r_t = Δz_t - f̂(z_t) dt, ``s^2 ≈ max(0, -mean(r_t r_{t+1}))`` per dimension. Returns
+        {"noise_std": s (latent units), "g2_inflation": 2 s^2 / dt, "g2_inflation_rel": that divided
+        by the mean estimated g^2 over the data}. A residual O(dt^2) correlation of the diffusion
+        itself sets a floor on the detectable s.
+        """
+        z = self.latents
+        d = z.shape[-1]
+        x = z[:, :-1].reshape(-1, d)
+        idx = torch.linspace(0, x.shape[0] - 1, min(x.shape[0], 512)).long()
+        loc = x[idx]
+        f, g = self.coefficients(loc)
+        if d == 1:  # drift at every start state by interpolation between the sampled ones
+            order = torch.argsort(loc[:, 0])
+            fz = torch.from_numpy(np.interp(z[:, :-1].reshape(-1).cpu().double().numpy(),
+                                            loc[order, 0].cpu().double().numpy(),
+                                            f[order, 0].cpu().double().numpy()))
+            fz = fz.to(z.dtype).reshape(z[:, :-1].shape).to(z.device)
+        else:
+            fz = torch.zeros_like(z[:, :-1])
+        r = (z[:, 1:] - z[:, :-1]) - fz * self.dt
+        cov = -(r[:, 1:] * r[:, :-1]).mean(dim=(0, 1))
+        s2 = cov.clamp_min(0.0)
+        infl = 2 * s2 / self.dt
+        mean_g2 = (g ** 2).mean(dim=0)
+        return {"noise_std": s2.sqrt().tolist(), "g2_inflation": infl.tolist(),
+                "g2_inflation_rel": (infl / mean_g2.clamp_min(1e-12)).tolist()}
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    FORMAT = "fimcg-coarse-grain-1"
+
+    def state(self) -> dict:
+        """Everything needed to rebuild the result (a dict of tensors and plain values)."""
+        return {"format": self.FORMAT, "frame_shape": self.encoder.pca.frame_shape,
+                "n_components": self.encoder.pca.n_components, "latent_dim": self.latent_dim,
+                "hidden": self.config.get("hidden", 64), "depth": self.config.get("depth", 2),
+                "encoder": self.encoder.state_dict(), "decoder": self.decoder.state_dict(), "dt": self.dt,
+                "latents": self.latents.detach().cpu(), "history": self.history, "config": self.config}
+
+    def save(self, path: str | Path) -> Path:
+        """Save atomically (the estimator is not saved: the FIM ships with fimcg)."""
+        return save_checkpoint(self.state(), path)
+
+    @classmethod
+    def from_state(cls, blob: dict, *, estimator: Any = None, device: str | torch.device = "cpu"
+                   ) -> "CoarseGrainResult":
+        """Rebuild a result from :meth:`state` (``estimator`` as in :meth:`load`)."""
+        if not isinstance(blob, dict) or blob.get("format") != cls.FORMAT:
+            found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+            raise RuntimeError(f"not a saved {cls.__name__} (format {found!r}, expected {cls.FORMAT!r})")
+        enc, dec = _build_networks(tuple(blob["frame_shape"]), blob["n_components"], blob["latent_dim"],
+                                   blob["hidden"], blob["depth"])
+        enc.load_state_dict(blob["encoder"])
+        dec.load_state_dict(blob["decoder"])
+        enc.to(device).eval()
+        dec.to(device).eval()
+        est = as_estimator(estimator)[0] if estimator is not None else None
+        res = cls(enc, dec, float(blob["dt"]), blob["latents"].to(device), list(blob["history"]),
+                  dict(blob["config"]), est)
+        res._restore_extra(blob, device)
+        return res
+
+    def _restore_extra(self, blob: dict, device) -> None:
+        """Hook for subclasses that save more than the autoencoder."""
+
+    @classmethod
+    def load(cls, path: str | Path, *, estimator: Any = "fim", device: str | torch.device = "cpu"
+             ) -> "CoarseGrainResult":
+        """Load a saved result. ``estimator="fim"`` attaches the shipped FIM when the result was made
+        with the FIM (otherwise pass the estimator it was trained with, or None)."""
+        blob = load_checkpoint(path)
+        if isinstance(estimator, str) and estimator == "fim":
+            if isinstance(blob, dict) and blob.get("config", {}).get("estimator") == "FIM":
+                from .fim import load_fim
+                estimator = load_fim(device=device)
+            else:
+                estimator = None
+        return cls.from_state(blob, estimator=estimator, device=device)
+
+
+def _build_networks(frame_shape, n_components, latent_dim, hidden, depth) -> tuple[Encoder, Decoder]:
+    pca = FramePCA(frame_shape, n_components)
+    return (Encoder(pca, latent_dim, hidden=hidden, depth=depth),
+            Decoder(pca, latent_dim, hidden=hidden, depth=depth))
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+
+
+def _decoder_log_volume(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.Tensor:
+    """log of the volume element sqrt(det(J^T J)) of the decoder D: z -> PCA features at z (B, d),
+    J = dD/dz by central differences; returns (B,)."""
+    d = z.shape[-1]
+    frozen = {k: v.detach() for k, v in dec.net.named_parameters()}  # the decoder must not flatten itself
+    net = lambda u: torch.func.functional_call(dec.net, frozen, (u,))  # noqa: E731
+    cols = []
+    for i in range(d):
+        e = torch.zeros(d, dtype=z.dtype, device=z.device)
+        e[i] = h
+        cols.append((net(z + e) - net(z - e)) / (2 * h))
+    J = torch.stack(cols, dim=-1)  # (B, k, d)
+    gram = J.transpose(1, 2) @ J  # (B, d, d)
+    return 0.5 * torch.logdet(gram + 1e-8 * torch.eye(d, dtype=z.dtype, device=z.device))
+
+
+def _sim_nll(z: torch.Tensor, dt: float, estimator: Estimator, gen: torch.Generator, n_queries: int,
+             context_size: int, dec: Decoder | None = None) -> torch.Tensor:
+    """Coordinate-free one-step Gaussian NLL of sampled latent increments (see module doc)."""
+    n_paths, T, d = z.shape
+    per = max(1, context_size // max(T - 1, 1))
+    if per < n_paths:  # a random subset of whole paths as this step's context
+        sel = torch.randperm(n_paths, generator=gen)[:per].to(z.device)
+        z = z[sel]
+        n_paths = z.shape[0]
+    n_tr = n_paths * (T - 1)
+    q = torch.randperm(n_tr, generator=gen)[:n_queries].to(z.device)
+    x0 = z[:, :-1].reshape(-1, d)[q]
+    dz = (z[:, 1:] - z[:, :-1]).reshape(-1, d)[q]
+    f, g = estimator(z, dt, x0)
+    var = g ** 2 * dt
+    var = var + 1e-3 * var.detach().mean() + 1e-12
+    nll = 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1)
+    if dec is not None:
+        nll = nll + _decoder_log_volume(dec, x0)
+    return nll.mean()
+
+
+def _init_autoencoder(enc: Encoder, dec: Decoder, feats: torch.Tensor, latent_dim: int, *, seed: int,
+                      init_steps: int, lr: float, max_points: int, batch: int = 4096) -> dict:
+    """Initialise: encoder regressed on Isomap coordinates of a subsample, then the decoder fitted on
+    all frames to invert the encoder (see module doc)."""
+    idx, coords = isomap_coordinates(feats, latent_dim, seed=seed, max_points=max_points)
+    idx = idx.to(feats.device)
+    coords = coords.to(feats.device)
+    x_sub = feats[idx]
+    opt = torch.optim.Adam(enc.net.parameters(), lr=lr)
+    loss_e = torch.zeros(())
+    for _ in range(init_steps):
+        loss_e = ((enc.net(x_sub) - coords) ** 2).mean()
+        opt.zero_grad()
+        loss_e.backward()
+        opt.step()
+    with torch.no_grad():
+        enc.train()
+        z = enc.from_features(feats)  # sets the anchoring statistics
+    gen = torch.Generator().manual_seed(seed + 1)
+    opt = torch.optim.Adam(dec.net.parameters(), lr=lr)
+    power = (feats ** 2).sum(-1).mean()
+    loss_d = torch.zeros(())
+    for _ in range(init_steps):
+        b = torch.randint(0, feats.shape[0], (min(batch, feats.shape[0]),), generator=gen).to(feats.device)
+        loss_d = ((dec.net(z[b]) - feats[b]) ** 2).sum(-1).mean() / power
+        opt.zero_grad()
+        loss_d.backward()
+        opt.step()
+    return {"init_encoder_mse": float(loss_e.detach()), "init_decoder_rel": float(loss_d.detach()),
+            "isomap_points": int(idx.numel())}
+
+
+class _Run:
+    """Machinery shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
+
+    Builds the networks, restores a checkpoint of the same data and options (or fits the PCA and
+    initialises), then runs an optimisation loop with progress bar, gradient clipping, NaN guard,
+    atomic checkpoints and an optional evaluation callback whose time is not counted.
+    """
+
+    def __init__(self, frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: float, config: dict, *,
+                 fmt: str, device: torch.device, checkpoint: str | Path | None, resume: bool,
+                 extra: dict[str, nn.Module] | None = None) -> None:
+        c = config
+        self.config, self.fmt, self.dt, self.device = config, fmt, dt, device
+        self.n_paths, self.length = frames_t.shape[:2]
+        self.latent_dim = c["latent_dim"]
+        torch.manual_seed(c["seed"])
+        self.gen = torch.Generator().manual_seed(c["seed"])
+        self.enc, self.dec = _build_networks(frame_shape, c["n_components"], c["latent_dim"], c["hidden"], c["depth"])
+        self.extra = extra or {}
+        for m in [self.enc, self.dec, *self.extra.values()]:
+            m.to(device)
+        self.t_start = time.perf_counter()
+        self.paused = 0.0
+        self.history: list[dict] = []
+        self.start_step = 0
+        self.ckpt_path = Path(checkpoint) if checkpoint is not None else None
+        self.blob = None
+        flat = frames_t.to(device=device, dtype=torch.float32).reshape(self.n_paths * self.length, -1)
+        if self.ckpt_path is not None and resume and self.ckpt_path.is_file():
+            blob = load_checkpoint(self.ckpt_path, map_location=device)
+            old = blob.get("config", {}) if isinstance(blob, dict) else {}
+            keys = [k for k in config if k not in ("steps", "init")]
+            if not isinstance(blob, dict) or blob.get("format") != fmt or any(old.get(k) != config[k] for k in keys):
+                raise ValueError(f"checkpoint {self.ckpt_path} belongs to other data or options; delete it or pass "
+                                 "resume=False to start over")
+            self.enc.load_state_dict(blob["encoder"])
+            self.dec.load_state_dict(blob["decoder"])
+            for k, m in self.extra.items():
+                m.load_state_dict(blob["extra"][k])
+            self.history = list(blob["history"])
+            self.start_step = int(blob["step"])
+            self.gen.set_state(blob["generator"])
+            config["init"] = old.get("init", {})
+            self.blob = blob
+            self.t_start -= self.history[-1]["time_s"] if self.history else config["init"].get("time_s", 0.0)
+        else:
+            with torch.no_grad():
+                self.enc.pca.fit(flat, seed=c["seed"])
+        self.feats = self.enc.pca.project(flat).detach()  # (N, k), fixed
+        self.feat_power = (self.feats ** 2).sum(-1).mean()
+        self.resumed = self.blob is not None
+
+    def initialise(self, how: str) -> None:
+        """``"isomap"``: the initialisation of the module doc; ``"random"``: networks as constructed."""
+        if self.resumed:
+            return
+        c = self.config
+        if how == "isomap":
+            c["init"] = _init_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, seed=c["seed"],
+                                          init_steps=c["init_steps"], lr=3e-3, max_points=c["isomap_points"])
+        else:
+            c["init"] = {}
+        c["init"]["method"] = how
+        c["init"]["time_s"] = time.perf_counter() - self.t_start
+
+    def latents(self) -> torch.Tensor:
+        """Encode all frames (with gradient): (n_paths, T, latent_dim)."""
+        return self.enc.from_features(self.feats).reshape(self.n_paths, self.length, self.latent_dim)
+
+    def reconstruction(self, z: torch.Tensor) -> torch.Tensor:
+        """Relative reconstruction error of all frames from latents z (n_paths, T, d)."""
+        return ((self.dec.net(z.reshape(-1, self.latent_dim)) - self.feats) ** 2).sum(-1).mean() / self.feat_power
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t_start - self.paused
+
+    def save(self, step: int, opt: torch.optim.Optimizer) -> None:
+        if self.ckpt_path is None:
+            return
+        save_checkpoint({"format": self.fmt, "config": self.config, "step": step, "encoder": self.enc.state_dict(),
+                         "decoder": self.dec.state_dict(), "optimizer": opt.state_dict(),
+                         "extra": {k: m.state_dict() for k, m in self.extra.items()},
+                         "history": self.history, "generator": self.gen.get_state()}, self.ckpt_path)
+
+    def loop(self, params: list[nn.Parameter], step_fn: Callable[[int], tuple[torch.Tensor, dict]], *, steps: int,
+             lr: float, checkpoint_every: int, progress: bool, desc: str,
+             callback: Callable[[int, Any], Any] | None = None, eval_every: int = 0,
+             snapshot: Callable[[], Any] | None = None) -> None:
+        opt = torch.optim.Adam(params, lr=lr)
+        if self.blob is not None and "optimizer" in self.blob:
+            opt.load_state_dict(self.blob["optimizer"])
+        if not self.resumed:
+            self.save(0, opt)
+        if callback is not None and eval_every and self.start_step == 0:
+            self._callback(callback, 0, snapshot)
+        bar = None
+        if progress and steps > self.start_step:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=steps, initial=self.start_step, desc=desc, unit="step")
+        last_good = self.start_step
+        try:
+            for step in range(self.start_step, steps):
+                loss, parts = step_fn(step)
+                if not bool(torch.isfinite(loss.detach())):
+                    where = (f"the last good checkpoint (step {last_good}) is kept at {self.ckpt_path}"
+                             if self.ckpt_path is not None else "no checkpoint was requested")
+                    terms = ", ".join(f"{k} {float(v):.4g}" for k, v in parts.items())
+                    raise TrainingDiverged(f"training diverged: the loss became {float(loss.detach())} at step "
+                                           f"{step + 1} ({terms}); {where}. Try a smaller lr or a larger rec_weight.")
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 10.0)
+                opt.step()
+                rec = {"step": step + 1, "loss": float(loss.detach())}
+                rec.update({k: float(v) for k, v in parts.items()})
+                rec["time_s"] = self.elapsed()
+                self.history.append(rec)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{float(v):.3g}" for k, v in parts.items()})
+                if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
+                    self.save(step + 1, opt)
+                    last_good = step + 1
+                if callback is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
+                    self._callback(callback, step + 1, snapshot)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _callback(self, callback, step: int, snapshot) -> None:
+        t0 = time.perf_counter()
+        was = self.enc.training
+        try:
+            callback(step, snapshot() if snapshot is not None else None)
+        finally:
+            self.enc.train(was)
+            self.paused += time.perf_counter() - t0
+
+    def final_latents(self) -> torch.Tensor:
+        """Exact standardisation over all frames, then frozen (eval mode) for encoding new frames."""
+        self.enc.train()
+        with torch.no_grad():
+            z = self.latents()
+        self.enc.eval()
+        self.dec.eval()
+        for m in self.extra.values():
+            m.eval()
+        self.config["train_time_s"] = self.elapsed()
+        return z.detach()
+
+
+def coarse_grain(
+    frames: Any,
+    dt: float,
+    *,
+    latent_dim: int = 1,
+    estimator: Any = None,
+    steps: int = 40,
+    lr: float = 1e-3,
+    rec_weight: float = 1.0,
+    sim_weight: float = 0.1,
+    jacobian: bool = True,
+    n_components: int = 16,
+    hidden: int = 64,
+    depth: int = 2,
+    n_queries: int = 256,
+    context_size: int = 12000,
+    init_steps: int = 400,
+    isomap_points: int = 1000,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    checkpoint: str | Path | None = None,
+    resume: bool = True,
+    checkpoint_every: int = 10,
+    progress: bool = True,
+    callback: Callable[[int, "CoarseGrainResult"], Any] | None = None,
+    eval_every: int = 0,
+) -> CoarseGrainResult:
+    """Learn a latent coordinate from video and its SDE from a frozen estimator.
+
+    Args:
+        frames: video, (n_paths, T, H, W) or (n_paths, T, C, H, W), any image size, finite; each path
+            needs at least 10 frames and the whole set at least 100 transitions.
+        dt: time between consecutive frames (> 0).
+        latent_dim: dimension of the latent (the shipped FIM supports 1).
+        estimator: frozen ``(paths, dt, locations) -> (drift, diffusion)`` differentiable in ``paths``,
+            or a :class:`fimcg.fim.FIM`; default :func:`fimcg.load_fim` (the shipped weights).
+        steps: optimisation steps after the initialisation (each: one estimator call on the latent
+            paths, forward and backward). ``0`` returns the initialised autoencoder.
+        lr: Adam learning rate of the refinement.
+        rec_weight, sim_weight: weights of the reconstruction and likelihood terms (module doc).
+        jacobian: add the decoder's log volume element to the likelihood (module doc).
+        n_components: PCA features of the frames (encoder input, decoder output).
+        hidden, depth: width and number of hidden layers of the encoder and decoder MLPs.
+        n_queries: transitions at which the likelihood is evaluated per step (random subset).
+        context_size: most transitions given to the estimator in one call (the shipped FIM was
+            pretrained on up to 12,000); larger data sets use random subsets of paths per step and
+            averaged estimates at the end.
+        init_steps, isomap_points: initialisation effort (see module doc).
+        seed: seeds the networks, the subsamples and the query sampling.
+        device: where to train ("cpu", "cuda", ...).
+        checkpoint: file for atomic training checkpoints (every ``checkpoint_every`` steps and at
+            the end); with ``resume=True`` an existing checkpoint of the same data and options is
+            continued instead of starting over.
+        progress: show a tqdm progress bar.
+        callback, eval_every: if given, ``callback(step, result)`` is called after the
+            initialisation and every ``eval_every`` steps with a provisional result (sharing the live
+            networks: use it at once, do not keep it); its time is excluded from ``history``.
+
+    Returns:
+        :class:`CoarseGrainResult`.
+
+    Raises:
+        ValueError: bad frames (rank, NaN/inf, too few, constant), ``dt <= 0``, or a ``latent_dim``
+            the estimator does not support.
+        TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
+    """
+    frames_t, frame_shape = prepare_frames(frames)
+    dt = check_positive(dt, name="dt")
+    steps = check_int(steps, name="steps", minimum=0)
+    init_steps = check_int(init_steps, name="init_steps", minimum=0)
+    n_components = check_int(n_components, name="n_components", minimum=1)
+    n_queries = check_int(n_queries, name="n_queries", minimum=1)
+    context_size = check_int(context_size, name="context_size", minimum=MIN_TRANSITIONS)
+    checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
+    eval_every = check_int(eval_every, name="eval_every", minimum=0)
+    lr = check_positive(lr, name="lr")
+    for nm, w in (("rec_weight", rec_weight), ("sim_weight", sim_weight)):
+        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+            raise ValueError(f"{nm} must be a finite number >= 0, got {w!r}")
+    device = torch.device(device)
+    if estimator is None:
+        from .fim import load_fim
+        estimator = load_fim(device=device)
+    est, info = as_estimator(estimator)
+    latent_dim = _check_latent_dim(latent_dim, info)
+    n_paths, length = frames_t.shape[:2]
+    config = {"method": "coarse_grain", "latent_dim": latent_dim, "estimator": info["name"], "steps": steps,
+              "lr": lr, "rec_weight": float(rec_weight), "sim_weight": float(sim_weight), "jacobian": bool(jacobian),
+              "n_components": n_components, "hidden": hidden, "depth": depth, "n_queries": n_queries,
+              "context_size": context_size, "init_steps": init_steps, "isomap_points": isomap_points,
+              "seed": seed, "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape),
+              "dt": dt, "fingerprint": _fingerprint(frames_t, dt)}
+    run = _Run(frames_t, frame_shape, dt, config, fmt="fimcg-coarse-grain-train-1", device=device,
+               checkpoint=checkpoint, resume=resume)
+    run.initialise("isomap")
+    # the decoder is frozen after the initialisation: it pins the parameterisation of the latent, so
+    # the likelihood can refine the encoder but cannot re-parameterise the latent
+    run.dec.requires_grad_(False)
+    run.enc.train()
+
+    def step_fn(step: int) -> tuple[torch.Tensor, dict]:
+        z = run.latents()
+        rec = run.reconstruction(z)
+        sim = (_sim_nll(z, dt, est, run.gen, n_queries, context_size, run.dec if jacobian else None)
+               if sim_weight > 0 else torch.zeros((), device=z.device))
+        return rec_weight * rec + sim_weight * sim, {"rec": rec.detach(), "sim": sim.detach()}
+
+    def snapshot() -> CoarseGrainResult:
+        run.enc.train()
+        with torch.no_grad():
+            z = run.latents()
+        return CoarseGrainResult(run.enc, run.dec, dt, z.detach(), list(run.history), dict(config), est)
+
+    run.loop(list(run.enc.net.parameters()), step_fn, steps=steps, lr=lr, checkpoint_every=checkpoint_every,
+             progress=progress, desc="coarse-graining", callback=callback, eval_every=eval_every, snapshot=snapshot)
+    z = run.final_latents()
+    return CoarseGrainResult(run.enc, run.dec, dt, z, run.history, config, est)

@@ -1,0 +1,209 @@
+"""The baseline the FIM approach argues against: an autoencoder trained jointly with its own SDE model.
+
+``joint_coarse_grain(frames, dt)`` uses the same autoencoder as :func:`fimcg.coarse_grain` (PCA
+features, MLP encoder with the same anchoring normalisation, MLP decoder) but instead of asking a
+frozen FIM for the dynamics it *learns* a dynamics head together with the networks::
+
+    L = w_rec · L_rec + w_sim · L_em
+
+    L_rec = sum |D(z) - u|^2 / sum |u|^2                 (as in coarse_grain)
+    L_em  = mean over all transitions of
+            1/2 [ (Δz - f_θ(z_t) dt)^2 / v + log(2π v) ],   v = g_θ(z_t)^2 dt + ε
+
+with ``(f_θ, g_θ)`` the head: ``"polynomial"`` (drift of degree 3, g^2 = softplus of a degree-2
+polynomial, the FIM prior's function class) or ``"mlp"`` (a small neural SDE). Encoder, decoder and
+head are all trained; by default from a random initialisation (``init="random"``), as joint models
+are usually trained; ``init="isomap"`` gives it the same start as :func:`fimcg.coarse_grain`.
+The result has the interface of :class:`fimcg.coarse_grain.CoarseGrainResult`, with drift and
+diffusion from the learned head.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validation import check_int, check_locations, check_positive
+from .autoencoder import mlp
+from .coarse_grain import (CoarseGrainResult, TrainingDiverged, _fingerprint, _Run, prepare_frames)
+from .estimators import polynomial_features
+
+__all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain", "TrainingDiverged"]
+
+
+class PolynomialHead(nn.Module):
+    """f(z) = polynomial of degree ``drift_degree``; g(z)^2 = softplus(polynomial of degree
+    ``diffusion_degree``) per dimension (monomials in all latent coordinates).
+
+    Maps (B, d) -> (drift (B, d), diffusion (B, d)).
+    """
+
+    def __init__(self, dim: int, *, drift_degree: int = 3, diffusion_degree: int = 2) -> None:
+        super().__init__()
+        self.dim, self.drift_degree, self.diffusion_degree = dim, drift_degree, diffusion_degree
+        n_f = polynomial_features(torch.zeros(1, dim), drift_degree).shape[-1]
+        n_g = polynomial_features(torch.zeros(1, dim), diffusion_degree).shape[-1]
+        self.drift_coef = nn.Parameter(torch.zeros(dim, n_f))
+        g0 = torch.zeros(dim, n_g)
+        g0[:, 0] = 1.0  # softplus(1) ~ 1.3: a unit-scale diffusion to start from
+        self.diffusion_coef = nn.Parameter(g0)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = polynomial_features(z, self.drift_degree) @ self.drift_coef.T
+        p = polynomial_features(z, self.diffusion_degree) @ self.diffusion_coef.T
+        return f, torch.sqrt(F.softplus(p) + 1e-8)
+
+    def spec(self) -> dict:
+        return {"kind": "polynomial", "drift_degree": self.drift_degree, "diffusion_degree": self.diffusion_degree}
+
+
+class MLPHead(nn.Module):
+    """A small neural SDE: (B, d) -> (drift (B, d), diffusion = softplus(.) (B, d))."""
+
+    def __init__(self, dim: int, *, hidden: int = 64) -> None:
+        super().__init__()
+        self.dim, self.hidden = dim, hidden
+        self.net = mlp(dim, hidden, 2 * dim, depth=2)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(z)
+        return out[..., :self.dim], F.softplus(out[..., self.dim:]) + 1e-4
+
+    def spec(self) -> dict:
+        return {"kind": "mlp", "hidden": self.hidden}
+
+
+def _make_head(spec: dict, dim: int) -> nn.Module:
+    if spec["kind"] == "polynomial":
+        return PolynomialHead(dim, drift_degree=spec["drift_degree"], diffusion_degree=spec["diffusion_degree"])
+    return MLPHead(dim, hidden=spec["hidden"])
+
+
+class JointResult(CoarseGrainResult):
+    """A jointly trained autoencoder + SDE head; drift and diffusion come from ``head``."""
+
+    FORMAT = "fimcg-joint-1"
+    head: nn.Module | None = None
+
+    def coefficients(self, locations: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drift (G, d) and diffusion (G, d) of the learned head at latent ``locations`` (G, d)."""
+        loc = check_locations(locations, d=self.latent_dim).to(self.latents.device, self.latents.dtype)
+        with torch.no_grad():
+            return self.head(loc)
+
+    def state(self) -> dict:
+        out = super().state()
+        out["head"] = self.head.state_dict()
+        out["head_spec"] = self.head.spec()
+        return out
+
+    def _restore_extra(self, blob: dict, device) -> None:
+        head = _make_head(blob["head_spec"], blob["latent_dim"])
+        head.load_state_dict(blob["head"])
+        self.head = head.to(device).eval()
+
+    @classmethod
+    def load(cls, path: str | Path, *, estimator: Any = None, device: str | torch.device = "cpu") -> "JointResult":
+        """Load a saved joint result (it needs no estimator)."""
+        from .checkpoint import load_checkpoint
+        return cls.from_state(load_checkpoint(path), estimator=None, device=device)
+
+
+def joint_coarse_grain(
+    frames: Any,
+    dt: float,
+    *,
+    latent_dim: int = 1,
+    head: str = "polynomial",
+    init: str = "random",
+    steps: int = 1500,
+    lr: float = 3e-3,
+    rec_weight: float = 1.0,
+    sim_weight: float = 0.1,
+    n_components: int = 16,
+    hidden: int = 64,
+    depth: int = 2,
+    init_steps: int = 400,
+    isomap_points: int = 1000,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    checkpoint: str | Path | None = None,
+    resume: bool = True,
+    checkpoint_every: int = 100,
+    progress: bool = True,
+    callback: Callable[[int, JointResult], Any] | None = None,
+    eval_every: int = 0,
+) -> JointResult:
+    """Train autoencoder and SDE head jointly (the baseline; see the module docstring).
+
+    Args:
+        frames, dt, latent_dim, n_components, hidden, depth, seed, device, checkpoint, resume,
+        checkpoint_every, progress, callback, eval_every: as in :func:`fimcg.coarse_grain`.
+        head: ``"polynomial"`` or ``"mlp"``.
+        init: ``"random"`` (networks from scratch) or ``"isomap"`` (the coarse_grain initialisation).
+        steps, lr: Adam steps and learning rate (all transitions every step).
+        rec_weight, sim_weight: weights of reconstruction and Euler-Maruyama likelihood.
+
+    Returns:
+        :class:`JointResult`.
+    """
+    frames_t, frame_shape = prepare_frames(frames)
+    dt = check_positive(dt, name="dt")
+    steps = check_int(steps, name="steps", minimum=0)
+    latent_dim = check_int(latent_dim, name="latent_dim", minimum=1)
+    if latent_dim > 3:
+        raise ValueError(f"latent_dim must be 1, 2 or 3 (fimcg SDEs have d <= 3), got {latent_dim}")
+    if head not in ("polynomial", "mlp"):
+        raise ValueError(f"head must be 'polynomial' or 'mlp', got {head!r}")
+    if init not in ("random", "isomap"):
+        raise ValueError(f"init must be 'random' or 'isomap', got {init!r}")
+    lr = check_positive(lr, name="lr")
+    for nm, w in (("rec_weight", rec_weight), ("sim_weight", sim_weight)):
+        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+            raise ValueError(f"{nm} must be a finite number >= 0, got {w!r}")
+    n_paths, length = frames_t.shape[:2]
+    config = {"method": "joint", "latent_dim": latent_dim, "estimator": f"joint-{head}", "head": head, "init": init,
+              "steps": steps, "lr": lr, "rec_weight": float(rec_weight), "sim_weight": float(sim_weight),
+              "n_components": check_int(n_components, name="n_components", minimum=1), "hidden": hidden,
+              "depth": depth, "init_steps": init_steps, "isomap_points": isomap_points, "seed": seed,
+              "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape), "dt": dt,
+              "fingerprint": _fingerprint(frames_t, dt)}
+    torch.manual_seed(seed)
+    head_mod = PolynomialHead(latent_dim) if head == "polynomial" else MLPHead(latent_dim)
+    run = _Run(frames_t, frame_shape, dt, config, fmt="fimcg-joint-train-1", device=torch.device(device),
+               checkpoint=checkpoint, resume=resume, extra={"head": head_mod})
+    run.initialise(init)
+    run.enc.train()
+
+    def step_fn(step: int) -> tuple[torch.Tensor, dict]:
+        z = run.latents()
+        rec = run.reconstruction(z)
+        x0 = z[:, :-1].reshape(-1, latent_dim)
+        dz = (z[:, 1:] - z[:, :-1]).reshape(-1, latent_dim)
+        f, g = head_mod(x0)
+        var = g ** 2 * dt + 1e-6
+        em = 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1).mean()
+        return rec_weight * rec + sim_weight * em, {"rec": rec.detach(), "sim": em.detach()}
+
+    def snapshot() -> JointResult:
+        run.enc.train()
+        with torch.no_grad():
+            z = run.latents()
+        res = JointResult(run.enc, run.dec, dt, z.detach(), list(run.history), dict(config), None)
+        res.head = head_mod
+        return res
+
+    params = list(run.enc.net.parameters()) + list(run.dec.net.parameters()) + list(head_mod.parameters())
+    run.loop(params, step_fn, steps=steps, lr=lr, checkpoint_every=check_int(checkpoint_every, name="checkpoint_every",
+                                                                            minimum=1),
+             progress=progress, desc="joint training", callback=callback,
+             eval_every=check_int(eval_every, name="eval_every", minimum=0), snapshot=snapshot)
+    z = run.final_latents()
+    res = JointResult(run.enc, run.dec, dt, z, run.history, config, None)
+    res.head = head_mod
+    return res
