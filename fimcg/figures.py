@@ -179,7 +179,9 @@ def video_figure(frames: Any, *, path_index: int = 0, max_frames: int = 60, dt: 
                   args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                        transition=dict(duration=0))]) for i in idx]
     fig.update_layout(
-        sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="frame "), pad=dict(t=30))],
+        # step labels would overlap for many frames: hide them, show the current one above the bar
+        sliders=[dict(active=0, steps=steps, pad=dict(t=30), font=dict(color="rgba(0,0,0,0)"),
+                      currentvalue=dict(prefix="" if dt is not None else "frame ", font=dict(color="#222")))],
         updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=-0.05, xanchor="right",
                           buttons=[dict(label="play", method="animate",
                                         args=[None, dict(frame=dict(duration=80, redraw=True),
