@@ -148,6 +148,9 @@ def test_extension_sets_renderer_and_ships_plotly(tmp_path, monkeypatch):
     assert os.environ["PLOTLY_RENDERER"] == "notebook_connected"
     assert os.environ["FIMCG_STATIC"] == "1"
     assert app.js == [("plotly.min.js", {"priority": 100})]
+    lines = ["max |F_a - F_b| over x", "no bars"]
+    app.handlers["autodoc-process-docstring"](app, "function", "f", None, {}, lines)
+    assert lines == [r"max \|F_a - F_b\| over x", "no bars"]
     app.handlers["build-finished"](app, None)
     shipped = tmp_path / "_static" / "plotly.min.js"
     assert shipped.stat().st_size > 1_000_000 and shipped.read_bytes()[:200].count(b"plotly") > 0

@@ -4,6 +4,7 @@
   otherwise emits only its JSON mimetype, which myst-nb drops) and ``FIMCG_STATIC=1`` (so
   :func:`fimcg.widgets.show` does not build ipywidgets whose multi-MB state no static page can
   use). The executing kernels inherit both.
+* Docstrings are plain text: ``|x|`` is escaped so that RST does not read it as a substitution.
 * Every page loads ``_static/plotly.min.js``, copied from the installed plotly package, before
   anything else. ``notebook_connected`` figures also ask the CDN for plotly.js; when the CDN is
   unreachable (offline machines, CI) the local copy has already defined ``window.Plotly``.
@@ -35,6 +36,11 @@ def _copy_plotly(app, exception) -> None:
     os.replace(tmp, static / "plotly.min.js")
 
 
+def _escape_bars(app, what, name, obj, options, lines) -> None:
+    """fimcg docstrings are plain text: |x| means an absolute value, not an RST substitution."""
+    lines[:] = [line.replace("|", r"\|") for line in lines]
+
+
 def setup(app):
     os.environ.setdefault("PLOTLY_RENDERER", "notebook_connected")
     os.environ["FIMCG_STATIC"] = "1"
@@ -42,4 +48,5 @@ def setup(app):
     # priority < 200: loaded before theme and myst-nb scripts (and before any require.js)
     app.add_js_file("plotly.min.js", priority=100)
     app.connect("build-finished", _copy_plotly)
+    app.connect("autodoc-process-docstring", _escape_bars)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
