@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -134,8 +135,10 @@ class Report:
                 f"<h1>{html.escape(self.title)}</h1>\n" + "\n".join(self._parts) + "\n</body></html>\n")
 
     def write(self, path: str | Path) -> Path:
-        """Write the page atomically and return its path."""
-        return atomic_write_text(self.to_html(), path)
+        """Write the page atomically (readable by all, like any web page) and return its path."""
+        path = atomic_write_text(self.to_html(), path)
+        os.chmod(path, 0o644)
+        return path
 
 
 @dataclass
@@ -339,6 +342,6 @@ def run_main(config: RunConfig | None = None, *, out: str | Path = "fimcg-report
     ctx.report.heading("Run")
     ctx.report.table([{"stage": k, "seconds": v} for k, v in ctx.timings.items()])
     ctx.report.text("Settings: " + json.dumps(ctx.results["config"]))
-    atomic_write_json(ctx.results, out / "results.json")
+    os.chmod(atomic_write_json(ctx.results, out / "results.json"), 0o644)
     ctx.report.write(out / "report.html")
     return ctx.results

@@ -77,6 +77,7 @@ def test_small_run_writes_a_report_that_opens(tmp_path, capsys):
     assert code == 0
     assert "wrote" in capsys.readouterr().out
     page = (out / "report.html").read_text()
+    assert (out / "report.html").stat().st_mode & 0o777 == 0o644
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     n_divs = page.count('class="plotly-graph-div"')
     assert n_divs >= 8
