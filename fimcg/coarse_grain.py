@@ -95,10 +95,10 @@ def prepare_frames(frames: Any, *, name: str = "frames") -> tuple[torch.Tensor, 
         raise ValueError(f"{name} holds {n_paths * (length - 1)} transitions (n_paths={n_paths}, T={length}); "
                          f"the estimator needs a context of at least {MIN_TRANSITIONS}")
     check_finite(t, name=name)
-    flat = t.reshape(n_paths * length, -1)
-    spread = (flat.max(dim=0).values - flat.min(dim=0).values).max()
+    flat = t.reshape(n_paths, length, -1)
+    change = (flat[:, 1:] - flat[:, :-1]).abs().max()  # largest frame-to-frame change of any pixel
     scale = flat.abs().max().clamp_min(1e-12)
-    if float(spread) <= 1e-6 * float(scale) or float(spread) == 0.0:
+    if float(change) <= 1e-6 * float(scale) or float(change) == 0.0:
         raise ValueError(f"{name} are constant: no pixel changes over time, so nothing moves and there is no "
                          "dynamics to coarse-grain")
     return t, tuple(t.shape[2:])

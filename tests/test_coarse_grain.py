@@ -1,0 +1,205 @@
+"""coarse_grain: learning a latent from video around a frozen, differentiable estimator.
+
+The tests use the classic local-linear estimator (same call shape as the FIM, differentiable in the
+paths) so they do not depend on the FIM's training state; a test at the end checks the FIM wiring.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import fimcg
+from fimcg.alignment import fit_alignment
+from fimcg.coarse_grain import CoarseGrainResult, TrainingDiverged, _sim_nll, coarse_grain
+from fimcg.estimators import local_linear
+from fimcg.systems import double_well
+from fimcg.video import render_video
+
+torch.set_num_threads(1)
+
+FAST = dict(estimator=local_linear, progress=False, init_steps=200, isomap_points=400, n_queries=64)
+
+
+@pytest.fixture(scope="module")
+def data():
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.rand(8, 1, generator=gen) * 3 - 1.5
+    x = fimcg.simulate(double_well(), x0, dt=0.002, n_steps=99 * 5, seed=1)[:, ::5]  # (8, 100, 1), dt 0.01
+    frames = render_video(x, size=16)
+    return x, frames
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    x, frames = data
+    return coarse_grain(frames, 0.01, steps=3, **FAST)
+
+
+def test_result_interface(data, fitted):
+    x, frames = data
+    res = fitted
+    assert isinstance(res, CoarseGrainResult)
+    assert res.latents.shape == (8, 100, 1)
+    # the anchoring: standardised latent
+    assert float(res.latents.mean()) == pytest.approx(0.0, abs=1e-4)
+    assert float(res.latents.std()) == pytest.approx(1.0, abs=1e-3)
+    torch.testing.assert_close(res.encode(frames), res.latents, atol=1e-4, rtol=0)
+    assert res.decode(res.latents[0]).shape == (100, 16, 16)
+    loc = torch.linspace(-1, 1, 7)[:, None]
+    f, g = res.drift(loc), res.diffusion(loc)
+    assert f.shape == (7, 1) and g.shape == (7, 1) and bool((g >= 0).all())
+    assert [h["step"] for h in res.history] == [1, 2, 3]
+    assert {"loss", "rec", "sim", "time_s"} <= set(res.history[0])
+    paths = fimcg.simulate(res.sde(), res.latents[:4, 0], dt=0.01, n_steps=50, seed=0)
+    assert paths.shape == (4, 51, 1) and bool(torch.isfinite(paths).all())
+    prec = res.precision()
+    assert set(prec) == {"noise_std", "g2_inflation", "g2_inflation_rel"}
+    assert prec["noise_std"][0] >= 0
+
+
+def test_latent_is_a_precise_coordinate(data, fitted):
+    x, _ = data
+    m = fit_alignment(fitted.latents, x)
+    assert m.r2 > 0.999
+    # the decoder reproduces frames: relative reconstruction error is small
+    assert fitted.history[-1]["rec"] < 0.05
+
+
+def test_accepts_channels_and_other_image_sizes(data):
+    x, _ = data
+    frames = render_video(x[:, :60], size=12)
+    rgb = torch.stack([frames, 0.5 * frames, frames.flip(-1)], dim=2)  # (8, 60, 3, 12, 12)
+    res = coarse_grain(rgb.numpy(), 0.01, steps=0, **FAST)
+    assert res.latents.shape == (8, 60, 1)
+    assert res.decode(res.latents[0, :5]).shape == (5, 3, 12, 12)
+    assert fit_alignment(res.latents, x[:, :60]).r2 > 0.99
+
+
+def test_gradient_flows_through_the_estimator_into_the_encoder(data):
+    _, frames = data
+    res = coarse_grain(frames, 0.01, steps=0, **FAST)
+    enc = res.encoder
+    enc.train()
+    feats = enc.pca(frames.reshape(-1, 16, 16)).detach()
+    z = enc.from_features(feats).reshape(8, 100, 1)
+    calls = []
+
+    def spy(paths, dt, loc):
+        calls.append(paths.requires_grad)
+        return local_linear(paths, dt, loc)
+    nll = _sim_nll(z, 0.01, spy, torch.Generator().manual_seed(0), 64, 12000)
+    nll.backward()
+    assert calls == [True]  # the estimator saw the latent paths with their graph
+    grads = [p.grad for p in enc.net.parameters()]
+    assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_checkpoint_and_resume(data, tmp_path):
+    _, frames = data
+    ckpt = tmp_path / "cg.pt"
+    first = coarse_grain(frames, 0.01, steps=4, checkpoint=ckpt, checkpoint_every=2, **FAST)
+    assert ckpt.is_file()
+    calls = []
+
+    def counting(paths, dt, loc):
+        calls.append(1)
+        return local_linear(paths, dt, loc)
+    counting.__name__ = local_linear.__name__  # the estimator's name is part of the run's options
+    opts = dict(FAST, estimator=counting)
+    # same data and options, more steps: continues from step 4 (only 2 new estimator calls)
+    resumed = coarse_grain(frames, 0.01, steps=6, checkpoint=ckpt, **opts)
+    assert len(calls) == 2
+    assert [h["step"] for h in resumed.history] == [1, 2, 3, 4, 5, 6]
+    assert resumed.history[:4] == first.history
+    # a finished checkpoint with the same step count reproduces the result without training
+    calls.clear()
+    again = coarse_grain(frames, 0.01, steps=6, checkpoint=ckpt, **opts)
+    assert calls == []
+    torch.testing.assert_close(again.latents, resumed.latents)
+    # other data: refuse rather than silently mixing runs
+    with pytest.raises(ValueError, match="belongs to other data or options"):
+        coarse_grain(frames[:, :50], 0.01, steps=6, checkpoint=ckpt, **FAST)
+
+
+def test_save_and_load(fitted, data, tmp_path):
+    _, frames = data
+    path = fitted.save(tmp_path / "result.pt")
+    back = CoarseGrainResult.load(path, estimator=local_linear)
+    torch.testing.assert_close(back.encode(frames[:2]), fitted.encode(frames[:2]))
+    loc = torch.linspace(-1, 1, 5)[:, None]
+    torch.testing.assert_close(back.drift(loc), fitted.drift(loc))
+    assert back.history == fitted.history
+    no_est = CoarseGrainResult.load(path, estimator=None)
+    with pytest.raises(RuntimeError, match="no estimator attached"):
+        no_est.drift(loc)
+    with pytest.raises(RuntimeError, match="not a saved CoarseGrainResult"):
+        CoarseGrainResult.from_state({"format": "other"})
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
+    _, frames = data
+    ckpt = tmp_path / "nan.pt"
+    state = {"n": 0}
+
+    def breaks_at_third_call(paths, dt, loc):
+        state["n"] += 1
+        f, g = local_linear(paths, dt, loc)
+        return (f * float("nan"), g) if state["n"] >= 3 else (f, g)
+    breaks_at_third_call.__name__ = "local_linear"
+    with pytest.raises(TrainingDiverged, match=r"step 3 .*last good checkpoint \(step 2\)"):
+        coarse_grain(frames, 0.01, steps=5, checkpoint=ckpt, checkpoint_every=1,
+                     **dict(FAST, estimator=breaks_at_third_call))
+    blob = fimcg.checkpoint.load_checkpoint(ckpt)
+    assert blob["step"] == 2 and len(blob["history"]) == 2
+    assert all(math.isfinite(h["loss"]) for h in blob["history"])
+
+
+def test_bad_input(data):
+    x, frames = data
+    bad = frames.clone()
+    bad[1, 5, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="frames contains 1 NaN/inf"):
+        coarse_grain(bad, 0.01, **FAST)
+    bad[1, 5, 3, 3] = float("inf")
+    with pytest.raises(ValueError, match="NaN/inf"):
+        coarse_grain(bad, 0.01, **FAST)
+    with pytest.raises(ValueError, match=r"must have shape \(n_paths, T, H, W\)"):
+        coarse_grain(frames[0], 0.01, **FAST)
+    with pytest.raises(ValueError, match="T=5 frames per path; at least 10"):
+        coarse_grain(frames[:, :5], 0.01, **FAST)
+    with pytest.raises(ValueError, match="transitions"):
+        coarse_grain(frames[:2, :20], 0.01, **FAST)
+    with pytest.raises(ValueError, match="constant: no pixel changes"):
+        coarse_grain(frames[:, :1].expand(-1, 50, -1, -1), 0.01, **FAST)
+    for dt in (0.0, -0.01, float("nan")):
+        with pytest.raises(ValueError, match="dt must be finite and > 0"):
+            coarse_grain(frames, dt, **FAST)
+    with pytest.raises(ValueError, match=r"latent_dim=4 is larger than .* supports \(d <= 3\)"):
+        coarse_grain(frames, 0.01, latent_dim=4, **FAST)
+    with pytest.raises(ValueError, match="latent_dim must be >= 1"):
+        coarse_grain(frames, 0.01, latent_dim=0, **FAST)
+    with pytest.raises(TypeError, match="estimator must be a FIM or a callable"):
+        coarse_grain(frames, 0.01, **dict(FAST, estimator="kramers"))
+
+
+def test_latent_dim_limited_by_fim_weights(data):
+    _, frames = data
+    fim = fimcg.fim.FIM(fimcg.fim.FIMConfig())  # untrained; config trained_dims = (1,)
+    with pytest.raises(ValueError, match=r"latent_dim=2: the estimator FIM was trained for d in \(1,\)"):
+        coarse_grain(frames, 0.01, latent_dim=2, estimator=fim, progress=False)
+    with pytest.raises(ValueError, match=r"d <= 3"):
+        coarse_grain(frames, 0.01, latent_dim=4, estimator=fim, progress=False)
+
+
+def test_runs_with_a_fim_estimator(data):
+    x, frames = data
+    fim = fimcg.fim.FIM(fimcg.fim.FIMConfig()).eval()  # untrained weights: only the wiring is tested
+    fim.requires_grad_(False)
+    res = coarse_grain(frames, 0.01, estimator=fim, steps=2, progress=False, init_steps=100, isomap_points=300,
+                       n_queries=32)
+    assert res.config["estimator"] == "FIM"
+    assert len(res.history) == 2 and all(np.isfinite(h["loss"]) for h in res.history)
+    f, g = res.coefficients(torch.zeros(3, 1))
+    assert f.shape == (3, 1) and bool(torch.isfinite(g).all())
