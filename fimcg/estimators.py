@@ -272,21 +272,26 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     c = x.detach().mean(dim=0)
     v, v0 = x - c, loc - c  # (N, d), (G, d)
     pairs = [(j, k) for j in range(d) for k in range(j, d)]
-    feats = [torch.ones_like(v[:, :1]), v, torch.stack([v[:, j] * v[:, k] for j, k in pairs], dim=1),
-             dx, dx * dx]
     triples = [(j, k, l) for j in range(d) for k in range(j, d) for l in range(k, d)]
-    feats += [v[:, j:j + 1] * dx for j in range(d)] + [v[:, j:j + 1] * dx * dx for j in range(d)]
-    feats += [torch.stack([v[:, j] * v[:, k] * v[:, l] for j, k, l in triples], dim=1)]
-    f_all = torch.cat(feats, dim=1).double()  # (N, K), K = 1 + d + d(d+1)/2 + 2d + 2d^2
-    mom = torch.zeros(g, f_all.shape[1], dtype=torch.float64, device=x.device)
+
+    def features(vc: torch.Tensor, dxc: torch.Tensor) -> torch.Tensor:
+        """(n, K) per-increment features, K = 1 + d + d(d+1)/2 + 2d + 2d^2 + #triples."""
+        feats = [torch.ones_like(vc[:, :1]), vc, torch.stack([vc[:, j] * vc[:, k] for j, k in pairs], dim=1),
+                 dxc, dxc * dxc]
+        feats += [vc[:, j:j + 1] * dxc for j in range(d)] + [vc[:, j:j + 1] * dxc * dxc for j in range(d)]
+        feats += [torch.stack([vc[:, j] * vc[:, k] * vc[:, l] for j, k, l in triples], dim=1)]
+        return torch.cat(feats, dim=1).double()
+
+    n_feat = 1 + d + len(pairs) + 2 * d + 2 * d * d + len(triples)
+    mom = torch.zeros(g, n_feat, dtype=torch.float64, device=x.device)
     sw2 = torch.zeros(g, dtype=torch.float64, device=x.device)
     step = max(1, chunk // max(g, 1))
-    for start in range(0, n, step):
+    for start in range(0, n, step):  # features are built per chunk: memory O(chunk), not O(N)
         xc = x[start:start + step]
         arg = sum(-0.5 * ((xc[None, :, j] - loc[:, j:j + 1]) / h[j]) ** 2 for j in range(d))  # (G, n)
         # weights below e^-80 are set to exactly 0: no subnormal floats (slow) and far data weigh nothing
         w = (torch.exp(arg.clamp(min=-80.0)) - _EXP_FLOOR).double()  # (G, n)
-        mom = mom + w @ f_all[start:start + step]
+        mom = mom + w @ features(v[start:start + step], dx[start:start + step])
         sw2 = sw2 + torch.linalg.vector_norm(w.detach(), dim=1) ** 2
     # unpack the raw moments: M1 = sum w, Mv_j = sum w v_j, Mvv_jk, R1_m = sum w dx_m, R2_m = sum w dx_m^2,
     # Rv1_jm = sum w v_j dx_m, Rv2_jm = sum w v_j dx_m^2
