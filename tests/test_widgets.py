@@ -558,3 +558,103 @@ def test_normalisation_explorer_headless(dw_paths):
     assert np.asarray(fig.data[0].y).std() > 100 * np.asarray(fig.data[2].y).std()  # new units: 1000x drift
     np.testing.assert_allclose(np.asarray(fig.data[3].y), np.asarray(fig.data[2].y), rtol=1e-3, atol=1e-3)
     assert "y = 10·x" in fig.layout.title.text
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 05: coordinate changes and the training recorder
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["tanh", "sinh", "cubic"])
+def test_warps_are_monotone_with_correct_derivatives(kind):
+    x = np.linspace(-2, 2, 2001)
+    h, h1, h2 = widgets.WARPS[kind](x, 0.8)
+    assert np.all(np.diff(h) > 0) and np.all(h1 > 0)
+    np.testing.assert_allclose(np.gradient(h, x)[5:-5], h1[5:-5], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.gradient(h1, x)[5:-5], h2[5:-5], rtol=1e-3, atol=1e-5)
+    h0, d0, dd0 = widgets.WARPS[kind](x, 0.0)
+    np.testing.assert_allclose(h0, x)
+    assert np.all(d0 == 1) and np.all(dd0 == 0)
+
+
+@pytest.fixture(scope="module")
+def long_dw_paths():
+    import fimcg
+
+    return fimcg.simulate(double_well(), torch.tensor([[-1.0], [1.0]]).repeat(25, 1), dt=0.002, n_steps=4999, seed=0)
+
+
+def test_coordinate_change_identity_is_the_system(long_dw_paths):
+    d = widgets.coordinate_change_data(paths=long_dw_paths, kind="tanh", strength=0.0)
+    np.testing.assert_allclose(d.z, d.x)
+    x = torch.as_tensor(d.x)[:, None]
+    np.testing.assert_allclose(d.drift_z, double_well().drift(x)[:, 0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(d.drift_naive, d.drift_z)
+
+
+@pytest.mark.parametrize("kind", ["tanh", "sinh"])
+def test_coordinate_change_data_confirms_ito(long_dw_paths, kind):
+    """Estimated drift of the transformed paths follows Itô's formula, not the naive h' f."""
+    d = widgets.coordinate_change_data(paths=long_dw_paths, kind=kind, strength=1.0)
+    ito = np.interp(d.z_grid, d.z, d.drift_z)
+    naive = np.interp(d.z_grid, d.z, d.drift_naive)
+    err_ito = np.sqrt(np.mean((ito - d.drift_est) ** 2))
+    err_naive = np.sqrt(np.mean((naive - d.drift_est) ** 2))
+    assert err_ito < 0.7 * err_naive
+    g_err = np.sqrt(np.mean((np.interp(d.z_grid, d.z, d.diffusion_z) - d.diffusion_est) ** 2))
+    assert g_err < 0.05
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(kind="log"), r"unknown kind 'log'; valid: tanh, sinh, cubic"),
+    (dict(strength=-1.0), r"strength must be finite and >= 0, got -1\.0"),
+    (dict(dt=0), r"dt must be finite and > 0, got 0"),
+])
+def test_coordinate_change_bad_input(long_dw_paths, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        widgets.coordinate_change_data(paths=long_dw_paths, **kwargs)
+
+
+def test_coordinate_change_explorer_headless(long_dw_paths):
+    box = widgets.coordinate_change_explorer(paths=long_dw_paths)
+    fig = box.figure
+    box.controls["strength"].value = 0.0
+    np.testing.assert_allclose(np.asarray(fig.data[0].y), np.asarray(fig.data[0].x))  # identity map
+    box.controls["kind"].value = "sinh"
+    box.controls["strength"].value = 1.5
+    assert box.data.kind == "sinh" and box.data.strength == 1.5
+    np.testing.assert_allclose(np.asarray(fig.data[1].y), box.data.drift_z)
+    assert "sinh warp of strength 1.5" in fig.layout.title.text
+    widgets.update_coordinate_change_figure(fig, box.data)
+    with pytest.raises(ValueError, match="6 traces"):
+        widgets.update_coordinate_change_figure(widgets.landscape_figure(
+            widgets.landscape_data(double_well(), n_paths=2, n_show=1, t_max=0.1)), box.data)
+
+
+class _FakeResult:
+    """Stands in for a provisional CoarseGrainResult: latents and an exact estimator."""
+
+    def __init__(self, latents):
+        self.latents = latents
+
+    def coefficients(self, grid):
+        sde = double_well()
+        return sde.drift(grid), sde.diffusion(grid)
+
+
+def test_latent_recorder_and_figure():
+    x = torch.linspace(-1.5, 1.5, 5000).reshape(5, 1000, 1)
+    rec = widgets.LatentRecorder(x, max_points=500, grid_size=20)
+    rec(0, _FakeResult(2 * x + 1))
+    rec(10, _FakeResult(-x))
+    assert [s["step"] for s in rec.snapshots] == [0, 10]
+    s = rec.snapshots[0]
+    assert s["x"].size == 500 and s["z"].size == 500
+    np.testing.assert_allclose(s["z"], 2 * s["x"] + 1, rtol=1e-6)
+    np.testing.assert_allclose(s["drift"], double_well().drift(torch.as_tensor(s["grid"])[:, None])[:, 0].numpy(),
+                               rtol=1e-5, atol=1e-5)
+    fig = widgets.latent_training_figure(rec)
+    assert len(fig.data) == 2 * 3 and [st.label for st in fig.layout.sliders[0].steps] == ["0", "10"]
+    with pytest.raises(ValueError, match="true_x holds 5000 states but the result has 10"):
+        rec(20, _FakeResult(torch.zeros(10, 1)))
+    with pytest.raises(ValueError, match="holds no snapshots"):
+        widgets.latent_training_figure(widgets.LatentRecorder(x))
