@@ -26,7 +26,8 @@ import numpy as np
 from scipy.interpolate import BSpline
 from scipy.optimize import lsq_linear
 
-__all__ = ["MonotoneMap", "fit_alignment", "ito_transform", "aligned_coefficients", "latent_r2"]
+__all__ = ["MonotoneMap", "fit_alignment", "ito_transform", "aligned_coefficients", "latent_r2", "Comparison",
+           "compare_to_truth"]
 
 
 def _as_1d(value: Any, *, name: str) -> np.ndarray:
@@ -237,3 +238,67 @@ def aligned_coefficients(alignment: MonotoneMap, drift_z: Callable[[np.ndarray],
         raise ValueError(f"drift_z/diffusion_z must return one value per location ({zg.size}); "
                          f"got {f_z.size} and {g_z.size}")
     return ito_transform(alignment.derivative(zg), alignment.second_derivative(zg), f_z, g_z)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A latent SDE compared with the true one after alignment (see :func:`compare_to_truth`).
+
+    Attributes:
+        alignment: the fitted map ``x = h(z)``.
+        grid: (G,) x-grid over the occupied region of the true states.
+        drift, diffusion: the latent SDE moved to x by Itô's formula, (G,) each.
+        drift_true, diffusion_true: the truth on the grid.
+        drift_rel, diffusion_rel: relative RMSEs (RMSE / RMS of the truth on the grid).
+    """
+
+    alignment: MonotoneMap
+    grid: np.ndarray
+    drift: np.ndarray
+    diffusion: np.ndarray
+    drift_true: np.ndarray
+    diffusion_true: np.ndarray
+    drift_rel: float
+    diffusion_rel: float
+
+    @property
+    def r2(self) -> float:
+        return self.alignment.r2
+
+    def as_dict(self) -> dict:
+        return {"r2": self.r2, "precision_x": self.alignment.residual_std, "drift_rel": self.drift_rel,
+                "diffusion_rel": self.diffusion_rel}
+
+
+def compare_to_truth(latents: Any, x: Any, coefficients: Callable[[Any], tuple[Any, Any]], sde: Any, *,
+                     grid: Any = None, n_grid: int = 100, n_knots: int = 10) -> Comparison:
+    """Align a 1-D latent to the true states and compare its SDE with the true one.
+
+    Args:
+        latents: learned latent at every observation, (n_paths, T, 1) (or flat).
+        x: the true states at the same observations.
+        coefficients: callable mapping latent locations, a float32 torch tensor (G, 1), to
+            ``(drift, diffusion)`` (G, 1) in latent units (e.g. ``result.coefficients``).
+        sde: the true :class:`fimcg.SDE` (1-D).
+        grid: x-locations for the comparison; default ``n_grid`` points between the 2nd and 98th
+            percentile of ``x`` (the occupied region, as :func:`fimcg.metrics.occupied_grid`).
+        n_knots: knots of the monotone alignment (see :func:`fit_alignment`).
+    """
+    import torch
+
+    xx = _as_1d(x, name="x")
+    m = fit_alignment(latents, xx, n_knots=n_knots)
+    if grid is None:
+        lo, hi = np.quantile(xx, [0.02, 0.98])
+        grid = np.linspace(lo, hi, n_grid)
+    xg = _as_1d(grid, name="grid")
+
+    def part(i):
+        return lambda loc: coefficients(torch.as_tensor(loc, dtype=torch.float32))[i]
+    f, g = aligned_coefficients(m, part(0), part(1), xg)
+    xt = torch.as_tensor(xg[:, None], dtype=torch.float64)
+    with torch.no_grad():
+        ft = np.asarray(sde.drift(xt), dtype=np.float64).reshape(-1)
+        gt = np.asarray(sde.diffusion(xt), dtype=np.float64).reshape(-1)
+    rel = lambda a, b: float(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(b ** 2)))  # noqa: E731
+    return Comparison(m, xg, f, g, ft, gt, rel(f, ft), rel(g, gt))

@@ -114,3 +114,21 @@ def test_bad_input():
         fit_alignment(np.ones((10, 2)), x[:10])
     with pytest.raises(ValueError, match="same shape"):
         ito_transform(np.ones(3), np.ones(3), np.ones(2), np.ones(3))
+
+
+def test_compare_to_truth_on_an_affine_latent():
+    import fimcg
+    from fimcg.alignment import compare_to_truth
+    from fimcg.systems import double_well
+
+    sde = double_well()
+    x = fimcg.simulate(sde, torch.linspace(-1, 1, 10)[:, None], dt=0.002, n_steps=1000, seed=0)
+    z = -3 * x + 2  # a decreasing affine latent: f_z = -3 f, g_z = 3 g at x = (2 - z) / 3
+    exact = compare_to_truth(z, x, lambda l: (-3 * sde.drift((2 - l) / 3), 3 * sde.diffusion((2 - l) / 3)), sde)
+    assert exact.drift_rel < 1e-5 and exact.diffusion_rel < 1e-5 and exact.r2 > 0.999999
+    assert exact.grid.shape == (100,)
+    np.testing.assert_allclose(exact.grid[[0, -1]], np.quantile(x.numpy(), [0.02, 0.98]), rtol=1e-6)
+    # a latent SDE with twice the true diffusion is reported as 100% off
+    wrong = compare_to_truth(z, x, lambda l: (-3 * sde.drift((2 - l) / 3), 6 * sde.diffusion((2 - l) / 3)), sde)
+    assert wrong.diffusion_rel == pytest.approx(1.0, abs=1e-4)
+    assert set(wrong.as_dict()) == {"r2", "precision_x", "drift_rel", "diffusion_rel"}
