@@ -20,7 +20,8 @@ from .sde import SDE
 
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
            "latent_scatter_figure", "pca_figure", "error_curve_figure", "slider_figure",
-           "function_family_figure", "training_curve_figure", "paths_grid_figure", "COLORS"]
+           "function_family_figure", "training_curve_figure", "paths_grid_figure",
+           "history_figure", "COLORS"]
 
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -454,3 +455,35 @@ def paths_grid_figure(datasets: Sequence[tuple[Any, float]], *, titles: Sequence
                           row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(title_text="t")
     return _layout(fig, None, height=260 * rows)
+
+
+def history_figure(history: Sequence[Mapping[str, Any]], *, keys: Sequence[str] | None = None,
+                   x: str = "step", log_y: bool = False, title: str | None = None) -> go.Figure:
+    """Training curves: one line per key of a list of records (e.g. ``result.history``).
+
+    Args:
+        history: records, each a mapping with ``x`` and some of ``keys``.
+        keys: the quantities to draw (default: every numeric key except ``x`` and ``time_s``).
+        x: the key on the horizontal axis ("step" or "time_s").
+        log_y: logarithmic vertical axis.
+
+    Returns:
+        Figure with one ``Scatter`` trace per key found in the records.
+    """
+    history = list(history)
+    if not history:
+        raise ValueError("history is empty: no records to plot")
+    if keys is None:
+        keys = [k for k, v in history[0].items() if k not in (x, "time_s") and isinstance(v, (int, float))]
+    fig = go.Figure()
+    for i, key in enumerate(keys):
+        pts = [(r[x], r[key]) for r in history if x in r and r.get(key) is not None]
+        if pts:
+            xs, ys = zip(*pts)
+            fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines", name=key,
+                                     line=dict(color=COLORS[i % len(COLORS)])))
+    if not fig.data:
+        raise ValueError(f"no record holds {x!r} together with any of {list(keys)}")
+    if log_y:
+        fig.update_yaxes(type="log")
+    return _layout(fig, title, xaxis_title=x, height=350)

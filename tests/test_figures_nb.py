@@ -135,3 +135,17 @@ def test_paths_grid_figure():
         figures.paths_grid_figure([(a, 0.1), (b, 0.0)])
     with pytest.raises(ValueError, match="datasets must not be empty"):
         figures.paths_grid_figure([])
+
+
+def test_history_figure():
+    hist = [{"step": 1, "loss": 2.0, "rec": 1.0, "sim": 0.5, "time_s": 0.1},
+            {"step": 2, "loss": 1.0, "rec": 0.5, "sim": None, "time_s": 0.2}]
+    fig = figures.history_figure(hist)
+    assert [t.name for t in fig.data] == ["loss", "rec", "sim"]
+    assert list(fig.data[2].x) == [1]  # None values are skipped
+    fig = figures.history_figure(hist, keys=["loss"], x="time_s", log_y=True)
+    assert list(fig.data[0].x) == [0.1, 0.2] and fig.layout.yaxis.type == "log"
+    with pytest.raises(ValueError, match="history is empty"):
+        figures.history_figure([])
+    with pytest.raises(ValueError, match="no record holds 'step' together with any of \\['acc'\\]"):
+        figures.history_figure(hist, keys=["acc"])
