@@ -658,3 +658,60 @@ def test_latent_recorder_and_figure():
         rec(20, _FakeResult(torch.zeros(10, 1)))
     with pytest.raises(ValueError, match="holds no snapshots"):
         widgets.latent_training_figure(widgets.LatentRecorder(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 06: discovery
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def noisy_coefficients():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.linspace(-1.5, 1.5, 80)[:, None]
+    sde = double_well()
+    f = sde.drift(x) + 0.3 * torch.randn(80, 1, generator=gen)
+    g = sde.diffusion(x) + 0.02 * torch.randn(80, 1, generator=gen)
+    return x, f, g
+
+
+def test_discovery_data_recovers_reference_terms(noisy_coefficients):
+    x, f, g = noisy_coefficients
+    d = widgets.discovery_data(x, f, g, threshold=0.1, drift_degree=5, diffusion_degree=4)
+    c = d.model.coefficients()
+    assert set(c["f"]) == {"x", "x^3"} and set(c["g2"]) == {"1", "x^2"}
+    assert c["f"]["x"] == pytest.approx(4.0, rel=0.05) and c["f"]["x^3"] == pytest.approx(-4.0, rel=0.05)
+    assert c["g2"]["1"] == pytest.approx(4.0, rel=0.03) and c["g2"]["x^2"] == pytest.approx(-1.25, rel=0.05)
+    assert d.n_terms == 4 and "x^3" in d.equation
+    np.testing.assert_allclose(d.drift_fit, np.asarray(d.model.drift(x.double().numpy()))[:, 0])
+
+
+def test_discovery_threshold_controls_sparsity(noisy_coefficients):
+    x, f, g = noisy_coefficients
+    terms = [widgets.discovery_data(x, f, g, threshold=t, drift_degree=5, diffusion_degree=4).n_terms
+             for t in (0.0, 0.01, 0.1, 0.5)]
+    assert terms == sorted(terms, reverse=True) and terms[0] == 6 + 5 and terms[-1] < 4
+
+
+def test_discovery_bad_input(noisy_coefficients):
+    x, f, g = noisy_coefficients
+    with pytest.raises(ValueError, match="drift and diffusion must have shape"):
+        widgets.discovery_data(x, f[:10], g)
+    with pytest.raises(ValueError, match="threshold"):
+        widgets.discovery_data(x, f, g, threshold=-1.0)
+    with pytest.raises(ValueError, match=r"threshold must be finite and >= 0, got nan"):
+        widgets.discovery_data(x, f, g, threshold=float("nan"))
+    with pytest.raises(ValueError, match="drift_degree must be <= 8"):
+        widgets.discovery_data(x, f, g, drift_degree=9)
+
+
+def test_discovery_explorer_headless(noisy_coefficients):
+    x, f, g = noisy_coefficients
+    box = widgets.discovery_explorer(x, f, g)
+    fig = box.figure
+    assert box.data.n_terms == 4
+    box.controls["threshold"].value = 1.0
+    assert box.data.n_terms < 4 and f"{box.data.n_terms} terms" in box.equation.value
+    np.testing.assert_allclose(np.asarray(fig.data[1].y), box.data.drift_fit)
+    box.controls["drift_degree"].value = 1
+    assert "x^3" not in box.data.equation.splitlines()[0]
+    assert box.data.equation.splitlines()[0] in fig.layout.title.text
