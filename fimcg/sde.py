@@ -208,6 +208,8 @@ def simulate(
                 newly_nan = alive & ~finite_blk.all(dim=1)
                 for p in torch.nonzero(newly_nan)[:10, 0].tolist():
                     i = step + int(torch.nonzero(~finite_blk[p])[0])
+                    if bool((out[p, i - 1].abs() > bound).any()):
+                        continue  # the path had left the bound already: a divergence, not a bad g
                     g_prev = sde.diffusion(out[:, i - 1])[p]
                     if bool((g_prev < 0).any() or torch.isnan(g_prev).any()):
                         _raise_bad_diffusion(sde, out, p, i - 1, i)
