@@ -69,6 +69,11 @@ __all__ = [
     "discovery_figure",
     "update_discovery_figure",
     "discovery_explorer",
+    "score_coarse_graining",
+    "AccuracyRecorder",
+    "accuracy_vs_time_figure",
+    "race_figure",
+    "race_explorer",
 ]
 
 T = TypeVar("T")
@@ -1463,4 +1468,178 @@ def discovery_explorer(locations: Any, drift: Any, diffusion: Any, *, weights: A
 
     for c in controls.values():
         c.observe(on_change, names="value")
+    return box
+
+
+# --------------------------------------------------------------------------------------------------
+# Notebook 07: decoupled (frozen FIM) vs joint training
+# --------------------------------------------------------------------------------------------------
+
+def score_coarse_graining(result, paths: Any, sde, *, grid_size: int = 80) -> dict:
+    """Evaluate a coarse-graining against the truth (for synthetic data only).
+
+    Fits the monotone alignment x = h(z) (:func:`fimcg.alignment.fit_alignment`), maps the
+    result's drift and diffusion to x by Itô's formula, and compares with ``sde`` on the occupied
+    region of ``paths``.
+
+    Args:
+        result: a :class:`fimcg.coarse_grain.CoarseGrainResult` (or the joint baseline's result).
+        paths: the true states of the training frames (n_paths, T, 1).
+        sde: the true 1-D system.
+
+    Returns:
+        dict with ``r2`` (of the alignment), ``drift_rel``, ``diffusion_rel`` (relative RMSE after
+        alignment), ``grid``, ``drift``, ``diffusion`` (aligned, numpy (G,)), ``time_s`` (training
+        time so far, from the result's history).
+    """
+    from ._validation import check_paths
+    from .alignment import aligned_coefficients, fit_alignment
+    from .metrics import occupied_grid, sde_errors
+
+    p = check_paths(paths)
+    z = result.latents.detach().reshape(-1).double().cpu().numpy()
+    x = p.detach().reshape(-1).double().cpu().numpy()
+    if z.size != x.size:
+        raise ValueError(f"paths hold {x.size} states but the result has {z.size} latent values")
+    h = fit_alignment(z, x)
+    grid = occupied_grid(p, n=grid_size)
+    f_x, g_x = aligned_coefficients(h, result.drift, result.diffusion, grid)
+    err = sde_errors(sde, grid, torch.as_tensor(f_x)[:, None], torch.as_tensor(g_x)[:, None])
+    time_s = float(result.history[-1]["time_s"]) if result.history else 0.0
+    return dict(r2=float(h.r2), drift_rel=err["drift_rel"], diffusion_rel=err["diffusion_rel"],
+                grid=grid[:, 0].double().numpy(), drift=np.asarray(f_x), diffusion=np.asarray(g_x), time_s=time_s)
+
+
+class AccuracyRecorder:
+    """A ``callback`` for :func:`fimcg.coarse_grain.coarse_grain` or
+    :func:`fimcg.joint.joint_coarse_grain` that scores the provisional result during training.
+
+    Each call runs :func:`score_coarse_graining` and stores the record with its ``step``; the
+    training time comes from the result's history (evaluation time excluded). A result whose
+    latent or coefficients are not finite is recorded with NaN errors.
+
+    Attributes:
+        records: list of dicts (see :func:`score_coarse_graining`, plus ``step``).
+    """
+
+    def __init__(self, paths: Any, sde, *, grid_size: int = 80) -> None:
+        from ._validation import check_paths
+
+        self.paths = check_paths(paths)
+        self.sde = sde
+        self.grid_size = grid_size
+        self.records: list[dict] = []
+
+    def __call__(self, step: int, result) -> None:
+        try:
+            rec = score_coarse_graining(result, self.paths, self.sde, grid_size=self.grid_size)
+        except (ValueError, RuntimeError, np.linalg.LinAlgError):
+            rec = dict(r2=float("nan"), drift_rel=float("nan"), diffusion_rel=float("nan"), grid=None, drift=None,
+                       diffusion=None, time_s=float(result.history[-1]["time_s"]) if result.history else 0.0)
+        rec["step"] = int(step)
+        self.records.append(rec)
+
+
+def accuracy_vs_time_figure(runs: Mapping[str, AccuracyRecorder], *, title: str | None = None):
+    """Relative drift (left) and diffusion (right) error after alignment against training time.
+
+    Args:
+        runs: name -> a recorder filled during training (e.g. "FIM, seed 0").
+
+    Returns:
+        Figure with two ``Scatter`` traces per run (log y axes).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from .figures import COLORS
+
+    if not runs:
+        raise ValueError("runs must name at least one recorder")
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("drift: relative RMSE", "diffusion: relative RMSE"))
+    for i, (name, rec) in enumerate(runs.items()):
+        if not rec.records:
+            raise ValueError(f"runs[{name!r}] holds no records: pass it as callback= with eval_every > 0")
+        t = [r["time_s"] for r in rec.records]
+        for col, key in ((1, "drift_rel"), (2, "diffusion_rel")):
+            fig.add_trace(go.Scatter(x=t, y=[r[key] for r in rec.records], mode="lines+markers", name=name,
+                                     legendgroup=name, showlegend=col == 1,
+                                     line=dict(color=COLORS[i % len(COLORS)])), row=1, col=col)
+    fig.update_yaxes(type="log")
+    fig.update_xaxes(title_text="training time (s)")
+    fig.update_layout(template="plotly_white", height=400, title=title, margin=dict(l=50, r=20, t=70, b=40))
+    return fig
+
+
+def _latest(rec: AccuracyRecorder, t: float) -> dict | None:
+    done = [r for r in rec.records if r["time_s"] <= t and r["drift"] is not None]
+    return done[-1] if done else None
+
+
+def race_figure(runs: Mapping[str, AccuracyRecorder], sde, t: float):
+    """Each run's aligned drift and diffusion as they stood after ``t`` seconds of training.
+
+    Trace order (fixed): truth f, truth g, then per run its drift and its diffusion (empty before
+    the run's first record).
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from .figures import COLORS
+
+    if not runs:
+        raise ValueError("runs must name at least one recorder")
+    first = next(iter(runs.values()))
+    grid = next((r["grid"] for r in first.records if r["grid"] is not None), None)
+    if grid is None:
+        raise ValueError("the first run holds no usable record")
+    with torch.no_grad():
+        xt = torch.as_tensor(grid)[:, None]
+        f_true, g_true = sde.drift(xt)[:, 0].numpy(), sde.diffusion(xt)[:, 0].numpy()
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("drift (aligned to x)", "diffusion (aligned to x)"))
+    for col, y in ((1, f_true), (2, g_true)):
+        fig.add_trace(go.Scatter(x=grid, y=y, name="truth", legendgroup="truth", showlegend=col == 1,
+                                 line=dict(color="#222222", width=3, dash="dash")), row=1, col=col)
+    parts = []
+    for i, (name, rec) in enumerate(runs.items()):
+        r = _latest(rec, t)
+        for col, key in ((1, "drift"), (2, "diffusion")):
+            fig.add_trace(go.Scatter(x=r["grid"] if r else [], y=r[key] if r else [], name=name, legendgroup=name,
+                                     showlegend=col == 1, line=dict(color=COLORS[i % len(COLORS)], width=2)),
+                          row=1, col=col)
+        parts.append(f"{name}: " + (f"{r['drift_rel']:.2f}/{r['diffusion_rel']:.2f}" if r else "not started"))
+    fig.update_xaxes(title_text="x")
+    fig.update_layout(template="plotly_white", height=420,
+                      title=dict(text=f"after {t:g} s of training — rel. error f/g  " + ";  ".join(parts),
+                                 font=dict(size=12)),
+                      margin=dict(l=50, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def race_explorer(runs: Mapping[str, AccuracyRecorder], sde, *, times: Sequence[float] | None = None):
+    """A slider over training time showing each run's drift and diffusion at that moment.
+
+    The callback rebuilds the traces with :func:`race_figure` (no training: the runs are recorded).
+
+    Returns:
+        An ``ipywidgets.VBox`` with attributes ``controls`` (``time``), ``figure`` (``go.FigureWidget``).
+    """
+    import ipywidgets as w
+    import plotly.graph_objects as go
+
+    t_max = max(r["time_s"] for rec in runs.values() for r in rec.records)
+    slider = w.FloatSlider(value=0.0, min=0.0, max=float(np.ceil(t_max)), step=max(0.5, round(t_max / 50, 1)),
+                           description="time (s)", continuous_update=False)
+    figure = go.FigureWidget(race_figure(runs, sde, 0.0))
+    box = w.VBox([slider, figure])
+    box.controls, box.figure = {"time": slider}, figure
+
+    def on_change(change) -> None:
+        new = race_figure(runs, sde, slider.value)
+        with figure.batch_update():
+            for trace, fresh in zip(figure.data, new.data):
+                trace.update(x=fresh.x, y=fresh.y)
+            figure.layout.title.text = new.layout.title.text
+
+    slider.observe(on_change, names="value")
     return box

@@ -715,3 +715,57 @@ def test_discovery_explorer_headless(noisy_coefficients):
     box.controls["drift_degree"].value = 1
     assert "x^3" not in box.data.equation.splitlines()[0]
     assert box.data.equation.splitlines()[0] in fig.layout.title.text
+
+
+# ---------------------------------------------------------------------------------------------
+# notebook 07: scoring and the race
+# ---------------------------------------------------------------------------------------------
+
+class _ExactResult:
+    """A coarse-graining whose latent is z = 2x + 1 and whose SDE is the truth in z (by Itô)."""
+
+    def __init__(self, paths, time_s=1.0, scale=2.0):
+        self.latents = scale * paths + 1
+        self.history = [{"step": 1, "time_s": time_s}]
+        self.scale = scale
+
+    def drift(self, loc):
+        x = (torch.as_tensor(np.asarray(loc)) - 1) / self.scale
+        return self.scale * double_well().drift(x)
+
+    def diffusion(self, loc):
+        x = (torch.as_tensor(np.asarray(loc)) - 1) / self.scale
+        return self.scale * double_well().diffusion(x)
+
+
+def test_score_coarse_graining_exact_and_wrong(dw_paths):
+    exact = widgets.score_coarse_graining(_ExactResult(dw_paths), dw_paths, double_well())
+    assert exact["r2"] > 0.9999 and exact["drift_rel"] < 0.02 and exact["diffusion_rel"] < 0.02
+    assert exact["time_s"] == 1.0 and exact["grid"].shape == exact["drift"].shape == (80,)
+    wrong = _ExactResult(dw_paths)
+    wrong.diffusion = lambda loc: 6 * torch.ones(len(loc), 1)  # constant noise g_x = 3: wrong
+    assert widgets.score_coarse_graining(wrong, dw_paths, double_well())["diffusion_rel"] > 0.2
+    with pytest.raises(ValueError, match="paths hold"):
+        widgets.score_coarse_graining(_ExactResult(dw_paths[:2]), dw_paths, double_well())
+
+
+def test_accuracy_recorder_and_figures(dw_paths):
+    rec_a, rec_b = widgets.AccuracyRecorder(dw_paths, double_well()), widgets.AccuracyRecorder(dw_paths, double_well())
+    rec_a(0, _ExactResult(dw_paths, time_s=0.5))
+    rec_a(10, _ExactResult(dw_paths, time_s=2.0))
+    bad = _ExactResult(dw_paths, time_s=1.0)
+    bad.latents = torch.full_like(bad.latents, float("nan"))
+    rec_b(0, bad)
+    assert [r["step"] for r in rec_a.records] == [0, 10] and np.isnan(rec_b.records[0]["drift_rel"])
+    fig = widgets.accuracy_vs_time_figure({"a": rec_a, "b": rec_b})
+    assert len(fig.data) == 4 and list(fig.data[0].x) == [0.5, 2.0]
+    race = widgets.race_figure({"a": rec_a, "b": rec_b}, double_well(), 1.0)
+    assert [t.name for t in race.data] == ["truth", "truth", "a", "a", "b", "b"]
+    assert len(race.data[2].y) == 80 and len(race.data[4].y) == 0  # b never produced a usable record
+    assert len(widgets.race_figure({"a": rec_a}, double_well(), 0.1).data[2].y) == 0  # a not started yet
+    box = widgets.race_explorer({"a": rec_a, "b": rec_b}, double_well())
+    box.controls["time"].value = 2.0
+    np.testing.assert_allclose(np.asarray(box.figure.data[2].y), rec_a.records[1]["drift"])
+    assert "after 2 s" in box.figure.layout.title.text
+    with pytest.raises(ValueError, match="holds no records"):
+        widgets.accuracy_vs_time_figure({"c": widgets.AccuracyRecorder(dw_paths, double_well())})
