@@ -234,11 +234,12 @@ class PolynomialSDE:
     def equation(self, *, digits: int = 3) -> str:
         """The equations as text, one line for f and one for g^2 per dimension."""
         lines = []
+        arg = self.names[0] if self.dim == 1 else "x"
         for i in range(self.dim):
             sub = "" if self.dim == 1 else f"_{i + 1}"
-            lines.append(f"f{sub}(x) = " + _fmt_poly(self.drift_coef[i], self.drift_exponents, self.names, digits))
-            lines.append(f"g{sub}(x)^2 = " + _fmt_poly(self.diffusion2_coef[i], self.diffusion_exponents,
-                                                        self.names, digits))
+            lines.append(f"f{sub}({arg}) = " + _fmt_poly(self.drift_coef[i], self.drift_exponents, self.names, digits))
+            lines.append(f"g{sub}({arg})^2 = " + _fmt_poly(self.diffusion2_coef[i], self.diffusion_exponents,
+                                                            self.names, digits))
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -328,13 +329,12 @@ def discover_from_coefficients(locations: Any, drift: Any, diffusion: Any, *, we
     if loc.ndim == 1:
         loc = loc[:, None]
     G, d = loc.shape
-    f = as_tensor(drift, name="drift").detach().cpu().double().numpy().reshape(G, -1) if \
-        np.size(drift) == G * d else None
-    g = as_tensor(diffusion, name="diffusion").detach().cpu().double().numpy().reshape(G, -1) if \
-        np.size(diffusion) == G * d else None
-    if f is None or g is None:
+    f = as_tensor(drift, name="drift").detach().cpu().double().numpy()
+    g = as_tensor(diffusion, name="diffusion").detach().cpu().double().numpy()
+    if f.size != G * d or g.size != G * d:
         raise ValueError(f"drift and diffusion must have shape (G={G}, d={d}) like locations; got "
-                         f"{tuple(np.shape(drift))} and {tuple(np.shape(diffusion))}")
+                         f"{tuple(f.shape)} and {tuple(g.shape)}")
+    f, g = f.reshape(G, d), g.reshape(G, d)
     for arr, nm in ((loc, "locations"), (f, "drift"), (g, "diffusion")):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{nm} contains NaN/inf values")

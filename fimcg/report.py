@@ -281,11 +281,19 @@ def stage_estimate(ctx: RunContext) -> None:
         ctx.report.figure(figures.drift_diffusion_figure(grid, est_d, sde=sde, title=dn))
 
 
+def stage_coarse_grain(ctx: RunContext) -> None:
+    """Video -> learned latent -> FIM drift/diffusion -> equations -> validation (fimcg.coarse_grain)."""
+    from .coarse_grain import pipeline_stage
+
+    pipeline_stage(ctx)
+
+
 #: the stages of ``fimcg run``, in order; extend with :func:`add_stage`
 STAGES: list[tuple[str, Stage]] = [
     ("simulate", stage_simulate),
     ("render", stage_render),
     ("estimate", stage_estimate),
+    ("coarse_grain", stage_coarse_grain),
 ]
 
 

@@ -203,3 +203,21 @@ def test_runs_with_a_fim_estimator(data):
     assert len(res.history) == 2 and all(np.isfinite(h["loss"]) for h in res.history)
     f, g = res.coefficients(torch.zeros(3, 1))
     assert f.shape == (3, 1) and bool(torch.isfinite(g).all())
+
+
+def test_run_pipeline_end_to_end(data):
+    from fimcg.coarse_grain import run_pipeline
+
+    x, _ = data
+    out = run_pipeline(x, 0.01, double_well(), size=16, estimator=local_linear, steps=2, progress=False)
+    n = out["numbers"]
+    assert n["n_frames"] == 800 and n["estimator"] == "local_linear"
+    assert n["latent_r2"] > 0.999
+    assert np.isfinite(n["drift_rel_rmse"]) and np.isfinite(n["diffusion_rel_rmse"])
+    assert n["equation_latent"].startswith("f(z) = ") and "g(z)^2 = " in n["equation_latent"]
+    assert n["equation_x"].startswith("f(x) = ")
+    assert "validation" in n
+    # the discovered latent equation is simulate-able
+    paths = fimcg.simulate(out["equation_latent"].sde(), torch.zeros(3, 1), dt=0.01, n_steps=20, seed=0,
+                           on_divergence="nan")
+    assert paths.shape == (3, 21, 1)
