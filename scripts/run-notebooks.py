@@ -29,6 +29,7 @@ def _run_one(src: Path, out_dir: Path, timeout: int) -> tuple[float, str | None]
 
     nb = jupytext.read(src)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"],
                             resources={"metadata": {"path": str(src.parent)}})
     start = time.perf_counter()
     error = None
