@@ -1478,9 +1478,9 @@ def discovery_explorer(locations: Any, drift: Any, diffusion: Any, *, weights: A
 def score_coarse_graining(result, paths: Any, sde, *, grid_size: int = 80) -> dict:
     """Evaluate a coarse-graining against the truth (for synthetic data only).
 
-    Fits the monotone alignment x = h(z) (:func:`fimcg.alignment.fit_alignment`), maps the
-    result's drift and diffusion to x by Itô's formula, and compares with ``sde`` on the occupied
-    region of ``paths``.
+    A thin wrapper over :func:`fimcg.alignment.compare_to_truth`: fits the monotone alignment
+    x = h(z), maps the result's drift and diffusion to x by Itô's formula, and compares with ``sde``
+    on the occupied region of ``paths``; adds the training time so far.
 
     Args:
         result: a :class:`fimcg.coarse_grain.CoarseGrainResult` (or the joint baseline's result).
@@ -1492,22 +1492,19 @@ def score_coarse_graining(result, paths: Any, sde, *, grid_size: int = 80) -> di
         alignment), ``grid``, ``drift``, ``diffusion`` (aligned, numpy (G,)), ``time_s`` (training
         time so far, from the result's history).
     """
-    from ._validation import check_paths
-    from .alignment import aligned_coefficients, fit_alignment
-    from .metrics import occupied_grid, sde_errors
+    from ._validation import check_int, check_paths
+    from .alignment import compare_to_truth
 
     p = check_paths(paths)
-    z = result.latents.detach().reshape(-1).double().cpu().numpy()
-    x = p.detach().reshape(-1).double().cpu().numpy()
-    if z.size != x.size:
-        raise ValueError(f"paths hold {x.size} states but the result has {z.size} latent values")
-    h = fit_alignment(z, x)
-    grid = occupied_grid(p, n=grid_size)
-    f_x, g_x = aligned_coefficients(h, result.drift, result.diffusion, grid)
-    err = sde_errors(sde, grid, torch.as_tensor(f_x)[:, None], torch.as_tensor(g_x)[:, None])
+    grid_size = check_int(grid_size, name="grid_size", minimum=2)
+    if result.latents.numel() != p.numel():
+        raise ValueError(f"paths hold {p.numel()} states but the result has {result.latents.numel()} latent values")
+    cmp = compare_to_truth(result.latents.detach().reshape(-1), p.detach().reshape(-1),
+                           lambda loc: (result.drift(loc), result.diffusion(loc)), sde, n_grid=grid_size)
     time_s = float(result.history[-1]["time_s"]) if result.history else 0.0
-    return dict(r2=float(h.r2), drift_rel=err["drift_rel"], diffusion_rel=err["diffusion_rel"],
-                grid=grid[:, 0].double().numpy(), drift=np.asarray(f_x), diffusion=np.asarray(g_x), time_s=time_s)
+    return dict(r2=float(cmp.r2), drift_rel=float(cmp.drift_rel), diffusion_rel=float(cmp.diffusion_rel),
+                grid=np.asarray(cmp.grid), drift=np.asarray(cmp.drift), diffusion=np.asarray(cmp.diffusion),
+                time_s=time_s)
 
 
 class AccuracyRecorder:

@@ -34,8 +34,7 @@
 import torch
 
 import fimcg
-from fimcg import alignment, discovery, figures
-from fimcg.coarse_grain import coarse_grain
+from fimcg import discovery, figures
 from fimcg.widgets import pick
 
 torch.set_num_threads(1)
@@ -63,7 +62,7 @@ figures.video_figure(frames, max_frames=pick(100, 30), dt=dt, title="what we act
 # the drift and diffusion of $z$ (chapter 5 explains the loss).
 
 # %%
-result = coarse_grain(frames, dt, steps=pick(60, 10), seed=0)
+result = fimcg.coarse_grain(frames, dt, steps=pick(60, 10), seed=0)
 figures.latent_scatter_figure(paths[..., 0], result.latents[..., 0], title="learned coordinate vs hidden state")
 
 # %% [markdown]
@@ -71,11 +70,10 @@ figures.latent_scatter_figure(paths[..., 0], result.latents[..., 0], title="lear
 # with a fitted monotone function and transform drift and diffusion with Itô's formula.
 
 # %%
-h = alignment.fit_alignment(result.latents.reshape(-1), paths.reshape(-1))
-grid = fimcg.occupied_grid(paths)
-f_x, g_x = alignment.aligned_coefficients(h, result.drift, result.diffusion, grid)
-figures.drift_diffusion_figure(grid, {"from video, zero-shot FIM": (f_x, g_x)}, sde=sde,
-                               title="recovered drift and diffusion vs the truth")
+comparison = fimcg.compare_to_truth(result.latents, paths, result.coefficients, sde)
+figures.drift_diffusion_figure(comparison.grid[:, None], {"from video, zero-shot FIM": (comparison.drift,
+                                                                                       comparison.diffusion)},
+                               sde=sde, title="recovered drift and diffusion vs the truth")
 
 # %% [markdown]
 # **5. An equation, and a check that does not need the truth.**
@@ -88,10 +86,10 @@ check = discovery.validate(model, result.latents, dt, seed=1)
 print(check)
 
 # %%
-errors = fimcg.metrics.sde_errors(sde, grid, torch.as_tensor(f_x)[:, None], torch.as_tensor(g_x)[:, None])
-print(f"R² {h.r2:.4f}; relative RMSE drift {errors['drift_rel']:.3f}, diffusion {errors['diffusion_rel']:.3f}")
-assert h.r2 > 0.99, "the learned coordinate is a monotone function of the hidden state"
-assert errors["diffusion_rel"] < 0.25 and errors["drift_rel"] < 0.5, "drift and diffusion are recovered"
+print(f"R² {comparison.r2:.4f}; relative RMSE drift {comparison.drift_rel:.3f}, "
+      f"diffusion {comparison.diffusion_rel:.3f}")
+assert comparison.r2 > 0.99, "the learned coordinate is a monotone function of the hidden state"
+assert comparison.diffusion_rel < 0.25 and comparison.drift_rel < 0.5, "drift and diffusion are recovered"
 assert 0.5 < check.model.rate / check.data.rate < 2, "the discovered SDE switches wells like the data"
 
 # %% [markdown]

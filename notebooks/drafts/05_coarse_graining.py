@@ -34,7 +34,7 @@
 #
 # a reconstruction term and the one-step Euler–Maruyama likelihood of the latent increments
 # under the SDE the FIM reads off those same latents (in practice the frames enter through their
-# leading principal components, see the docstring of `fimcg.coarse_grain.coarse_grain`). If
+# leading principal components, see the docstring of `fimcg.coarse_grain`). If
 # $x = h(z)$ is another coordinate, Itô's formula gives
 #
 # $$
@@ -47,7 +47,6 @@ import torch
 
 import fimcg
 from fimcg import alignment, figures, systems
-from fimcg.coarse_grain import coarse_grain
 from fimcg.widgets import (LatentRecorder, coordinate_change_data, coordinate_change_explorer,
                            coordinate_change_figure, latent_training_figure, pick, show)
 
@@ -73,7 +72,8 @@ figures.frame_strip_figure(frames, n_frames=8, dt=DT, title="the data: path 0 as
 
 # %%
 recorder = LatentRecorder(paths)
-result = coarse_grain(frames, DT, steps=pick(60, 10), callback=recorder, eval_every=pick(10, 5), seed=0)
+result = fimcg.coarse_grain(frames, DT, steps=pick(60, 10), callback=recorder, eval_every=pick(10, 5),
+                            seed=0)
 print(f"trained in {result.history[-1]['time_s']:.0f} s")
 figures.history_figure(result.history, keys=["loss", "rec", "sim"], title="training loss and its two parts")
 

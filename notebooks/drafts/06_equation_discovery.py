@@ -38,7 +38,6 @@ import torch
 
 import fimcg
 from fimcg import discovery, figures, systems
-from fimcg.coarse_grain import coarse_grain
 from fimcg.widgets import discovery_data, discovery_explorer, discovery_figure, pick, show
 
 torch.set_num_threads(1)
@@ -86,7 +85,7 @@ print(discovery.discover(fine[:, ::5], 0.01, drift_degree=5, diffusion_degree=4)
 
 # %%
 frames = fimcg.render_video(paths, size=32, seed=0)
-result = coarse_grain(frames, DT, steps=pick(60, 10), seed=0)
+result = fimcg.coarse_grain(frames, DT, steps=pick(60, 10), seed=0)
 z = result.latents
 z_grid = fimcg.occupied_grid(z, n=80)
 f_z, g_z = result.coefficients(z_grid)

@@ -42,8 +42,6 @@ import torch
 
 import fimcg
 from fimcg import figures, systems
-from fimcg.coarse_grain import coarse_grain
-from fimcg.joint import joint_coarse_grain
 from fimcg.widgets import AccuracyRecorder, accuracy_vs_time_figure, pick, race_explorer, race_figure, show
 
 torch.set_num_threads(1)
@@ -70,11 +68,12 @@ print(f"{N_PATHS} videos x {N_FRAMES} frames; seeds {SEEDS}")
 runs = {}
 for seed in SEEDS:
     rec = AccuracyRecorder(paths, sde)
-    coarse_grain(frames, DT, steps=pick(60, 10), seed=seed, callback=rec, eval_every=pick(10, 5), progress=False)
+    fimcg.coarse_grain(frames, DT, steps=pick(60, 10), seed=seed, callback=rec, eval_every=pick(10, 5),
+                       progress=False)
     runs[f"frozen FIM, seed {seed}"] = rec
 for seed in SEEDS:
     rec = AccuracyRecorder(paths, sde)
-    joint_coarse_grain(frames, DT, steps=pick(1500, 150), seed=seed, callback=rec, eval_every=pick(150, 50),
+    fimcg.joint_coarse_grain(frames, DT, steps=pick(1500, 150), seed=seed, callback=rec, eval_every=pick(150, 50),
                        progress=False)
     runs[f"joint, seed {seed}"] = rec
 accuracy_vs_time_figure(runs, title="accuracy after alignment vs training time")
