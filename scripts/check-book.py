@@ -15,8 +15,8 @@ It also saves a screenshot of each page. It fails (exit 1) when a notebook page 
 figure, or when any page has a figure container that did not render (plotly.js missing, a script
 error, an output the page cannot show). Exit 2: bad arguments or no Chromium.
 
-Chromium runs with networking features off; pages must not depend on a CDN (the book ships
-plotly.js in ``_static``).
+Chromium runs with networking features off and every host except 127.0.0.1 unresolvable, so
+the check holds offline: pages must not depend on a CDN (the book ships plotly.js in ``_static``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--hide-scrollbars", "--mute-audio",
+    # every host but the local server fails to resolve: the check proves that pages render offline
+    # (on a machine with internet a CDN could otherwise hide a missing local plotly.js), and fast
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
 
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",

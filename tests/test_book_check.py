@@ -203,7 +203,7 @@ def _site(tmp_path: Path, *, ship_plotly: bool) -> Path:
 def test_chromium_renders_figures_with_local_plotly(tmp_path):
     site = _site(tmp_path, ship_plotly=True)
     results = check_book.check_site(site, ["notebooks/01_demo", "api"], screenshots=tmp_path / "shots",
-                                    chromium=check_book.find_chromium(), budget_ms=8000, height=800)
+                                    chromium=check_book.find_chromium(), budget_ms=3000, height=800)
     assert [(p, c.static, c.rendered, problem) for p, c, problem in results] == [
         ("notebooks/01_demo", 2, 2, ""), ("api", 0, 0, "")]
     assert (tmp_path / "shots" / "notebooks__01_demo.png").stat().st_size > 5000
@@ -214,12 +214,12 @@ def test_chromium_check_fails_without_plotly(tmp_path):
     """Offline and without the shipped plotly.js nothing renders, and the check says so."""
     site = _site(tmp_path, ship_plotly=False)
     results = check_book.check_site(site, ["notebooks/01_demo", "missing"], screenshots=None,
-                                    chromium=check_book.find_chromium(), budget_ms=8000)
+                                    chromium=check_book.find_chromium(), budget_ms=3000)
     (page, count, problem), (page2, _, problem2) = results
     assert count == check_book.FigureCount(static=2, rendered=0)
     assert problem == "no rendered figure on a notebook page"
     assert page2 == "missing" and problem2.startswith("missing page")
-    rc = check_book.main([str(site), "--toc", str(_toc(tmp_path)), "--budget-ms", "8000"])
+    rc = check_book.main([str(site), "--toc", str(_toc(tmp_path)), "--budget-ms", "3000"])
     assert rc == 1
 
 
