@@ -140,7 +140,7 @@ Targets of issue 5:
 - One-dimensional, time-homogeneous SDEs with diagonal diffusion, observed at a regular step between
   about 0.001 and 0.1 time units (after rescaling, any unit works: the estimate is equivariant to
   the unit of time and to the offset and scale of the state).
-- Trained on contexts of 100 to 12,000 transitions (1 to 100 paths); longer contexts work (the
+- Trained on contexts of 100 to 20,000 transitions (1 to 100 paths); longer contexts work (the
   kernel features and attention are averages) but were not seen in training.
 - Observation noise up to 5% of std(x) was in the prior; much larger noise biases the diffusion.
 - Outside the observed range the estimates are extrapolations: `estimate` warns (ExtrapolationWarning).

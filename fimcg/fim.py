@@ -236,14 +236,16 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     return feats.permute(0, 2, 1, 3).reshape(B, G, -1), moments.permute(0, 2, 1, 3)
 
 
-def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, ridge: float = 1e-3) -> torch.Tensor:
-    """Global least-squares polynomial estimates at normalised query locations.
+def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0) -> torch.Tensor:
+    """Global Bayesian least-squares polynomial estimates at normalised query locations.
 
-    Per dataset and dimension (each in its own coordinate), ridge-regularised least squares of the
-    increments: drift Δx'/Δt' on {1, x} and on {1, x, x², x³}; squared diffusion on {1, x, x²} from
-    the squared residuals (Δx' - f̂ Δt')²/Δt', once raw and once noise-robust (plus twice the
-    covariance of consecutive increments). For polynomial systems these are the classic parametric
-    estimators; the network decides where to trust them. Cost O(N) per dataset.
+    Per dataset and dimension (each in its own coordinate), the posterior mean of polynomial
+    coefficients with a N(0, prior_std²) prior, i.e. ridge regression with the data-dependent
+    penalty λ = Var(Δx'/Δt') / (N prior_std²): drift Δx'/Δt' on {1, x} and on {1, x, x², x³};
+    squared diffusion on {1, x, x²} from the squared residuals (Δx' - f̂ Δt')²/Δt', once raw and
+    once noise-robust (plus twice the covariance of consecutive increments). Short contexts are
+    shrunk towards zero drift, long ones approach ordinary least squares (the oracle for
+    polynomial systems); the network decides where to trust them. Cost O(N) per dataset.
 
     Args:
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
@@ -258,7 +260,8 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, ridge: float = 1e-3) ->
     def fit(degree: int, y: torch.Tensor) -> torch.Tensor:
         phi = torch.stack([x ** k for k in range(degree + 1)], dim=-1)  # (B, N, D, k)
         gram = torch.einsum("bndk,bndl->bdkl", phi, phi) / N
-        gram = gram + ridge * torch.eye(degree + 1, dtype=x.dtype, device=x.device)
+        lam = (y.var(dim=1) / (N * prior_std ** 2)).clamp_min(1e-6)  # (B, D)
+        gram = gram + lam[..., None, None] * torch.eye(degree + 1, dtype=x.dtype, device=x.device)
         rhs = torch.einsum("bndk,bnd->bdk", phi, y) / N
         coef = torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, D, k)
         return coef
@@ -371,6 +374,10 @@ class FIM(nn.Module):
         self.scale_head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
+        with torch.no_grad():  # start from the cubic least-squares drift and the quadratic g² fit
+            D = cfg.max_dim
+            self.head[-1].bias[2 * D + k + 1] = 2.0
+            self.head[-1].bias[2 * D + k + 3 + 2 * k] = 2.0
 
     # -- batched core (used by pretraining) -----------------------------------------------------
 
