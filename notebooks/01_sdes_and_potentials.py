@@ -47,7 +47,7 @@ from fimcg.widgets import (fast_mode, landscape_data, landscape_sde, landscape_s
 
 torch.set_num_threads(1)
 DT = 0.002                 # time step of the reference system
-N_PATHS = pick(200, 40)    # number of simulated paths (fast mode: fewer)
+N_PATHS = pick(200, 100)   # number of simulated paths (fast mode: fewer)
 T_MAX = pick(20.0, 10.0)   # duration of each path
 print(f"fast mode: {fast_mode()}, {N_PATHS} paths of {T_MAX} time units")
 
@@ -113,7 +113,8 @@ tv_distance = 0.5 * np.abs(counts / counts.sum() - theory * np.diff(edges)).sum(
 switching = switching_statistics(paths, DT, thresholds=(-0.5, 0.5))
 print(f"total variation distance histogram vs theory: {tv_distance:.3f}")
 print(f"std(x) = {paths.std():.3f}, well switches per 10 time units: {10 * switching.rate:.1f}")
-assert tv_distance < 0.05, "the simulated states must follow the stationary density"
+# tolerance: a few times the sampling error of this much data; constant noise g = 2 (wrong) gives ~0.1
+assert tv_distance < pick(0.04, 0.06), "the simulated states must follow the stationary density"
 assert 0.9 < float(paths.std()) < 1.02, "std(x) of the reference system is about 0.96"
 assert 4 < 10 * switching.rate < 10, "about 7 well switches per 10 time units"
 assert float(paths.abs().max()) < 1.8, "paths stay where the semicircle diffusion is positive"
