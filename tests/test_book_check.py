@@ -232,3 +232,29 @@ def _toc(tmp_path: Path) -> Path:
 def test_main_reports_missing_build(tmp_path, capsys):
     assert check_book.main([str(tmp_path), "--toc", str(_toc(tmp_path))]) == 2
     assert "has no index.html" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# the shape of every notebook (STYLE.md): goals, checks, widget, exercises
+# ---------------------------------------------------------------------------------------------
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_shape(path):
+    import jupytext
+
+    nb = jupytext.read(path)
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "starts with a title"
+    assert "**What you will learn**" in md and md.count("\n- ") >= 3, "three learning goals"
+    assert "$$" in md, "the key equation"
+    assert "\nassert " in "\n" + code, "an assert cell states what must hold"
+    assert "## Exercises" in md and "## Where next" in md
+    assert "import fimcg" in code
+    if not path.stem.startswith("00_"):  # the quick start has no widget
+        assert "show(" in code, "a widget (through fimcg.widgets.show)"
+    # fast mode is read through the helper, never from the environment directly
+    assert "os.environ" not in code and "FIMCG_FAST" not in code
