@@ -4,6 +4,7 @@ The tests use the classic local-linear estimator (same call shape as the FIM, di
 paths) so they do not depend on the FIM's training state; a test at the end checks the FIM wiring.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -77,7 +78,10 @@ def test_accepts_channels_and_other_image_sizes(data):
     assert fit_alignment(res.latents, x[:, :60]).r2 > 0.99
 
 
-def test_gradient_flows_through_the_estimator_into_the_encoder(data):
+@pytest.mark.parametrize("space", ["frames", "latent"])
+def test_gradient_flows_through_the_estimator_into_the_encoder(data, space):
+    from fimcg.coarse_grain import _sim_nll_frames
+
     _, frames = data
     res = coarse_grain(frames, 0.01, steps=0, **FAST)
     enc = res.encoder
@@ -89,11 +93,39 @@ def test_gradient_flows_through_the_estimator_into_the_encoder(data):
     def spy(paths, dt, loc):
         calls.append(paths.requires_grad)
         return local_linear(paths, dt, loc)
-    nll = _sim_nll(z, 0.01, spy, torch.Generator().manual_seed(0), 64, 12000)
+    gen = torch.Generator().manual_seed(0)
+    if space == "frames":
+        nll = _sim_nll_frames(z, feats, 0.01, spy, res.decoder, gen, 64, 12000)
+    else:
+        nll = _sim_nll(z, 0.01, spy, gen, 64, 12000)
     nll.backward()
     assert calls == [True]  # the estimator saw the latent paths with their graph
     grads = [p.grad for p in enc.net.parameters()]
     assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_frame_likelihood_is_invariant_to_rescaling_the_latent(data):
+    """The frame-space likelihood does not change when latent, decoder and SDE are rescaled together."""
+    from fimcg.coarse_grain import _sim_nll_frames
+
+    _, frames = data
+    res = coarse_grain(frames, 0.01, steps=0, **FAST)
+    feats = res.encoder.pca(frames.reshape(-1, 16, 16))
+    z = res.encode(frames)
+    est = lambda p, dt, loc: local_linear(p, dt, loc, bandwidth=0.3)  # noqa: E731
+    base = _sim_nll_frames(z, feats, 0.01, est, res.decoder, torch.Generator().manual_seed(0), 128, 12000)
+    c = 3.0
+    scaled_dec = copy.deepcopy(res.decoder)
+    with torch.no_grad():  # D'(z') = D(z' / c)
+        scaled_dec.net[0].weight /= c
+    est_c = lambda p, dt, loc: local_linear(p, dt, loc, bandwidth=0.3 * c)  # noqa: E731
+    scaled = _sim_nll_frames(c * z, feats, 0.01, est_c, scaled_dec, torch.Generator().manual_seed(0), 128, 12000,
+                             h=1e-2 * c)
+    assert float(scaled) == pytest.approx(float(base), abs=1e-3)
+    # the naive latent likelihood is not invariant: it drops by log(c) per transition
+    naive = _sim_nll(z, 0.01, est, torch.Generator().manual_seed(0), 128, 12000)
+    naive_c = _sim_nll(c * z, 0.01, est_c, torch.Generator().manual_seed(0), 128, 12000)
+    assert float(naive_c) - float(naive) == pytest.approx(np.log(c), abs=1e-3)
 
 
 def test_checkpoint_and_resume(data, tmp_path):
@@ -180,6 +212,8 @@ def test_bad_input(data):
         coarse_grain(frames, 0.01, latent_dim=4, **FAST)
     with pytest.raises(ValueError, match="latent_dim must be >= 1"):
         coarse_grain(frames, 0.01, latent_dim=0, **FAST)
+    with pytest.raises(ValueError, match="sim_space must be 'frames' or 'latent'"):
+        coarse_grain(frames, 0.01, sim_space="pixels", **FAST)
     with pytest.raises(TypeError, match="estimator must be a FIM or a callable"):
         coarse_grain(frames, 0.01, **dict(FAST, estimator="kramers"))
 
