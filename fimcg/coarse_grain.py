@@ -672,7 +672,7 @@ def coarse_grain(
     sim_weight: float = 1.0,
     sim_space: str = "frames",
     jacobian: bool = True,
-    n_components: int = 16,
+    n_components: int = 32,
     hidden: int = 64,
     depth: int = 2,
     n_queries: int = 512,

@@ -125,7 +125,7 @@ def joint_coarse_grain(
     lr: float = 3e-3,
     rec_weight: float = 1.0,
     sim_weight: float = 0.1,
-    n_components: int = 16,
+    n_components: int = 32,
     hidden: int = 64,
     depth: int = 2,
     init_steps: int = 400,
