@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 import fimcg
+from fimcg import estimators
 from fimcg.alignment import compare_to_truth
 from fimcg.coarse_grain import coarse_grain
 from fimcg.estimators import local_linear
@@ -122,7 +123,7 @@ def run_case(case: Case, seed: int, args, fim) -> list[dict]:
     ll = lambda p, dt, loc: local_linear(p, dt, loc)  # noqa: E731
 
     def fim_est(p, dt, loc):
-        return fim.estimate(p, dt, loc, warn=False)
+        return fim.estimate(p, dt, loc, warn=False) if hasattr(fim, "estimate") else fim(p, dt, loc)
 
     # --- ours, with evaluations along the way (their time is not counted) ---------------------
     evals: list[tuple[int, float, object]] = []
@@ -144,11 +145,11 @@ def run_case(case: Case, seed: int, args, fim) -> list[dict]:
     final = evals[-1][2]
     t_acc = next((t for _, t, c in evals if _meets(c)), None)
     prec = res.precision()
-    rows.append(_row("FIM (ours)", final, train_time, t_acc,
+    rows.append(_row(f"{args.label} (ours)", final, train_time, t_acc,
                      {"g2+": _g2_inflation(final, case.dt), "noise_est": prec["noise_std"][0],
                       "wall_with_evals": wall}))
     init_cmp = evals[0][2]
-    rows.append(_row("FIM, init only", init_cmp, evals[0][1], evals[0][1] if _meets(init_cmp) else None,
+    rows.append(_row(f"{args.label}, init only", init_cmp, evals[0][1], evals[0][1] if _meets(init_cmp) else None,
                      {"g2+": _g2_inflation(init_cmp, case.dt)}))
     cmp_ll, t_ll = init_extra["ll"]
     rows.append(_row("Isomap + local-linear", cmp_ll, t_ll, t_ll if _meets(cmp_ll) else None,
@@ -178,7 +179,7 @@ def run_case(case: Case, seed: int, args, fim) -> list[dict]:
                          {"g2+": _g2_inflation(jevals[-1][1], case.dt)}))
 
     # --- oracles on the true states -------------------------------------------------------------
-    for name, est in (("oracle: FIM on true x", fim_est), ("oracle: local-linear on true x", ll)):
+    for name, est in ((f"oracle: {args.estimator} on true x", fim_est), ("oracle: local-linear on true x", ll)):
         t0 = time.perf_counter()
         cmp = _safe_compare(x, x, lambda loc: _chunked(est, x, case.dt, loc), sde)
         secs = time.perf_counter() - t0
@@ -224,13 +225,16 @@ def summarise(rows: list[dict], case: str) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fim", default=None, help="FIM weights file (default: the shipped weights)")
+    p.add_argument("--estimator", default="fim", choices=["fim", "least_squares", "local_linear"],
+                   help="frozen estimator inside coarse_grain (least_squares: degree 3/2 polynomials, the "
+                        "FIM prior's class, as a stand-in when no FIM weights exist)")
     p.add_argument("--seeds", type=int, default=10, help="seeds of the reference case")
     p.add_argument("--other-seeds", type=int, default=3, help="seeds of every other case")
     p.add_argument("--cases", default="all", help="'all', 'reference', or comma-separated case indices (0-7)")
     p.add_argument("--n-paths", type=int, default=24, help="paths per data set")
     p.add_argument("--n-frames", type=int, default=500, help="frames per path")
-    p.add_argument("--steps", type=int, default=40, help="optimisation steps of coarse_grain")
-    p.add_argument("--eval-every", type=int, default=10, help="evaluate coarse_grain every k steps")
+    p.add_argument("--steps", type=int, default=20, help="optimisation steps of coarse_grain")
+    p.add_argument("--eval-every", type=int, default=5, help="evaluate coarse_grain every k steps")
     p.add_argument("--joint-steps", type=int, default=1500, help="steps of the joint baseline")
     p.add_argument("--joint-eval-every", type=int, default=100, help="evaluate the joint baseline every k steps")
     p.add_argument("--ae-steps", type=int, default=600, help="steps of the plain autoencoder")
@@ -239,23 +243,31 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="write all rows to this JSON file")
     args = p.parse_args(argv)
+    args.label = {"fim": "FIM", "least_squares": "LS", "local_linear": "LL"}[args.estimator]
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", category=UserWarning)
     if args.quick:
         args.seeds, args.cases, args.joint_steps, args.ae_steps = 2, "reference", 300, 200
-    fim = fimcg.fim.load_fim(args.fim, verify=args.fim is None) if args.fim else fimcg.load_fim()
+    if args.estimator == "fim":
+        fim = fimcg.fim.load_fim(args.fim, verify=False) if args.fim else fimcg.load_fim()
+    elif args.estimator == "least_squares":
+        fim = lambda p, dt, loc: estimators.least_squares(p, dt, loc, drift_basis=3, diff2_basis=2)  # noqa: E731
+        fim.__name__ = "least_squares"
+    else:
+        fim = local_linear
     if args.cases == "all":
         cases = CASES
     elif args.cases == "reference":
         cases = [c for c in CASES if c.reference]
     else:
         cases = [CASES[int(i)] for i in args.cases.split(",")]
-    meta = {"fim": args.fim or "shipped", "fim_meta": getattr(fim, "meta", {}), "n_paths": args.n_paths,
+    meta = {"estimator": args.estimator, "fim": args.fim or "shipped", "fim_meta": getattr(fim, "meta", {}), "n_paths": args.n_paths,
             "n_frames": args.n_frames, "steps": args.steps, "joint_steps": args.joint_steps,
             "threads": args.threads, "torch": torch.__version__}
     print(f"coarse-graining benchmark: {args.n_paths} paths x {args.n_frames} frames of 32x32 per data set "
           f"(the reference case: {args.n_paths * (args.n_frames - 1)} transitions, "
-          f"T = {args.n_paths * (args.n_frames - 1) * 0.01:g} time units); FIM: {meta['fim']}; "
+          f"T = {args.n_paths * (args.n_frames - 1) * 0.01:g} time units); estimator: {args.estimator}"
+          f"{' (' + meta['fim'] + ')' if args.estimator == 'fim' else ''}; "
           f"coarse_grain steps {args.steps}; joint steps {args.joint_steps}; {args.threads} thread(s)")
     rows: list[dict] = []
     t_all = time.perf_counter()
@@ -266,7 +278,7 @@ def main(argv=None) -> int:
             rows.extend(run_case(case, seed, args, fim))
             print(f"  {case.name} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
         print(summarise(rows, case.name), flush=True)
-    ref = [r for r in rows if r["case"] == CASES[0].name and r["method"] == "FIM (ours)"]
+    ref = [r for r in rows if r["case"] == CASES[0].name and r["method"] == f"{args.label} (ours)"]
     if ref:
         ok = sum(1 for r in ref if r["drift"] <= DRIFT_TARGET and r["diffusion"] <= DIFFUSION_TARGET
                  and r["seconds"] <= 120)

@@ -255,3 +255,19 @@ def test_run_pipeline_end_to_end(data):
     paths = fimcg.simulate(out["equation_latent"].sde(), torch.zeros(3, 1), dt=0.01, n_steps=20, seed=0,
                            on_divergence="nan")
     assert paths.shape == (3, 21, 1)
+
+
+def test_precision_detects_latent_noise(fitted):
+    """White noise of std s on the latent is read off the increments' lag-1 covariance."""
+    x = fimcg.simulate(double_well(), torch.linspace(-1.5, 1.5, 40)[:, None], dt=0.002, n_steps=500 * 5,
+                       seed=5)[:, ::5]  # (40, 501, 1) at dt = 0.01
+    gen = torch.Generator().manual_seed(6)
+    for s in (0.0, 0.05):
+        noisy = x + s * torch.randn(x.shape, generator=gen)
+        res = CoarseGrainResult(fitted.encoder, fitted.decoder, 0.01, noisy, [], {}, local_linear)
+        p = res.precision()
+        if s == 0:
+            assert p["noise_std"][0] < 0.02  # only the O(dt) correlation of the diffusion itself
+        else:
+            assert p["noise_std"][0] == pytest.approx(s, rel=0.25)
+            assert p["g2_inflation"][0] == pytest.approx(2 * s ** 2 / 0.01, rel=0.5)
