@@ -257,18 +257,22 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0)
     x, dt = ctx.x, ctx.dt
     B, N, D = x.shape
 
+    phi = torch.stack([torch.ones_like(x), x, x * x, x * x * x], dim=-1)  # (B, N, D, 4), computed once
+    gram_all = torch.einsum("bndk,bndl->bdkl", phi, phi) / N  # every fit's Gram matrix is a corner of it
+    eye = torch.eye(4, dtype=x.dtype, device=x.device)
+
     def fit(degree: int, y: torch.Tensor) -> torch.Tensor:
-        phi = torch.stack([x ** k for k in range(degree + 1)], dim=-1)  # (B, N, D, k)
-        gram = torch.einsum("bndk,bndl->bdkl", phi, phi) / N
+        k = degree + 1
         lam = (y.var(dim=1) / (N * prior_std ** 2)).clamp_min(1e-6)  # (B, D)
-        gram = gram + lam[..., None, None] * torch.eye(degree + 1, dtype=x.dtype, device=x.device)
-        rhs = torch.einsum("bndk,bnd->bdk", phi, y) / N
-        coef = torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, D, k)
-        return coef
+        gram = gram_all[..., :k, :k] + lam[..., None, None] * eye[:k, :k]
+        rhs = torch.einsum("bndk,bnd->bdk", phi[..., :k], y) / N
+        return torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, D, k)
 
     def at(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        phi = torch.stack([z ** k for k in range(coef.shape[-1])], dim=-1)
-        return (phi * coef[:, None]).sum(-1)
+        out = coef[:, None, :, -1]
+        for j in range(coef.shape[-1] - 2, -1, -1):  # Horner's scheme
+            out = out * z + coef[:, None, :, j]
+        return out
 
     y1 = ctx.dx / dt
     c1, c3 = fit(1, y1), fit(3, y1)
