@@ -87,19 +87,21 @@ def normalised_targets(batch: TrainingBatch) -> tuple[torch.Tensor, torch.Tensor
 def fim_loss(pred: Prediction, batch: TrainingBatch) -> tuple[torch.Tensor, dict]:
     """The pretraining loss (normalised units), and its parts for logging.
 
-    Per query location, with relative squared errors ``e_f = |f̂' - f'|² / (mean f'² + 0.1 mean g'²)``
-    and ``e_g = |ĝ' - g'|² / mean g'²`` (means over the dataset's queries; the floor on the drift's
-    scale keeps near-zero drifts from dominating): ``l = log(1 + e)``, a robust (Cauchy) loss. It is
-    the squared error for small errors, but a dataset whose drift cannot be identified from its
-    context (short, noisy) has bounded influence, instead of teaching the model to shrink every
-    estimate towards zero. The main loss is the plain mean of l_f + l_g over locations. The loss-scale head is
+    Per query location, with relative squared errors ``e_f = |f̂' - f'|² / n_f`` and
+    ``e_g = |ĝ' - g'|² / mean g'²``: ``l = log(1 + e)``, a robust (Cauchy) loss. The drift's scale
+    ``n_f = mean f'² + mean g'² (0.1 + 1 / (Δt' N))`` adds to the truth's scale the variance of a
+    drift estimate from N transitions (Var(Δx'/Δt') / N = g'² / (Δt' N)): a context too short to
+    identify its drift weighs little, instead of teaching the model to shrink every drift estimate
+    towards zero. Means are over the dataset's queries. The main loss is the mean of l_f + l_g. The loss-scale head is
     trained, on detached inputs and detached losses, with FIM-SDE's ``exp(-s) l + s``: it learns
     s ≈ log E[l] at each location, an uncertainty estimate that does not reweight the main loss.
     """
     d = batch.drift.shape[-1]
     f_t, g_t = normalised_targets(batch)
     f_hat, g_hat = pred.drift[..., :d], pred.diffusion[..., :d]
-    nf = (f_t ** 2).mean(dim=(1, 2), keepdim=True) + 0.1 * (g_t ** 2).mean(dim=(1, 2), keepdim=True)
+    n_trans = batch.paths.shape[1] * (batch.paths.shape[2] - 1)
+    g2 = (g_t ** 2).mean(dim=(1, 2), keepdim=True)
+    nf = (f_t ** 2).mean(dim=(1, 2), keepdim=True) + g2 * (0.1 + 1.0 / (0.01 * n_trans))
     ng = (g_t ** 2).mean(dim=(1, 2), keepdim=True).clamp_min(1e-6)
     l_f = torch.log1p(((f_hat - f_t) ** 2) / nf).mean(-1)
     l_g = torch.log1p(((g_hat - g_t) ** 2) / ng).mean(-1)
@@ -238,6 +240,14 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
     run_f = run_g = 0.0
     skipped = bad_in_row = 0
     csv_path = out / "log.csv"
+    if rank == 0 and step == 0:  # the initial model is a candidate too (its gates start at classic fits)
+        record = {"step": 0, "elapsed_s": 0.0, "world_size": world, "skipped": 0}
+        record.update(evaluate_on_prior(model, val_batches))
+        record.update(evaluate_reference(model))
+        best = record["val_drift_rel"] + record["val_diffusion_rel"]
+        history.append(record)
+        tqdm.write(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}))
+        save(tag_best=True)
     try:
         while step < cfg.steps:
             batch = next(stream).to(dev)
