@@ -68,7 +68,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .sde import SDE
 
 __all__ = ["coarse_grain", "CoarseGrainResult", "TrainingDiverged", "prepare_frames", "as_estimator",
-           "Tabulated", "MIN_FRAMES_PER_PATH", "MIN_TRANSITIONS"]
+           "Tabulated", "run_pipeline", "pipeline_stage", "MIN_FRAMES_PER_PATH", "MIN_TRANSITIONS"]
 
 Estimator = Callable[[torch.Tensor, float, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
