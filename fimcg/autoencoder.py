@@ -221,9 +221,13 @@ def isomap_coordinates(feats: torch.Tensor, latent_dim: int, *, n_neighbors: int
     if not np.all(np.isfinite(geo)):  # cannot happen once connected; guard anyway
         geo = np.where(np.isfinite(geo), geo, np.nanmax(geo[np.isfinite(geo)]) * 2)
     d2 = geo ** 2
-    J = np.eye(m) - 1.0 / m
-    B = -0.5 * J @ d2 @ J
-    w, v = np.linalg.eigh(B)
+    # classical MDS: top eigenvectors of the double-centred squared distances (Lanczos: only a few needed)
+    B = -0.5 * (d2 - d2.mean(axis=0, keepdims=True) - d2.mean(axis=1, keepdims=True) + d2.mean())
+    if latent_dim < m - 1:
+        from scipy.sparse.linalg import eigsh
+        w, v = eigsh(B, k=latent_dim, which="LA", v0=gen.standard_normal(m))
+    else:
+        w, v = np.linalg.eigh(B)
     top = np.argsort(w)[::-1][:latent_dim]
     coords = v[:, top] * np.sqrt(np.maximum(w[top], 0.0))
     coords = (coords - coords.mean(axis=0)) / np.maximum(coords.std(axis=0), 1e-12)
