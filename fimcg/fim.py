@@ -23,7 +23,8 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
    the first two conditional moments of the increments for a few kernel bandwidths (the classic
    Kramers–Moyal estimate, smoothed), a noise-robust second moment that adds twice the covariance
    of consecutive increments, global polynomial least-squares fits (:func:`polynomial_fits`), the
-   local data density, and two global statistics: the lag-1
+   local data density, and three global statistics: the F statistic of the cubic drift fit (is the
+   drift identifiable from this context?), the lag-1
    correlation of consecutive increments (which reveals observation noise: white noise of variance
    σ² gives increments a covariance of -σ²) and log N. Cost O(N · G).
 5. **Decoder.** Each query embedding attends to the latents and then directly to the token
@@ -107,7 +108,7 @@ class FIMConfig:
     @property
     def query_features(self) -> int:
         k = len(self.bandwidths)
-        return self.max_dim + k * (1 + 3 * self.max_dim) + 4 * self.max_dim + self.max_dim + 1 + self.max_dim
+        return self.max_dim + k * (1 + 3 * self.max_dim) + 4 * self.max_dim + 2 * self.max_dim + 1 + self.max_dim
 
     @classmethod
     def from_dict(cls, d: dict) -> "FIMConfig":
@@ -253,7 +254,8 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0)
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
 
     Returns:
-        (B, G, 4, D): drift (degree 1), drift (degree 3), g'² raw, g'² noise-robust (both floored at
+        fits (B, G, 4, D) and the drift's F statistic (B, D) (see the code).
+        fits: drift (degree 1), drift (degree 3), g'² raw, g'² noise-robust (both floored at
         5% of the dataset's mean second moment).
     """
     x, dt = ctx.x, ctx.dt
@@ -282,7 +284,11 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0)
     floor = 0.05 * (ctx.dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, D)
     g2 = at(fit(2, resid2), q).clamp_min(0) + floor
     g2r = at(fit(2, resid2 + 2 * ctx.lagprod / dt), q).clamp_min(0) + floor
-    return torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2)
+    # identifiability of the drift: the F statistic of the cubic fit, (mean fitted f'²) / (its
+    # estimation variance), large when the data pin the drift down, about 1 when they do not
+    signal = torch.einsum("bdk,bdkl,bdl->bd", c3, gram_all, c3)
+    f_stat = signal / (4 * y1.var(dim=1) / N).clamp_min(1e-12)
+    return torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2), f_stat
 
 
 # ----------------------------------------------------------------------------------------------
@@ -412,9 +418,9 @@ class FIM(nn.Module):
         cfg = self.config
         B, G, D = q.shape
         kfeat, moments = kernel_features(norm, q, cfg.bandwidths, cfg.shrinkage)
-        poly = polynomial_fits(norm, q)  # (B, G, 4, D)
+        poly, f_stat = polynomial_fits(norm, q)  # (B, G, 4, D), (B, D)
         log_n = torch.log(torch.tensor(float(norm.x.shape[1]), dtype=q.dtype, device=q.device))
-        glob = torch.cat([norm.lag1, (log_n / 10.0).expand(B, 1), norm.dim_mask], dim=-1)
+        glob = torch.cat([norm.lag1, torch.log1p(f_stat) / 5.0, (log_n / 10.0).expand(B, 1), norm.dim_mask], dim=-1)
         feats = torch.cat([q, torch.asinh(kfeat), torch.asinh(poly.reshape(B, G, -1)),
                            glob[:, None, :].expand(B, G, glob.shape[-1])], dim=-1)
         h = self.query_embed(feats)
