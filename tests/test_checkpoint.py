@@ -15,6 +15,7 @@ def test_round_trip_and_no_temporary_files(tmp_path):
     ck = load_checkpoint(path)
     assert ck["step"] == 3 and torch.equal(ck["w"], torch.arange(5))
     assert os.listdir(path.parent) == ["ck.pt"]
+    assert path.stat().st_mode & 0o044  # readable by others, like any new file (not mkstemp's 0600)
 
 
 def test_failed_write_keeps_the_previous_checkpoint(tmp_path):
