@@ -46,8 +46,8 @@ torch.set_num_threads(1)
 # %%
 sde = fimcg.systems.double_well()
 dt = 0.01
-x0 = torch.tensor([-1.0, 1.0]).repeat(pick(10, 4))[:, None]
-paths = fimcg.simulate(sde, x0, dt=dt, n_steps=pick(499, 249), substeps=5, seed=0)
+x0 = torch.tensor([-1.0, 1.0]).repeat(10)[:, None]
+paths = fimcg.simulate(sde, x0, dt=dt, n_steps=499, substeps=5, seed=0)
 figures.paths_figure(paths, dt, n_show=3, title="the hidden state x(t)")
 
 # %% [markdown]
@@ -82,7 +82,8 @@ figures.drift_diffusion_figure(comparison.grid[:, None], {"from video, zero-shot
 z_grid = fimcg.occupied_grid(result.latents)
 model = discovery.discover_from_coefficients(z_grid, *result.coefficients(z_grid), names=["z"])
 print(model)
-check = discovery.validate(model, result.latents, dt, seed=1)
+thresholds = tuple(float(q) for q in torch.quantile(result.latents.reshape(-1), torch.tensor([0.3, 0.7])))
+check = discovery.validate(model, result.latents, dt, thresholds=thresholds, seed=1)  # wells: data quantiles
 print(check)
 
 # %%
@@ -93,6 +94,15 @@ assert comparison.diffusion_rel < 0.25 and comparison.drift_rel < 0.5, "drift an
 assert 0.5 < check.model.rate / check.data.rate < 2, "the discovered SDE switches wells like the data"
 
 # %% [markdown]
+# ## Exercises
+#
+# 1. Film the particle along an arc (`embedding="arc"` in step 2) and run everything again.
+#    Which numbers in the last cell change?
+# 2. Try another system from the catalogue, e.g. `fimcg.systems.tanh_double_well()` (a
+#    non-polynomial drift). What does the sparse equation of step 5 make of it?
+# 3. Halve the number of paths. Which is hurt more, the drift or the diffusion (chapter 3 explains
+#    why)?
+#
 # ## Where next
 #
 # Chapter 1 starts from the beginning: what drift and diffusion are, and what the double well

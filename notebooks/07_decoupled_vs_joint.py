@@ -47,7 +47,7 @@ from fimcg.widgets import AccuracyRecorder, accuracy_vs_time_figure, pick, race_
 torch.set_num_threads(1)
 sde = systems.double_well()
 DT = 0.01
-N_PATHS, N_FRAMES = pick(20, 8), pick(500, 250)
+N_PATHS, N_FRAMES = 20, 500                # the same data in fast mode: only training is shortened
 x0 = torch.tensor([-1.0, 1.0]).repeat(N_PATHS // 2)[:, None]
 paths = fimcg.simulate(sde, x0, dt=DT, n_steps=N_FRAMES - 1, substeps=5, seed=0)
 frames = fimcg.render_video(paths, size=32, seed=0)
