@@ -3,11 +3,13 @@
 Architecture (frames of any size; D = C * H * W pixels)::
 
     frame (C, H, W) --flatten--> (D,) --PCA projection--> (k,) --MLP--> (latent_dim,) --LatentNorm--> z
-    z --MLP--> (k_rec,) PCA coefficients --PCA basis--> (D,) --reshape--> frame
+    z --decoder--> (k_rec,) PCA coefficients --PCA basis--> (D,) --reshape--> frame
 
 * :class:`FramePCA` is a fixed linear layer (mean frame and top principal directions, fitted once on
   the training frames). It makes the networks tiny and independent of the image size, and it
   averages pixel noise over the whole frame.
+* The decoder is an MLP (:class:`Decoder`) or, for a 1-D latent, a cubic spline curve in PCA space
+  (:class:`SplineDecoder`), fitted exactly by least squares: smooth and with an accurate Jacobian.
 * :class:`LatentNorm` anchors the latent: it standardises every latent coordinate to zero mean
   and unit variance over the data (like batch normalisation without the learned affine part). The
   FIM is equivariant to offset and scale, so without this anchoring a simulation-consistent loss
@@ -31,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["FramePCA", "LatentNorm", "Encoder", "Decoder", "isomap_coordinates", "mlp"]
+__all__ = ["FramePCA", "LatentNorm", "Encoder", "Decoder", "SplineDecoder", "isomap_coordinates", "mlp"]
 
 
 def mlp(n_in: int, hidden: int, n_out: int, *, depth: int = 2) -> nn.Sequential:
@@ -177,6 +179,61 @@ class Decoder(nn.Module):
     def coefficients(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (B, latent_dim) -> scaled PCA coefficients (B, k_rec)."""
         return self.net(z)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.pca.reconstruct(self.coefficients(z))
+
+
+class SplineDecoder(nn.Module):
+    """1-D latents (B, 1) -> frames, through a cubic B-spline curve in PCA-coefficient space.
+
+    ``D(z) = sum_j c_j B_j(z)`` with uniform cubic B-splines on ``n_knots`` intervals spanning the
+    latent range (widened by 10%) and coefficients ``c`` (n_knots + 3, k_rec). Smooth (twice
+    continuously differentiable in z, so its Jacobian is accurate), and fitted exactly by linear
+    least squares (:meth:`fit`) instead of by gradient steps. Outside the range the end intervals'
+    cubics continue. The coefficients are a parameter, so joint training can also learn them.
+    """
+
+    def __init__(self, pca: FramePCA, latent_dim: int = 1, *, n_knots: int = 48) -> None:
+        super().__init__()
+        if latent_dim != 1:
+            raise ValueError(f"SplineDecoder needs latent_dim=1, got {latent_dim}")
+        self.pca = pca
+        self.n_knots = n_knots
+        self.coef = nn.Parameter(torch.zeros(n_knots + 3, pca.n_components))
+        self.register_buffer("lo", torch.tensor(-3.0))
+        self.register_buffer("hi", torch.tensor(3.0))
+
+    def basis(self, z: torch.Tensor) -> torch.Tensor:
+        """Cubic B-spline basis at latents z (B, 1): (B, n_knots + 3), differentiable in z."""
+        u = (z[:, 0] - self.lo) / (self.hi - self.lo) * self.n_knots
+        i = u.detach().floor().clamp(0, self.n_knots - 1)
+        t = u - i
+        w = torch.stack([(1 - t) ** 3 / 6, (3 * t ** 3 - 6 * t ** 2 + 4) / 6,
+                         (-3 * t ** 3 + 3 * t ** 2 + 3 * t + 1) / 6, t ** 3 / 6], dim=-1)  # (B, 4)
+        idx = i.long()[:, None] + torch.arange(4, device=z.device)[None, :]
+        out = torch.zeros(z.shape[0], self.n_knots + 3, dtype=z.dtype, device=z.device)
+        return out.scatter(1, idx, w)
+
+    @torch.no_grad()
+    def fit(self, z: torch.Tensor, feats: torch.Tensor, *, ridge: float = 1e-6) -> float:
+        """Least-squares fit of the coefficients to (latents (N, 1), PCA features (N, k)); returns
+        the relative residual sum |D(z) - u|^2 / sum |u|^2."""
+        lo, hi = float(z.min()), float(z.max())
+        pad = 0.1 * (hi - lo)
+        self.lo.fill_(lo - pad)
+        self.hi.fill_(hi + pad)
+        A = self.basis(z).double()
+        gram = A.T @ A
+        gram += ridge * float(gram.diagonal().mean()) * torch.eye(A.shape[1], dtype=gram.dtype, device=gram.device)
+        c = torch.linalg.solve(gram, A.T @ feats.double())
+        self.coef.copy_(c.to(self.coef.dtype))
+        resid = ((A @ c - feats.double()) ** 2).sum() / (feats.double() ** 2).sum()
+        return float(resid)
+
+    def coefficients(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B, 1) -> scaled PCA coefficients (B, k_rec)."""
+        return self.basis(z) @ self.coef
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.pca.reconstruct(self.coefficients(z))

@@ -63,7 +63,7 @@ import torch
 from torch import nn
 
 from ._validation import as_tensor, check_finite, check_int, check_positive
-from .autoencoder import Decoder, Encoder, FramePCA, isomap_coordinates
+from .autoencoder import Decoder, Encoder, FramePCA, SplineDecoder, isomap_coordinates
 from .checkpoint import load_checkpoint, save_checkpoint
 from .sde import SDE
 
@@ -395,10 +395,11 @@ class CoarseGrainResult:
         return cls.from_state(blob, estimator=estimator, device=device)
 
 
-def _build_networks(frame_shape, n_components, latent_dim, hidden, depth) -> tuple[Encoder, Decoder]:
+def _build_networks(frame_shape, n_components, latent_dim, hidden, depth) -> tuple[Encoder, nn.Module]:
+    """Encoder and decoder sharing one PCA; the decoder is a spline curve for a 1-D latent."""
     pca = FramePCA(frame_shape, n_components)
-    return (Encoder(pca, latent_dim, hidden=hidden, depth=depth),
-            Decoder(pca, latent_dim, hidden=hidden, depth=depth))
+    dec = SplineDecoder(pca) if latent_dim == 1 else Decoder(pca, latent_dim, hidden=hidden, depth=depth)
+    return Encoder(pca, latent_dim, hidden=hidden, depth=depth), dec
 
 
 # ----------------------------------------------------------------------------------------------
@@ -409,8 +410,7 @@ def _decoder_log_volume(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch
     """log of the volume element sqrt(det(J^T J)) of the decoder D: z -> PCA features at z (B, d),
     J = dD/dz by central differences; returns (B,)."""
     d = z.shape[-1]
-    frozen = {k: v.detach() for k, v in dec.net.named_parameters()}  # the decoder must not flatten itself
-    net = lambda u: torch.func.functional_call(dec.net, frozen, (u,))  # noqa: E731
+    net = dec.coefficients  # frozen in coarse_grain: gradients reach z only
     cols = []
     for i in range(d):
         e = torch.zeros(d, dtype=z.dtype, device=z.device)
@@ -460,8 +460,7 @@ def _sim_nll_frames(z: torch.Tensor, feats: torch.Tensor, dt: float, estimator: 
     q = torch.randperm(n_tr, generator=gen)[:n_queries].to(z.device)
     z0 = z[:, :-1].reshape(-1, d)[q]
     du = (u[:, 1:] - u[:, :-1]).reshape(n_tr, -1)[q]  # observed frame increments (B, k)
-    frozen = {k: v.detach() for k, v in dec.net.named_parameters()}
-    net = lambda v: torch.func.functional_call(dec.net, frozen, (v,))  # noqa: E731
+    net = dec.coefficients  # frozen in coarse_grain: gradients reach z only
     cols = []
     for i in range(d):
         e = torch.zeros(d, dtype=z.dtype, device=z.device)
@@ -477,34 +476,44 @@ def _sim_nll_frames(z: torch.Tensor, feats: torch.Tensor, dt: float, estimator: 
     return (nll + 0.5 * torch.logdet(gram)).mean()
 
 
-def _init_autoencoder(enc: Encoder, dec: Decoder, feats: torch.Tensor, latent_dim: int, *, seed: int,
+def _init_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, latent_dim: int, *, seed: int,
                       init_steps: int, lr: float, max_points: int, batch: int = 4096) -> dict:
-    """Initialise: encoder regressed on Isomap coordinates of a subsample, then the decoder fitted on
-    all frames to invert the encoder (see module doc)."""
+    """Initialise: encoder regressed on Isomap coordinates of a subsample (L-BFGS), then the decoder
+    fitted on all frames to invert the encoder (exact least squares for the spline decoder, Adam
+    for the MLP decoder); see the module doc."""
     idx, coords = isomap_coordinates(feats, latent_dim, seed=seed, max_points=max_points)
     idx = idx.to(feats.device)
     coords = coords.to(feats.device)
     x_sub = feats[idx]
-    opt = torch.optim.Adam(enc.net.parameters(), lr=lr)
     loss_e = torch.zeros(())
-    for _ in range(init_steps):
-        loss_e = ((enc.net(x_sub) - coords) ** 2).mean()
-        opt.zero_grad()
-        loss_e.backward()
-        opt.step()
+    if init_steps > 0:
+        opt = torch.optim.LBFGS(enc.net.parameters(), lr=1.0, max_iter=init_steps, history_size=20,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-10, tolerance_change=1e-14)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((enc.net(x_sub) - coords) ** 2).mean()
+            loss.backward()
+            return loss
+        opt.step(closure)
+        with torch.no_grad():
+            loss_e = ((enc.net(x_sub) - coords) ** 2).mean()
     with torch.no_grad():
         enc.train()
         z = enc.from_features(feats)  # sets the anchoring statistics
-    gen = torch.Generator().manual_seed(seed + 1)
-    opt = torch.optim.Adam(dec.net.parameters(), lr=lr)
-    power = (feats ** 2).sum(-1).mean()
-    loss_d = torch.zeros(())
-    for _ in range(init_steps):
-        b = torch.randint(0, feats.shape[0], (min(batch, feats.shape[0]),), generator=gen).to(feats.device)
-        loss_d = ((dec.net(z[b]) - feats[b]) ** 2).sum(-1).mean() / power
-        opt.zero_grad()
-        loss_d.backward()
-        opt.step()
+    if isinstance(dec, SplineDecoder):
+        loss_d = torch.tensor(dec.fit(z, feats))
+    else:
+        gen = torch.Generator().manual_seed(seed + 1)
+        opt = torch.optim.Adam(dec.net.parameters(), lr=lr)
+        power = (feats ** 2).sum(-1).mean()
+        loss_d = torch.zeros(())
+        for _ in range(init_steps):
+            b = torch.randint(0, feats.shape[0], (min(batch, feats.shape[0]),), generator=gen).to(feats.device)
+            loss_d = ((dec.net(z[b]) - feats[b]) ** 2).sum(-1).mean() / power
+            opt.zero_grad()
+            loss_d.backward()
+            opt.step()
     return {"init_encoder_mse": float(loss_e.detach()), "init_decoder_rel": float(loss_d.detach()),
             "isomap_points": int(idx.numel())}
 
@@ -580,7 +589,7 @@ class _Run:
 
     def reconstruction(self, z: torch.Tensor) -> torch.Tensor:
         """Relative reconstruction error of all frames from latents z (n_paths, T, d)."""
-        return ((self.dec.net(z.reshape(-1, self.latent_dim)) - self.feats) ** 2).sum(-1).mean() / self.feat_power
+        return ((self.dec.coefficients(z.reshape(-1, self.latent_dim)) - self.feats) ** 2).sum(-1).mean() / self.feat_power
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t_start - self.paused

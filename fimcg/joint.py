@@ -198,7 +198,7 @@ def joint_coarse_grain(
         res.head = head_mod
         return res
 
-    params = list(run.enc.net.parameters()) + list(run.dec.net.parameters()) + list(head_mod.parameters())
+    params = list(run.enc.net.parameters()) + list(run.dec.parameters()) + list(head_mod.parameters())
     run.loop(params, step_fn, steps=steps, lr=lr, checkpoint_every=check_int(checkpoint_every, name="checkpoint_every",
                                                                             minimum=1),
              progress=progress, desc="joint training", callback=callback,

@@ -67,3 +67,26 @@ def test_isomap_recovers_arc_length_of_a_moving_blob():
     r = np.corrcoef(coords[:, 0].numpy(), pos[idx].numpy())[0, 1]
     assert abs(r) > 0.999  # linear in the position: arc length of a translating blob
     torch.testing.assert_close(coords.std(0), torch.ones(1), atol=1e-2, rtol=0)
+
+
+def test_spline_decoder_fits_a_smooth_curve_exactly():
+    from fimcg.autoencoder import SplineDecoder
+
+    gen = torch.Generator().manual_seed(2)
+    pos = torch.rand(600, generator=gen) * 10 + 3
+    frames = _blob_frames(pos)
+    pca = FramePCA((16, 16), 12).fit(frames.reshape(600, -1))
+    z = ((pos - pos.mean()) / pos.std())[:, None]
+    dec = SplineDecoder(pca)
+    rel = dec.fit(z, pca(frames))
+    assert rel < 1e-4  # the blob's PCA coefficients are smooth functions of its position
+    recon = dec(z[:5])
+    assert recon.shape == (5, 16, 16)
+    torch.testing.assert_close(recon, pca.reconstruct(pca(frames[:5])), atol=5e-3, rtol=0)
+    # differentiable in z, and the Jacobian matches finite differences
+    zz = z[:3].clone().requires_grad_(True)
+    dec.coefficients(zz)[:, 0].sum().backward()
+    fd = (dec.coefficients(z[:3] + 1e-3) - dec.coefficients(z[:3] - 1e-3))[:, 0] / 2e-3
+    torch.testing.assert_close(zz.grad[:, 0], fd, atol=1e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="latent_dim=1"):
+        SplineDecoder(pca, 2)
