@@ -39,10 +39,14 @@ latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation) and th
   offset and scale cannot collapse or drift. The FIM is equivariant to them, the likelihood is not.
 * Initialisation (before the first step): the encoder is fitted to Isomap coordinates of the PCA
   features (:func:`fimcg.autoencoder.isomap_coordinates`), the arc length along the frames' curve,
-  and the decoder to invert it. The decoder is then frozen: it fixes the parameterisation, so the
-  refinement adjusts the encoder only. The refinement is deliberately gentle (few Adam steps at a
-  small learning rate): from this initialisation, larger steps were measured to add small wiggles
-  to the encoder that the diffusion estimate (``2 s^2 / dt`` amplification) is sensitive to.
+  and the decoder (a cubic spline curve in PCA space for a 1-D latent) to invert it by exact least
+  squares. The decoder is then frozen: it fixes the parameterisation, and the refinement adjusts the
+  encoder only, with few Adam steps at a small learning rate.
+* What the refinement does (bench/coarse_grain.py): on noisy frames it makes the latent less noisy
+  and the diffusion more accurate (e.g. diffusion relative RMSE 0.10 -> 0.07 at pixel noise 0.02);
+  on clean frames the Isomap latent is already precise to ~1e-3 and the refinement costs a little
+  diffusion accuracy (0.012 -> 0.03). ``steps=0`` gives the initialised encoder with the zero-shot
+  estimate.
 
 Encoder precision: latent noise of standard deviation s adds about ``2 s^2 / dt`` to an estimated
 g^2. :meth:`CoarseGrainResult.precision` estimates s from the data alone (negative lag-1
