@@ -809,7 +809,7 @@ PIPELINE_FRAMES = 24_000
 
 def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size: int = 32, blob_width: float = 1.5,
                  noise: float = 0.0, embedding: str = "line", x_range: Any = (-2.0, 2.0), seed: int = 0,
-                 max_frames: int = PIPELINE_FRAMES, estimator: Any = None, steps: int = 40,
+                 max_frames: int = PIPELINE_FRAMES, estimator: Any = None, steps: int = 20,
                  checkpoint: str | Path | None = None, progress: bool = True) -> dict:
     """Coarse-grain video of ``paths`` end to end and return numbers and objects for a report.
 
