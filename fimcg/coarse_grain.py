@@ -838,8 +838,14 @@ def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size
     frames = render_video(x, size=size, blob_width=blob_width, noise=noise, embedding=embedding, x_range=x_range,
                           seed=seed + 7)
     t0 = time.perf_counter()
-    res = coarse_grain(frames, dt, estimator=estimator, steps=steps, seed=seed, checkpoint=checkpoint,
-                       progress=progress)
+    try:  # an existing checkpoint of the same run is continued (or reused when finished)
+        res = coarse_grain(frames, dt, estimator=estimator, steps=steps, seed=seed, checkpoint=checkpoint,
+                           progress=progress)
+    except ValueError as exc:
+        if "belongs to other data or options" not in str(exc):
+            raise
+        res = coarse_grain(frames, dt, estimator=estimator, steps=steps, seed=seed, checkpoint=checkpoint,
+                           resume=False, progress=progress)
     cg_seconds = time.perf_counter() - t0
     prec = res.precision()
     numbers: dict[str, Any] = {

@@ -272,3 +272,14 @@ def test_precision_detects_latent_noise(fitted):
         else:
             assert p["noise_std"][0] == pytest.approx(s, rel=0.25)
             assert p["g2_inflation"][0] == pytest.approx(2 * s ** 2 / 0.01, rel=0.5)
+
+
+def test_run_pipeline_replaces_a_checkpoint_of_other_data(data, tmp_path):
+    from fimcg.coarse_grain import run_pipeline
+
+    x, _ = data
+    ckpt = tmp_path / "pipe.pt"
+    opts = dict(size=16, estimator=local_linear, steps=1, progress=False, checkpoint=ckpt)
+    run_pipeline(x, 0.01, double_well(), **opts)
+    out = run_pipeline(x[:, :60], 0.01, double_well(), **opts)  # other data, same checkpoint file
+    assert out["numbers"]["frames_per_path"] == 60
