@@ -908,7 +908,8 @@ def pipeline_stage(ctx: Any) -> None:
     res, cmp = out["result"], out["comparison"]
     rep.text(f"An encoder (PCA features + MLP, initialised by Isomap) maps each frame to a 1-D latent z; the "
              f"frozen FIM infers dz = f(z) dt + g(z) dW from the encoded paths, and {n['steps']} steps refine the "
-             f"encoder with reconstruction + the one-step likelihood of the latent increments under the FIM's SDE. "
+             f"encoder with reconstruction + the Euler-Maruyama likelihood of the observed frame increments under "
+             f"the FIM's SDE (see fimcg.coarse_grain). "
              f"{n['n_frames']} frames ({n['n_paths']} paths x {n['frames_per_path']}), {n['seconds']:.1f} s "
              f"(initialisation {n['init_seconds']:.1f} s).")
     rows = [{"quantity": "latent R² (monotone fit to x)", "value": n.get("latent_r2", float("nan"))},
@@ -940,7 +941,9 @@ def pipeline_stage(ctx: Any) -> None:
         v = out["validation"]
         rep.text("Validation in the latent (coordinate-free statistics, discovered SDE simulated vs encoded data):")
         rep.table([{"statistic": "well switches per unit time", "data": v.data.rate, "model": v.model.rate},
-                   {"statistic": "mean first passage time", "data": v.data.mfpt, "model": v.model.mfpt},
-                   {"statistic": "KS distance of stationary distributions", "data": 0.0, "model": v.ks}])
+                   {"statistic": "mean first passage time", "data": v.data.mfpt, "model": v.model.mfpt}])
+        rep.text(f"Kolmogorov-Smirnov distance between the stationary distributions of data and model: {v.ks:.3f} "
+                 f"(hysteresis thresholds {v.data.thresholds[0]:.3g} / {v.data.thresholds[1]:.3g} in z, from the "
+                 "discovered drift's wells).")
     else:
         rep.text(f"Validation skipped: {n['validation'].get('skipped')}")
