@@ -232,7 +232,7 @@ class CoarseGrainResult:
     """
 
     encoder: Encoder
-    decoder: Decoder
+    decoder: nn.Module  # SplineDecoder (1-D latent) or Decoder
     dt: float
     latents: torch.Tensor
     history: list[dict] = field(default_factory=list)
