@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -47,20 +45,20 @@ def time_one(n_obs: int, repeats: int) -> float:
 
 
 def peak_rss_mb(n_obs: int, threads: int) -> float:
-    """Peak resident memory growth (MB) of one estimate() call, measured in a fresh process."""
-    code = f"""
-import resource, warnings, torch, fimcg, sys
-sys.path.insert(0, 'bench')
-from fim_speed import _paths
-torch.set_num_threads({threads})
-fim = fimcg.load_fim(); paths = _paths({n_obs}); loc = torch.linspace(-1.5, 1.5, 256)[:, None]
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-with torch.no_grad():
-    fim.estimate(paths, 0.002, loc, warn=False)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    """Peak memory (MB) allocated by torch during one estimate() call: the running sum of the
+    profiler's allocation (+) and release (-) events, in time order."""
+    fim = fimcg.load_fim()
+    paths = _paths(n_obs)
+    loc = torch.linspace(-1.5, 1.5, 256)[:, None]
+    with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                                 profile_memory=True) as prof:
+        fim.estimate(paths, 0.002, loc, warn=False)
+    events = sorted((e for e in prof.events() if e.cpu_memory_usage), key=lambda e: e.time_range.start)
+    level = peak = 0
+    for e in events:
+        level += e.cpu_memory_usage
+        peak = max(peak, level)
+    return peak / 2 ** 20
 
 
 def main() -> None:
