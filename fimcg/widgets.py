@@ -502,7 +502,7 @@ def video_data(path: Any, *, size: int = 32, blob_width: float = 1.5, noise: flo
 def _video_title(data: VideoData) -> str:
     s = data.settings
     return (f"{s['size']}x{s['size']} pixels, blob width {s['blob_width']:g}, noise {s['noise']:g}, "
-            f"{s['embedding']}: centroid decodes x with RMSE {data.decode_rmse:.3f} (R² {data.r2:.4f})")
+            f"{s['embedding']}<br>the centroid decodes x with RMSE {data.decode_rmse:.3f} (R² {data.r2:.4f})")
 
 
 def video_panel_figure(data: VideoData, *, dt: float | None = None, max_points: int = 2000):
@@ -533,8 +533,8 @@ def video_panel_figure(data: VideoData, *, dt: float | None = None, max_points: 
                              line=dict(color="black", dash="dash")), row=2, col=1)
     fig.update_xaxes(title_text="true x", row=2, col=1)
     fig.update_yaxes(title_text="x from the centroid", row=2, col=1)
-    fig.update_layout(height=520, title=dict(text=_video_title(data), font=dict(size=13)),
-                      margin=dict(l=50, r=20, t=70, b=40), template="plotly_white", showlegend=False)
+    fig.update_layout(height=540, title=dict(text=_video_title(data), font=dict(size=13)),
+                      margin=dict(l=50, r=20, t=90, b=40), template="plotly_white", showlegend=False)
     return fig
 
 
@@ -738,7 +738,7 @@ def estimation_data(sde, *, n_paths: int = 20, n_obs: int = 500, dt: float = 0.0
 def _estimation_title(data: EstimationData) -> str:
     errs = ";  ".join(f"{k}: {v['drift_rel']:.2f} / {v['diffusion_rel']:.2f}" for k, v in data.errors.items())
     return (f"{data.n_paths} paths x {data.n_obs} obs, Δt = {data.dt_obs:g} (T = "
-            f"{data.n_paths * (data.n_obs - 1) * data.dt_obs:g}).  relative error f / g:  {errs}")
+            f"{data.n_paths * (data.n_obs - 1) * data.dt_obs:g})<br>relative error f / g:  {errs}")
 
 
 def estimation_figure(data: EstimationData):
@@ -762,8 +762,8 @@ def estimation_figure(data: EstimationData):
                                      showlegend=col == 1, line=dict(color=COLORS[i % len(COLORS)], width=2)),
                           row=1, col=col)
     fig.update_xaxes(title_text="x")
-    fig.update_layout(template="plotly_white", height=420, title=dict(text=_estimation_title(data), font=dict(size=12)),
-                      margin=dict(l=50, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(template="plotly_white", height=440, title=dict(text=_estimation_title(data), font=dict(size=12)),
+                      margin=dict(l=50, r=20, t=100, b=40), legend=dict(orientation="h", y=-0.2))
     return fig
 
 
@@ -958,7 +958,7 @@ def normalisation_data(estimate: Estimator, paths: Any, dt: float, *, scale: flo
 
 
 def _normalisation_title(d: NormalisationData) -> str:
-    return (f"y = {d.scale:g}·x {'+' if d.shift >= 0 else '-'} {abs(d.shift):g}, time unit × {d.time_unit:g}:  "
+    return (f"y = {d.scale:g}·x {'+' if d.shift >= 0 else '-'} {abs(d.shift):g}, time unit × {d.time_unit:g}<br>"
             f"mapped back, the estimate moves by {100 * d.max_deviation:.2g}% of its size")
 
 
@@ -987,8 +987,8 @@ def normalisation_figure(data: NormalisationData):
                       row=2, col=col)
     fig.update_xaxes(title_text="y", row=1)
     fig.update_xaxes(title_text="x", row=2)
-    fig.update_layout(template="plotly_white", height=620, title=dict(text=_normalisation_title(data), font=dict(size=13)),
-                      margin=dict(l=50, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.12))
+    fig.update_layout(template="plotly_white", height=640, title=dict(text=_normalisation_title(data), font=dict(size=13)),
+                      margin=dict(l=50, r=20, t=100, b=40), legend=dict(orientation="h", y=-0.12))
     return fig
 
 
@@ -1386,8 +1386,8 @@ def _np1(v: Any) -> np.ndarray:
 
 
 def _discovery_title(d: DiscoveryData) -> str:
-    eq = d.equation.replace("\n", ";   ")
-    return f"threshold {d.threshold:g}, {d.n_terms} terms:   {eq}"
+    eq = d.equation.replace("\n", "<br>")
+    return f"threshold {d.threshold:g}, {d.n_terms} terms<br>{eq}"
 
 
 def discovery_figure(data: DiscoveryData):
@@ -1407,8 +1407,8 @@ def discovery_figure(data: DiscoveryData):
         fig.add_trace(go.Scatter(x=data.x, y=fit, mode="lines", name="sparse equation", legendgroup="fit",
                                  showlegend=col == 1, line=dict(color=COLORS[3], width=3)), row=1, col=col)
     fig.update_xaxes(title_text="x")
-    fig.update_layout(template="plotly_white", height=400, title=dict(text=_discovery_title(data), font=dict(size=12)),
-                      margin=dict(l=50, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(template="plotly_white", height=440, title=dict(text=_discovery_title(data), font=dict(size=12)),
+                      margin=dict(l=50, r=20, t=110, b=40), legend=dict(orientation="h", y=-0.2))
     return fig
 
 
@@ -1607,9 +1607,9 @@ def race_figure(runs: Mapping[str, AccuracyRecorder], sde, t: float):
         parts.append(f"{name}: " + (f"{r['drift_rel']:.2f}/{r['diffusion_rel']:.2f}" if r else "not started"))
     fig.update_xaxes(title_text="x")
     fig.update_layout(template="plotly_white", height=420,
-                      title=dict(text=f"after {t:g} s of training — rel. error f/g  " + ";  ".join(parts),
+                      title=dict(text=f"after {t:g} s of training<br>relative error f / g:  " + ";  ".join(parts),
                                  font=dict(size=12)),
-                      margin=dict(l=50, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.2))
+                      margin=dict(l=50, r=20, t=100, b=40), legend=dict(orientation="h", y=-0.2))
     return fig
 
 

@@ -197,7 +197,7 @@ all_estimators = {**default_estimators(), "FIM": fim.estimate}
 show(estimation_explorer, sde, estimators=all_estimators)
 
 # %%
-amounts = [(1, 500), (5, 500), (20, 500), (20, 2500)] if not fimcg.widgets.fast_mode() else [(1, 500), (5, 500), (20, 500)]
+amounts = pick([(1, 500), (5, 500), (20, 500), (20, 2500)], [(1, 500), (5, 500), (20, 500)])
 amount_data = [estimation_data(sde, n_paths=n, n_obs=t, seed=3, estimators=all_estimators) for n, t in amounts]
 estimation_slider_figure(amount_data, [f"{n} x {t}" for n, t in amounts], slider_title="paths x observations: ")
 
