@@ -208,10 +208,10 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
         shrinkage: pseudo-count towards the dataset-wide moments.
 
     Returns:
-        features: (B, G, K (1 + 3 D)) per bandwidth: log kernel mass per transition, first moment
-            E[Δx'|q]/Δt', second moment E[Δx'²|q]/Δt', and the noise-robust second moment
-            (E[Δx'²|q] + 2 E[Δx'_t Δx'_t+1|q])/Δt' (all shrunk towards global values).
-        moments: (B, G, K, 3 D) the same three moments, for the output's baseline.
+        ``(features, moments)``. ``features`` (B, G, K (1 + 3 D)) holds per bandwidth the log kernel
+        mass per transition, the first moment E[Δx'|q]/Δt', the second moment E[Δx'²|q]/Δt' and the
+        noise-robust second moment (E[Δx'²|q] + 2 E[Δx'_t Δx'_t+1|q])/Δt' (all shrunk towards
+        global values); ``moments`` (B, G, K, 3 D) the same three moments, for the output's baseline.
     """
     B, N, D = ctx.x.shape
     G, K = q.shape[1], len(bandwidths)

@@ -1,6 +1,6 @@
 """The synthetic prior the FIM is pretrained on: random SDEs and their observed paths.
 
-An equation is drawn per state dimension i as
+An equation is drawn per state dimension i as::
 
     f_i(x) = S · [ a0 + a1 x_i + a2 x_i² + a3 x_i³            (sparse polynomial, degree ≤ 3)
                    + b_t tanh(k_t (x_i − c_t))                (saturating)
