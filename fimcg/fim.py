@@ -254,9 +254,9 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0)
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
 
     Returns:
-        fits (B, G, 4, D) and the drift's F statistic (B, D) (see the code).
-        fits: drift (degree 1), drift (degree 3), g'² raw, g'² noise-robust (both floored at
-        5% of the dataset's mean second moment).
+        ``(fits, f_stat)``: ``fits`` (B, G, 4, D) holds the drift of degree 1, the drift of degree
+        3, g'² raw and g'² noise-robust (both floored at 5% of the dataset's mean second moment);
+        ``f_stat`` (B, D) is the F statistic of the cubic drift fit (its identifiability).
     """
     x, dt = ctx.x, ctx.dt
     B, N, D = x.shape
