@@ -69,7 +69,7 @@ from torch import nn
 from ._validation import as_tensor, check_finite, check_int, check_positive
 from .autoencoder import Decoder, Encoder, FramePCA, SplineDecoder, isomap_coordinates
 from .checkpoint import load_checkpoint, save_checkpoint
-from .sde import SDE
+from .sde import SDE, Tabulated
 
 __all__ = ["coarse_grain", "CoarseGrainResult", "TrainingDiverged", "prepare_frames", "as_estimator",
            "Tabulated", "run_pipeline", "pipeline_stage", "MIN_FRAMES_PER_PATH", "MIN_TRANSITIONS"]
@@ -187,31 +187,6 @@ def _estimate(estimator: Estimator, z: torch.Tensor, dt: float, loc: torch.Tenso
         ws.append(b - a)
     total = float(sum(ws))
     return sum(fs) / total, torch.sqrt(sum(g2s) / total)
-
-
-class Tabulated:
-    """A 1-D function tabulated on a uniform grid, linearly interpolated (torch callable).
-
-    Beyond the grid the drift continues linearly (``extrapolate=True``) and the diffusion is held.
-    """
-
-    def __init__(self, grid: torch.Tensor, values: torch.Tensor, *, extrapolate: bool) -> None:
-        self.grid = grid.detach().cpu().double()
-        self.values = values.detach().cpu().double().reshape(-1)
-        self.extrapolate = extrapolate
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        g, v = self.grid.to(x.device, x.dtype), self.values.to(x.device, x.dtype)
-        n = g.numel()
-        h = g[1] - g[0]
-        u = (x - g[0]) / h
-        i = u.floor().clamp(0, n - 2).long()
-        w = (u - i).clamp(0, 1)
-        y = v[i] * (1 - w) + v[i + 1] * w
-        if self.extrapolate:
-            y = torch.where(x < g[0], v[0] + (x - g[0]) * (v[1] - v[0]) / h, y)
-            y = torch.where(x > g[-1], v[-1] + (x - g[-1]) * (v[-1] - v[-2]) / h, y)
-        return y
 
 
 # ----------------------------------------------------------------------------------------------

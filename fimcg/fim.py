@@ -53,7 +53,7 @@ from torch import nn
 
 from ._validation import as_tensor, check_locations, check_paths, check_positive
 from .checkpoint import load_checkpoint, sha256_of
-from .sde import SDE
+from .sde import SDE, Tabulated
 
 __all__ = [
     "FIMConfig",
@@ -573,30 +573,8 @@ class FIM(nn.Module):
             span = hi - lo
             grid = torch.linspace(lo - margin * span, hi + margin * span, grid_size, dtype=ctx.tokens.dtype)
             f, g = self.evaluate(ctx, grid[:, None], warn=False)
-        return SDE(_Tabulated(grid, f[:, 0].cpu(), extrapolate=True), _Tabulated(grid, g[:, 0].cpu(), extrapolate=False),
+        return SDE(Tabulated(grid, f[:, 0], extrapolate=True), Tabulated(grid, g[:, 0], extrapolate=False),
                    dim=1, name=name, params={"grid": [grid[0].item(), grid[-1].item(), grid_size]})
-
-
-class _Tabulated:
-    """Piecewise-linear interpolation of a 1-D function tabulated on a uniform grid."""
-
-    def __init__(self, grid: torch.Tensor, values: torch.Tensor, *, extrapolate: bool) -> None:
-        self.grid, self.values, self.extrapolate = grid, values, extrapolate
-        self.x0, self.h = float(grid[0]), float(grid[1] - grid[0])
-        self.slopes = (values[-1] - values[-2]) / self.h, (values[1] - values[0]) / self.h
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        vals = self.values.to(x.device, x.dtype)
-        n = len(vals)
-        u = (x - self.x0) / self.h
-        i = u.floor().clamp(0, n - 2).long()
-        w = (u - i).clamp(0, 1)
-        y = vals[i] * (1 - w) + vals[i + 1] * w
-        if self.extrapolate:
-            lo, hi = float(self.grid[0]), float(self.grid[-1])
-            y = torch.where(x < lo, vals[0] + (x - lo) * float(self.slopes[1]), y)
-            y = torch.where(x > hi, vals[-1] + (x - hi) * float(self.slopes[0]), y)
-        return y
 
 
 def _concat_normalised(parts: list[Normalised]) -> Normalised:

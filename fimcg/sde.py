@@ -18,7 +18,7 @@ import torch
 
 from ._validation import as_tensor, check_finite, check_int, check_positive
 
-__all__ = ["SDE", "SimulationDiverged", "simulate"]
+__all__ = ["SDE", "SimulationDiverged", "Tabulated", "simulate"]
 
 Field = Callable[[torch.Tensor], torch.Tensor]
 
@@ -74,6 +74,31 @@ class SDE:
     def __repr__(self) -> str:  # dataclass repr would print function objects
         ps = ", ".join(f"{k}={v}" for k, v in self.params.items())
         return f"SDE(name={self.name!r}, dim={self.dim}{', ' + ps if ps else ''})"
+
+
+class Tabulated:
+    """A 1-D function tabulated on a uniform grid, linearly interpolated (torch callable).
+
+    Beyond the grid the drift continues linearly (``extrapolate=True``) and the diffusion is held.
+    """
+
+    def __init__(self, grid: torch.Tensor, values: torch.Tensor, *, extrapolate: bool) -> None:
+        self.grid = grid.detach().cpu().double()
+        self.values = values.detach().cpu().double().reshape(-1)
+        self.extrapolate = extrapolate
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        g, v = self.grid.to(x.device, x.dtype), self.values.to(x.device, x.dtype)
+        n = g.numel()
+        h = g[1] - g[0]
+        u = (x - g[0]) / h
+        i = u.floor().clamp(0, n - 2).long()
+        w = (u - i).clamp(0, 1)
+        y = v[i] * (1 - w) + v[i + 1] * w
+        if self.extrapolate:
+            y = torch.where(x < g[0], v[0] + (x - g[0]) * (v[1] - v[0]) / h, y)
+            y = torch.where(x > g[-1], v[-1] + (x - g[-1]) * (v[-1] - v[-2]) / h, y)
+        return y
 
 
 class SimulationDiverged(RuntimeError):
