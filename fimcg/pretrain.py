@@ -227,6 +227,13 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
                              "record": history[-1] if history else {}}, out / "best.pt")
         atomic_write_json({"step": step, "best": best, "elapsed_s": elapsed, "history": history}, out / "log.json")
 
+    def validate(record: dict) -> float:
+        """Add the validation metrics to ``record``, print it, return the selection score."""
+        record.update(evaluate_on_prior(model, val_batches))
+        record.update(evaluate_reference(model))
+        tqdm.write(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}))
+        return record["val_drift_rel"] + record["val_diffusion_rel"]
+
     stop = {"flag": False}
 
     def _on_signal(signum, frame):  # finish the step, checkpoint, exit cleanly
@@ -242,11 +249,8 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
     csv_path = out / "log.csv"
     if rank == 0 and step == 0:  # the initial model is a candidate too (its gates start at classic fits)
         record = {"step": 0, "elapsed_s": 0.0, "world_size": world, "skipped": 0}
-        record.update(evaluate_on_prior(model, val_batches))
-        record.update(evaluate_reference(model))
-        best = record["val_drift_rel"] + record["val_diffusion_rel"]
+        best = validate(record)
         history.append(record)
-        tqdm.write(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}))
         save(tag_best=True)
     try:
         while step < cfg.steps:
@@ -282,12 +286,9 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
                           "world_size": world, "skipped": skipped,
                           "tokens": int(batch.paths.shape[0] * batch.paths.shape[1] * (batch.paths.shape[2] - 1))}
                 if step % cfg.val_every == 0 or step == cfg.steps:
-                    record.update(evaluate_on_prior(model, val_batches))
-                    record.update(evaluate_reference(model))
-                    score = record["val_drift_rel"] + record["val_diffusion_rel"]
+                    score = validate(record)
                     if score < best:
                         best, is_best = score, True
-                    tqdm.write(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()}))
                 history.append(record)
                 _append_csv(csv_path, record)
             out_of_time = cfg.max_minutes is not None and elapsed > 60 * cfg.max_minutes
