@@ -60,7 +60,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -75,6 +75,7 @@ __all__ = ["coarse_grain", "CoarseGrainResult", "TrainingDiverged", "prepare_fra
            "Tabulated", "run_pipeline", "pipeline_stage", "MIN_FRAMES_PER_PATH", "MIN_TRANSITIONS"]
 
 Estimator = Callable[[torch.Tensor, float, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+R = TypeVar("R", bound="CoarseGrainResult")  # the result type a training run returns
 
 #: a path needs this many frames, and the data set this many transitions, to define a context
 MIN_FRAMES_PER_PATH = 10
@@ -385,38 +386,66 @@ def _build_networks(frame_shape, n_components, latent_dim, hidden, depth) -> tup
 # training
 
 
-def _decoder_log_volume(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.Tensor:
-    """log of the volume element sqrt(det(J^T J)) of the decoder D: z -> PCA features at z (B, d),
-    J = dD/dz by central differences; returns (B,)."""
+def _decoder_jacobian(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.Tensor:
+    """Jacobian J = dD/dz of the decoder D: z -> PCA features, by central differences of step ``h``
+    (latent units) at latents z (B, d); returns (B, k, d). The decoder is frozen in coarse_grain:
+    gradients reach z only."""
     d = z.shape[-1]
-    net = dec.coefficients  # frozen in coarse_grain: gradients reach z only
+    net = dec.coefficients
     cols = []
     for i in range(d):
         e = torch.zeros(d, dtype=z.dtype, device=z.device)
         e[i] = h
         cols.append((net(z + e) - net(z - e)) / (2 * h))
-    J = torch.stack(cols, dim=-1)  # (B, k, d)
+    return torch.stack(cols, dim=-1)
+
+
+def _decoder_log_volume(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.Tensor:
+    """log of the volume element sqrt(det(J^T J)) of the decoder D: z -> PCA features at z (B, d),
+    J = dD/dz by central differences; returns (B,)."""
+    d = z.shape[-1]
+    J = _decoder_jacobian(dec, z, h)  # (B, k, d)
     gram = J.transpose(1, 2) @ J  # (B, d, d)
     return 0.5 * torch.logdet(gram + 1e-8 * torch.eye(d, dtype=z.dtype, device=z.device))
+
+
+def _sample_transitions(n_paths: int, T: int, gen: torch.Generator, n_queries: int, context_size: int,
+                        device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """This step's random context and query transitions (see the module doc).
+
+    Returns ``(sel, q)``: ``sel`` (P,) indices of a random subset of whole paths holding at most
+    ``context_size`` transitions, or None when all ``n_paths`` paths fit; ``q`` (B,) indices of at
+    most ``n_queries`` transitions among the P * (T - 1) of the context, flattened path by path.
+    """
+    per = max(1, context_size // max(T - 1, 1))
+    sel = None
+    if per < n_paths:  # a random subset of whole paths as this step's context
+        sel = torch.randperm(n_paths, generator=gen)[:per].to(device)
+        n_paths = sel.shape[0]
+    q = torch.randperm(n_paths * (T - 1), generator=gen)[:n_queries].to(device)
+    return sel, q
+
+
+def _transition_nll(dz: torch.Tensor, f: torch.Tensor, g: torch.Tensor, dt: float) -> torch.Tensor:
+    """Euler-Maruyama NLL of latent steps dz (B, d) under drift f (B, d) and diffusion g (B, d)
+    over a time step dt, summed over d; the variance g^2 dt gets a floor of 1e-3 of its mean
+    (not differentiated) so that a vanishing estimated diffusion cannot blow up. Returns (B,)."""
+    var = g ** 2 * dt
+    var = var + 1e-3 * var.detach().mean() + 1e-12
+    return 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1)
 
 
 def _sim_nll(z: torch.Tensor, dt: float, estimator: Estimator, gen: torch.Generator, n_queries: int,
              context_size: int, dec: Decoder | None = None) -> torch.Tensor:
     """One-step Gaussian NLL of sampled latent increments (sim_space="latent", see module doc)."""
     n_paths, T, d = z.shape
-    per = max(1, context_size // max(T - 1, 1))
-    if per < n_paths:  # a random subset of whole paths as this step's context
-        sel = torch.randperm(n_paths, generator=gen)[:per].to(z.device)
+    sel, q = _sample_transitions(n_paths, T, gen, n_queries, context_size, z.device)
+    if sel is not None:
         z = z[sel]
-        n_paths = z.shape[0]
-    n_tr = n_paths * (T - 1)
-    q = torch.randperm(n_tr, generator=gen)[:n_queries].to(z.device)
     x0 = z[:, :-1].reshape(-1, d)[q]
     dz = (z[:, 1:] - z[:, :-1]).reshape(-1, d)[q]
     f, g = estimator(z, dt, x0)
-    var = g ** 2 * dt
-    var = var + 1e-3 * var.detach().mean() + 1e-12
-    nll = 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1)
+    nll = _transition_nll(dz, f, g, dt)
     if dec is not None:
         nll = nll + _decoder_log_volume(dec, x0)
     return nll.mean()
@@ -430,28 +459,16 @@ def _sim_nll_frames(z: torch.Tensor, feats: torch.Tensor, dt: float, estimator: 
     """
     n_paths, T, d = z.shape
     u = feats.reshape(n_paths, T, -1)
-    per = max(1, context_size // max(T - 1, 1))
-    if per < n_paths:
-        sel = torch.randperm(n_paths, generator=gen)[:per].to(z.device)
+    sel, q = _sample_transitions(n_paths, T, gen, n_queries, context_size, z.device)
+    if sel is not None:
         z, u = z[sel], u[sel]
-        n_paths = z.shape[0]
-    n_tr = n_paths * (T - 1)
-    q = torch.randperm(n_tr, generator=gen)[:n_queries].to(z.device)
     z0 = z[:, :-1].reshape(-1, d)[q]
-    du = (u[:, 1:] - u[:, :-1]).reshape(n_tr, -1)[q]  # observed frame increments (B, k)
-    net = dec.coefficients  # frozen in coarse_grain: gradients reach z only
-    cols = []
-    for i in range(d):
-        e = torch.zeros(d, dtype=z.dtype, device=z.device)
-        e[i] = h
-        cols.append((net(z0 + e) - net(z0 - e)) / (2 * h))
-    J = torch.stack(cols, dim=-1)  # (B, k, d) decoder Jacobian at z_t
+    du = (u[:, 1:] - u[:, :-1]).reshape(-1, u.shape[-1])[q]  # observed frame increments (B, k)
+    J = _decoder_jacobian(dec, z0, h)  # (B, k, d) decoder Jacobian at z_t
     gram = J.transpose(1, 2) @ J + 1e-8 * torch.eye(d, dtype=z.dtype, device=z.device)
     dz_obs = torch.linalg.solve(gram, (J.transpose(1, 2) @ du[:, :, None]))[:, :, 0]  # (B, d)
     f, g = estimator(z, dt, z0)
-    var = g ** 2 * dt
-    var = var + 1e-3 * var.detach().mean() + 1e-12
-    nll = 0.5 * (((dz_obs - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1)
+    nll = _transition_nll(dz_obs, f, g, dt)
     return (nll + 0.5 * torch.logdet(gram)).mean()
 
 
@@ -648,6 +665,73 @@ class _Run:
         return z.detach()
 
 
+
+
+def _check_loss_weights(rec_weight: Any, sim_weight: Any) -> None:
+    """Raise ``ValueError`` unless both loss weights are finite numbers >= 0."""
+    for nm, w in (("rec_weight", rec_weight), ("sim_weight", sim_weight)):
+        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+            raise ValueError(f"{nm} must be a finite number >= 0, got {w!r}")
+
+
+def _train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: float, config: dict, *,
+                       fmt: str, device: torch.device, checkpoint: str | Path | None, resume: bool, init: str,
+                       train_decoder: bool, sim_loss: Callable[[_Run, torch.Tensor], torch.Tensor],
+                       make_result: Callable[[_Run, torch.Tensor, list[dict], dict], R],
+                       extra: dict[str, nn.Module] | None = None, checkpoint_every: int, progress: bool, desc: str,
+                       callback: Callable[[int, R], Any] | None, eval_every: int) -> R:
+    """The training shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
+
+    Sets up a :class:`_Run` (restoring a checkpoint or initialising with ``init``), then minimises
+    ``rec_weight * L_rec + sim_weight * sim_loss`` with Adam for ``config["steps"]`` steps at
+    ``config["lr"]`` (weights from ``config``; see the module doc for ``L_rec``).
+
+    Args:
+        frames_t, frame_shape: validated frames (n_paths, T, *frame_shape), see :func:`prepare_frames`.
+        dt: time between frames. config: the run's options and data facts (saved with checkpoints
+            and the result; it receives ``init`` and ``train_time_s``).
+        fmt: checkpoint format tag. device, checkpoint, resume: as in :func:`coarse_grain`.
+        init: ``"isomap"`` or ``"random"`` (see :meth:`_Run.initialise`).
+        train_decoder: train the decoder too; if False it is frozen after the initialisation.
+        sim_loss: ``(run, z) -> scalar`` dynamics term of the loss for latents z (n_paths, T, d)
+            carrying their graph.
+        make_result: ``(run, latents (n_paths, T, d) detached, history, config) -> result``.
+        extra: more trained modules (e.g. the joint model's head), checkpointed with the networks.
+        checkpoint_every, progress, desc, callback, eval_every: as in :meth:`_Run.loop`.
+
+    Returns:
+        ``make_result`` of the trained networks, the final latents, the history and ``config``.
+    """
+    run = _Run(frames_t, frame_shape, dt, config, fmt=fmt, device=device, checkpoint=checkpoint, resume=resume,
+               extra=extra)
+    run.initialise(init)
+    if not train_decoder:
+        run.dec.requires_grad_(False)
+    run.enc.train()
+    rec_weight, sim_weight = config["rec_weight"], config["sim_weight"]
+
+    def step_fn(step: int) -> tuple[torch.Tensor, dict]:
+        z = run.latents()
+        rec = run.reconstruction(z)
+        sim = sim_loss(run, z)
+        return rec_weight * rec + sim_weight * sim, {"rec": rec.detach(), "sim": sim.detach()}
+
+    def snapshot() -> R:
+        run.enc.train()
+        with torch.no_grad():
+            z = run.latents()
+        return make_result(run, z.detach(), list(run.history), dict(config))
+
+    params = list(run.enc.net.parameters())
+    if train_decoder:
+        params += list(run.dec.parameters())
+    params += [p for m in run.extra.values() for p in m.parameters()]
+    run.loop(params, step_fn, steps=config["steps"], lr=config["lr"], checkpoint_every=checkpoint_every,
+             progress=progress, desc=desc, callback=callback, eval_every=eval_every, snapshot=snapshot)
+    z = run.final_latents()
+    return make_result(run, z, run.history, config)
+
+
 def coarse_grain(
     frames: Any,
     dt: float,
@@ -726,9 +810,7 @@ def coarse_grain(
     checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
     eval_every = check_int(eval_every, name="eval_every", minimum=0)
     lr = check_positive(lr, name="lr")
-    for nm, w in (("rec_weight", rec_weight), ("sim_weight", sim_weight)):
-        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
-            raise ValueError(f"{nm} must be a finite number >= 0, got {w!r}")
+    _check_loss_weights(rec_weight, sim_weight)
     if sim_space not in ("frames", "latent"):
         raise ValueError(f"sim_space must be 'frames' or 'latent', got {sim_space!r}")
     device = torch.device(device)
@@ -744,35 +826,23 @@ def coarse_grain(
               "context_size": context_size, "init_steps": init_steps, "isomap_points": isomap_points,
               "seed": seed, "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape),
               "dt": dt, "fingerprint": _fingerprint(frames_t, dt)}
-    run = _Run(frames_t, frame_shape, dt, config, fmt="fimcg-coarse-grain-train-1", device=device,
-               checkpoint=checkpoint, resume=resume)
-    run.initialise("isomap")
+
+    def sim_loss(run: _Run, z: torch.Tensor) -> torch.Tensor:
+        if sim_weight == 0:
+            return torch.zeros((), device=z.device)
+        if sim_space == "frames":
+            return _sim_nll_frames(z, run.feats, dt, est, run.dec, run.gen, n_queries, context_size)
+        return _sim_nll(z, dt, est, run.gen, n_queries, context_size, run.dec if jacobian else None)
+
+    def make_result(run: _Run, z: torch.Tensor, history: list[dict], cfg: dict) -> CoarseGrainResult:
+        return CoarseGrainResult(run.enc, run.dec, dt, z, history, cfg, est)
+
     # the decoder is frozen after the initialisation: it pins the parameterisation of the latent, so
     # the likelihood can refine the encoder but cannot re-parameterise the latent
-    run.dec.requires_grad_(False)
-    run.enc.train()
-
-    def step_fn(step: int) -> tuple[torch.Tensor, dict]:
-        z = run.latents()
-        rec = run.reconstruction(z)
-        if sim_weight == 0:
-            sim = torch.zeros((), device=z.device)
-        elif sim_space == "frames":
-            sim = _sim_nll_frames(z, run.feats, dt, est, run.dec, run.gen, n_queries, context_size)
-        else:
-            sim = _sim_nll(z, dt, est, run.gen, n_queries, context_size, run.dec if jacobian else None)
-        return rec_weight * rec + sim_weight * sim, {"rec": rec.detach(), "sim": sim.detach()}
-
-    def snapshot() -> CoarseGrainResult:
-        run.enc.train()
-        with torch.no_grad():
-            z = run.latents()
-        return CoarseGrainResult(run.enc, run.dec, dt, z.detach(), list(run.history), dict(config), est)
-
-    run.loop(list(run.enc.net.parameters()), step_fn, steps=steps, lr=lr, checkpoint_every=checkpoint_every,
-             progress=progress, desc="coarse-graining", callback=callback, eval_every=eval_every, snapshot=snapshot)
-    z = run.final_latents()
-    return CoarseGrainResult(run.enc, run.dec, dt, z, run.history, config, est)
+    return _train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-coarse-grain-train-1", device=device,
+                              checkpoint=checkpoint, resume=resume, init="isomap", train_decoder=False,
+                              sim_loss=sim_loss, make_result=make_result, checkpoint_every=checkpoint_every,
+                              progress=progress, desc="coarse-graining", callback=callback, eval_every=eval_every)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from torch import nn
 
 from ._validation import check_int, check_locations, check_positive
 from .autoencoder import mlp
-from .coarse_grain import (CoarseGrainResult, TrainingDiverged, _fingerprint, _Run, prepare_frames)
+from .coarse_grain import (CoarseGrainResult, TrainingDiverged, _check_loss_weights, _fingerprint, _Run,
+                           _train_autoencoder, prepare_frames)
 from .estimators import polynomial_features
 
 __all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain", "TrainingDiverged"]
@@ -82,6 +83,17 @@ def _make_head(spec: dict, dim: int) -> nn.Module:
     if spec["kind"] == "polynomial":
         return PolynomialHead(dim, drift_degree=spec["drift_degree"], diffusion_degree=spec["diffusion_degree"])
     return MLPHead(dim, hidden=spec["hidden"])
+
+
+def _em_nll(head: nn.Module, z: torch.Tensor, dt: float) -> torch.Tensor:
+    """``L_em`` of the module doc: mean Euler-Maruyama NLL of all latent steps of z (n_paths, T, d)
+    under the head's drift and diffusion over the time step ``dt`` (variance floor 1e-6); a scalar."""
+    d = z.shape[-1]
+    x0 = z[:, :-1].reshape(-1, d)
+    dz = (z[:, 1:] - z[:, :-1]).reshape(-1, d)
+    f, g = head(x0)
+    var = g ** 2 * dt + 1e-6
+    return 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1).mean()
 
 
 class JointResult(CoarseGrainResult):
@@ -163,9 +175,7 @@ def joint_coarse_grain(
     if init not in ("random", "isomap"):
         raise ValueError(f"init must be 'random' or 'isomap', got {init!r}")
     lr = check_positive(lr, name="lr")
-    for nm, w in (("rec_weight", rec_weight), ("sim_weight", sim_weight)):
-        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
-            raise ValueError(f"{nm} must be a finite number >= 0, got {w!r}")
+    _check_loss_weights(rec_weight, sim_weight)
     n_paths, length = frames_t.shape[:2]
     config = {"method": "joint", "latent_dim": latent_dim, "estimator": f"joint-{head}", "head": head, "init": init,
               "steps": steps, "lr": lr, "rec_weight": float(rec_weight), "sim_weight": float(sim_weight),
@@ -173,37 +183,18 @@ def joint_coarse_grain(
               "depth": depth, "init_steps": init_steps, "isomap_points": isomap_points, "seed": seed,
               "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape), "dt": dt,
               "fingerprint": _fingerprint(frames_t, dt)}
+    checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
+    eval_every = check_int(eval_every, name="eval_every", minimum=0)
     torch.manual_seed(seed)
     head_mod = PolynomialHead(latent_dim) if head == "polynomial" else MLPHead(latent_dim)
-    run = _Run(frames_t, frame_shape, dt, config, fmt="fimcg-joint-train-1", device=torch.device(device),
-               checkpoint=checkpoint, resume=resume, extra={"head": head_mod})
-    run.initialise(init)
-    run.enc.train()
 
-    def step_fn(step: int) -> tuple[torch.Tensor, dict]:
-        z = run.latents()
-        rec = run.reconstruction(z)
-        x0 = z[:, :-1].reshape(-1, latent_dim)
-        dz = (z[:, 1:] - z[:, :-1]).reshape(-1, latent_dim)
-        f, g = head_mod(x0)
-        var = g ** 2 * dt + 1e-6
-        em = 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1).mean()
-        return rec_weight * rec + sim_weight * em, {"rec": rec.detach(), "sim": em.detach()}
-
-    def snapshot() -> JointResult:
-        run.enc.train()
-        with torch.no_grad():
-            z = run.latents()
-        res = JointResult(run.enc, run.dec, dt, z.detach(), list(run.history), dict(config), None)
+    def make_result(run: _Run, z: torch.Tensor, history: list[dict], cfg: dict) -> JointResult:
+        res = JointResult(run.enc, run.dec, dt, z, history, cfg, None)
         res.head = head_mod
         return res
 
-    params = list(run.enc.net.parameters()) + list(run.dec.parameters()) + list(head_mod.parameters())
-    run.loop(params, step_fn, steps=steps, lr=lr, checkpoint_every=check_int(checkpoint_every, name="checkpoint_every",
-                                                                            minimum=1),
-             progress=progress, desc="joint training", callback=callback,
-             eval_every=check_int(eval_every, name="eval_every", minimum=0), snapshot=snapshot)
-    z = run.final_latents()
-    res = JointResult(run.enc, run.dec, dt, z, run.history, config, None)
-    res.head = head_mod
-    return res
+    return _train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-joint-train-1", device=torch.device(device),
+                              checkpoint=checkpoint, resume=resume, init=init, train_decoder=True,
+                              sim_loss=lambda run, z: _em_nll(head_mod, z, dt), make_result=make_result,
+                              extra={"head": head_mod}, checkpoint_every=checkpoint_every, progress=progress,
+                              desc="joint training", callback=callback, eval_every=eval_every)

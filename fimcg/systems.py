@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ._validation import as_tensor, check_finite, check_int, check_positive
-from .sde import SDE
+from .sde import SDE, simulate
 
 __all__ = [
     "double_well",
@@ -41,6 +41,7 @@ __all__ = [
     "double_well_2d",
     "mueller_brown",
     "stationary_density",
+    "paths_from_wells",
     "get_system",
     "list_systems",
 ]
@@ -467,6 +468,33 @@ def stationary_density(sde: SDE, x: Any, *, domain: tuple[float, float] | None =
     p = p / torch.trapezoid(p, grid)
     vals = np.interp(xt.detach().cpu().double().numpy(), grid.numpy(), p.numpy(), left=0.0, right=0.0)
     return torch.as_tensor(vals, dtype=xt.dtype, device=xt.device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------
+
+def paths_from_wells(sde: SDE, *, n_paths: int, n_obs: int, dt: float, substeps: int = 1,
+                     seed: int | None = None) -> torch.Tensor:
+    """Simulate paths of a 1-D ``sde`` that start alternately in the wells x = -1 and x = +1.
+
+    The data set of the notebooks and widgets: path i starts at -1 for even i and at +1 for odd i
+    (the wells of the reference :func:`double_well`), and :func:`fimcg.simulate` integrates it.
+
+    Args:
+        sde: a 1-D system, e.g. :func:`double_well`.
+        n_paths: number of paths (>= 1). n_obs: observations per path, the start included (>= 2).
+        dt: time between two observations (> 0), in the system's time unit.
+        substeps: Euler-Maruyama steps per observation (>= 1); the integration step is dt / substeps.
+        seed: seed of the simulation's private generator (``None``: torch's global generator).
+
+    Returns:
+        Tensor (n_paths, n_obs, 1) of states, float32.
+    """
+    n_paths = check_int(n_paths, name="n_paths", minimum=1)
+    n_obs = check_int(n_obs, name="n_obs", minimum=2)
+    x0 = torch.tensor([-1.0, 1.0]).repeat((n_paths + 1) // 2)[:n_paths, None]
+    return simulate(sde, x0, dt=dt, n_steps=n_obs - 1, substeps=substeps, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------------

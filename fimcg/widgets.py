@@ -144,6 +144,91 @@ class _StaticNote:
 
 
 # --------------------------------------------------------------------------------------------------
+# What the figures and explorers below share
+# --------------------------------------------------------------------------------------------------
+
+D = TypeVar("D")
+
+
+def _check_trace_count(fig, expected: int, *, source: str) -> None:
+    """Raise ``ValueError`` unless ``fig`` has ``expected`` traces (it should come from ``source``)."""
+    if len(fig.data) != expected:
+        raise ValueError(f"expected a figure from {source} ({expected} traces), got {len(fig.data)} traces")
+
+
+def _set_traces(fig, xy: Sequence[tuple[Any, Any]], title: str) -> None:
+    """In one batch update, give the figure's first ``len(xy)`` traces, in order, the ``(x, y)``
+    arrays of ``xy`` and set the title text (``fig``: a Figure or FigureWidget, changed in place)."""
+    with fig.batch_update():
+        for trace, (x, y) in zip(fig.data, xy):
+            trace.update(x=x, y=y)
+        fig.layout.title.text = title
+
+
+def _slider_over(make_figure: Callable[[D], Any], datas: Sequence[D], labels: Sequence[str], *,
+                 slider_title: str, slider_y: float):
+    """One ``make_figure(data)`` per entry of ``datas`` behind a plotly slider labelled ``labels``
+    (:func:`fimcg.figures.slider_figure`): the static-page stand-in for an explorer."""
+    from .figures import slider_figure
+
+    if len(datas) != len(labels):
+        raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
+    return slider_figure([make_figure(d) for d in datas], labels, prefix=slider_title, slider_y=slider_y)
+
+
+def _explorer(controls: Mapping[str, Any], compute: Callable[[], D], make_figure: Callable[[D], Any],
+              update_figure: Callable[[Any, D], None], above: Sequence[Any], *, status: Any = None,
+              on_data: Callable[[D], None] | None = None):
+    """The wiring every explorer shares: data from the controls, a live figure, redrawn on change.
+
+    Args:
+        controls: name -> ipywidget; a change of any ``value`` recomputes and redraws.
+        compute: ``() -> data`` from the controls' current values.
+        make_figure: ``data -> plotly Figure`` (shown as a ``go.FigureWidget``).
+        update_figure: ``(figure, data) -> None``, copies new data into the figure in place.
+        above: the widgets shown above the figure (controls, labels).
+        status: optional ``ipywidgets.Label`` (put it in ``above``): a ``ValueError`` of ``compute``
+            is reported there and the figure keeps the last valid data (without it, the error
+            propagates).
+        on_data: called with the first data and with every new data, before the figure is redrawn.
+
+    Returns:
+        An ``ipywidgets.VBox`` (``above`` then the figure) with attributes ``controls``, ``figure``,
+        ``data`` (the current data) and, if given, ``status``.
+    """
+    import ipywidgets as w
+    import plotly.graph_objects as go
+
+    data = compute()
+    if on_data is not None:
+        on_data(data)
+    figure = go.FigureWidget(make_figure(data))
+    box = w.VBox([*above, figure])
+    box.controls, box.figure, box.data = controls, figure, data
+    if status is not None:
+        box.status = status
+
+    def on_change(change) -> None:
+        try:
+            new = compute()
+        except ValueError as exc:
+            if status is None:
+                raise
+            status.value = f"invalid setting: {exc}"  # say why, keep the last figure
+            return
+        if status is not None:
+            status.value = ""
+        box.data = new
+        if on_data is not None:
+            on_data(new)
+        update_figure(figure, new)
+
+    for c in controls.values():
+        c.observe(on_change, names="value")
+    return box
+
+
+# --------------------------------------------------------------------------------------------------
 # Notebook 01: a particle in a (tilted) double well with constant or semicircle diffusion
 # --------------------------------------------------------------------------------------------------
 
@@ -344,14 +429,8 @@ def update_landscape_figure(fig, data: LandscapeData) -> None:
     n_paths = len(fig.data) - len(_LANDSCAPE_TRACES)
     if n_paths != len(data.paths):
         raise ValueError(f"the figure shows {n_paths} paths but data has {len(data.paths)}")
-    with fig.batch_update():
-        fig.data[0].update(x=data.x, y=data.potential)
-        fig.data[1].update(x=data.x, y=data.diffusion)
-        fig.data[2].update(x=data.bin_centers, y=data.histogram)
-        fig.data[3].update(x=data.x, y=data.density)
-        for trace, path in zip(fig.data[len(_LANDSCAPE_TRACES):], data.paths):
-            trace.update(x=data.time, y=path)
-        fig.layout.title.text = _landscape_title(data)
+    _set_traces(fig, [(data.x, data.potential), (data.x, data.diffusion), (data.bin_centers, data.histogram),
+                      (data.x, data.density)] + [(data.time, path) for path in data.paths], _landscape_title(data))
 
 
 def landscape_slider_figure(datas: Sequence[LandscapeData], labels: Sequence[str], *,
@@ -361,11 +440,7 @@ def landscape_slider_figure(datas: Sequence[LandscapeData], labels: Sequence[str
     One :func:`landscape_figure` per entry of ``datas``, combined by :func:`fimcg.figures.slider_figure`
     (no kernel needed, so it works on the website). All entries must show the same number of paths.
     """
-    from .figures import slider_figure
-
-    if len(datas) != len(labels):
-        raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
-    return slider_figure([landscape_figure(d) for d in datas], labels, prefix=slider_title, slider_y=-0.3)
+    return _slider_over(landscape_figure, datas, labels, slider_title=slider_title, slider_y=-0.3)
 
 
 def potential_explorer(*, n_paths: int = 100, t_max: float = 10.0, dt: float = 0.002, seed: int = 0,
@@ -382,7 +457,6 @@ def potential_explorer(*, n_paths: int = 100, t_max: float = 10.0, dt: float = 0
         ``data`` (the current :class:`LandscapeData`).
     """
     import ipywidgets as w
-    import plotly.graph_objects as go
 
     style = {"description_width": "110px"}
     layout = w.Layout(width="330px")
@@ -404,31 +478,14 @@ def potential_explorer(*, n_paths: int = 100, t_max: float = 10.0, dt: float = 0
     sim = dict(n_paths=n_paths, t_max=t_max, dt=dt, seed=seed, n_show=n_show)
 
     def compute() -> LandscapeData:
+        controls["width"].disabled = not controls["state_dependent"].value
         params = {k: c.value for k, c in controls.items()}
         return landscape_data(landscape_sde(**params), well=params["well"], **sim)
 
-    data = compute()
-    figure = go.FigureWidget(landscape_figure(data))
-    status = w.Label(value="")
-    box = w.VBox([w.HBox([w.VBox([controls[k] for k in ("barrier", "well", "tilt")]),
-                          w.VBox([controls[k] for k in ("noise", "width")] + [controls["state_dependent"]])]),
-                  status, figure])
-    box.controls, box.figure, box.status, box.data = controls, figure, status, data
-
-    def on_change(change) -> None:
-        controls["width"].disabled = not controls["state_dependent"].value
-        try:
-            new = compute()
-        except ValueError as exc:  # e.g. width <= well: say why, keep the last figure
-            status.value = f"invalid setting: {exc}"
-            return
-        status.value = ""
-        box.data = new
-        update_landscape_figure(figure, new)
-
-    for c in controls.values():
-        c.observe(on_change, names="value")
-    return box
+    status = w.Label(value="")  # e.g. width <= well: says why, the figure keeps the last valid setting
+    above = [w.HBox([w.VBox([controls[k] for k in ("barrier", "well", "tilt")]),
+                     w.VBox([controls[k] for k in ("noise", "width")] + [controls["state_dependent"]])]), status]
+    return _explorer(controls, compute, landscape_figure, update_landscape_figure, above, status=status)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -559,12 +616,8 @@ def video_slider_figure(datas: Sequence[VideoData], labels: Sequence[str], *, sl
 
     All entries must show the same number of frames (image sizes may differ).
     """
-    from .figures import slider_figure
-
-    if len(datas) != len(labels):
-        raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
-    return slider_figure([video_panel_figure(d, dt=dt) for d in datas], labels, prefix=slider_title,
-                         slider_y=-0.1)
+    return _slider_over(lambda d: video_panel_figure(d, dt=dt), datas, labels, slider_title=slider_title,
+                        slider_y=-0.1)
 
 
 def video_explorer(path: Any, *, dt: float | None = None, n_frames: int = 6, seed: int = 0):
@@ -579,7 +632,6 @@ def video_explorer(path: Any, *, dt: float | None = None, n_frames: int = 6, see
         :func:`video_data`), ``figure`` (``go.FigureWidget``) and ``data`` (current :class:`VideoData`).
     """
     import ipywidgets as w
-    import plotly.graph_objects as go
 
     from .video import EMBEDDINGS
 
@@ -600,20 +652,9 @@ def video_explorer(path: Any, *, dt: float | None = None, n_frames: int = 6, see
     def compute() -> VideoData:
         return video_data(path, n_frames=n_frames, seed=seed, **{k: c.value for k, c in controls.items()})
 
-    data = compute()
-    figure = go.FigureWidget(video_panel_figure(data, dt=dt))
-    box = w.VBox([w.HBox([w.VBox([controls["size"], controls["blob_width"], controls["noise"]]),
-                          w.VBox([controls["threshold"], controls["embedding"]])]), figure])
-    box.controls, box.figure, box.data = controls, figure, data
-
-    def on_change(change) -> None:
-        new = compute()
-        box.data = new
-        update_video_panel(figure, new)
-
-    for c in controls.values():
-        c.observe(on_change, names="value")
-    return box
+    above = [w.HBox([w.VBox([controls["size"], controls["blob_width"], controls["noise"]]),
+                     w.VBox([controls["threshold"], controls["embedding"]])])]
+    return _explorer(controls, compute, lambda d: video_panel_figure(d, dt=dt), update_video_panel, above)
 
 
 def frame_pca(frames: Any, *, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -703,7 +744,7 @@ def estimation_data(sde, *, n_paths: int = 20, n_obs: int = 500, dt: float = 0.0
     """
     from ._validation import check_int, check_positive
     from .metrics import occupied_grid, sde_errors
-    from .sde import simulate
+    from .systems import paths_from_wells
 
     n_paths = check_int(n_paths, name="n_paths", minimum=1)
     n_obs = check_int(n_obs, name="n_obs", minimum=2)
@@ -718,9 +759,8 @@ def estimation_data(sde, *, n_paths: int = 20, n_obs: int = 500, dt: float = 0.0
     for name, est in estimators.items():
         if not callable(est):
             raise TypeError(f"estimators[{name!r}] must be callable (paths, dt, locations) -> (drift, diffusion)")
-    x0 = torch.tensor([-1.0, 1.0]).repeat((n_paths + 1) // 2)[:n_paths, None]
     dt_obs = dt * subsample
-    paths = simulate(sde, x0, dt=dt_obs, n_steps=n_obs - 1, substeps=subsample, seed=seed)
+    paths = paths_from_wells(sde, n_paths=n_paths, n_obs=n_obs, dt=dt_obs, substeps=subsample, seed=seed)
     loc = occupied_grid(paths, n=grid_size)
     with torch.no_grad():
         f_true, g_true = sde.drift(loc)[:, 0], sde.diffusion(loc)[:, 0]
@@ -773,15 +813,12 @@ def update_estimation_figure(fig, data: EstimationData) -> None:
     if len(fig.data) != expected:
         raise ValueError(f"the figure has {len(fig.data)} traces but data needs {expected} "
                          f"({len(data.estimates)} estimators)")
-    with fig.batch_update():
-        fig.data[0].update(x=data.grid, y=data.drift)
-        fig.data[1].update(x=data.grid, y=data.diffusion)
-        for i, (name, (f_hat, g_hat)) in enumerate(data.estimates.items()):
-            if fig.data[2 + 2 * i].name != name:
-                raise ValueError(f"trace {2 + 2 * i} is {fig.data[2 + 2 * i].name!r}, expected estimator {name!r}")
-            fig.data[2 + 2 * i].update(x=data.grid, y=f_hat)
-            fig.data[3 + 2 * i].update(x=data.grid, y=g_hat)
-        fig.layout.title.text = _estimation_title(data)
+    xy = [(data.grid, data.drift), (data.grid, data.diffusion)]
+    for i, (name, (f_hat, g_hat)) in enumerate(data.estimates.items()):
+        if fig.data[2 + 2 * i].name != name:
+            raise ValueError(f"trace {2 + 2 * i} is {fig.data[2 + 2 * i].name!r}, expected estimator {name!r}")
+        xy += [(data.grid, f_hat), (data.grid, g_hat)]
+    _set_traces(fig, xy, _estimation_title(data))
 
 
 def estimation_slider_figure(datas: Sequence[EstimationData], labels: Sequence[str], *, slider_title: str = ""):
@@ -789,11 +826,7 @@ def estimation_slider_figure(datas: Sequence[EstimationData], labels: Sequence[s
 
     All entries must use the same estimators.
     """
-    from .figures import slider_figure
-
-    if len(datas) != len(labels):
-        raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
-    return slider_figure([estimation_figure(d) for d in datas], labels, prefix=slider_title, slider_y=-0.35)
+    return _slider_over(estimation_figure, datas, labels, slider_title=slider_title, slider_y=-0.35)
 
 
 def estimation_explorer(sde=None, *, estimators: Mapping[str, Estimator] | None = None, dt: float = 0.002,
@@ -813,7 +846,6 @@ def estimation_explorer(sde=None, *, estimators: Mapping[str, Estimator] | None 
         ``figure`` (``go.FigureWidget``) and ``data`` (current :class:`EstimationData`).
     """
     import ipywidgets as w
-    import plotly.graph_objects as go
 
     from .systems import double_well
 
@@ -833,19 +865,8 @@ def estimation_explorer(sde=None, *, estimators: Mapping[str, Estimator] | None 
         return estimation_data(sde, dt=dt, seed=seed, estimators=estimators,
                                **{k: c.value for k, c in controls.items()})
 
-    data = compute()
-    figure = go.FigureWidget(estimation_figure(data))
-    box = w.VBox([w.VBox(list(controls.values())), figure])
-    box.controls, box.figure, box.data = controls, figure, data
-
-    def on_change(change) -> None:
-        new = compute()
-        box.data = new
-        update_estimation_figure(figure, new)
-
-    for c in controls.values():
-        c.observe(on_change, names="value")
-    return box
+    return _explorer(controls, compute, estimation_figure, update_estimation_figure,
+                     [w.VBox(list(controls.values()))])
 
 
 def error_curve(sde, *, total_times: Sequence[float], n_paths: int = 10, dt: float = 0.002, seeds: int = 3,
@@ -994,16 +1015,10 @@ def normalisation_figure(data: NormalisationData):
 
 def update_normalisation_figure(fig, data: NormalisationData) -> None:
     """Copy ``data`` into a figure made by :func:`normalisation_figure`, in place."""
-    if len(fig.data) != 6:
-        raise ValueError(f"expected a figure from normalisation_figure (6 traces), got {len(fig.data)} traces")
-    with fig.batch_update():
-        fig.data[0].update(x=data.y, y=data.drift_y)
-        fig.data[1].update(x=data.y, y=data.diffusion_y)
-        fig.data[2].update(x=data.x, y=data.drift_ref)
-        fig.data[3].update(x=data.x, y=data.drift_back)
-        fig.data[4].update(x=data.x, y=data.diffusion_ref)
-        fig.data[5].update(x=data.x, y=data.diffusion_back)
-        fig.layout.title.text = _normalisation_title(data)
+    _check_trace_count(fig, 6, source="normalisation_figure")
+    _set_traces(fig, [(data.y, data.drift_y), (data.y, data.diffusion_y), (data.x, data.drift_ref),
+                      (data.x, data.drift_back), (data.x, data.diffusion_ref), (data.x, data.diffusion_back)],
+                _normalisation_title(data))
 
 
 def normalisation_explorer(estimate: Estimator, paths: Any, dt: float):
@@ -1017,7 +1032,6 @@ def normalisation_explorer(estimate: Estimator, paths: Any, dt: float):
         ``figure`` (``go.FigureWidget``) and ``data`` (current :class:`NormalisationData`).
     """
     import ipywidgets as w
-    import plotly.graph_objects as go
 
     style = {"description_width": "120px"}
     controls = {
@@ -1032,19 +1046,8 @@ def normalisation_explorer(estimate: Estimator, paths: Any, dt: float):
     def compute() -> NormalisationData:
         return normalisation_data(estimate, paths, dt, **{k: c.value for k, c in controls.items()})
 
-    data = compute()
-    figure = go.FigureWidget(normalisation_figure(data))
-    box = w.VBox([w.HBox(list(controls.values())), figure])
-    box.controls, box.figure, box.data = controls, figure, data
-
-    def on_change(change) -> None:
-        new = compute()
-        box.data = new
-        update_normalisation_figure(figure, new)
-
-    for c in controls.values():
-        c.observe(on_change, names="value")
-    return box
+    return _explorer(controls, compute, normalisation_figure, update_normalisation_figure,
+                     [w.HBox(list(controls.values()))])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1121,8 +1124,7 @@ def coordinate_change_data(sde=None, *, kind: str = "tanh", strength: float = 1.
     from .alignment import ito_transform
     from .estimators import binned_km
     from .metrics import occupied_grid
-    from .sde import simulate
-    from .systems import double_well
+    from .systems import double_well, paths_from_wells
 
     sde = double_well() if sde is None else sde
     if kind not in WARPS:
@@ -1133,10 +1135,7 @@ def coordinate_change_data(sde=None, *, kind: str = "tanh", strength: float = 1.
     dt = check_positive(dt, name="dt")
     grid_size = check_int(grid_size, name="grid_size", minimum=2)
     if paths is None:
-        n_paths = check_int(n_paths, name="n_paths", minimum=1)
-        n_obs = check_int(n_obs, name="n_obs", minimum=2)
-        x0 = torch.tensor([-1.0, 1.0]).repeat((n_paths + 1) // 2)[:n_paths, None]
-        paths = simulate(sde, x0, dt=dt, n_steps=n_obs - 1, seed=seed)
+        paths = paths_from_wells(sde, n_paths=n_paths, n_obs=n_obs, dt=dt, seed=seed)
     p = check_paths(paths)
     if p.shape[-1] != 1:
         raise ValueError(f"coordinate_change_data needs 1-D paths, got d={p.shape[-1]}")
@@ -1194,16 +1193,10 @@ def coordinate_change_figure(data: CoordinateChangeData):
 
 def update_coordinate_change_figure(fig, data: CoordinateChangeData) -> None:
     """Copy ``data`` into a figure made by :func:`coordinate_change_figure`, in place."""
-    if len(fig.data) != 6:
-        raise ValueError(f"expected a figure from coordinate_change_figure (6 traces), got {len(fig.data)}")
-    with fig.batch_update():
-        fig.data[0].update(x=data.x, y=data.z)
-        fig.data[1].update(x=data.z, y=data.drift_z)
-        fig.data[2].update(x=data.z, y=data.drift_naive)
-        fig.data[3].update(x=data.z_grid, y=data.drift_est)
-        fig.data[4].update(x=data.z, y=data.diffusion_z)
-        fig.data[5].update(x=data.z_grid, y=data.diffusion_est)
-        fig.layout.title.text = _coordinate_title(data)
+    _check_trace_count(fig, 6, source="coordinate_change_figure")
+    _set_traces(fig, [(data.x, data.z), (data.z, data.drift_z), (data.z, data.drift_naive),
+                      (data.z_grid, data.drift_est), (data.z, data.diffusion_z), (data.z_grid, data.diffusion_est)],
+                _coordinate_title(data))
 
 
 def coordinate_change_explorer(sde=None, *, paths: Any = None, dt: float = 0.002):
@@ -1218,14 +1211,12 @@ def coordinate_change_explorer(sde=None, *, paths: Any = None, dt: float = 0.002
         (``go.FigureWidget``) and ``data`` (current :class:`CoordinateChangeData`).
     """
     import ipywidgets as w
-    import plotly.graph_objects as go
 
-    from .sde import simulate
-    from .systems import double_well
+    from .systems import double_well, paths_from_wells
 
     sde = double_well() if sde is None else sde
     if paths is None:
-        paths = simulate(sde, torch.tensor([-1.0, 1.0]).repeat(25)[:, None], dt=dt, n_steps=4999, seed=0)
+        paths = paths_from_wells(sde, n_paths=50, n_obs=5000, dt=dt, seed=0)
     controls = {
         "kind": w.Dropdown(options=list(WARPS), value="tanh", description="map"),
         "strength": w.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.1, description="strength",
@@ -1236,19 +1227,8 @@ def coordinate_change_explorer(sde=None, *, paths: Any = None, dt: float = 0.002
         return coordinate_change_data(sde, paths=paths, dt=dt, kind=controls["kind"].value,
                                       strength=controls["strength"].value)
 
-    data = compute()
-    figure = go.FigureWidget(coordinate_change_figure(data))
-    box = w.VBox([w.HBox(list(controls.values())), figure])
-    box.controls, box.figure, box.data = controls, figure, data
-
-    def on_change(change) -> None:
-        new = compute()
-        box.data = new
-        update_coordinate_change_figure(figure, new)
-
-    for c in controls.values():
-        c.observe(on_change, names="value")
-    return box
+    return _explorer(controls, compute, coordinate_change_figure, update_coordinate_change_figure,
+                     [w.HBox(list(controls.values()))])
 
 
 class LatentRecorder:
@@ -1414,14 +1394,9 @@ def discovery_figure(data: DiscoveryData):
 
 def update_discovery_figure(fig, data: DiscoveryData) -> None:
     """Copy ``data`` into a figure made by :func:`discovery_figure`, in place."""
-    if len(fig.data) != 4:
-        raise ValueError(f"expected a figure from discovery_figure (4 traces), got {len(fig.data)}")
-    with fig.batch_update():
-        fig.data[0].update(x=data.x, y=data.drift)
-        fig.data[1].update(x=data.x, y=data.drift_fit)
-        fig.data[2].update(x=data.x, y=data.diffusion)
-        fig.data[3].update(x=data.x, y=data.diffusion_fit)
-        fig.layout.title.text = _discovery_title(data)
+    _check_trace_count(fig, 4, source="discovery_figure")
+    _set_traces(fig, [(data.x, data.drift), (data.x, data.drift_fit), (data.x, data.diffusion),
+                      (data.x, data.diffusion_fit)], _discovery_title(data))
 
 
 def discovery_explorer(locations: Any, drift: Any, diffusion: Any, *, weights: Any = None):
@@ -1436,7 +1411,6 @@ def discovery_explorer(locations: Any, drift: Any, diffusion: Any, *, weights: A
         the equation) and ``data`` (current :class:`DiscoveryData`).
     """
     import ipywidgets as w
-    import plotly.graph_objects as go
 
     style = {"description_width": "110px"}
     controls = {
@@ -1451,23 +1425,14 @@ def discovery_explorer(locations: Any, drift: Any, diffusion: Any, *, weights: A
     def compute() -> DiscoveryData:
         return discovery_data(locations, drift, diffusion, weights=weights, **{k: c.value for k, c in controls.items()})
 
-    def html(d: DiscoveryData) -> str:
-        return "<pre>" + d.equation + f"\n({d.n_terms} terms)</pre>"
+    equation = w.HTML()
 
-    data = compute()
-    figure = go.FigureWidget(discovery_figure(data))
-    equation = w.HTML(value=html(data))
-    box = w.VBox([w.HBox(list(controls.values())), equation, figure])
-    box.controls, box.figure, box.equation, box.data = controls, figure, equation, data
+    def show_equation(d: DiscoveryData) -> None:
+        equation.value = "<pre>" + d.equation + f"\n({d.n_terms} terms)</pre>"
 
-    def on_change(change) -> None:
-        new = compute()
-        box.data = new
-        equation.value = html(new)
-        update_discovery_figure(figure, new)
-
-    for c in controls.values():
-        c.observe(on_change, names="value")
+    box = _explorer(controls, compute, discovery_figure, update_discovery_figure,
+                    [w.HBox(list(controls.values())), equation], on_data=show_equation)
+    box.equation = equation
     return box
 
 

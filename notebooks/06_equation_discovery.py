@@ -44,8 +44,7 @@ torch.set_num_threads(1)
 sde = systems.double_well()
 DT = 0.01
 N_PATHS, N_FRAMES = 20, 500                # the same data in fast mode: only training is shortened
-x0 = torch.tensor([-1.0, 1.0]).repeat(N_PATHS // 2)[:, None]
-paths = fimcg.simulate(sde, x0, dt=DT, n_steps=N_FRAMES - 1, substeps=5, seed=0)
+paths = systems.paths_from_wells(sde, n_paths=N_PATHS, n_obs=N_FRAMES, dt=DT, substeps=5, seed=0)
 print(f"{N_PATHS} paths of {N_FRAMES} observations at dt = {DT}")
 
 # %% [markdown]
@@ -58,7 +57,7 @@ print(f"{N_PATHS} paths of {N_FRAMES} observations at dt = {DT}")
 # a library of degree 5 for $f$ and 4 for $g^2$.
 
 # %%
-fine = fimcg.simulate(sde, torch.tensor([-1.0, 1.0]).repeat(25)[:, None], dt=0.002, n_steps=10000, seed=10)
+fine = systems.paths_from_wells(sde, n_paths=50, n_obs=10001, dt=0.002, seed=10)
 truth_model = discovery.discover(fine, 0.002, drift_degree=5, diffusion_degree=4)
 print(truth_model)
 

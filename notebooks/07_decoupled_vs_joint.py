@@ -48,8 +48,7 @@ torch.set_num_threads(1)
 sde = systems.double_well()
 DT = 0.01
 N_PATHS, N_FRAMES = 20, 500                # the same data in fast mode: only training is shortened
-x0 = torch.tensor([-1.0, 1.0]).repeat(N_PATHS // 2)[:, None]
-paths = fimcg.simulate(sde, x0, dt=DT, n_steps=N_FRAMES - 1, substeps=5, seed=0)
+paths = systems.paths_from_wells(sde, n_paths=N_PATHS, n_obs=N_FRAMES, dt=DT, substeps=5, seed=0)
 frames = fimcg.render_video(paths, size=32, seed=0)
 SEEDS = pick([0, 1, 2], [0, 1])
 print(f"{N_PATHS} videos x {N_FRAMES} frames; seeds {SEEDS}")

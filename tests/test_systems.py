@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import integrate
 
-from fimcg import SDE, systems
+from fimcg import SDE, simulate, systems
 from fimcg.systems import get_system, list_systems, stationary_density
 
 REQUIRED = {"double_well", "double_well_constant", "double_well_soft", "ornstein_uhlenbeck",
@@ -239,3 +239,17 @@ def test_stationary_density_of_a_free_particle_is_not_normalisable():
     free = SDE(drift=lambda x: torch.zeros_like(x), diffusion=lambda x: torch.ones_like(x), name="free")
     with pytest.raises(ValueError, match="does not decay within"):
         stationary_density(free, torch.zeros(3))
+
+
+def test_paths_from_wells_start_alternately_in_the_wells():
+    sde = systems.double_well()
+    paths = systems.paths_from_wells(sde, n_paths=5, n_obs=30, dt=0.01, substeps=5, seed=3)
+    assert paths.shape == (5, 30, 1) and paths.dtype == torch.float32
+    torch.testing.assert_close(paths[:, 0, 0], torch.tensor([-1.0, 1.0, -1.0, 1.0, -1.0]))
+    x0 = torch.tensor([[-1.0], [1.0], [-1.0], [1.0], [-1.0]])
+    again = simulate(sde, x0, dt=0.01, n_steps=29, substeps=5, seed=3)
+    assert torch.equal(paths, again)  # exactly fimcg.simulate from those starts
+    with pytest.raises(ValueError, match="n_obs must be >= 2"):
+        systems.paths_from_wells(sde, n_paths=2, n_obs=1, dt=0.01)
+    with pytest.raises(ValueError, match="n_paths must be >= 1"):
+        systems.paths_from_wells(sde, n_paths=0, n_obs=10, dt=0.01)
