@@ -249,7 +249,7 @@ def main(argv=None) -> int:
     p.add_argument("--other-seeds", type=int, default=3, help="seeds of every other case")
     p.add_argument("--cases", default="all", help="'all', 'reference', or comma-separated case indices (0-7)")
     p.add_argument("--n-paths", type=int, default=24, help="paths per data set")
-    p.add_argument("--n-frames", type=int, default=500, help="frames per path")
+    p.add_argument("--n-frames", type=int, default=1000, help="frames per path")
     p.add_argument("--steps", type=int, default=20, help="optimisation steps of coarse_grain")
     p.add_argument("--eval-every", type=int, default=5, help="evaluate coarse_grain every k steps")
     p.add_argument("--joint-steps", type=int, default=1500, help="steps of the joint baseline")

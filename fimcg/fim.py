@@ -19,24 +19,26 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
    ``max_dim`` = 3 dimensions.
 3. **Encoder.** A Perceiver-style set encoder: ``n_latents`` learned vectors cross-attend to all
    tokens, then attend to each other. Cost O(N · n_latents · d_model): linear in the context size N.
-4. **Query features.** At every query location q the model also sees Nadaraya–Watson estimates of
-   the first two conditional moments of the increments for a few kernel bandwidths (the classic
-   Kramers–Moyal estimate, smoothed), a noise-robust second moment that adds twice the covariance
-   of consecutive increments, global polynomial least-squares fits (:func:`polynomial_fits`), the
-   local data density, and three global statistics: the F statistic of the cubic drift fit (is the
-   drift identifiable from this context?), the lag-1
-   correlation of consecutive increments (which reveals observation noise: white noise of variance
-   σ² gives increments a covariance of -σ²) and log N. Cost O(N · G).
-5. **Decoder.** Each query embedding attends to the latents and then directly to the token
-   embeddings (O(N · G)); an MLP head returns gates and corrections: the drift is a location-wise
-   softmax mixture of classic estimates (the kernel first moments, global linear and cubic
-   least-squares fits, and zero) plus a learned correction; the diffusion a gated geometric mean of
-   the raw and noise-robust kernel second moments and quadratic least-squares fits of g² (so
-   ĝ' > 0). The diffusion has no free correction term: an earlier version with one learned to
-   shrink every diffusion estimate (a shortcut for the noisy part of the prior) and lost accuracy
-   on clean data, where the classic estimates are already within a few percent. The network thus learns when to trust which classic estimate (and how
-   to correct the drift: discretisation bias, scarce data); a separate head gives a log
-   loss-scale (a per-location uncertainty, trained as in FIM-SDE with inputs detached).
+4. **Query features.** At every query location q the model also sees classic estimates and how
+   far to trust them: for a few Gaussian kernel bandwidths, the Nadaraya–Watson and local-linear
+   drifts, the raw and a noise-robust second moment of the increments (the robust one adds twice the
+   covariance of consecutive increments, which cancels white observation noise) and the standard
+   error of the kernel drift (:func:`kernel_features`); global Bayesian polynomial least-squares fits
+   of the drift (degree 1 and 3, with their standard errors at q) and of g² (:func:`polynomial_fits`);
+   the misfit of each local-linear drift against the cubic fit in units of their joint standard
+   error (large where the drift is not a cubic); and global statistics: the F statistic of the cubic
+   drift fit (is the drift identifiable from this context?), the lag-1 correlation of consecutive
+   increments (observation noise of variance σ² gives increments a covariance of -σ²) and log N.
+   For one-dimensional states the kernel sums use linear binning on a grid a quarter of the
+   smallest bandwidth wide: cost O(N + G M) instead of O(N G).
+5. **Decoder.** Each query embedding attends to the latent summary; an MLP head returns gates: the
+   drift is a location-wise softmax mixture of the classic drift estimates and zero, the diffusion a
+   gated geometric mean of the raw and noise-robust kernel second moments and the quadratic fits of
+   g² (so ĝ' > 0). There is no free output: the network learns, from the context, which classic
+   estimate to trust where and how far to shrink it, but it cannot invent a drift or bias the
+   diffusion as a whole (earlier versions with a free correction learned to shrink every estimate).
+   A separate head gives a log loss-scale (a per-location uncertainty, trained as in FIM-SDE with
+   inputs detached).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class FIMConfig:
         n_heads: attention heads.
         n_latents: learned summary vectors of the set encoder.
         n_encoder_blocks: (cross-attention + self-attention) blocks of the encoder.
-        n_decoder_blocks: (latent attention + token attention) blocks of the query decoder.
+        n_decoder_blocks: attention blocks of the query decoder over the latent summary.
         bandwidths: kernel bandwidths of the query features, in standardised state units.
         shrinkage: pseudo-count pulling local kernel moments towards global ones where data is scarce.
         trained_dims: state dimensions the weights were trained on (others raise at inference).
@@ -107,8 +109,20 @@ class FIMConfig:
 
     @property
     def query_features(self) -> int:
-        k = len(self.bandwidths)
-        return self.max_dim + k * (1 + 3 * self.max_dim) + 4 * self.max_dim + 2 * self.max_dim + 1 + self.max_dim
+        k, D = len(self.bandwidths), self.max_dim
+        # location, kernel features, polynomial fits and their standard errors, misfit of the
+        # local-linear drifts against the cubic fit, global statistics
+        return D + k * (1 + 5 * D) + 6 * D + k * D + 3 * D + 1
+
+    @property
+    def n_drift_options(self) -> int:
+        """Nadaraya-Watson and local-linear drifts per bandwidth, linear and cubic fits, zero."""
+        return 2 * len(self.bandwidths) + 3
+
+    @property
+    def n_diffusion_options(self) -> int:
+        """Raw and noise-robust kernel second moments per bandwidth, raw and robust quadratic fits."""
+        return 2 * len(self.bandwidths) + 2
 
     @classmethod
     def from_dict(cls, d: dict) -> "FIMConfig":
@@ -197,49 +211,146 @@ def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3
                       lagprod=lagprod)
 
 
-def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float], shrinkage: float
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Smoothed Kramers–Moyal moments at normalised query locations.
+def _kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Exact Gaussian-kernel sums Σ_n exp(coef_k |q_g - x_n|²) vals_n: (B, K, G, C).
+
+    x (B, N, D), vals (B, N, C), q (B, G, D), coef (K,) negative. Queries are processed in chunks so
+    the (B, K, G, N) kernel matrix stays below ~16M entries.
+    """
+    B, N, _ = x.shape
+    K = coef.shape[0]
+    step = max(1, (1 << 24) // max(1, B * K * N))
+    sums = []
+    for g0 in range(0, q.shape[1], step):
+        d2 = torch.cdist(q[:, g0:g0 + step], x).square()  # (B, g, N); not in place: cdist needs its output for backward
+        # clamping the exponent avoids denormal floats, which are very slow on CPUs
+        w = torch.exp((d2[:, None] * coef[None, :, None, None]).clamp_(min=-60.0))  # (B, K, g, N)
+        sums.append(torch.bmm(w.reshape(B, -1, N), vals).reshape(B, K, -1, vals.shape[-1]))
+    return torch.cat(sums, dim=2)
+
+
+def _binned_kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: torch.Tensor,
+                        bin_width: float, n_bins: int) -> torch.Tensor:
+    """The same sums as :func:`_kernel_sums` for one-dimensional states, through linear binning.
+
+    Each transition's values are split between the two nearest of ``n_bins`` grid points (spacing
+    ``bin_width``) and the kernel is evaluated between queries and grid points: cost O(N + G M)
+    instead of O(N G). With ``bin_width`` a quarter of the smallest bandwidth the relative error
+    of the kernel weights is below 1%. Differentiable in ``x`` and ``vals``.
+
+    x (B, N) and q (B, G): the active coordinate; vals (B, N, C).
+    """
+    B, N = x.shape
+    lo = x.detach().min(dim=1, keepdim=True).values  # (B, 1)
+    u = (x - lo) / bin_width
+    i = u.detach().floor().clamp_(0, n_bins - 2)
+    frac = (u - i)[..., None]
+    i = i.long()[..., None].expand(B, N, vals.shape[-1])
+    grid_vals = torch.zeros(B, n_bins, vals.shape[-1], dtype=vals.dtype, device=vals.device)
+    grid_vals = grid_vals.scatter_add(1, i, vals * (1 - frac)).scatter_add(1, i + 1, vals * frac)
+    centres = lo + bin_width * torch.arange(n_bins, dtype=x.dtype, device=x.device)  # (B, M)
+    d2 = (q[:, :, None] - centres[:, None, :]).square()  # (B, G, M)
+    w = torch.exp((d2[:, None] * coef[None, :, None, None]).clamp_(min=-60.0))  # (B, K, G, M)
+    K, G = coef.shape[0], q.shape[1]
+    return torch.bmm(w.reshape(B, K * G, n_bins), grid_vals).reshape(B, K, G, -1)
+
+
+@dataclass
+class LocalEstimates:
+    """Kernel estimates at the query locations (normalised units), see :func:`kernel_features`.
+
+    Attributes:
+        features: (B, G, K (1 + 5 D)) per bandwidth: log kernel mass per transition, the
+            Nadaraya-Watson and local-linear drifts, the raw and noise-robust second moments and
+            the log standard error of the Nadaraya-Watson drift.
+        drift: (B, G, 2 K, D) Nadaraya-Watson drifts (one per bandwidth), then local-linear ones.
+        drift_log_se: (B, G, 2 K, D) log standard errors of those drift estimates.
+        g2: (B, G, 2 K, D) raw second moments, then noise-robust ones: estimates of g'².
+    """
+
+    features: torch.Tensor
+    drift: torch.Tensor
+    drift_log_se: torch.Tensor
+    g2: torch.Tensor
+
+
+def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float], shrinkage: float,
+                    *, binned: bool | None = None) -> LocalEstimates:
+    """Smoothed Kramers–Moyal estimates at normalised query locations.
+
+    For every Gaussian kernel bandwidth h (standardised units), with kernel weights w_n(q):
+    the Nadaraya–Watson (local-constant) drift E_w[Δx'/Δt'], the local-linear drift (a weighted
+    straight-line fit of Δx'/Δt' against x' around q: no bias from the density's slope), the raw
+    second moment E_w[Δx'²]/Δt' and a noise-robust one (E_w[Δx'²] + 2 E_w[Δx'_t Δx'_t+1])/Δt', which
+    cancels white observation noise. ``shrinkage`` pseudo-transitions placed at q with the dataset's
+    mean values pull every estimate towards global values where the data are scarce. The standard
+    error of the drift estimates, sqrt(E_w[Δx'²]/Δt'² / n_eff), tells the decoder how far to trust them.
 
     Args:
         ctx: the normalised context (B datasets, N transitions, D padded dimensions).
         q: (B, G, D) normalised query locations (padding dims 0).
-        bandwidths: Gaussian kernel widths in standardised units.
+        bandwidths: kernel widths h_k, in standardised units.
         shrinkage: pseudo-count towards the dataset-wide moments.
+        binned: use linear binning (one-dimensional states only, cost O(N + G M)); default: when the
+            states are one-dimensional and binning is cheaper than the exact sums.
 
     Returns:
-        ``(features, moments)``. ``features`` (B, G, K (1 + 3 D)) holds per bandwidth the log kernel
-        mass per transition, the first moment E[Δx'|q]/Δt', the second moment E[Δx'²|q]/Δt' and the
-        noise-robust second moment (E[Δx'²|q] + 2 E[Δx'_t Δx'_t+1|q])/Δt' (all shrunk towards
-        global values); ``moments`` (B, G, K, 3 D) the same three moments, for the output's baseline.
+        :class:`LocalEstimates`. Cost O(N G K) exact, O(N + G M K) binned.
     """
     B, N, D = ctx.x.shape
     G, K = q.shape[1], len(bandwidths)
-    ones = torch.ones_like(ctx.dt)
-    vals = torch.cat([ones, ctx.dx / ctx.dt, ctx.dx ** 2 / ctx.dt, ctx.lagprod / ctx.dt], dim=-1)  # (B, N, 1 + 3D)
-    glob = vals.mean(dim=1, keepdim=True)[:, None]  # (B, 1, 1, 1 + 2D)
+    dt = ctx.dt[:, :1]  # (B, 1, 1): the rescaled step (one per dataset)
+    y1 = ctx.dx / ctx.dt
+    vals = torch.cat([torch.ones_like(ctx.dt), y1, ctx.dx ** 2 / ctx.dt, ctx.lagprod / ctx.dt,
+                      ctx.x, ctx.x ** 2, ctx.x * y1], dim=-1)  # (B, N, 1 + 6D)
+    glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 1 + 6D)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
-    # chunk the queries so the (B, K, G, N) kernel matrix stays below ~16M entries
-    step = max(1, (1 << 24) // max(1, B * K * N))
-    sums = []
-    for g0 in range(0, G, step):
-        d2 = torch.cdist(q[:, g0:g0 + step], ctx.x).square()  # (B, g, N); not in place: cdist needs its output for backward
-        # clamping the exponent avoids denormal floats, which are very slow on CPUs
-        w = torch.exp((d2[:, None] * coef[None, :, None, None]).clamp_(min=-60.0))  # (B, K, g, N)
-        sums.append(torch.bmm(w.reshape(B, -1, N), vals).reshape(B, K, -1, vals.shape[-1]))
-    agg = torch.cat(sums, dim=2)  # (B, K, G, 1 + 2D)
+    one_dim = bool((ctx.dim_mask.sum(dim=1) == 1).all()) and bool((ctx.dim_mask[:, 0] == 1).all())
+    bin_width = min(bandwidths) / 4
+    span = float((ctx.x[..., 0].detach().amax(dim=1) - ctx.x[..., 0].detach().amin(dim=1)).max()) if one_dim else 0.0
+    n_bins = int(math.ceil(span / bin_width)) + 2
+    if binned is None:
+        binned = one_dim and n_bins * 2 < N
+    if binned:
+        if not one_dim:
+            raise ValueError("binned kernel sums need one-dimensional states")
+        agg = _binned_kernel_sums(ctx.x[..., 0], vals, q[..., 0], coef, bin_width, n_bins)
+    else:
+        agg = _kernel_sums(ctx.x, vals, q, coef)  # (B, K, G, 1 + 6D)
     mass = agg[..., :1]
-    m = (agg[..., 1:] + shrinkage * glob[..., 1:]) / (mass + shrinkage)  # (B, K, G, 3D)
+    s = shrinkage
+    qk = q[:, None]  # (B, 1, G, D)
+    # weighted means with `s` pseudo-transitions at x' = q carrying the dataset's mean values
+    m = (agg[..., 1:1 + 3 * D] + s * glob[..., 1:1 + 3 * D]) / (mass + s)
     m1, m2, mlag = m[..., :D], m[..., D:2 * D], m[..., 2 * D:]
-    # noise-robust second moment: E[Δx²] + 2 E[Δx_t Δx_t+1] cancels white observation noise; it is
-    # noisier and can dip below zero, so it is floored at 5% of the raw moment
+    ex = (agg[..., 1 + 3 * D:1 + 4 * D] + s * qk) / (mass + s)
+    exx = (agg[..., 1 + 4 * D:1 + 5 * D] + s * qk ** 2) / (mass + s)
+    exy = (agg[..., 1 + 5 * D:] + s * qk * glob[..., 1:1 + D]) / (mass + s)
+    h2 = torch.tensor([h * h for h in bandwidths], dtype=q.dtype, device=q.device)[None, :, None, None]
+    var = (exx - ex ** 2).clamp_min(0) + 0.05 * h2  # a small ridge keeps sparse slopes tame
+    slope = (exy - ex * m1) / var
+    ll = m1 + slope * (qk - ex)
+    # noise-robust second moment: it is noisier and can dip below zero, so it is floored at 5% of the raw one
     robust = torch.maximum(m2 + 2 * mlag, 0.05 * m2)
-    moments = torch.cat([m1, m2, robust], dim=-1)  # (B, K, G, 3D)
-    feats = torch.cat([torch.log(mass / N + 1e-6), moments], dim=-1)  # (B, K, G, 1 + 3D)
-    return feats.permute(0, 2, 1, 3).reshape(B, G, -1), moments.permute(0, 2, 1, 3)
+    log_se = 0.5 * (torch.log(m2.clamp_min(1e-8)) - torch.log(dt[:, None]) - torch.log(mass + s))
+    log_se_ll = log_se + 0.5 * torch.log1p((qk - ex) ** 2 / var)
+    log_mass = torch.log(mass / N + 1e-6)
+    feats = torch.cat([log_mass, torch.asinh(m1), torch.asinh(ll), torch.asinh(m2), torch.asinh(robust), log_se],
+                      dim=-1)  # (B, K, G, 1 + 5D)
+
+    def per_query(t: torch.Tensor) -> torch.Tensor:  # (B, K, G, D) x parts -> (B, G, K * parts, D)
+        return t.permute(0, 2, 1, 3)
+
+    return LocalEstimates(
+        features=feats.permute(0, 2, 1, 3).reshape(B, G, -1),
+        drift=torch.cat([per_query(m1), per_query(ll)], dim=2),
+        drift_log_se=torch.cat([per_query(log_se), per_query(log_se_ll)], dim=2),
+        g2=torch.cat([per_query(m2), per_query(robust)], dim=2),
+    )
 
 
-def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0) -> torch.Tensor:
+def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Global Bayesian least-squares polynomial estimates at normalised query locations.
 
     Per dataset and dimension (each in its own coordinate), the posterior mean of polynomial
@@ -254,23 +365,35 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0)
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
 
     Returns:
-        ``(fits, f_stat)``: ``fits`` (B, G, 4, D) holds the drift of degree 1, the drift of degree
-        3, g'² raw and g'² noise-robust (both floored at 5% of the dataset's mean second moment);
-        ``f_stat`` (B, D) is the F statistic of the cubic drift fit (its identifiability).
+        ``(fits, log_se, f_stat)``: ``fits`` (B, G, 4, D) holds the drift of degree 1, the drift of
+        degree 3, g'² raw and g'² noise-robust (both floored at 5% of the dataset's mean second
+        moment); ``log_se`` (B, G, 2, D) the log standard errors of the two drift fits at the
+        queries; ``f_stat`` (B, D) the F statistic of the cubic drift fit (its identifiability).
     """
     x, dt = ctx.x, ctx.dt
     B, N, D = x.shape
 
-    phi = torch.stack([torch.ones_like(x), x, x * x, x * x * x], dim=-1)  # (B, N, D, 4), computed once
+    def powers(z: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.ones_like(z), z, z * z, z * z * z], dim=-1)
+
+    phi = powers(x)  # (B, N, D, 4), computed once
     gram_all = torch.einsum("bndk,bndl->bdkl", phi, phi) / N  # every fit's Gram matrix is a corner of it
     eye = torch.eye(4, dtype=x.dtype, device=x.device)
+    phi_q = powers(q).permute(0, 2, 3, 1)  # (B, D, 4, G)
 
-    def fit(degree: int, y: torch.Tensor) -> torch.Tensor:
+    def fit(degree: int, y: torch.Tensor, *, with_se: bool = False):
         k = degree + 1
-        lam = (y.var(dim=1) / (N * prior_std ** 2)).clamp_min(1e-6)  # (B, D)
+        var_y = y.var(dim=1)  # (B, D)
+        lam = (var_y / (N * prior_std ** 2)).clamp_min(1e-6)
         gram = gram_all[..., :k, :k] + lam[..., None, None] * eye[:k, :k]
         rhs = torch.einsum("bndk,bnd->bdk", phi[..., :k], y) / N
-        return torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, D, k)
+        coef = torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, D, k)
+        if not with_se:
+            return coef
+        # posterior variance of the fit at q: Var(y) / N · φ(q)ᵀ (Gram + λ)⁻¹ φ(q)
+        lev = (phi_q[:, :, :k] * torch.linalg.solve(gram, phi_q[:, :, :k])).sum(dim=2)  # (B, D, G)
+        log_se = 0.5 * (torch.log(var_y.clamp_min(1e-12) / N)[..., None] + torch.log(lev.clamp_min(1e-12)))
+        return coef, log_se.transpose(1, 2)  # (B, G, D)
 
     def at(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         out = coef[:, None, :, -1]
@@ -279,7 +402,7 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0)
         return out
 
     y1 = ctx.dx / dt
-    c1, c3 = fit(1, y1), fit(3, y1)
+    (c1, se1), (c3, se3) = fit(1, y1, with_se=True), fit(3, y1, with_se=True)
     resid2 = (ctx.dx - at(c3, x) * dt) ** 2 / dt
     floor = 0.05 * (ctx.dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, D)
     g2 = at(fit(2, resid2), q).clamp_min(0) + floor
@@ -288,7 +411,8 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0)
     # estimation variance), large when the data pin the drift down, about 1 when they do not
     signal = torch.einsum("bdk,bdkl,bdl->bd", c3, gram_all, c3)
     f_stat = signal / (4 * y1.var(dim=1) / N).clamp_min(1e-12)
-    return torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2), f_stat
+    fits = torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2)
+    return fits, torch.stack([se1, se3], dim=2), f_stat
 
 
 # ----------------------------------------------------------------------------------------------
@@ -341,7 +465,6 @@ class EncodedContext:
     """A context passed once through the encoder, reusable for any number of query batches."""
 
     norm: Normalised
-    tokens: torch.Tensor  # (B, N, H) token embeddings
     latents: torch.Tensor  # (B, L, H) encoder summary
     data_min: torch.Tensor  # (B, d) range of the observations (original units)
     data_max: torch.Tensor
@@ -377,25 +500,22 @@ class FIM(nn.Module):
         self.enc_cross = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_encoder_blocks)])
         self.enc_self = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_encoder_blocks)])
         self.query_embed = _mlp(cfg.query_features, H, H)
-        self.dec_latent = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
-        self.dec_token = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
-        k = len(cfg.bandwidths)
-        # outputs: drift correction (D), drift gate (K + 3), diffusion gate (2K + 2)
+        self.decoder = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
+        # outputs: drift gates, then diffusion gates (softmax weights over the classic estimates)
         self.head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, H), nn.GELU(),
-                                  nn.Linear(H, cfg.max_dim + 3 * k + 5))
+                                  nn.Linear(H, cfg.n_drift_options + cfg.n_diffusion_options))
         self.scale_head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
         with torch.no_grad():  # start from the cubic least-squares drift and the quadratic g² fits
-            D = cfg.max_dim
-            self.head[-1].bias[D + k + 1] = 2.0
-            self.head[-1].bias[D + k + 3 + 2 * k] = 2.0
-            self.head[-1].bias[D + k + 3 + 2 * k + 1] = 2.0
+            nf, k = cfg.n_drift_options, len(cfg.bandwidths)
+            self.head[-1].bias[2 * k + 1] = 3.0
+            self.head[-1].bias[nf + 2 * k:nf + 2 * k + 2] = 2.0
 
     # -- batched core (used by pretraining) -----------------------------------------------------
 
-    def encode_normalised(self, norm: Normalised) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token embeddings (B, N, H) and latent summary (B, L, H) of a normalised batch."""
+    def encode_normalised(self, norm: Normalised) -> torch.Tensor:
+        """Latent summary (B, L, H) of a normalised batch (its N tokens embedded and attended to)."""
         B, N, D = norm.x.shape
         # asinh compresses the heavy tails of increments (jumps, coarse sampling) into a range the
         # embedding handles well; it is odd and monotone, so no information is lost
@@ -410,36 +530,38 @@ class FIM(nn.Module):
         lat = self.latents[None].expand(B, -1, -1)
         for cross, self_ in zip(self.enc_cross, self.enc_self):
             lat = self_(cross(lat, tokens))
-        return tokens, lat
+        return lat
 
-    def decode_normalised(self, norm: Normalised, tokens: torch.Tensor, latents: torch.Tensor,
-                          q: torch.Tensor) -> Prediction:
+    def decode_normalised(self, norm: Normalised, latents: torch.Tensor, q: torch.Tensor) -> Prediction:
         """Decode normalised query locations q (B, G, D) into normalised drift and diffusion."""
         cfg = self.config
         B, G, D = q.shape
-        kfeat, moments = kernel_features(norm, q, cfg.bandwidths, cfg.shrinkage)
-        poly, f_stat = polynomial_fits(norm, q)  # (B, G, 4, D), (B, D)
+        loc = kernel_features(norm, q, cfg.bandwidths, cfg.shrinkage)
+        poly, poly_log_se, f_stat = polynomial_fits(norm, q)  # (B, G, 4, D), (B, G, 2, D), (B, D)
+        # misfit of each local-linear drift against the cubic fit, in units of their joint standard error
+        k = len(cfg.bandwidths)
+        ll, ll_se = loc.drift[:, :, k:], loc.drift_log_se[:, :, k:]
+        misfit = (ll - poly[:, :, 1:2]) / torch.sqrt(torch.exp(2 * ll_se) + torch.exp(2 * poly_log_se[:, :, 1:2]))
         log_n = torch.log(torch.tensor(float(norm.x.shape[1]), dtype=q.dtype, device=q.device))
         glob = torch.cat([norm.lag1, torch.log1p(f_stat) / 5.0, (log_n / 10.0).expand(B, 1), norm.dim_mask], dim=-1)
-        feats = torch.cat([q, torch.asinh(kfeat), torch.asinh(poly.reshape(B, G, -1)),
-                           glob[:, None, :].expand(B, G, glob.shape[-1])], dim=-1)
+        feats = torch.cat([q, loc.features, torch.asinh(poly.reshape(B, G, -1)), poly_log_se.reshape(B, G, -1) / 5.0,
+                           torch.asinh(misfit.reshape(B, G, -1)), glob[:, None, :].expand(B, G, glob.shape[-1])],
+                          dim=-1)
         h = self.query_embed(feats)
-        for lat_block, tok_block in zip(self.dec_latent, self.dec_token):
-            h = tok_block(lat_block(h, latents), tokens)
+        for block in self.decoder:
+            h = block(h, latents)
         out = self.head(h)
-        K = len(cfg.bandwidths)
-        corr_f = out[..., :D]
-        # drift options: K kernel moments, linear and cubic least squares, and zero (the last gate)
-        gate_f = torch.softmax(out[..., D:D + K + 3], dim=-1)  # (B, G, K + 3)
-        # diffusion options: K raw and K noise-robust kernel moments, raw and robust quadratic fits
-        gate_g = torch.softmax(out[..., D + K + 3:], dim=-1)  # (B, G, 2K + 2)
-        m1 = torch.cat([moments[..., :D], poly[:, :, :2]], dim=2)  # (B, G, K + 2, D)
-        m2 = torch.cat([moments[..., D:2 * D], moments[..., 2 * D:], poly[:, :, 2:]], dim=2)  # (B, G, 2K + 2, D)
-        # drift: a learned, location-wise mixture of classic estimates (or none) plus a correction
-        drift = ((gate_f[..., :K + 2, None] * m1).sum(dim=2) + corr_f) * norm.dim_mask[:, None, :]
+        nf = cfg.n_drift_options
+        # drift: a location-wise mixture of classic estimates: kernel (Nadaraya-Watson and
+        # local-linear) drifts, the linear and cubic least-squares fits, and zero (the last gate)
+        gate_f = torch.softmax(out[..., :nf], dim=-1)  # (B, G, 2K + 3)
+        m1 = torch.cat([loc.drift, poly[:, :, :2]], dim=2)  # (B, G, 2K + 2, D)
+        drift = (gate_f[..., :-1, None] * m1).sum(dim=2) * norm.dim_mask[:, None, :]
         # diffusion: a gated geometric mean of consistent estimators of g'² (raw for clean data,
-        # noise-robust for noisy data), with no free correction: the network chooses the estimator
-        # per location and context but cannot bias the result as a whole
+        # noise-robust for noisy data): the network chooses the estimator per location and
+        # context but cannot bias the result as a whole
+        gate_g = torch.softmax(out[..., nf:], dim=-1)  # (B, G, 2K + 2)
+        m2 = torch.cat([loc.g2, poly[:, :, 2:]], dim=2)  # (B, G, 2K + 2, D)
         log_g = 0.5 * (gate_g[..., None] * torch.log(m2.clamp_min(1e-8))).sum(dim=2)
         diffusion = torch.exp(log_g) * norm.dim_mask[:, None, :]
         log_scale = self.scale_head(h.detach()).squeeze(-1)
@@ -455,11 +577,11 @@ class FIM(nn.Module):
             :class:`Prediction` of f', g' (normalised units) at the queries.
         """
         norm = normalise(paths, dt, max_dim=self.config.max_dim)
-        tokens, lat = self.encode_normalised(norm)
+        lat = self.encode_normalised(norm)
         d = paths.shape[-1]
         qn = (q - norm.mean[:, None, :d]) / norm.std[:, None, :d]
         qn = F.pad(qn, (0, self.config.max_dim - d))
-        return self.decode_normalised(norm, tokens, lat, qn)
+        return self.decode_normalised(norm, lat, qn)
 
     # -- public inference API -------------------------------------------------------------------
 
@@ -505,8 +627,8 @@ class FIM(nn.Module):
                              "so drift and diffusion cannot be inferred")
         parts = [normalise(g, dt, max_dim=self.config.max_dim, mean=mean[None], std=std[None]) for g in groups]
         norm = _concat_normalised(parts)
-        tokens, lat = self.encode_normalised(norm)
-        return EncodedContext(norm=norm, tokens=tokens, latents=lat, data_min=allobs.min(dim=0).values[None],
+        lat = self.encode_normalised(norm)
+        return EncodedContext(norm=norm, latents=lat, data_min=allobs.min(dim=0).values[None],
                               data_max=allobs.max(dim=0).values[None], dim=d)
 
     def evaluate(self, ctx: EncodedContext, locations, *, warn: bool = True
@@ -519,7 +641,7 @@ class FIM(nn.Module):
             range widened by 10% on each side.
         """
         d = ctx.dim
-        loc = check_locations(locations, d=d).to(ctx.tokens.device, ctx.tokens.dtype)
+        loc = check_locations(locations, d=d).to(ctx.latents.device, ctx.latents.dtype)
         if warn:
             span = ctx.data_max[0] - ctx.data_min[0]
             lo, hi = ctx.data_min[0] - 0.1 * span, ctx.data_max[0] + 0.1 * span
@@ -531,7 +653,7 @@ class FIM(nn.Module):
         norm = ctx.norm
         qn = (loc[None] - norm.mean[:, None, :d]) / norm.std[:, None, :d]
         qn = F.pad(qn, (0, self.config.max_dim - d))
-        pred = self.decode_normalised(norm, ctx.tokens, ctx.latents, qn)
+        pred = self.decode_normalised(norm, ctx.latents, qn)
         a, s = norm.time_factor[0], norm.std[0, :d]
         drift = pred.drift[0, :, :d] * a * s
         diffusion = pred.diffusion[0, :, :d] * a.sqrt() * s
@@ -571,7 +693,7 @@ class FIM(nn.Module):
                 return SDE(drift, diffusion, dim=ctx.dim, name=name)
             lo, hi = float(ctx.data_min), float(ctx.data_max)
             span = hi - lo
-            grid = torch.linspace(lo - margin * span, hi + margin * span, grid_size, dtype=ctx.tokens.dtype)
+            grid = torch.linspace(lo - margin * span, hi + margin * span, grid_size, dtype=ctx.latents.dtype)
             f, g = self.evaluate(ctx, grid[:, None], warn=False)
         return SDE(Tabulated(grid, f[:, 0], extrapolate=True), Tabulated(grid, g[:, 0], extrapolate=False),
                    dim=1, name=name, params={"grid": [grid[0].item(), grid[-1].item(), grid_size]})

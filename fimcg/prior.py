@@ -50,7 +50,7 @@ class PriorConfig:
     max_substeps: int = 25
     max_iterations: int = 5000  # Euler-Maruyama steps per simulated path (observations x substeps)
     n_paths_range: tuple[int, int] = (1, 100)
-    transitions_range: tuple[int, int] = (100, 20000)  # per equation
+    transitions_range: tuple[int, int] = (100, 50000)  # per equation
     min_length: int = 10
     n_queries: int = 32
     p_nonpolynomial: float = 0.5

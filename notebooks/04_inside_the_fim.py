@@ -143,12 +143,15 @@ show(normalisation_explorer, fim.estimate, paths, DT)
 # 2. **Encoder**: a small set of learned *latent* vectors attends to all tokens (Perceiver-style
 #    {cite:p}`lee2019settransformer`), then to each other: a summary of the data set whose cost is
 #    linear in the number of tokens.
-# 3. **Query features**: at each location $q$ where we want $f(q)$ and $g(q)$, smoothed
-#    Kramers–Moyal moments of the increments near $q$ at a few bandwidths (chapter 3's estimator,
-#    as an input), plus statistics that reveal observation noise.
-# 4. **Decoder**: each query attends to the latents and to the tokens, and an MLP decides how much
-#    to trust each classic estimate and how to correct it: for discretisation bias, observation
-#    noise, and scarce data.
+# 3. **Query features**: at each location $q$ where we want $f(q)$ and $g(q)$, classic estimates
+#    and their standard errors: kernel Kramers–Moyal moments near $q$ at a few bandwidths
+#    (chapter 3's estimators, local-constant and local-linear, as inputs), global polynomial
+#    least-squares fits, and statistics that reveal observation noise and how well the data pin
+#    the drift down.
+# 4. **Decoder**: each query attends to the latents, and an MLP decides how much to trust each
+#    classic estimate at $q$ (softmax gates, including a "zero" option that shrinks a drift the
+#    data cannot determine). It cannot invent a drift of its own: it learns *which* estimator to
+#    believe, where, for which kind of data.
 #
 # The network is small enough to train on a laptop CPU:
 
@@ -166,7 +169,8 @@ print("shipped weights:", {k: v for k, v in getattr(fim, "meta", {}).items() if 
 # (the loss, `fimcg.pretrain.fim_loss`, is written out in its docstring). `fimcg.pretrain.pretrain` does
 # that with checkpoints, validation and a log; `fimcg pretrain` is the same from the command
 # line. Here is a run with a much smaller network and a few hundred steps (the shipped model
-# trained for hours):
+# trained for 10,000 steps of about 50,000 transitions each, 7 minutes on one GPU; its model card,
+# `fimcg/weights/MODEL_CARD.md`, tells the whole story):
 
 # %%
 tiny = PretrainConfig(model=asdict(FIMConfig(d_model=32, n_latents=8, n_encoder_blocks=1)),
@@ -182,8 +186,8 @@ figures.training_curve_figure(history, title=f"tiny FIM, {final['step']} steps i
 # %% [markdown]
 # The training losses are noisy (every batch holds different equations in a different sampling
 # regime); the validation errors on held-out equations from the prior fall slowly: pretraining a
-# good FIM takes many thousands of steps. Because the network starts from the classic kernel
-# estimates (its query features) and learns corrections to them, even an untrained FIM is not
+# good FIM takes many thousands of steps. Because the network starts from the classic estimates
+# (its gates start at the cubic least-squares drift) and learns when to trust which, even an untrained FIM is not
 # useless; the learned part is what separates it from a Kramers–Moyal estimator. Here is the tiny
 # model next to the shipped one on the reference double well:
 

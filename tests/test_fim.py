@@ -168,6 +168,64 @@ def test_missing_weights(tmp_path):
         load_fim(tmp_path / "w.pt")
 
 
+# --- kernel and polynomial features -------------------------------------------------------------
+
+
+def _linear_context(n: int, *, a: float = 0.7, b: float = -1.5, seed: int = 0):
+    """A normalised 1-D context whose increments follow the straight line a + b x exactly."""
+    from fimcg.fim import Normalised
+
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(1, n, 1, generator=g) * 2 - 1)
+    dt = torch.full((1, n, 1), 0.01)
+    dx = (a + b * x) * dt + 0.1 * torch.randn(1, n, 1, generator=g) * dt.sqrt()
+    pad = lambda t: torch.nn.functional.pad(t, (0, 2))  # noqa: E731
+    return Normalised(x=pad(x), dx=pad(dx), dt=dt, mean=torch.zeros(1, 3), std=torch.ones(1, 3),
+                      time_factor=torch.ones(1), dim_mask=torch.tensor([[1.0, 0, 0]]), lag1=torch.zeros(1, 3),
+                      lagprod=torch.zeros(1, n, 3))
+
+
+def test_binned_kernel_sums_match_exact_ones():
+    from fimcg.fim import kernel_features
+
+    ctx = _linear_context(4000)
+    q = torch.nn.functional.pad(torch.linspace(-0.9, 0.9, 50)[None, :, None], (0, 2))
+    exact = kernel_features(ctx, q, (0.05, 0.15, 0.4), 5.0, binned=False)
+    binned = kernel_features(ctx, q, (0.05, 0.15, 0.4), 5.0, binned=True)
+    scale = exact.drift.abs().max()
+    assert float((binned.drift - exact.drift).abs().max()) < 0.01 * scale
+    assert torch.allclose(binned.g2, exact.g2, rtol=0.01)
+    # binning is for one-dimensional states only
+    ctx.dim_mask = torch.tensor([[1.0, 1.0, 0]])
+    with pytest.raises(ValueError, match="one-dimensional"):
+        kernel_features(ctx, q, (0.05,), 5.0, binned=True)
+
+
+def test_local_linear_drift_has_no_edge_bias():
+    from fimcg.fim import kernel_features
+
+    ctx = _linear_context(20000)
+    q = torch.nn.functional.pad(torch.tensor([[-0.98, 0.0, 0.98]])[..., None], (0, 2))
+    est = kernel_features(ctx, q, (0.4,), 5.0)
+    truth = 0.7 - 1.5 * q[0, :, 0]
+    nw, ll = est.drift[0, :, 0, 0], est.drift[0, :, 1, 0]
+    # at the edges the local average (Nadaraya-Watson) is pulled inwards; the local line much less
+    # (what is left is the small ridge that tames slopes fitted to few points)
+    err_ll, err_nw = (ll - truth).abs(), (nw - truth).abs()
+    assert float(err_ll.max()) < 0.1
+    assert bool((err_ll[[0, 2]] < 0.25 * err_nw[[0, 2]]).all())
+
+
+def test_polynomial_standard_errors_shrink_like_one_over_root_n():
+    from fimcg.fim import polynomial_fits
+
+    q = torch.nn.functional.pad(torch.linspace(-0.5, 0.5, 5)[None, :, None], (0, 2))
+    se_small = polynomial_fits(_linear_context(1000, seed=1), q)[1][0, :, :, 0]
+    se_large = polynomial_fits(_linear_context(16000, seed=2), q)[1][0, :, :, 0]
+    assert torch.allclose(se_small - se_large, torch.full_like(se_small, 0.5 * torch.log(torch.tensor(16.0))),
+                          atol=0.1)
+
+
 # --- the shipped model -------------------------------------------------------------------------
 
 

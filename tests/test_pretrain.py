@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -50,7 +51,11 @@ def test_export_is_loadable_by_load_fim(tmp_path):
     out = tmp_path / "run"
     pretrain(_tiny(2, val_every=2), out, device="cpu", progress=False, export=tmp_path / "w.pt")
     model = load_fim(tmp_path / "w.pt")
-    assert model.meta["step"] == 2 and model.meta["n_parameters"] == sum(p.numel() for p in model.parameters())
+    # the export is the best validation checkpoint (the initial model is a candidate too)
+    best = torch.load(out / "best.pt", weights_only=False)
+    assert model.meta["step"] == best["step"] and all(torch.equal(v, best["model"][k])
+                                                      for k, v in model.state_dict().items())
+    assert model.meta["n_parameters"] == sum(p.numel() for p in model.parameters())
 
 
 def test_cli_config_errors(tmp_path, capsys):
@@ -77,3 +82,62 @@ def test_data_parallel_with_two_cpu_processes(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     log = json.loads((tmp_path / "ddp" / "log.json").read_text())
     assert log["step"] == 3 and log["history"][-1]["world_size"] == 2
+
+
+def test_init_fine_tunes_from_given_weights(tmp_path):
+    first = tmp_path / "first"
+    pretrain(_tiny(2, val_every=2), first, device="cpu", progress=False, export=tmp_path / "w.pt")
+    start = load_fim(tmp_path / "w.pt").state_dict()
+    second = tmp_path / "second"
+    # zero steps: the new run's checkpoint holds exactly the weights it was initialised from
+    pretrain(_tiny(0), second, device="cpu", progress=False, init=tmp_path / "w.pt")
+    ck = torch.load(second / "checkpoint.pt", weights_only=False)
+    assert all(torch.equal(start[k], ck["model"][k]) for k in start)
+
+
+def test_workers_stream_the_prior(tmp_path):
+    rec = pretrain(_tiny(3, workers=1), tmp_path / "run", device="cpu", progress=False)
+    assert rec["step"] == 3
+
+
+def _batch(*drift_scales: float, n_paths: int = 4, T: int = 50):
+    """A hand-made TrainingBatch, one dataset per scale c: drift -c x, diffusion 1, grid queries."""
+    from fimcg.prior import TrainingBatch
+
+    g = torch.Generator().manual_seed(0)
+    B = len(drift_scales)
+    paths = torch.randn(B, n_paths, T, 1, generator=g)
+    q = torch.linspace(-1, 1, 16)[None, :, None].expand(B, 16, 1)
+    c = torch.tensor(drift_scales)[:, None, None]
+    return TrainingBatch(paths, 0.01, q, -c * q, torch.ones_like(q), torch.zeros(B))
+
+
+def _pred(drift: torch.Tensor, diffusion: torch.Tensor):
+    from fimcg.fim import Prediction
+
+    return Prediction(drift=drift, diffusion=diffusion, log_scale=torch.zeros(drift.shape[:2]))
+
+
+def test_loss_is_small_for_the_truth_and_ignores_unidentifiable_drift():
+    from fimcg.pretrain import fim_loss, normalised_targets
+
+    informative = _batch(50.0)
+    f_t, g_t = normalised_targets(informative)
+    exact, _ = fim_loss(_pred(f_t, g_t), informative)
+    wrong, parts = fim_loss(_pred(torch.zeros_like(f_t), g_t), informative)
+    assert float(exact) < 0.05 < float(wrong) and parts["loss_f"] == pytest.approx(math.log(2), rel=0.05)
+    # next to an informative dataset, one whose drift is hidden by the noise (signal-to-noise
+    # ratio ~ 0) carries almost no weight: a wild drift estimate there hardly changes the loss
+    both = _batch(50.0, 1e-3)
+    f_b, g_b = normalised_targets(both)
+    good = f_b.clone()
+    wild = f_b.clone()
+    wild[1] += 100 * f_b[1].abs().max() + 1.0
+    base = fim_loss(_pred(good, g_b), both)[1]["main"]
+    off = fim_loss(_pred(wild, g_b), both)[1]["main"]
+    assert off - base < 0.05
+    # while the same error on the informative dataset costs a lot
+    wild_inf = f_b.clone()
+    wild_inf[0] = 0.0
+    off_inf = fim_loss(_pred(wild_inf, g_b), both)[1]["main"]
+    assert off_inf - base > 0.3
