@@ -99,9 +99,10 @@ def fim_loss(pred: Prediction, batch: TrainingBatch) -> tuple[torch.Tensor, dict
     signal-to-noise ratio in the context: without it, the many unidentifiable datasets of the prior
     teach the model to shrink every drift estimate towards zero (measured: the drift error on
     informative contexts grew during training), with it the loss is about the contexts where the
-    drift can be known. The diffusion term is a plain mean over datasets. The loss-scale head is trained, on detached inputs and detached
-    per-location errors ``l = log(1 + e)``, with FIM-SDE's ``exp(-s) l + s``: it learns
-    s ≈ log E[l] at each location, an uncertainty estimate that does not reweight the main loss.
+    drift can be known. The diffusion term is a plain mean over datasets. The loss-scale head is
+    trained, on detached inputs and detached per-location errors ``l = log(1 + e)``, with FIM-SDE's
+    ``exp(-s) l + s``: it learns s ≈ log E[l] at each location, an uncertainty estimate that does
+    not reweight the main loss.
     """
     d = batch.drift.shape[-1]
     f_t, g_t = normalised_targets(batch)
