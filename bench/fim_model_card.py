@@ -149,10 +149,14 @@ hidden by noise teach the model to shrink every drift; (2) the same with kernel 
 scaling as N^(-1/5): worse again; (3) the shipped run: the drift term weighted by each dataset's
 drift signal-to-noise ratio (`fimcg.pretrain.fim_loss`): the held-out drift error fell steadily
 (0.539 → 0.462) and the diffusion error too (0.186 → 0.113). The best validation checkpoint ships.
-A CPU fine-tune on a prior with more non-polynomial drifts (`fimcg/weights/finetune_config.json`,
-`--init`) is described in the repository's notes with its result. What is still missing: the
-model rarely trusts its kernel (non-parametric) drifts, so on clearly non-polynomial drifts (the
-tanh and periodic wells) it stays near the cubic fit and loses to the local-linear estimator.
+A 35-minute CPU fine-tune of these weights on a prior with more non-polynomial drifts
+(`--init fimcg/weights/fim_1d.pt --config fimcg/weights/finetune_config.json`, log in
+`bench/results/finetune_log.json`, benchmark in `bench/results/fim_accuracy_finetune.txt`) moved
+the validation error only from 0.607 to 0.602 (best at step 2,000 of 6,234); it improved the
+drift on the tanh well (0.60 → 0.52) and the periodic well (0.81 → 0.72) but still lost to
+local-linear there, so it is not shipped. What is still missing: the model rarely trusts its kernel
+(non-parametric) drifts, so on clearly non-polynomial drifts it stays near the cubic fit and loses
+to the local-linear estimator; a prior and a longer GPU run aimed at that are the next step.
 
 ## Intended use and limits
 - One-dimensional, time-homogeneous SDEs with diagonal diffusion, observed at a regular step between
