@@ -21,13 +21,14 @@ about 2 s^2/dt to g^2, shown as ``g2+``, relative to the mean g^2). Wall-clock t
 machine with one torch thread; ``t->acc`` is the time at which an evaluation first met the targets
 (drift <= 0.2 and diffusion <= 0.1), "never" if none did.
 
-Measured (2-core CPU, one thread, shipped FIM of 2026-11-22, 24 paths x 500 frames): on the
-reference case the latent is exact (R2 1.000000, precision 5e-4 in x) and diffusion is within target
-(median 0.031 after refinement, 0.013 initialised only), but drift is 0.35 (0/10 seeds <= 0.2): the
-FIM itself gives 0.37 on the *true* states, so the drift target is set by the FIM's weights, not by
-the coarse-graining. With ``--estimator least_squares`` (the FIM prior's function class) the same
-pipeline meets the target in 9/10 seeds in about 2 s. The joint baselines never reach the target
-within 1500 steps (~50 s); the plain autoencoder from scratch often folds the latent (R2 ~0.75).
+Measured (2-core CPU, one thread, the FIM shipped on 2026-11-22 (session 2), default 24 paths x 1000
+frames, ``--seeds 10 --other-seeds 1``, results in bench/results/coarse_grain.txt): reference case latent R2
+1.000000, precision 6e-4 in x, drift 0.129 (max 0.17), diffusion 0.028, 10/10 seeds meet the target, 6 s per
+run, first met after 2.4 s; the FIM on the true states gives 0.118. The joint baselines never reach it
+within 1500 steps (76 s; drift 0.34 and 0.45). Other cases (one seed): drift 0.16-0.20 and diffusion
+0.03-0.05 for the clean and the noisy arc and the clean sampling step 0.002; with pixel noise along the line
+the drift is 0.28-0.33 (the encoder's latent noise, precision 0.007-0.008, is the limit). With 24 x 500
+frames the reference case met the target in 8/10 seeds (FIM on true x: 9/10), hence the default size.
 
     python bench/coarse_grain.py                      # all cases; 10 seeds for the reference case
     python bench/coarse_grain.py --quick              # 2 seeds, reference case only, fewer steps
