@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Check in headless Chromium that every plotly figure of the built book really renders.
+"""Check in headless Chromium that every plotly figure and equation of the built book really renders.
 
     python scripts/check-book.py build/book/_build/html --toc book/_toc.yml \
         --screenshots build/book/screenshots
@@ -12,11 +12,13 @@ For every page in the table of contents the script serves the site on 127.0.0.1 
   ``svg.main-svg`` inside and at least one drawn trace).
 
 It also saves a screenshot of each page. It fails (exit 1) when a notebook page has no rendered
-figure, or when any page has a figure container that did not render (plotly.js missing, a script
-error, an output the page cannot show). Exit 2: bad arguments or no Chromium.
+figure, when any page has a figure container that did not render (plotly.js missing, a script
+error, an output the page cannot show), or when a page has equations and MathJax typeset none of
+them. Exit 2: bad arguments or no Chromium.
 
 Chromium runs with networking features off and every host except 127.0.0.1 unresolvable, so
-the check holds offline: pages must not depend on a CDN (the book ships plotly.js in ``_static``).
+the check holds offline: pages must not depend on a CDN (the book ships plotly.js and MathJax in
+``_static``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,6 +110,16 @@ def count_figures(html: str) -> FigureCount:
     parser.close()
     rendered = sum(1 for f in parser.figures if f["plotted"] and f["svg"] and f["traces"] > 0)
     return FigureCount(static=len(parser.figures), rendered=rendered)
+
+
+def count_math(html: str) -> int:
+    """Equations Sphinx wrote into a page (``<span class="math ...">`` / ``<div class="math ...">``)."""
+    return len(re.findall(r'<(?:span|div)[^>]*class="math[ "]', html))
+
+
+def count_typeset(dom: str) -> int:
+    """Equations MathJax 3 typeset in a rendered page (``<mjx-container>`` elements)."""
+    return dom.count("<mjx-container")
 
 
 def pages_from_toc(toc: Path) -> list[str]:
@@ -206,12 +219,14 @@ def check_site(html_dir: Path, pages: list[str], *, screenshots: Path | None, ch
             if not file.is_file():
                 results.append((page, FigureCount(0, 0), f"missing page {file}"))
                 continue
-            static = count_figures(file.read_text(encoding="utf-8")).static
+            html = file.read_text(encoding="utf-8")
             url = f"{server.url}/{page}.html"
-            count = count_figures(render_dom(chromium, url, budget_ms=budget_ms))
-            count = FigureCount(static=static, rendered=count.rendered)
+            dom = render_dom(chromium, url, budget_ms=budget_ms)
+            count = FigureCount(static=count_figures(html).static, rendered=count_figures(dom).rendered)
             problem = ""
-            if expects_figures(page) and count.rendered == 0:
+            if count_math(html) and not count_typeset(dom):
+                problem = f"{count_math(html)} equation(s) not typeset (MathJax missing?)"
+            elif expects_figures(page) and count.rendered == 0:
                 problem = "no rendered figure on a notebook page"
             elif count.rendered < count.static:
                 problem = f"{count.static - count.rendered} figure(s) did not render"

@@ -258,3 +258,42 @@ def test_notebook_shape(path):
         assert "show(" in code, "a widget (through fimcg.widgets.show)"
     # fast mode is read through the helper, never from the environment directly
     assert "os.environ" not in code and "FIMCG_FAST" not in code
+
+
+def _math_site(tmp_path: Path, *, ship_mathjax: bool) -> Path:
+    """A one-page site with an equation as Sphinx writes it, with or without a local MathJax."""
+    import importlib
+    import shutil
+
+    site = tmp_path / "html"
+    (site / "_static").mkdir(parents=True)
+    head = ""
+    if ship_mathjax:
+        pkg = Path(importlib.import_module("sphinx-mathjax-offline").__file__).parent
+        shutil.copytree(pkg / "static" / "mathjax", site / "_static" / "mathjax")
+        head = '<script defer src="_static/mathjax/tex-chtml.js"></script>'
+    body = r'<p>drift <span class="math notranslate nohighlight">\(f(x) = 4x - 4x^3\)</span></p>'
+    (site / "api.html").write_text(f"<html><head>{head}</head><body>{body}</body></html>")
+    return site
+
+
+def test_count_math_in_static_html():
+    html = '<span class="math notranslate nohighlight">\\(x\\)</span><div class="math notranslate">y</div>'
+    assert check_book.count_math(html) == 2 and check_book.count_math("<p>mathematics</p>") == 0
+    assert check_book.count_typeset('<mjx-container class="MathJax"></mjx-container>') == 1
+
+
+@needs_chromium
+@pytest.mark.parametrize("ship", [True, False])
+def test_chromium_checks_equations_are_typeset_offline(tmp_path, ship):
+    site = _math_site(tmp_path, ship_mathjax=ship)
+    [(page, _, problem)] = check_book.check_site(site, ["api"], screenshots=None,
+                                                 chromium=check_book.find_chromium(), budget_ms=5000)
+    assert problem == ("" if ship else "1 equation(s) not typeset (MathJax missing?)")
+
+
+def test_book_config_typesets_math_offline():
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+    assert "sphinx-mathjax-offline" in cfg["sphinx"]["extra_extensions"]
