@@ -42,6 +42,8 @@ def test_torch_is_pinned_in_both():
     assert "torch==2.13.0" in _pyproject()["project"]["dependencies"]
     pip = [d["pip"] for d in _environment()["dependencies"] if isinstance(d, dict)][0]
     assert "torch==2.13.0" in pip
+    # conda/Binder: the CPU wheel index, or pip fetches the multi-GB CUDA build
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
 
 
 def test_python_versions_agree():
