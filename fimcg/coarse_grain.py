@@ -71,8 +71,8 @@ from .autoencoder import Decoder, Encoder, FramePCA, SplineDecoder, isomap_coord
 from .checkpoint import load_checkpoint, save_checkpoint
 from .sde import SDE, Tabulated
 
-__all__ = ["coarse_grain", "CoarseGrainResult", "TrainingDiverged", "prepare_frames", "as_estimator",
-           "Tabulated", "run_pipeline", "pipeline_stage", "MIN_FRAMES_PER_PATH", "MIN_TRANSITIONS"]
+__all__ = ["coarse_grain", "CoarseGrainResult", "TrainingDiverged", "CheckpointMismatch", "prepare_frames",
+           "as_estimator", "Tabulated", "run_pipeline", "pipeline_stage", "MIN_FRAMES_PER_PATH", "MIN_TRANSITIONS"]
 
 Estimator = Callable[[torch.Tensor, float, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 R = TypeVar("R", bound="CoarseGrainResult")  # the result type a training run returns
@@ -84,6 +84,10 @@ MIN_TRANSITIONS = 100
 
 class TrainingDiverged(RuntimeError):
     """Raised when the training loss becomes NaN/inf; the last good checkpoint is kept."""
+
+
+class CheckpointMismatch(ValueError):
+    """Raised when ``resume`` finds a checkpoint written for other data, options or another method."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -426,13 +430,18 @@ def _sample_transitions(n_paths: int, T: int, gen: torch.Generator, n_queries: i
     return sel, q
 
 
+def _em_step_nll(dz: torch.Tensor, f: torch.Tensor, var: torch.Tensor, dt: float) -> torch.Tensor:
+    """Gaussian NLL of steps dz (B, d) over a time dt under the Euler-Maruyama step law
+    N(f dt, var) (drift f and variance var, each (B, d)), summed over d; returns (B,)."""
+    return 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1)
+
+
 def _transition_nll(dz: torch.Tensor, f: torch.Tensor, g: torch.Tensor, dt: float) -> torch.Tensor:
     """Euler-Maruyama NLL of latent steps dz (B, d) under drift f (B, d) and diffusion g (B, d)
     over a time step dt, summed over d; the variance g^2 dt gets a floor of 1e-3 of its mean
     (not differentiated) so that a vanishing estimated diffusion cannot blow up. Returns (B,)."""
     var = g ** 2 * dt
-    var = var + 1e-3 * var.detach().mean() + 1e-12
-    return 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1)
+    return _em_step_nll(dz, f, var + 1e-3 * var.detach().mean() + 1e-12, dt)
 
 
 def _sim_nll(z: torch.Tensor, dt: float, estimator: Estimator, gen: torch.Generator, n_queries: int,
@@ -547,8 +556,8 @@ class _Run:
             old = blob.get("config", {}) if isinstance(blob, dict) else {}
             keys = [k for k in config if k not in ("steps", "init")]
             if not isinstance(blob, dict) or blob.get("format") != fmt or any(old.get(k) != config[k] for k in keys):
-                raise ValueError(f"checkpoint {self.ckpt_path} belongs to other data or options; delete it or pass "
-                                 "resume=False to start over")
+                raise CheckpointMismatch(f"checkpoint {self.ckpt_path} belongs to other data or options; delete it "
+                                         "or pass resume=False to start over")
             self.enc.load_state_dict(blob["encoder"])
             self.dec.load_state_dict(blob["decoder"])
             for k, m in self.extra.items():
@@ -663,8 +672,6 @@ class _Run:
             m.eval()
         self.config["train_time_s"] = self.elapsed()
         return z.detach()
-
-
 
 
 def _check_loss_weights(rec_weight: Any, sim_weight: Any) -> None:
@@ -798,6 +805,7 @@ def coarse_grain(
     Raises:
         ValueError: bad frames (rank, NaN/inf, too few, constant), ``dt <= 0``, or a ``latent_dim``
             the estimator does not support.
+        CheckpointMismatch: ``resume`` found a checkpoint of other data or options (a ValueError).
         TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
     """
     frames_t, frame_shape = prepare_frames(frames)
@@ -886,9 +894,7 @@ def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size
     try:  # an existing checkpoint of the same run is continued (or reused when finished)
         res = coarse_grain(frames, dt, estimator=estimator, steps=steps, seed=seed, checkpoint=checkpoint,
                            progress=progress)
-    except ValueError as exc:
-        if "belongs to other data or options" not in str(exc):
-            raise
+    except CheckpointMismatch:  # left by a run on other data or options: start over
         res = coarse_grain(frames, dt, estimator=estimator, steps=steps, seed=seed, checkpoint=checkpoint,
                            resume=False, progress=progress)
     cg_seconds = time.perf_counter() - t0

@@ -211,6 +211,13 @@ def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3
                       lagprod=lagprod)
 
 
+def _gaussian_weights(d2: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Kernel weights exp(coef_k d²) (B, K, ...) of squared distances d2 (B, ...) for K coefficients."""
+    # clamping the exponent avoids denormal floats, which are very slow on CPUs
+    c = coef.reshape((1, -1) + (1,) * (d2.ndim - 1))
+    return torch.exp((d2[:, None] * c).clamp_(min=-60.0))
+
+
 def _kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     """Exact Gaussian-kernel sums Σ_n exp(coef_k |q_g - x_n|²) vals_n: (B, K, G, C).
 
@@ -223,8 +230,7 @@ def _kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: tor
     sums = []
     for g0 in range(0, q.shape[1], step):
         d2 = torch.cdist(q[:, g0:g0 + step], x).square()  # (B, g, N); not in place: cdist needs its output for backward
-        # clamping the exponent avoids denormal floats, which are very slow on CPUs
-        w = torch.exp((d2[:, None] * coef[None, :, None, None]).clamp_(min=-60.0))  # (B, K, g, N)
+        w = _gaussian_weights(d2, coef)  # (B, K, g, N)
         sums.append(torch.bmm(w.reshape(B, -1, N), vals).reshape(B, K, -1, vals.shape[-1]))
     return torch.cat(sums, dim=2)
 
@@ -249,8 +255,7 @@ def _binned_kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, co
     grid_vals = torch.zeros(B, n_bins, vals.shape[-1], dtype=vals.dtype, device=vals.device)
     grid_vals = grid_vals.scatter_add(1, i, vals * (1 - frac)).scatter_add(1, i + 1, vals * frac)
     centres = lo + bin_width * torch.arange(n_bins, dtype=x.dtype, device=x.device)  # (B, M)
-    d2 = (q[:, :, None] - centres[:, None, :]).square()  # (B, G, M)
-    w = torch.exp((d2[:, None] * coef[None, :, None, None]).clamp_(min=-60.0))  # (B, K, G, M)
+    w = _gaussian_weights((q[:, :, None] - centres[:, None, :]).square(), coef)  # (B, K, G, M)
     K, G = coef.shape[0], q.shape[1]
     return torch.bmm(w.reshape(B, K * G, n_bins), grid_vals).reshape(B, K, G, -1)
 

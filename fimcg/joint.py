@@ -20,7 +20,6 @@ diffusion from the learned head.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +30,7 @@ from torch import nn
 from ._validation import check_int, check_locations, check_positive
 from .autoencoder import mlp
 from .coarse_grain import (CoarseGrainResult, TrainingDiverged, _check_loss_weights, _fingerprint, _Run,
-                           _train_autoencoder, prepare_frames)
+                           _train_autoencoder, _em_step_nll, prepare_frames)
 from .estimators import polynomial_features
 
 __all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain", "TrainingDiverged"]
@@ -92,8 +91,7 @@ def _em_nll(head: nn.Module, z: torch.Tensor, dt: float) -> torch.Tensor:
     x0 = z[:, :-1].reshape(-1, d)
     dz = (z[:, 1:] - z[:, :-1]).reshape(-1, d)
     f, g = head(x0)
-    var = g ** 2 * dt + 1e-6
-    return 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1).mean()
+    return _em_step_nll(dz, f, g ** 2 * dt + 1e-6, dt).mean()
 
 
 class JointResult(CoarseGrainResult):

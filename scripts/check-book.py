@@ -224,8 +224,9 @@ def check_site(html_dir: Path, pages: list[str], *, screenshots: Path | None, ch
             dom = render_dom(chromium, url, budget_ms=budget_ms)
             count = FigureCount(static=count_figures(html).static, rendered=count_figures(dom).rendered)
             problem = ""
-            if count_math(html) and not count_typeset(dom):
-                problem = f"{count_math(html)} equation(s) not typeset (MathJax missing?)"
+            n_math = count_math(html)
+            if n_math and not count_typeset(dom):
+                problem = f"{n_math} equation(s) not typeset (MathJax missing?)"
             elif expects_figures(page) and count.rendered == 0:
                 problem = "no rendered figure on a notebook page"
             elif count.rendered < count.static:

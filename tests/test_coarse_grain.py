@@ -13,7 +13,7 @@ import torch
 
 import fimcg
 from fimcg.alignment import fit_alignment
-from fimcg.coarse_grain import CoarseGrainResult, TrainingDiverged, _sim_nll, coarse_grain
+from fimcg.coarse_grain import CheckpointMismatch, CoarseGrainResult, TrainingDiverged, _sim_nll, coarse_grain
 from fimcg.estimators import local_linear
 from fimcg.systems import double_well
 from fimcg.video import render_video
@@ -152,7 +152,7 @@ def test_checkpoint_and_resume(data, tmp_path):
     assert calls == []
     torch.testing.assert_close(again.latents, resumed.latents)
     # other data: refuse rather than silently mixing runs
-    with pytest.raises(ValueError, match="belongs to other data or options"):
+    with pytest.raises(CheckpointMismatch, match="belongs to other data or options"):
         coarse_grain(frames[:, :50], 0.01, steps=6, checkpoint=ckpt, **FAST)
 
 
