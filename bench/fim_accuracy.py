@@ -7,6 +7,7 @@ seeds) and a verdict on the targets of issue 5; writes everything to ``--json``.
 
     python bench/fim_accuracy.py                 # all cases, 5 seeds
     python bench/fim_accuracy.py --seeds 2 --quick
+    python bench/fim_accuracy.py --only tanh,periodic --prior-datasets 0 --weights runs/x.pt --json /tmp/x.json
 
 Methods: the FIM (``fimcg.load_fim()``), binned Kramers-Moyal (30 bins), local-linear kernel
 regression (rule-of-thumb bandwidth), and the oracle: least squares in the true function class.
@@ -157,6 +158,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights", help="weights file (default: the shipped ones)")
     ap.add_argument("--quick", action="store_true", help="three cases only")
+    ap.add_argument("--only", help="comma-separated parts of case names: run only the cases that contain one")
     ap.add_argument("--json", default="bench/results/fim_accuracy.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -164,7 +166,13 @@ def main() -> None:
     fim = fimcg.load_fim(args.weights)
     results: dict = {"seeds": args.seeds, "noise": args.noise, "cases": {}}
     verdicts = []
-    for case in cases(args.quick):
+    chosen = cases(args.quick)
+    if args.only:
+        keys = [k.strip().lower() for k in args.only.split(",") if k.strip()]
+        chosen = [c for c in chosen if any(k in c.name.lower() for k in keys)]
+        if not chosen:
+            ap.error(f"--only {args.only!r} matches no case; cases: {[c.name for c in cases(False)]}")
+    for case in chosen:
         for noise in (0.0, args.noise):
             label = f"{case.name}{'' if noise == 0 else f', noise {noise:g} std'}"
             r = run_case(case, fim, args.seeds, noise)
@@ -183,7 +191,7 @@ def main() -> None:
             if case.clean_long and noise == 0:
                 verdicts.append((label, f"FIM diffusion rel <= 0.05 ({r['FIM']['diff_rel']:.3f})",
                                  r["FIM"]["diff_rel"] <= 0.05))
-    for noise in (0.0, args.noise):
+    for noise in ((0.0, args.noise) if args.prior_datasets > 0 else ()):
         label = f"held-out prior samples ({args.prior_datasets}){'' if noise == 0 else f', noise {noise:g} std'}"
         r = run_prior_case(fim, args.prior_datasets, noise)
         results["cases"][label] = r

@@ -28,7 +28,11 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
    the misfit of each local-linear drift against the cubic fit in units of their joint standard
    error (large where the drift is not a cubic); and global statistics: the F statistic of the cubic
    drift fit (is the drift identifiable from this context?), the lag-1 correlation of consecutive
-   increments (observation noise of variance σ² gives increments a covariance of -σ²) and log N.
+   increments (observation noise of variance σ² gives increments a covariance of -σ²), log N, and
+   two global lack-of-fit tests, the mean squared misfit z at ``n_test_points`` data quantiles of
+   each local-linear drift against the cubic fit (does the context contradict a cubic?) and of the
+   cubic against the linear fit (is the drift linear?): one query location alone sees too little
+   of the data to tell a non-polynomial drift from noise, the whole data set often can.
    For one-dimensional states the kernel sums use linear binning on a grid a quarter of the
    smallest bandwidth wide: cost O(N + G M) instead of O(N G).
 5. **Decoder.** Each query embedding attends to the latent summary; an MLP head returns gates: the
@@ -38,12 +42,13 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
    estimate to trust where and how far to shrink it, but it cannot invent a drift or bias the
    diffusion as a whole (earlier versions with a free correction learned to shrink every estimate).
    A separate head gives a log loss-scale (a per-location uncertainty, trained as in FIM-SDE with
-   inputs detached).
+   inputs detached). :meth:`FIM.explain` shows the gates and the global tests for a context.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,11 +71,14 @@ __all__ = [
     "normalise",
     "kernel_features",
     "polynomial_fits",
+    "test_points",
+    "time_weights",
     "SHIPPED_WEIGHTS",
 ]
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "fim_1d.pt"
 TIME_SCALE = 0.01  # the normalised typical step Δt'
+TimeSteps = "float | torch.Tensor | Sequence"  # a regular step, or the steps between observations
 
 
 class ExtrapolationWarning(UserWarning):
@@ -90,6 +98,8 @@ class FIMConfig:
         n_decoder_blocks: attention blocks of the query decoder over the latent summary.
         bandwidths: kernel bandwidths of the query features, in standardised state units.
         shrinkage: pseudo-count pulling local kernel moments towards global ones where data is scarce.
+        n_test_points: data quantiles at which the global lack-of-fit tests are evaluated (0: no
+            tests, as in weights saved before they existed).
         trained_dims: state dimensions the weights were trained on (others raise at inference).
     """
 
@@ -99,8 +109,9 @@ class FIMConfig:
     n_latents: int = 32
     n_encoder_blocks: int = 2
     n_decoder_blocks: int = 1
-    bandwidths: tuple[float, ...] = (0.05, 0.15, 0.4)
+    bandwidths: tuple[float, ...] = (0.05, 0.15, 0.25, 0.4)
     shrinkage: float = 5.0
+    n_test_points: int = 16
     trained_dims: tuple[int, ...] = (1,)
 
     @property
@@ -111,8 +122,33 @@ class FIMConfig:
     def query_features(self) -> int:
         k, D = len(self.bandwidths), self.max_dim
         # location, kernel features, polynomial fits and their standard errors, misfit of the
-        # local-linear drifts against the cubic fit, global statistics
-        return D + k * (1 + 5 * D) + 6 * D + k * D + 3 * D + 1
+        # local-linear drifts against the cubic fit, global statistics, global lack-of-fit tests
+        return D + k * (1 + 5 * D) + 6 * D + k * D + 3 * D + 1 + (k + 1) * D * (self.n_test_points > 0)
+
+    def query_feature_names(self) -> list[str]:
+        """Names of the decoder's query features, in input order (``len == query_features``)."""
+        D, hs = range(self.max_dim), [f"h{h:g}" for h in self.bandwidths]
+        names = [f"q{i}" for i in D]
+        for h in hs:
+            names += [f"{h}:log_mass"] + [f"{h}:{part}{i}" for part in ("nw", "ll", "m2", "robust", "log_se")
+                                          for i in D]
+        names += [f"{fit}{i}" for fit in ("ls1", "ls3", "g2_ls", "g2_ls_robust", "ls1_log_se", "ls3_log_se")
+                  for i in D]
+        names += [f"{h}:misfit{i}" for h in hs for i in D]
+        names += [f"lag1_{i}" for i in D] + [f"f_stat{i}" for i in D] + ["log_n"] + [f"mask{i}" for i in D]
+        if self.n_test_points > 0:
+            names += [f"{h}:lack_of_fit{i}" for h in hs for i in D] + [f"linear_lack_of_fit{i}" for i in D]
+        return names
+
+    def drift_option_names(self) -> list[str]:
+        """Names of the drift estimates the output gates mix, in gate order."""
+        return ([f"nw h{h:g}" for h in self.bandwidths] + [f"ll h{h:g}" for h in self.bandwidths]
+                + ["ls1", "ls3", "zero"])
+
+    def diffusion_option_names(self) -> list[str]:
+        """Names of the g² estimates the output gates mix, in gate order."""
+        return ([f"m2 h{h:g}" for h in self.bandwidths] + [f"robust h{h:g}" for h in self.bandwidths]
+                + ["ls2", "ls2 robust"])
 
     @property
     def n_drift_options(self) -> int:
@@ -125,8 +161,12 @@ class FIMConfig:
         return 2 * len(self.bandwidths) + 2
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FIMConfig":
+    def from_dict(cls, d: dict, *, saved: bool = False) -> "FIMConfig":
+        """Config from a dict; ``saved=True`` for the config stored with weights (fields added since
+        the weights were saved then take the value that reproduces the old model)."""
         d = dict(d)
+        if saved:
+            d.setdefault("n_test_points", 0)
         for key in ("bandwidths", "trained_dims"):
             if key in d:
                 d[key] = tuple(d[key])
@@ -167,30 +207,39 @@ class Normalised:
 
 
 def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3,
-              mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> Normalised:
+              mean: torch.Tensor | None = None, std: torch.Tensor | None = None,
+              time_factor: torch.Tensor | None = None) -> Normalised:
     """Standardise a batch of datasets and rescale time.
 
     Args:
         paths: (B, P, T, d) observed states: B datasets of P paths with T observations each.
-        dt: observation step, a float or a tensor broadcastable to (B,) (time units).
+        dt: observation step (time units): a float or a tensor broadcastable to (B,) for regular
+            sampling, or (B, P, T - 1) steps between consecutive observations (irregular sampling).
         max_dim: pad states to this many dimensions.
         mean, std: (B, d) standardisation to use instead of the batch's own (for a dataset split
             into groups of paths of different lengths).
+        time_factor: (B,) time rescaling a to use instead of 0.01 / (geometric mean of the steps).
 
     Returns:
         :class:`Normalised` with N = P (T - 1) transitions per dataset. Differentiable in ``paths``.
     """
     B, P, T, d = paths.shape
     dtype, device = paths.dtype, paths.device
-    dt_b = torch.as_tensor(dt, dtype=dtype, device=device).reshape(-1).expand(B)
+    dt = torch.as_tensor(dt, dtype=dtype, device=device)
+    if dt.ndim == 3:  # irregular sampling: one step per transition
+        steps = dt.expand(B, P, T - 1)
+        typical = torch.exp(torch.log(steps).mean(dim=(1, 2)))  # geometric mean step (B,)
+    else:
+        typical = dt.reshape(-1).expand(B)
+        steps = typical[:, None, None].expand(B, P, T - 1)
     flat = paths.reshape(B, P * T, d)
     mean = flat.mean(dim=1) if mean is None else mean
     std = (flat.std(dim=1) if std is None else std).clamp_min(1e-12)
     z = (paths - mean[:, None, None, :]) / std[:, None, None, :]
-    a = TIME_SCALE / dt_b  # (B,)
+    a = TIME_SCALE / typical if time_factor is None else time_factor  # (B,)
     x = z[:, :, :-1].reshape(B, P * (T - 1), d)
     dx = (z[:, :, 1:] - z[:, :, :-1]).reshape(B, P * (T - 1), d)
-    dtn = (a * dt_b)[:, None, None].expand(B, P * (T - 1), 1)
+    dtn = (a[:, None, None] * steps).reshape(B, P * (T - 1), 1)
     # lag-1 correlation of consecutive increments within each path
     inc = z[:, :, 1:] - z[:, :, :-1]  # (B, P, T-1, d)
     if T >= 3:
@@ -278,6 +327,34 @@ class LocalEstimates:
     drift_log_se: torch.Tensor
     g2: torch.Tensor
 
+    def queries(self, n: int) -> "LocalEstimates":
+        """The estimates at the first ``n`` query locations only."""
+        return LocalEstimates(self.features[:, :n], self.drift[:, :n], self.drift_log_se[:, :n], self.g2[:, :n])
+
+
+def test_points(ctx: Normalised, n: int) -> torch.Tensor:
+    """``n`` data quantiles per dataset and dimension (levels 5% to 95%), normalised units (B, n, D).
+
+    The points where :class:`FIM` evaluates its global lack-of-fit tests; spaced by the data's
+    density, so that the tests weigh misfit where the data are.
+    """
+    B, N, D = ctx.x.shape
+    levels = torch.linspace(0.05, 0.95, n, dtype=ctx.x.dtype, device=ctx.x.device)
+    idx = (levels * (N - 1)).round().long()
+    return ctx.x.detach().sort(dim=1).values[:, idx]
+
+
+def time_weights(ctx: Normalised) -> torch.Tensor | None:
+    """Weights (B, N, 1) ∝ Δt' of the transitions of irregularly sampled datasets (mean 1), or None.
+
+    With them every average of Δx'/Δt' becomes Σ Δx' / Σ Δt' (and of Δx'²/Δt', Σ Δx'² / Σ Δt'):
+    the efficient combination of increments over unequal steps (the variance of Δx'/Δt' is g'²/Δt').
+    For regular sampling all weights are 1 and None is returned.
+    """
+    if bool((ctx.dt == ctx.dt[:, :1]).all()):
+        return None
+    return ctx.dt / ctx.dt.mean(dim=1, keepdim=True)
+
 
 def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float], shrinkage: float,
                     *, binned: bool | None = None) -> LocalEstimates:
@@ -304,10 +381,13 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     """
     B, N, D = ctx.x.shape
     G, K = q.shape[1], len(bandwidths)
-    dt = ctx.dt[:, :1]  # (B, 1, 1): the rescaled step (one per dataset)
+    dt = ctx.dt.mean(dim=1, keepdim=True)  # (B, 1, 1): the (mean) rescaled step of each dataset
     y1 = ctx.dx / ctx.dt
     vals = torch.cat([torch.ones_like(ctx.dt), y1, ctx.dx ** 2 / ctx.dt, ctx.lagprod / ctx.dt,
                       ctx.x, ctx.x ** 2, ctx.x * y1], dim=-1)  # (B, N, 1 + 6D)
+    omega = time_weights(ctx)
+    if omega is not None:
+        vals = vals * omega
     glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 1 + 6D)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
     one_dim = bool((ctx.dim_mask.sum(dim=1) == 1).all()) and bool((ctx.dim_mask[:, 0] == 1).all())
@@ -382,7 +462,9 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0
         return torch.stack([torch.ones_like(z), z, z * z, z * z * z], dim=-1)
 
     phi = powers(x)  # (B, N, D, 4), computed once
-    gram_all = torch.einsum("bndk,bndl->bdkl", phi, phi) / N  # every fit's Gram matrix is a corner of it
+    omega = time_weights(ctx)
+    phi_w = phi if omega is None else phi * omega[..., None]  # weighted least squares for irregular steps
+    gram_all = torch.einsum("bndk,bndl->bdkl", phi_w, phi) / N  # every fit's Gram matrix is a corner of it
     eye = torch.eye(4, dtype=x.dtype, device=x.device)
     phi_q = powers(q).permute(0, 2, 3, 1)  # (B, D, 4, G)
 
@@ -391,7 +473,7 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0
         var_y = y.var(dim=1)  # (B, D)
         lam = (var_y / (N * prior_std ** 2)).clamp_min(1e-6)
         gram = gram_all[..., :k, :k] + lam[..., None, None] * eye[:k, :k]
-        rhs = torch.einsum("bndk,bnd->bdk", phi[..., :k], y) / N
+        rhs = torch.einsum("bndk,bnd->bdk", phi_w[..., :k], y) / N
         coef = torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, D, k)
         if not with_se:
             return coef
@@ -483,6 +565,9 @@ class Prediction:
     drift: torch.Tensor  # (B, G, D) f'
     diffusion: torch.Tensor  # (B, G, D) g' > 0
     log_scale: torch.Tensor  # (B, G) learned log loss-scale (uncertainty)
+    drift_gates: torch.Tensor | None = None  # (B, G, n_drift_options) mixture weights, sum 1
+    diffusion_gates: torch.Tensor | None = None  # (B, G, n_diffusion_options)
+    statistics: dict[str, torch.Tensor] = field(default_factory=dict)  # global tests, each (B, D)
 
 
 class FIM(nn.Module):
@@ -541,14 +626,29 @@ class FIM(nn.Module):
         """Decode normalised query locations q (B, G, D) into normalised drift and diffusion."""
         cfg = self.config
         B, G, D = q.shape
-        loc = kernel_features(norm, q, cfg.bandwidths, cfg.shrinkage)
-        poly, poly_log_se, f_stat = polynomial_fits(norm, q)  # (B, G, 4, D), (B, G, 2, D), (B, D)
+        # the queries and the test points of the lack-of-fit tests go through the estimators together
+        q_all = torch.cat([q, test_points(norm, cfg.n_test_points)], dim=1) if cfg.n_test_points else q
+        loc_all = kernel_features(norm, q_all, cfg.bandwidths, cfg.shrinkage)
+        poly_all, se_all, f_stat = polynomial_fits(norm, q_all)  # (B, G', 4, D), (B, G', 2, D), (B, D)
         # misfit of each local-linear drift against the cubic fit, in units of their joint standard error
         k = len(cfg.bandwidths)
-        ll, ll_se = loc.drift[:, :, k:], loc.drift_log_se[:, :, k:]
-        misfit = (ll - poly[:, :, 1:2]) / torch.sqrt(torch.exp(2 * ll_se) + torch.exp(2 * poly_log_se[:, :, 1:2]))
+        ll, ll_se = loc_all.drift[:, :, k:], loc_all.drift_log_se[:, :, k:]
+        misfit_all = (ll - poly_all[:, :, 1:2]) / torch.sqrt(torch.exp(2 * ll_se) + torch.exp(2 * se_all[:, :, 1:2]))
         log_n = torch.log(torch.tensor(float(norm.x.shape[1]), dtype=q.dtype, device=q.device))
-        glob = torch.cat([norm.lag1, torch.log1p(f_stat) / 5.0, (log_n / 10.0).expand(B, 1), norm.dim_mask], dim=-1)
+        glob = [norm.lag1, torch.log1p(f_stat) / 5.0, (log_n / 10.0).expand(B, 1), norm.dim_mask]
+        stats = {"f_stat": f_stat}
+        if cfg.n_test_points:
+            # global lack-of-fit tests over the data (mean squared z at the test points; small when the
+            # cubic fit is right): is the drift non-polynomial (local-linear vs cubic fit), is it
+            # linear (cubic vs linear fit, in units of the cubic fit's standard error)
+            lof_cubic = (misfit_all[:, G:] ** 2).mean(dim=1)  # (B, K, D)
+            ls3, ls1, se3 = poly_all[:, G:, 1], poly_all[:, G:, 0], torch.exp(se_all[:, G:, 1])
+            lof_linear = (((ls3 - ls1) / se3) ** 2).mean(dim=1)  # (B, D)
+            stats.update({f"lack_of_fit h{h:g}": lof_cubic[:, j] for j, h in enumerate(cfg.bandwidths)})
+            stats["linear_lack_of_fit"] = lof_linear
+            glob += [torch.log1p(lof_cubic.reshape(B, -1)) / 3.0, torch.log1p(lof_linear) / 3.0]
+        glob = torch.cat(glob, dim=-1)
+        loc, poly, poly_log_se, misfit = loc_all.queries(G), poly_all[:, :G], se_all[:, :G], misfit_all[:, :G]
         feats = torch.cat([q, loc.features, torch.asinh(poly.reshape(B, G, -1)), poly_log_se.reshape(B, G, -1) / 5.0,
                            torch.asinh(misfit.reshape(B, G, -1)), glob[:, None, :].expand(B, G, glob.shape[-1])],
                           dim=-1)
@@ -570,7 +670,8 @@ class FIM(nn.Module):
         log_g = 0.5 * (gate_g[..., None] * torch.log(m2.clamp_min(1e-8))).sum(dim=2)
         diffusion = torch.exp(log_g) * norm.dim_mask[:, None, :]
         log_scale = self.scale_head(h.detach()).squeeze(-1)
-        return Prediction(drift=drift, diffusion=diffusion, log_scale=log_scale)
+        return Prediction(drift=drift, diffusion=diffusion, log_scale=log_scale, drift_gates=gate_f,
+                          diffusion_gates=gate_g, statistics=stats)
 
     def forward(self, paths: torch.Tensor, dt: torch.Tensor | float, q: torch.Tensor) -> Prediction:
         """Batched forward pass in normalised output units.
@@ -590,9 +691,9 @@ class FIM(nn.Module):
 
     # -- public inference API -------------------------------------------------------------------
 
-    def _context(self, paths, dt) -> tuple[list[torch.Tensor], float]:
-        """Validate a user context; return groups of equal-length paths, each (1, P, T, d)."""
-        dt = check_positive(dt, name="dt")
+    def _context(self, paths, dt) -> tuple[list[torch.Tensor], list[float | torch.Tensor]]:
+        """Validate a user context; return groups of equal-length paths, each (1, P, T, d), and the
+        time step of each group: a float, or (1, P, T - 1) steps for irregular sampling."""
         if isinstance(paths, (list, tuple)):
             if len(paths) == 0:
                 raise ValueError("paths is an empty list; give at least one path of shape (T, d)")
@@ -600,21 +701,28 @@ class FIM(nn.Module):
             for i, p in enumerate(paths):
                 t = as_tensor(p, name=f"paths[{i}]", device=self._device())
                 groups.append(check_paths(t if t.ndim != 2 else t[None], name=f"paths[{i}]")[None])
-            return groups, dt
-        return [check_paths(as_tensor(paths, name="paths", device=self._device()))[None]], dt
+            if isinstance(dt, (list, tuple)):
+                if len(dt) != len(groups):
+                    raise ValueError(f"dt is a list of {len(dt)} step arrays but there are {len(groups)} paths")
+                return groups, [_steps(s, g, name=f"dt[{i}]") for i, (s, g) in enumerate(zip(dt, groups))]
+            return groups, [_steps(dt, g, name="dt") for g in groups]
+        group = check_paths(as_tensor(paths, name="paths", device=self._device()))[None]
+        return [group], [_steps(dt, group, name="dt")]
 
     def _device(self) -> torch.device:
         return self.latents.device
 
-    def encode(self, paths, dt: float) -> EncodedContext:
+    def encode(self, paths, dt: TimeSteps) -> EncodedContext:
         """Encode an observed context once.
 
         Args:
             paths: (n_paths, T, d) tensor/array (or (n_paths, T) for d = 1), or a list of paths of
                 shapes (T_i, d) with different lengths. Differentiable with respect to ``paths``.
-            dt: time between consecutive observations (> 0).
+            dt: time between consecutive observations (> 0), or, for irregular sampling, the steps
+                between consecutive observations: shape (T - 1,) (shared by all paths) or
+                (n_paths, T - 1), or, for a list of paths, a list of (T_i - 1,) arrays.
         """
-        groups, dt = self._context(paths, dt)
+        groups, steps = self._context(paths, dt)
         d = groups[0].shape[-1]
         if any(g.shape[-1] != d for g in groups):
             raise ValueError(f"all paths must have the same state dimension; got {[g.shape[-1] for g in groups]}")
@@ -630,7 +738,15 @@ class FIM(nn.Module):
         if bool((std.detach() <= 1e-8 * (1 + mean.detach().abs())).any()):
             raise ValueError("paths are constant (zero variance) in at least one dimension: nothing moves, "
                              "so drift and diffusion cannot be inferred")
-        parts = [normalise(g, dt, max_dim=self.config.max_dim, mean=mean[None], std=std[None]) for g in groups]
+        a = None  # regular sampling: normalise() rescales time by 0.01 / dt
+        if any(isinstance(s, torch.Tensor) for s in steps):  # irregular: one rescaling for the whole dataset
+            steps = [s.to(dtype) if isinstance(s, torch.Tensor) else torch.full((1, g.shape[1], g.shape[2] - 1), s,
+                                                                                  dtype=dtype, device=g.device)
+                     for s, g in zip(steps, groups)]
+            log_steps = torch.cat([torch.log(s).reshape(-1) for s in steps])
+            a = TIME_SCALE / torch.exp(log_steps.mean())[None]  # 0.01 / geometric mean step
+        parts = [normalise(g, s, max_dim=self.config.max_dim, mean=mean[None], std=std[None], time_factor=a)
+                 for g, s in zip(groups, steps)]
         norm = _concat_normalised(parts)
         lat = self.encode_normalised(norm)
         return EncodedContext(norm=norm, latents=lat, data_min=allobs.min(dim=0).values[None],
@@ -656,21 +772,26 @@ class FIM(nn.Module):
                               f"[{lo.tolist()}, {hi.tolist()}] (+-10%): drift and diffusion there are extrapolated "
                               "and unreliable", ExtrapolationWarning, stacklevel=2)
         norm = ctx.norm
-        qn = (loc[None] - norm.mean[:, None, :d]) / norm.std[:, None, :d]
-        qn = F.pad(qn, (0, self.config.max_dim - d))
-        pred = self.decode_normalised(norm, ctx.latents, qn)
+        pred = self.decode_normalised(norm, ctx.latents, self._normalised_locations(ctx, loc))
         a, s = norm.time_factor[0], norm.std[0, :d]
         drift = pred.drift[0, :, :d] * a * s
         diffusion = pred.diffusion[0, :, :d] * a.sqrt() * s
         return drift, diffusion
 
-    def estimate(self, paths, dt: float, locations, *, warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def _normalised_locations(self, ctx: EncodedContext, loc: torch.Tensor) -> torch.Tensor:
+        """Locations (G, d), original units -> (1, G, max_dim) in the context's normalised units."""
+        d = ctx.dim
+        qn = (loc[None] - ctx.norm.mean[:, None, :d]) / ctx.norm.std[:, None, :d]
+        return F.pad(qn, (0, self.config.max_dim - d))
+
+    def estimate(self, paths, dt: TimeSteps, locations, *, warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero-shot drift and diffusion from observed paths.
 
         Args:
             paths: (n_paths, T, d) observations (or (n_paths, T) for d = 1, or a list of (T_i, d)
                 paths of different lengths), observed every ``dt``. Differentiable w.r.t. ``paths``.
-            dt: time between observations (> 0).
+            dt: time between observations (> 0), or the steps between consecutive observations
+                for irregular sampling (see :meth:`encode`).
             locations: (G, d) query states (or (G,) for d = 1).
             warn: warn about locations outside the data (see :meth:`evaluate`).
 
@@ -679,7 +800,31 @@ class FIM(nn.Module):
         """
         return self.evaluate(self.encode(paths, dt), locations, warn=warn)
 
-    def sde(self, paths, dt: float, *, grid_size: int = 512, margin: float = 0.2, name: str = "FIM estimate") -> SDE:
+    def explain(self, paths, dt: TimeSteps, locations) -> dict:
+        """How the FIM built its estimate: the weight of every classic estimate, and the global tests.
+
+        Args: as for :meth:`estimate`.
+
+        Returns:
+            A dict with ``drift_gates`` and ``diffusion_gates`` ({option name: (G,) weights}; the
+            weights of the options sum to 1 at every location, see
+            :meth:`FIMConfig.drift_option_names`) and ``statistics`` ({name: (d,) value}: the F
+            statistic of the cubic drift fit and the global lack-of-fit tests; a test well above 1
+            says the data contradict the cubic (or the linear) fit).
+        """
+        ctx = self.encode(paths, dt)
+        d = ctx.dim
+        loc = check_locations(locations, d=d).to(ctx.latents.device, ctx.latents.dtype)
+        with torch.no_grad():
+            pred = self.decode_normalised(ctx.norm, ctx.latents, self._normalised_locations(ctx, loc))
+        cfg = self.config
+        return {
+            "drift_gates": {n: pred.drift_gates[0, :, i] for i, n in enumerate(cfg.drift_option_names())},
+            "diffusion_gates": {n: pred.diffusion_gates[0, :, i] for i, n in enumerate(cfg.diffusion_option_names())},
+            "statistics": {n: v[0, :d] for n, v in pred.statistics.items()},
+        }
+
+    def sde(self, paths, dt: TimeSteps, *, grid_size: int = 512, margin: float = 0.2, name: str = "FIM estimate") -> SDE:
         """The inferred SDE as a :class:`fimcg.SDE` that :func:`fimcg.simulate` runs.
 
         For d = 1 the drift and diffusion are tabulated once on ``grid_size`` points spanning the
@@ -702,6 +847,23 @@ class FIM(nn.Module):
             f, g = self.evaluate(ctx, grid[:, None], warn=False)
         return SDE(Tabulated(grid, f[:, 0], extrapolate=True), Tabulated(grid, g[:, 0], extrapolate=False),
                    dim=1, name=name, params={"grid": [grid[0].item(), grid[-1].item(), grid_size]})
+
+
+def _steps(dt, group: torch.Tensor, *, name: str) -> float | torch.Tensor:
+    """Validate the time step of a group of paths (1, P, T, d): a positive number (regular sampling)
+    or steps between consecutive observations of shape (T - 1,) or (P, T - 1); returns a float or
+    a (1, P, T - 1) tensor."""
+    if isinstance(dt, numbers.Real) or getattr(dt, "ndim", None) == 0:
+        return check_positive(dt, name=name)
+    t = as_tensor(dt, name=name, device=group.device).detach()
+    P, T = group.shape[1], group.shape[2]
+    if t.shape not in ((T - 1,), (P, T - 1)):
+        raise ValueError(f"{name} must be a number or the steps between observations, shape ({T - 1},) or "
+                         f"({P}, {T - 1}) for paths of shape {tuple(group.shape[1:])}; got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()) or not bool((t > 0).all()):
+        raise ValueError(f"{name} must hold finite steps > 0 (observation times must increase); "
+                         f"got min {float(t.min()):g}")
+    return t.expand(P, T - 1)[None]
 
 
 def _concat_normalised(parts: list[Normalised]) -> Normalised:
@@ -763,7 +925,7 @@ def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cp
     blob = load_checkpoint(path)
     if not isinstance(blob, dict) or blob.get("format") != "fimcg-fim-1":
         raise RuntimeError(f"{path} is not a fimcg FIM weights file")
-    model = FIM(FIMConfig.from_dict(blob["config"]))
+    model = FIM(FIMConfig.from_dict(blob["config"], saved=True))
     model.load_state_dict(blob["state_dict"])
     model.meta = blob.get("meta", {})
     model.to(device).eval()

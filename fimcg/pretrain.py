@@ -33,7 +33,7 @@ from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from .fim import FIM, FIMConfig, Prediction, save_weights
 from .prior import PriorConfig, SyntheticPrior, TrainingBatch
 
-__all__ = ["PretrainConfig", "fim_loss", "pretrain", "evaluate_on_prior", "main"]
+__all__ = ["PretrainConfig", "fim_loss", "pretrain", "evaluate_on_prior", "warm_start", "main"]
 
 
 @dataclass
@@ -191,6 +191,53 @@ def _lr_at(step: int, cfg: PretrainConfig, elapsed_s: float = 0.0) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
 
 
+def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_logit: float = -3.0) -> list[str]:
+    """Load weights trained with ``old_config`` into ``model``, which may have more features or options.
+
+    The query features and the output gates of both configs are matched by name
+    (:meth:`FIMConfig.query_feature_names`, :meth:`FIMConfig.drift_option_names`, ...). Input
+    weights of new query features start at zero, so they change nothing until fine-tuning teaches
+    the model to use them; a new output option starts with zero weights and bias
+    ``new_option_logit`` (a small share of the mixture that fine-tuning can grow; a very negative
+    value makes the warm-started model compute exactly what the old one did). Any other shape
+    mismatch raises ``ValueError``.
+
+    Returns:
+        The names of the parameters that were remapped.
+    """
+    own, new_cfg = model.state_dict(), model.config
+    fitted, remapped = dict(state), []
+
+    def index_map(old_names: list[str], new_names: list[str]) -> tuple[list[int], list[int]]:
+        pos = {n: i for i, n in enumerate(old_names)}
+        return [i for i, n in enumerate(new_names) if n in pos], [pos[n] for n in new_names if n in pos]
+
+    key = "query_embed.0.weight"
+    if state[key].shape != own[key].shape:
+        dst, src = index_map(old_config.query_feature_names(), new_cfg.query_feature_names())
+        if state[key].shape != (own[key].shape[0], len(old_config.query_feature_names())):
+            raise ValueError(f"cannot warm-start {key}: weights {tuple(state[key].shape)}, model {tuple(own[key].shape)}")
+        w = torch.zeros_like(own[key])
+        w[:, dst] = state[key][:, src]
+        fitted[key] = w
+        remapped.append(key)
+    for key in ("head.3.weight", "head.3.bias"):
+        if state[key].shape == own[key].shape:
+            continue
+        old_names = ([f"f:{n}" for n in old_config.drift_option_names()]
+                     + [f"g:{n}" for n in old_config.diffusion_option_names()])
+        new_names = [f"f:{n}" for n in new_cfg.drift_option_names()] + [f"g:{n}" for n in new_cfg.diffusion_option_names()]
+        if state[key].shape[0] != len(old_names) or state[key].shape[1:] != own[key].shape[1:]:
+            raise ValueError(f"cannot warm-start {key}: weights {tuple(state[key].shape)}, model {tuple(own[key].shape)}")
+        dst, src = index_map(old_names, new_names)
+        w = torch.zeros_like(own[key]) if key.endswith("weight") else torch.full_like(own[key], new_option_logit)
+        w[dst] = state[key][src]
+        fitted[key] = w
+        remapped.append(key)
+    model.load_state_dict(fitted)
+    return remapped
+
+
 def _dist_info() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
@@ -210,7 +257,8 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
         progress: show a tqdm progress bar (rank 0 only).
         init: start a new run from these model weights (a shipped weights file or a pretraining
             checkpoint) instead of the initial gates: fine-tuning. Ignored when ``out_dir`` holds a
-            checkpoint to resume. The model config must match the weights.
+            checkpoint to resume. The model config must match the weights, except for query features
+            added since (see :func:`warm_start`).
 
     Under ``torchrun`` (WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel (NCCL on
     CUDA, gloo on CPU); every rank draws different synthetic data; rank 0 validates and writes files.
@@ -240,7 +288,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
         step, best, history, elapsed = ck["step"], ck["best"], ck["history"], ck.get("elapsed", 0.0)
     elif init is not None:
         blob = load_checkpoint(init, map_location=dev)
-        model.load_state_dict(blob["state_dict"] if "state_dict" in blob else blob["model"])
+        if "state_dict" in blob:  # a weights file
+            old_cfg, state = FIMConfig.from_dict(blob["config"], saved=True), blob["state_dict"]
+        else:  # a pretraining checkpoint
+            old_cfg, state = FIMConfig.from_dict(blob["config"]["model"]), blob["model"]
+        warm_start(model, state, old_cfg)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     prior_cfg = PriorConfig.from_dict(cfg.prior)
     # the data stream is a function of (seed, rank, step): resuming continues with fresh samples

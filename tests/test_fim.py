@@ -125,6 +125,45 @@ def test_bad_dt(model, dt):
         model.estimate(_ou_paths(), dt, torch.zeros(1, 1))
 
 
+def test_equal_irregular_steps_match_a_regular_step(model):
+    paths = _ou_paths()
+    loc = torch.linspace(-0.5, 0.5, 5)
+    f, g = model.estimate(paths, 0.01, loc)
+    for steps in (torch.full((400,), 0.01), torch.full((4, 400), 0.01)):
+        fi, gi = model.estimate(paths, steps, loc)
+        torch.testing.assert_close(fi, f, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(gi, g, rtol=1e-4, atol=1e-5)
+    # a list of paths takes a list of step arrays
+    fl, _ = model.estimate(list(paths), [torch.full((400,), 0.01)] * 4, loc)
+    torch.testing.assert_close(fl, f, rtol=1e-4, atol=1e-5)
+
+
+def test_irregular_steps_are_used(model):
+    """Doubling the steps of half the paths changes the estimate; doubling all of them halves f."""
+    paths = _ou_paths()
+    loc = torch.linspace(-0.5, 0.5, 5)
+    mixed = torch.full((4, 400), 0.01)
+    mixed[:2] = 0.02
+    f_reg, _ = model.estimate(paths, 0.01, loc)
+    f_mix, _ = model.estimate(paths, mixed, loc)
+    assert not torch.allclose(f_mix, f_reg, rtol=1e-3)
+    f_dbl, g_dbl = model.estimate(paths, torch.full((4, 400), 0.02), loc)
+    torch.testing.assert_close(f_dbl, 0.5 * f_reg, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps, match", [
+    (torch.full((399,), 0.01), "shape"),
+    (torch.full((3, 400), 0.01), "shape"),
+    (torch.cat([torch.full((399,), 0.01), torch.tensor([0.0])]), "> 0"),
+    (torch.cat([torch.full((399,), 0.01), torch.tensor([float("nan")])]), "finite"),
+])
+def test_bad_irregular_steps(model, steps, match):
+    with pytest.raises(ValueError, match=match):
+        model.estimate(_ou_paths(), steps, torch.zeros(1, 1))
+    with pytest.raises(ValueError, match="list of 1 step arrays but there are 2 paths"):
+        model.estimate(list(_ou_paths()[:2]), [torch.full((400,), 0.01)], torch.zeros(1, 1))
+
+
 def test_mismatched_dimensions(model):
     with pytest.raises(ValueError, match="d=2 but the paths have d=1"):
         model.estimate(_ou_paths(), 0.01, torch.zeros(3, 2))
@@ -226,7 +265,72 @@ def test_polynomial_standard_errors_shrink_like_one_over_root_n():
                           atol=0.1)
 
 
+def test_feature_and_option_names_match_the_network():
+    for cfg in (FIMConfig(), FIMConfig(n_test_points=0), FIMConfig(bandwidths=(0.1,), max_dim=2)):
+        names = cfg.query_feature_names()
+        assert len(names) == len(set(names)) == cfg.query_features
+        assert len(cfg.drift_option_names()) == cfg.n_drift_options
+        assert len(cfg.diffusion_option_names()) == cfg.n_diffusion_options
+    assert FIMConfig(n_test_points=0).query_features < FIMConfig().query_features
+
+
+def test_test_points_are_data_quantiles():
+    from fimcg.fim import test_points
+
+    ctx = _linear_context(2001)
+    pts = test_points(ctx, 5)[0, :, 0]
+    levels = torch.tensor([0.05, 0.275, 0.5, 0.725, 0.95])
+    assert torch.allclose(pts, torch.quantile(ctx.x[0, :, 0], levels), atol=1e-3)
+    assert bool((pts[1:] > pts[:-1]).all())
+
+
+@pytest.mark.parametrize("linear", [True, False])
+def test_lack_of_fit_tests_see_what_the_cubic_fit_misses(linear):
+    """The global tests are small for a drift the fits capture and large for one they cannot."""
+    dt, n = 0.01, 40000
+    f = (lambda x: -x) if linear else (lambda x: -x - 1.5 * torch.sin(4 * x))
+    sde = fimcg.SDE(f, lambda x: torch.full_like(x, 0.7))
+    paths = fimcg.simulate(sde, torch.zeros(20, 1), dt=dt, n_steps=n // 20, seed=3)
+    stats = FIM(FIMConfig()).eval().explain(paths, dt, torch.zeros(3, 1))["statistics"]
+    lof = max(float(v) for k, v in stats.items() if k.startswith("lack_of_fit"))
+    lin = float(stats["linear_lack_of_fit"])
+    if linear:  # nothing to see: mean squared z near or below 1 for both tests
+        assert lof < 1.5 and lin < 2.0
+    else:
+        assert lof > 4.0
+
+
+def test_explain_names_the_gates_and_they_sum_to_one(model):
+    out = model.explain(_ou_paths(), 0.01, torch.linspace(-0.5, 0.5, 6))
+    assert list(out["drift_gates"]) == model.config.drift_option_names()
+    assert list(out["diffusion_gates"]) == model.config.diffusion_option_names()
+    for gates in (out["drift_gates"], out["diffusion_gates"]):
+        total = sum(gates.values())
+        assert total.shape == (6,) and torch.allclose(total, torch.ones(6), atol=1e-5)
+    assert set(out["statistics"]) >= {"f_stat", "linear_lack_of_fit"}
+
+
 # --- the shipped model -------------------------------------------------------------------------
+
+
+def test_weights_saved_before_the_lack_of_fit_tests_still_load(model, tmp_path):
+    """A weights file whose config predates ``n_test_points`` loads as the model it was (no tests)."""
+    from fimcg.checkpoint import load_checkpoint
+
+    legacy = FIM(FIMConfig(d_model=32, n_heads=2, n_latents=8, n_encoder_blocks=1, n_decoder_blocks=1,
+                           n_test_points=0))
+    path = tmp_path / "legacy.pt"
+    save_weights(legacy, path)
+    blob = load_checkpoint(path)
+    del blob["config"]["n_test_points"]
+    torch.save(blob, path)
+    path.with_suffix(".sha256").write_text(f"{fimcg.checkpoint.sha256_of(path)}  legacy.pt\n")
+    loaded = load_fim(path)
+    assert loaded.config.n_test_points == 0
+    paths = _ou_paths()
+    x = torch.linspace(-0.5, 0.5, 4)[:, None]
+    with torch.no_grad():
+        assert torch.allclose(loaded.estimate(paths, 0.01, x, warn=False)[0], legacy.estimate(paths, 0.01, x, warn=False)[0])
 
 
 def test_shipped_weights_are_small_and_verified(shipped):
@@ -260,6 +364,20 @@ def test_shipped_model_is_robust_to_offset_scale_and_small_noise(shipped):
     noisy = c * paths + b + 0.01 * c * paths.std() * torch.randn(paths.shape, generator=torch.Generator().manual_seed(0))
     f2, g2 = shipped.estimate(noisy, 0.01, c * x + b)
     assert _rel(f2 / c, f) < 0.1 and _rel(g2 / c, g) < 0.1
+
+
+def test_shipped_model_handles_paths_sampled_at_different_steps(shipped):
+    """Ten paths observed every 0.001 and ten every 0.005, given with their per-path steps."""
+    sde = fimcg.systems.double_well()
+    x0 = torch.randn(20, 1, generator=torch.Generator().manual_seed(0))
+    fine = fimcg.simulate(sde, x0, dt=0.001, n_steps=5000, seed=1)
+    paths = torch.cat([fine[:10, :1000], fine[10:, ::5][:, :1000]])
+    steps = torch.cat([torch.full((10, 999), 0.001), torch.full((10, 999), 0.005)])
+    x = fimcg.metrics.occupied_grid(paths, n=50)
+    f, g = shipped.estimate(paths, steps, x, warn=False)
+    rel = lambda a, b: float(((a - b) ** 2).mean().sqrt() / (b ** 2).mean().sqrt())  # noqa: E731
+    assert rel(f, sde.drift(x)) < 0.3
+    assert rel(g, sde.diffusion(x)) < 0.08
 
 
 def test_inferred_sde_simulates(shipped):
