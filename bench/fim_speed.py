@@ -30,8 +30,8 @@ def _paths(n_obs: int) -> torch.Tensor:
     return fimcg.simulate(sde, torch.zeros(1, 1), dt=0.002, n_steps=n_obs - 1, seed=0)
 
 
-def time_one(n_obs: int, repeats: int) -> float:
-    fim = fimcg.load_fim()
+def time_one(n_obs: int, repeats: int, weights: str | None = None) -> float:
+    fim = fimcg.load_fim(weights)
     paths = _paths(n_obs)
     loc = torch.linspace(-1.5, 1.5, 256)[:, None]
     with torch.no_grad():
@@ -44,10 +44,10 @@ def time_one(n_obs: int, repeats: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def peak_rss_mb(n_obs: int, threads: int) -> float:
+def peak_rss_mb(n_obs: int, threads: int, weights: str | None = None) -> float:
     """Peak memory (MB) allocated by torch during one estimate() call: the running sum of the
     profiler's allocation (+) and release (-) events, in time order."""
-    fim = fimcg.load_fim()
+    fim = fimcg.load_fim(weights)
     paths = _paths(n_obs)
     loc = torch.linspace(-1.5, 1.5, 256)[:, None]
     with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", default="bench/results/fim_speed.json")
+    ap.add_argument("--weights", help="weights file (default: the shipped ones)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
@@ -73,8 +74,8 @@ def main() -> None:
     print(f"FIM inference, 256 query locations, {args.threads} torch thread(s), median of {args.repeats}")
     print(f"  {'observations':>12} {'ms':>8} {'ms per 1k obs':>14} {'peak extra MB':>14}")
     for n in SIZES:
-        ms = time_one(n, args.repeats)
-        mb = peak_rss_mb(n, args.threads)
+        ms = time_one(n, args.repeats, args.weights)
+        mb = peak_rss_mb(n, args.threads, args.weights)
         rows.append({"observations": n, "ms": ms, "peak_extra_mb": mb})
         print(f"  {n:>12} {ms:>8.1f} {1000 * ms / n:>14.2f} {mb:>14.1f}")
     five = next(r for r in rows if r["observations"] == 5000)

@@ -21,7 +21,7 @@ from .sde import SDE
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
            "latent_scatter_figure", "pca_figure", "error_curve_figure", "slider_figure",
            "function_family_figure", "training_curve_figure", "paths_grid_figure",
-           "history_figure", "COLORS"]
+           "history_figure", "gates_figure", "COLORS"]
 
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -487,3 +487,36 @@ def history_figure(history: Sequence[Mapping[str, Any]], *, keys: Sequence[str] 
     if log_y:
         fig.update_yaxes(type="log")
     return _layout(fig, title, xaxis_title=x, height=350)
+
+
+def gates_figure(locations: Any, explanation: Mapping[str, Any], *, min_share: float = 0.02,
+                 title: str | None = None) -> go.Figure:
+    """Which classic estimates the FIM mixed, location by location (stacked areas, one per option).
+
+    Args:
+        locations: (G,) or (G, 1) query states (one-dimensional).
+        explanation: the dict returned by :meth:`fimcg.fim.FIM.explain` at those locations.
+        min_share: options whose largest weight stays below this are drawn together as "other".
+
+    Returns:
+        Figure with two stacked-area panels (drift gates left, diffusion gates right) whose traces
+        sum to 1 at every location; one ``Scatter`` trace per option shown.
+    """
+    x = _np(check_locations(locations, d=1))[:, 0]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("drift: weight of each estimate", "diffusion: weight of each g² estimate"))
+    for col, key in ((1, "drift_gates"), (2, "diffusion_gates")):
+        gates = {name: _np(w).reshape(-1) for name, w in explanation[key].items()}
+        if any(len(w) != len(x) for w in gates.values()):
+            raise ValueError(f"explanation[{key!r}] has weights for {[len(w) for w in gates.values()]} locations, "
+                             f"not {len(x)}: explain() must be called with these locations")
+        shown = {n: w for n, w in gates.items() if w.max() >= min_share}
+        rest = sum((w for n, w in gates.items() if n not in shown), np.zeros_like(x))
+        if rest.max() > 0:
+            shown["other"] = rest
+        for i, (name, w) in enumerate(shown.items()):
+            fig.add_trace(go.Scatter(x=x, y=w, name=name, mode="lines", stackgroup=key, legendgroup=key,
+                                     line=dict(width=0.5, color=COLORS[i % len(COLORS)]),
+                                     showlegend=True), row=1, col=col)
+    fig.update_yaxes(range=[0, 1])
+    fig.update_xaxes(title_text="x")
+    return _layout(fig, title, height=360)

@@ -73,6 +73,8 @@ __all__ = [
     "polynomial_fits",
     "test_points",
     "time_weights",
+    "kernel_cross_validation",
+    "cross_validated_drift",
     "SHIPPED_WEIGHTS",
 ]
 
@@ -100,6 +102,10 @@ class FIMConfig:
         shrinkage: pseudo-count pulling local kernel moments towards global ones where data is scarce.
         n_test_points: data quantiles at which the global lack-of-fit tests are evaluated (0: no
             tests, as in weights saved before they existed).
+        cv_penalty: with a value, the drift options include a cross-validated model average (see
+            :func:`cross_validated_drift`) in which every kernel drift pays this penalty (in units
+            of Akaike's information criterion) for its complexity; None: no such option (weights
+            saved before it existed).
         trained_dims: state dimensions the weights were trained on (others raise at inference).
     """
 
@@ -112,6 +118,7 @@ class FIMConfig:
     bandwidths: tuple[float, ...] = (0.05, 0.15, 0.25, 0.4)
     shrinkage: float = 5.0
     n_test_points: int = 16
+    cv_penalty: float | None = 6.0
     trained_dims: tuple[int, ...] = (1,)
 
     @property
@@ -123,7 +130,8 @@ class FIMConfig:
         k, D = len(self.bandwidths), self.max_dim
         # location, kernel features, polynomial fits and their standard errors, misfit of the
         # local-linear drifts against the cubic fit, global statistics, global lack-of-fit tests
-        return D + k * (1 + 5 * D) + 6 * D + k * D + 3 * D + 1 + (k + 1) * D * (self.n_test_points > 0)
+        return (D + k * (1 + 5 * D) + 6 * D + k * D + 3 * D + 1 + (k + 1) * D * (self.n_test_points > 0)
+                + (k + 2) * D * (self.cv_penalty is not None))
 
     def query_feature_names(self) -> list[str]:
         """Names of the decoder's query features, in input order (``len == query_features``)."""
@@ -138,12 +146,14 @@ class FIMConfig:
         names += [f"lag1_{i}" for i in D] + [f"f_stat{i}" for i in D] + ["log_n"] + [f"mask{i}" for i in D]
         if self.n_test_points > 0:
             names += [f"{h}:lack_of_fit{i}" for h in hs for i in D] + [f"linear_lack_of_fit{i}" for i in D]
+        if self.cv_penalty is not None:
+            names += [f"{o}:cv_delta{i}" for o in ["ls1", "ls3"] + hs for i in D]
         return names
 
     def drift_option_names(self) -> list[str]:
         """Names of the drift estimates the output gates mix, in gate order."""
         return ([f"nw h{h:g}" for h in self.bandwidths] + [f"ll h{h:g}" for h in self.bandwidths]
-                + ["ls1", "ls3", "zero"])
+                + ["ls1", "ls3"] + (["cv average"] if self.cv_penalty is not None else []) + ["zero"])
 
     def diffusion_option_names(self) -> list[str]:
         """Names of the g² estimates the output gates mix, in gate order."""
@@ -152,8 +162,9 @@ class FIMConfig:
 
     @property
     def n_drift_options(self) -> int:
-        """Nadaraya-Watson and local-linear drifts per bandwidth, linear and cubic fits, zero."""
-        return 2 * len(self.bandwidths) + 3
+        """Nadaraya-Watson and local-linear drifts per bandwidth, linear and cubic fits, the
+        cross-validated average (when ``cv_penalty`` is set), zero."""
+        return 2 * len(self.bandwidths) + 3 + (self.cv_penalty is not None)
 
     @property
     def n_diffusion_options(self) -> int:
@@ -167,6 +178,7 @@ class FIMConfig:
         d = dict(d)
         if saved:
             d.setdefault("n_test_points", 0)
+            d.setdefault("cv_penalty", None)
         for key in ("bandwidths", "trained_dims"):
             if key in d:
                 d[key] = tuple(d[key])
@@ -309,6 +321,123 @@ def _binned_kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, co
     return torch.bmm(w.reshape(B, K * G, n_bins), grid_vals).reshape(B, K, G, -1)
 
 
+def _local_fits(agg: torch.Tensor, glob: torch.Tensor, qk: torch.Tensor, s: float, h2: torch.Tensor, D: int):
+    """Kernel moments (B, K, G, 1 + 6D) at locations qk (B, 1, G, D) -> local estimates.
+
+    Weighted means with ``s`` pseudo-transitions at x' = q carrying the dataset's mean values
+    ``glob``; returns the Nadaraya-Watson drift, raw second moment, lag moment, local-linear drift,
+    local mean of x and its variance (plus a ridge of 5% of h²), each (B, K, G, D).
+    """
+    mass = agg[..., :1]
+    m = (agg[..., 1:1 + 3 * D] + s * glob[..., 1:1 + 3 * D]) / (mass + s)
+    m1, m2, mlag = m[..., :D], m[..., D:2 * D], m[..., 2 * D:]
+    ex = (agg[..., 1 + 3 * D:1 + 4 * D] + s * qk) / (mass + s)
+    exx = (agg[..., 1 + 4 * D:1 + 5 * D] + s * qk ** 2) / (mass + s)
+    exy = (agg[..., 1 + 5 * D:] + s * qk * glob[..., 1:1 + D]) / (mass + s)
+    var = (exx - ex ** 2).clamp_min(0) + 0.05 * h2  # a small ridge keeps sparse slopes tame
+    slope = (exy - ex * m1) / var
+    ll = m1 + slope * (qk - ex)
+    return m1, m2, mlag, ll, ex, var
+
+
+def _kernel_values(ctx: Normalised) -> torch.Tensor:
+    """Per-transition values whose kernel sums give every local estimate: (B, N, 1 + 6D)."""
+    y1 = ctx.dx / ctx.dt
+    vals = torch.cat([torch.ones_like(ctx.dt), y1, ctx.dx ** 2 / ctx.dt, ctx.lagprod / ctx.dt,
+                      ctx.x, ctx.x ** 2, ctx.x * y1], dim=-1)
+    omega = time_weights(ctx)
+    return vals if omega is None else vals * omega
+
+
+def _binning(ctx: Normalised, bandwidths: Sequence[float]) -> tuple[bool, float, int]:
+    """(one-dimensional states?, bin width, number of bins) of the linear binning of a context."""
+    one_dim = bool((ctx.dim_mask.sum(dim=1) == 1).all()) and bool((ctx.dim_mask[:, 0] == 1).all())
+    bin_width = min(bandwidths) / 4
+    span = float((ctx.x[..., 0].detach().amax(dim=1) - ctx.x[..., 0].detach().amin(dim=1)).max()) if one_dim else 0.0
+    return one_dim, bin_width, int(math.ceil(span / bin_width)) + 2
+
+
+def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrinkage: float) -> torch.Tensor | None:
+    """Leave-out cross-validation error of the local-linear drift at every bandwidth, (B, K).
+
+    For every transition n, the local-linear drift at x'_n is computed without transitions n - 1,
+    n and n + 1 (leaving the neighbours out too keeps the negative correlation of consecutive
+    increments under observation noise from rewarding small bandwidths), and the squared error
+    against Δx'_n/Δt'_n is averaged over n. The kernel sums at the data come from the binning grid
+    (interpolated linearly), so the cost is O(N + M²) per bandwidth. One-dimensional states only:
+    returns None otherwise.
+    """
+    one_dim, bin_width, n_bins = _binning(ctx, bandwidths)
+    if not one_dim:
+        return None
+    B, N, _ = ctx.x.shape
+    x, y = ctx.x[..., 0], ctx.dx[..., 0] / ctx.dt[..., 0]
+    vals = torch.stack([torch.ones_like(x), y, x, x * x, x * y], dim=-1)  # (B, N, 5): what a local line needs
+    glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 5)
+    coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=x.dtype, device=x.device)
+    lo = x.detach().min(dim=1, keepdim=True).values
+    nodes = lo + bin_width * torch.arange(n_bins, dtype=x.dtype, device=x.device)  # (B, M)
+    at_nodes = _binned_kernel_sums(x, vals, nodes, coef, bin_width, n_bins)  # (B, K, M, 5)
+    u = ((x - lo) / bin_width).detach()
+    i = u.floor().clamp(0, n_bins - 2).long()
+    frac = (u - i)[:, None, :, None]
+    K = coef.shape[0]
+    idx = i[:, None, :, None].expand(B, K, N, 5)
+    agg = (1 - frac) * at_nodes.gather(2, idx) + frac * at_nodes.gather(2, idx + 1)  # (B, K, N, 5) at x_n
+    for shift in (-1, 0, 1):  # leave out the transition and its two neighbours
+        w = _gaussian_weights((torch.roll(x, shift, dims=1) - x).square(), coef)  # (B, K, N)
+        agg = agg - w[..., None] * torch.roll(vals, shift, dims=1)[:, None]
+    # the local line at x_n, with the same shrinkage and ridge as kernel_features
+    s = shrinkage
+    xq = x[:, None]
+    den = agg[..., 0] + s
+    m1 = (agg[..., 1] + s * glob[..., 1]) / den
+    ex = (agg[..., 2] + s * xq) / den
+    exx = (agg[..., 3] + s * xq * xq) / den
+    exy = (agg[..., 4] + s * xq * glob[..., 1]) / den
+    h2 = torch.tensor([h * h for h in bandwidths], dtype=x.dtype, device=x.device)[None, :, None]
+    ll = m1 + (exy - ex * m1) / ((exx - ex ** 2).clamp_min(0) + 0.05 * h2) * (xq - ex)
+    return (y[:, None] - ll).square().mean(dim=2)
+
+
+def cross_validated_drift(ls_fits: torch.Tensor, ll: torch.Tensor, cv_poly: torch.Tensor,
+                          cv_kernel: torch.Tensor | None, n: int, penalty: float, *, temperature: float = 0.5,
+                          cap: float = 1e4) -> tuple[torch.Tensor, torch.Tensor]:
+    """A model average of the least-squares and local-linear drifts, weighted by cross-validation.
+
+    Each candidate j (linear fit, cubic fit, local-linear drift at each bandwidth) has a
+    leave-out prediction error CV_j; Δ_j = n (CV_j - min CV) / σ² with σ² the cubic fit's CV error
+    is, for large n, the candidate's Akaike information criterion relative to the best (Stone,
+    1977). Kernel drifts pay ``penalty`` on top (a preference for the simple global fit unless the
+    data clearly contradict it), and the weights are softmax(-temperature Δ) (Akaike weights for
+    0.5). So a linear drift gets the linear fit, a polynomial one the cubic fit, and a drift that
+    no cubic explains the kernel drift at the bandwidth that predicts best.
+
+    Args:
+        ls_fits: (B, G, 2, D) linear and cubic least-squares drifts at the queries.
+        ll: (B, G, K, D) local-linear drifts at the queries, one per bandwidth.
+        cv_poly: (B, D, 2) their CV errors (:func:`polynomial_fits` with ``with_cv``).
+        cv_kernel: (B, K) CV errors of the local-linear drifts in dimension 0
+            (:func:`kernel_cross_validation`), or None (least-squares candidates only).
+        n: transitions per dataset. penalty: Δ added to every kernel candidate.
+
+    Returns:
+        ``(drift, delta)``: drift (B, G, D) and Δ (B, D, 2 + K), capped at ``cap`` (unavailable
+        candidates sit at the cap).
+    """
+    B, G, K, D = ll.shape
+    kern = torch.full((B, D, K), math.inf, dtype=ll.dtype, device=ll.device)
+    if cv_kernel is not None:
+        kern[:, 0] = cv_kernel
+    cv = torch.cat([cv_poly, kern], dim=-1)  # (B, D, 2 + K)
+    sigma2 = cv_poly[..., 1:2].clamp_min(1e-12)
+    delta = n * (cv - cv.min(dim=-1, keepdim=True).values) / sigma2
+    delta = torch.cat([delta[..., :2], delta[..., 2:] + penalty], dim=-1).clamp(max=cap)
+    w = torch.softmax(-temperature * delta, dim=-1)  # (B, D, 2 + K)
+    drift = torch.einsum("bdj,bgjd->bgd", w, torch.cat([ls_fits, ll], dim=2))
+    return drift, delta
+
+
 @dataclass
 class LocalEstimates:
     """Kernel estimates at the query locations (normalised units), see :func:`kernel_features`.
@@ -382,18 +511,10 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     B, N, D = ctx.x.shape
     G, K = q.shape[1], len(bandwidths)
     dt = ctx.dt.mean(dim=1, keepdim=True)  # (B, 1, 1): the (mean) rescaled step of each dataset
-    y1 = ctx.dx / ctx.dt
-    vals = torch.cat([torch.ones_like(ctx.dt), y1, ctx.dx ** 2 / ctx.dt, ctx.lagprod / ctx.dt,
-                      ctx.x, ctx.x ** 2, ctx.x * y1], dim=-1)  # (B, N, 1 + 6D)
-    omega = time_weights(ctx)
-    if omega is not None:
-        vals = vals * omega
+    vals = _kernel_values(ctx)  # (B, N, 1 + 6D)
     glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 1 + 6D)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
-    one_dim = bool((ctx.dim_mask.sum(dim=1) == 1).all()) and bool((ctx.dim_mask[:, 0] == 1).all())
-    bin_width = min(bandwidths) / 4
-    span = float((ctx.x[..., 0].detach().amax(dim=1) - ctx.x[..., 0].detach().amin(dim=1)).max()) if one_dim else 0.0
-    n_bins = int(math.ceil(span / bin_width)) + 2
+    one_dim, bin_width, n_bins = _binning(ctx, bandwidths)
     if binned is None:
         binned = one_dim and n_bins * 2 < N
     if binned:
@@ -405,16 +526,8 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     mass = agg[..., :1]
     s = shrinkage
     qk = q[:, None]  # (B, 1, G, D)
-    # weighted means with `s` pseudo-transitions at x' = q carrying the dataset's mean values
-    m = (agg[..., 1:1 + 3 * D] + s * glob[..., 1:1 + 3 * D]) / (mass + s)
-    m1, m2, mlag = m[..., :D], m[..., D:2 * D], m[..., 2 * D:]
-    ex = (agg[..., 1 + 3 * D:1 + 4 * D] + s * qk) / (mass + s)
-    exx = (agg[..., 1 + 4 * D:1 + 5 * D] + s * qk ** 2) / (mass + s)
-    exy = (agg[..., 1 + 5 * D:] + s * qk * glob[..., 1:1 + D]) / (mass + s)
     h2 = torch.tensor([h * h for h in bandwidths], dtype=q.dtype, device=q.device)[None, :, None, None]
-    var = (exx - ex ** 2).clamp_min(0) + 0.05 * h2  # a small ridge keeps sparse slopes tame
-    slope = (exy - ex * m1) / var
-    ll = m1 + slope * (qk - ex)
+    m1, m2, mlag, ll, ex, var = _local_fits(agg, glob, qk, s, h2, D)
     # noise-robust second moment: it is noisier and can dip below zero, so it is floored at 5% of the raw one
     robust = torch.maximum(m2 + 2 * mlag, 0.05 * m2)
     log_se = 0.5 * (torch.log(m2.clamp_min(1e-8)) - torch.log(dt[:, None]) - torch.log(mass + s))
@@ -434,8 +547,8 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     )
 
 
-def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0, with_cv: bool = False
+                    ) -> tuple[torch.Tensor, ...]:
     """Global Bayesian least-squares polynomial estimates at normalised query locations.
 
     Per dataset and dimension (each in its own coordinate), the posterior mean of polynomial
@@ -454,6 +567,8 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0
         degree 3, g'² raw and g'² noise-robust (both floored at 5% of the dataset's mean second
         moment); ``log_se`` (B, G, 2, D) the log standard errors of the two drift fits at the
         queries; ``f_stat`` (B, D) the F statistic of the cubic drift fit (its identifiability).
+        With ``with_cv``, a fourth item: (B, D, 2) the leave-one-out cross-validation errors of the
+        linear and the cubic drift fit, mean of (residual / (1 - leverage))² (exact for ridge fits).
     """
     x, dt = ctx.x, ctx.dt
     B, N, D = x.shape
@@ -480,7 +595,14 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0
         # posterior variance of the fit at q: Var(y) / N · φ(q)ᵀ (Gram + λ)⁻¹ φ(q)
         lev = (phi_q[:, :, :k] * torch.linalg.solve(gram, phi_q[:, :, :k])).sum(dim=2)  # (B, D, G)
         log_se = 0.5 * (torch.log(var_y.clamp_min(1e-12) / N)[..., None] + torch.log(lev.clamp_min(1e-12)))
-        return coef, log_se.transpose(1, 2)  # (B, G, D)
+        if not with_cv:
+            return coef, log_se.transpose(1, 2)  # (B, G, D)
+        # leave-one-out: residual / (1 - h_n), h_n = ω_n φ_nᵀ (N (Gram + λ))⁻¹ φ_n
+        phi_k = phi[..., :k].permute(0, 2, 3, 1)  # (B, D, k, N)
+        h = (phi_w[..., :k].permute(0, 2, 3, 1) * torch.linalg.solve(gram, phi_k)).sum(dim=2) / N  # (B, D, N)
+        resid = y - at(coef, x)
+        cv = (resid / (1 - h.transpose(1, 2)).clamp_min(0.05)).square().mean(dim=1)  # (B, D)
+        return coef, log_se.transpose(1, 2), cv
 
     def at(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         out = coef[:, None, :, -1]
@@ -489,7 +611,7 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0
         return out
 
     y1 = ctx.dx / dt
-    (c1, se1), (c3, se3) = fit(1, y1, with_se=True), fit(3, y1, with_se=True)
+    (c1, se1, *cv1), (c3, se3, *cv3) = fit(1, y1, with_se=True), fit(3, y1, with_se=True)
     resid2 = (ctx.dx - at(c3, x) * dt) ** 2 / dt
     floor = 0.05 * (ctx.dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, D)
     g2 = at(fit(2, resid2), q).clamp_min(0) + floor
@@ -499,6 +621,8 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0
     signal = torch.einsum("bdk,bdkl,bdl->bd", c3, gram_all, c3)
     f_stat = signal / (4 * y1.var(dim=1) / N).clamp_min(1e-12)
     fits = torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2)
+    if with_cv:
+        return fits, torch.stack([se1, se3], dim=2), f_stat, torch.stack([cv1[0], cv3[0]], dim=-1)
     return fits, torch.stack([se1, se3], dim=2), f_stat
 
 
@@ -597,9 +721,9 @@ class FIM(nn.Module):
         self.scale_head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
-        with torch.no_grad():  # start from the cubic least-squares drift and the quadratic g² fits
+        with torch.no_grad():  # start from the cross-validated (else cubic) drift and the quadratic g² fits
             nf, k = cfg.n_drift_options, len(cfg.bandwidths)
-            self.head[-1].bias[2 * k + 1] = 3.0
+            self.head[-1].bias[2 * k + 1 + (cfg.cv_penalty is not None)] = 3.0
             self.head[-1].bias[nf + 2 * k:nf + 2 * k + 2] = 2.0
 
     # -- batched core (used by pretraining) -----------------------------------------------------
@@ -629,7 +753,9 @@ class FIM(nn.Module):
         # the queries and the test points of the lack-of-fit tests go through the estimators together
         q_all = torch.cat([q, test_points(norm, cfg.n_test_points)], dim=1) if cfg.n_test_points else q
         loc_all = kernel_features(norm, q_all, cfg.bandwidths, cfg.shrinkage)
-        poly_all, se_all, f_stat = polynomial_fits(norm, q_all)  # (B, G', 4, D), (B, G', 2, D), (B, D)
+        with_cv = cfg.cv_penalty is not None
+        # (B, G', 4, D), (B, G', 2, D), (B, D) and, with_cv, (B, D, 2)
+        poly_all, se_all, f_stat, *cv_poly = polynomial_fits(norm, q_all, with_cv=with_cv)
         # misfit of each local-linear drift against the cubic fit, in units of their joint standard error
         k = len(cfg.bandwidths)
         ll, ll_se = loc_all.drift[:, :, k:], loc_all.drift_log_se[:, :, k:]
@@ -647,8 +773,17 @@ class FIM(nn.Module):
             stats.update({f"lack_of_fit h{h:g}": lof_cubic[:, j] for j, h in enumerate(cfg.bandwidths)})
             stats["linear_lack_of_fit"] = lof_linear
             glob += [torch.log1p(lof_cubic.reshape(B, -1)) / 3.0, torch.log1p(lof_linear) / 3.0]
-        glob = torch.cat(glob, dim=-1)
         loc, poly, poly_log_se, misfit = loc_all.queries(G), poly_all[:, :G], se_all[:, :G], misfit_all[:, :G]
+        drifts = [loc.drift, poly[:, :, :2]]  # the classic drift estimates the gates mix
+        if with_cv:
+            cv_kernel = kernel_cross_validation(norm, cfg.bandwidths, cfg.shrinkage)
+            cv_drift, delta = cross_validated_drift(poly[:, :, :2], loc.drift[:, :, k:], cv_poly[0], cv_kernel,
+                                                    norm.x.shape[1], cfg.cv_penalty)
+            drifts.append(cv_drift[:, :, None])
+            names = ["ls1", "ls3"] + [f"ll h{h:g}" for h in cfg.bandwidths]
+            stats.update({f"cv_delta {n}": delta[..., j] for j, n in enumerate(names)})
+            glob.append(torch.log1p(delta).transpose(1, 2).reshape(B, -1) / 3.0)
+        glob = torch.cat(glob, dim=-1)
         feats = torch.cat([q, loc.features, torch.asinh(poly.reshape(B, G, -1)), poly_log_se.reshape(B, G, -1) / 5.0,
                            torch.asinh(misfit.reshape(B, G, -1)), glob[:, None, :].expand(B, G, glob.shape[-1])],
                           dim=-1)
@@ -658,9 +793,10 @@ class FIM(nn.Module):
         out = self.head(h)
         nf = cfg.n_drift_options
         # drift: a location-wise mixture of classic estimates: kernel (Nadaraya-Watson and
-        # local-linear) drifts, the linear and cubic least-squares fits, and zero (the last gate)
-        gate_f = torch.softmax(out[..., :nf], dim=-1)  # (B, G, 2K + 3)
-        m1 = torch.cat([loc.drift, poly[:, :, :2]], dim=2)  # (B, G, 2K + 2, D)
+        # local-linear) drifts, the linear and cubic least-squares fits, their cross-validated
+        # average, and zero (the last gate)
+        gate_f = torch.softmax(out[..., :nf], dim=-1)  # (B, G, n_drift_options)
+        m1 = torch.cat(drifts, dim=2)  # (B, G, n_drift_options - 1, D)
         drift = (gate_f[..., :-1, None] * m1).sum(dim=2) * norm.dim_mask[:, None, :]
         # diffusion: a gated geometric mean of consistent estimators of g'² (raw for clean data,
         # noise-robust for noisy data): the network chooses the estimator per location and

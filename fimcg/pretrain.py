@@ -58,6 +58,8 @@ class PretrainConfig:
     threads: int = 1
     workers: int = 0  # processes simulating the prior in parallel (0: in the training process)
     max_minutes: float | None = None
+    # with --init: new drift options that take over the gate of an old one (see warm_start)
+    init_hand_over: dict = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "PretrainConfig":
@@ -191,7 +193,8 @@ def _lr_at(step: int, cfg: PretrainConfig, elapsed_s: float = 0.0) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
 
 
-def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_logit: float = -3.0) -> list[str]:
+def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_logit: float = -3.0,
+               hand_over: dict[str, str] | None = None, hand_over_drop: float = 6.0) -> list[str]:
     """Load weights trained with ``old_config`` into ``model``, which may have more features or options.
 
     The query features and the output gates of both configs are matched by name
@@ -199,14 +202,22 @@ def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_log
     weights of new query features start at zero, so they change nothing until fine-tuning teaches
     the model to use them; a new output option starts with zero weights and bias
     ``new_option_logit`` (a small share of the mixture that fine-tuning can grow; a very negative
-    value makes the warm-started model compute exactly what the old one did). Any other shape
-    mismatch raises ``ValueError``.
+    value makes the warm-started model compute exactly what the old one did). ``hand_over`` maps a
+    new drift option to an old one whose gate it takes over: it gets the old option's weights and
+    bias, and the old option's bias drops by ``hand_over_drop`` (used to give the cross-validated
+    average the place of the cubic fit it contains). Any other shape mismatch raises ``ValueError``.
 
     Returns:
         The names of the parameters that were remapped.
     """
     own, new_cfg = model.state_dict(), model.config
     fitted, remapped = dict(state), []
+    for new, old in (hand_over or {}).items():
+        if new in old_config.drift_option_names() or new not in new_cfg.drift_option_names():
+            raise ValueError(f"cannot hand the gate of {old!r} over to {new!r}: {new!r} must be a drift option of "
+                             f"the model that the weights do not have yet")
+        if old not in old_config.drift_option_names():
+            raise ValueError(f"cannot hand over the gate of {old!r}: the weights have no such drift option")
 
     def index_map(old_names: list[str], new_names: list[str]) -> tuple[list[int], list[int]]:
         pos = {n: i for i, n in enumerate(old_names)}
@@ -232,6 +243,11 @@ def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_log
         dst, src = index_map(old_names, new_names)
         w = torch.zeros_like(own[key]) if key.endswith("weight") else torch.full_like(own[key], new_option_logit)
         w[dst] = state[key][src]
+        for new, old in (hand_over or {}).items():
+            i_new, i_old = new_names.index(f"f:{new}"), new_names.index(f"f:{old}")
+            w[i_new] = w[i_old]
+            if key.endswith("bias"):
+                w[i_old] -= hand_over_drop
         fitted[key] = w
         remapped.append(key)
     model.load_state_dict(fitted)
@@ -292,7 +308,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
             old_cfg, state = FIMConfig.from_dict(blob["config"], saved=True), blob["state_dict"]
         else:  # a pretraining checkpoint
             old_cfg, state = FIMConfig.from_dict(blob["config"]["model"]), blob["model"]
-        warm_start(model, state, old_cfg)
+        warm_start(model, state, old_cfg, hand_over=cfg.init_hand_over)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     prior_cfg = PriorConfig.from_dict(cfg.prior)
     # the data stream is a function of (seed, rank, step): resuming continues with fresh samples

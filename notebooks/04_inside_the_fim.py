@@ -40,6 +40,7 @@ import tempfile
 from dataclasses import asdict
 
 import torch
+from IPython.display import display
 
 import fimcg
 from fimcg import figures, systems
@@ -160,6 +161,56 @@ print(fim.config)
 for name, module in fim.named_children():
     print(f"  {name:<20} {sum(p.numel() for p in module.parameters()):>8,} parameters")
 print("shipped weights:", {k: v for k, v in getattr(fim, "meta", {}).items() if k in ("steps", "wall_time_s", "step")})
+
+# %% [markdown]
+# ## Which estimate does the FIM trust?
+#
+# `fim.explain(paths, dt, locations)` opens the decoder: the weight of every classic estimate in
+# the mixture at each location (the weights sum to 1), and the global tests the network saw. A
+# *lack-of-fit* test compares a local-linear kernel drift with the cubic least-squares fit at 16
+# data quantiles: the mean squared difference in units of its standard error is near 1 or below
+# when a cubic explains the data, and large when the data contradict it. On the double well the
+# cubic fit is right, and the FIM leans on it; on a corrugated well ($f = -x/2 - \sin 3x$) the
+# data contradict the cubic and the test says so; what the network does with that, and how its
+# drift compares with the local-linear kernel estimate, is in the figures.
+
+# %%
+wells = {"double well": (sde, paths, DT)}
+per = systems.periodic_well()
+per_paths = fimcg.simulate(per, torch.randn(pick(20, 10), 1, generator=torch.Generator().manual_seed(1)),
+                           dt=0.01, n_steps=pick(500, 300), seed=1)
+wells["corrugated well"] = (per, per_paths, 0.01)
+tests = {}
+for name, (system, obs, step) in wells.items():
+    grid = fimcg.occupied_grid(obs, n=60)
+    why = fim.explain(obs, step, grid)
+    tests[name] = max(float(v) for k, v in why["statistics"].items() if k.startswith("lack_of_fit"))
+    print(f"{name}: largest lack-of-fit test {tests[name]:.2f}; "
+          f"linear-vs-cubic test {float(why['statistics']['linear_lack_of_fit']):.1f}")
+    display(figures.gates_figure(grid, why, title=f"{name}: the FIM's mixture of classic estimates"))
+    ll = fimcg.estimators.local_linear(obs, step, grid)
+    display(figures.drift_diffusion_figure(grid, {"FIM": fim.estimate(obs, step, grid), "local-linear": ll},
+                                           sde=system, title=f"{name}: estimates"))
+assert tests["corrugated well"] > 2 * tests["double well"], "the lack-of-fit test must see the corrugation"
+
+# %% [markdown]
+# ## Irregular sampling
+#
+# Observation times need not be regular: pass the steps between consecutive observations instead
+# of one `dt`, shape `(T - 1,)` for all paths or `(n_paths, T - 1)`. Every average of
+# $\Delta x/\Delta t$ then becomes $\sum \Delta x / \sum \Delta t$, which weighs each increment by its
+# step (the variance of $\Delta x/\Delta t$ is $g^2/\Delta t$). Here half of the paths are observed
+# five times more often than the other half:
+
+# %%
+fine = fimcg.simulate(sde, torch.randn(8, 1, generator=torch.Generator().manual_seed(2)), dt=0.001,
+                      n_steps=pick(5000, 2500), seed=2)
+T_obs = fine.shape[1] // 5
+mixed = torch.cat([fine[:4, :T_obs], fine[4:, ::5][:, :T_obs]])
+steps = torch.cat([torch.full((4, T_obs - 1), 0.001), torch.full((4, T_obs - 1), 0.005)])
+grid = fimcg.occupied_grid(mixed, n=60)
+figures.drift_diffusion_figure(grid, {"FIM, per-path steps": fim.estimate(mixed, steps, grid)}, sde=sde,
+                               title="four paths observed every 0.001, four every 0.005")
 
 # %% [markdown]
 # ## A tiny pretraining run

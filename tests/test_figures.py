@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
+import fimcg
 from fimcg import figures, render_video, systems
 from fimcg.systems import stationary_density
 
@@ -91,3 +92,24 @@ def test_latent_scatter_figure():
     assert np.allclose(fig.data[0].y, 2 * a.numpy())
     with pytest.raises(ValueError, match="the same number of values; got 50 and 49"):
         figures.latent_scatter_figure(a, a[:-1])
+
+
+def test_gates_figure_stacks_weights_that_sum_to_one():
+    from fimcg.fim import FIM, FIMConfig
+
+    torch.manual_seed(0)
+    m = FIM(FIMConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1)).eval()
+    with torch.no_grad():
+        m.head[-1].weight.normal_(0, 0.5)
+    sde = fimcg.systems.ornstein_uhlenbeck()
+    p = fimcg.simulate(sde, torch.zeros(4, 1), dt=0.01, n_steps=300, seed=0)
+    x = torch.linspace(-1, 1, 9)
+    fig = figures.gates_figure(x, m.explain(p, 0.01, x), min_share=0.1)
+    for panel in ("x", "x2"):
+        traces = [t for t in fig.data if t.xaxis == panel]
+        assert traces and all(t.stackgroup for t in traces)
+        np.testing.assert_allclose(sum(np.asarray(t.y) for t in traces), 1.0, rtol=1e-5)
+    # options below min_share are pooled, so fewer traces than options
+    assert len(fig.data) < m.config.n_drift_options + m.config.n_diffusion_options
+    with pytest.raises(ValueError, match="locations"):
+        figures.gates_figure(x[:5], m.explain(p, 0.01, x))

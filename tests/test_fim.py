@@ -310,6 +310,73 @@ def test_explain_names_the_gates_and_they_sum_to_one(model):
     assert set(out["statistics"]) >= {"f_stat", "linear_lack_of_fit"}
 
 
+def test_polynomial_cross_validation_is_exact_leave_one_out():
+    from fimcg.fim import polynomial_fits
+
+    ctx = _linear_context(60, seed=4)
+    q = torch.nn.functional.pad(torch.zeros(1, 1, 1), (0, 2))
+    cv = polynomial_fits(ctx, q, with_cv=True, prior_std=1e6)[3][0, 0]  # (2,): linear, cubic
+    x = ctx.x[0, :, 0].double()
+    y = (ctx.dx[0, :, 0] / ctx.dt[0, :, 0]).double()
+    for j, degree in enumerate((1, 3)):
+        A = torch.stack([x ** k for k in range(degree + 1)], dim=1)
+        errs = []
+        for n in range(len(x)):
+            keep = torch.arange(len(x)) != n
+            coef = torch.linalg.lstsq(A[keep], y[keep, None]).solution[:, 0]
+            errs.append(float(y[n] - A[n] @ coef) ** 2)
+        assert float(cv[j]) == pytest.approx(sum(errs) / len(errs), rel=2e-3)
+
+
+def test_kernel_cross_validation_leaves_out_the_transition_and_its_neighbours():
+    from fimcg.fim import kernel_cross_validation
+
+    ctx = _linear_context(300, seed=5)
+    h, s = 0.3, 5.0
+    cv = float(kernel_cross_validation(ctx, (h,), s)[0, 0])
+    x = ctx.x[0, :, 0].double()
+    y = (ctx.dx[0, :, 0] / ctx.dt[0, :, 0]).double()
+    errs = []
+    for n in range(len(x)):  # brute force: the local line at x_n from the other transitions
+        w = torch.exp(-0.5 * ((x - x[n]) / h) ** 2)
+        w[[n - 1, n, (n + 1) % len(x)]] = 0
+        m = lambda v, g: (float((w * v).sum()) + s * g) / (float(w.sum()) + s)  # noqa: E731
+        m1, ex, exx = m(y, float(y.mean())), m(x, float(x[n])), m(x * x, float(x[n]) ** 2)
+        exy = m(x * y, float(x[n] * y.mean()))
+        ll = m1 + (exy - ex * m1) / (max(exx - ex * ex, 0) + 0.05 * h * h) * (float(x[n]) - ex)
+        errs.append((float(y[n]) - ll) ** 2)
+    # the sums at the data come from a binning grid: agreement to a fraction of a percent
+    assert cv == pytest.approx(sum(errs) / len(errs), rel=5e-3)
+
+
+@pytest.mark.parametrize("wiggly", [False, True])
+def test_cross_validated_drift_picks_the_simplest_adequate_estimate(wiggly):
+    from fimcg.fim import cross_validated_drift, kernel_cross_validation, kernel_features, normalise, polynomial_fits
+
+    f = (lambda x: -x - 1.5 * torch.sin(4 * x)) if wiggly else (lambda x: -x)
+    sde = fimcg.SDE(f, lambda x: torch.full_like(x, 0.7))
+    paths = fimcg.simulate(sde, torch.zeros(20, 1), dt=0.01, n_steps=1000, seed=3)
+    norm = normalise(paths[None], 0.01)
+    bws = (0.05, 0.15, 0.4)
+    q = torch.nn.functional.pad(torch.linspace(-1, 1, 5)[None, :, None], (0, 2))
+    fits, _, _, cv_poly = polynomial_fits(norm, q, with_cv=True)
+    ll = kernel_features(norm, q, bws, 5.0).drift[:, :, 3:]
+    cv_k = kernel_cross_validation(norm, bws, 5.0)
+    drift, delta = cross_validated_drift(fits[:, :, :2], ll, cv_poly, cv_k, norm.x.shape[1], 6.0)
+    best = int(delta[0, 0].argmin())  # candidates: linear, cubic, kernel at each bandwidth
+    if wiggly:
+        assert best >= 2 and float(delta[0, 0, :2].min()) > 10
+    else:
+        assert best in (0, 1) and float(delta[0, 0, 0]) < 4
+    assert drift.shape == (1, 5, 3)
+    # without kernel candidates only the least-squares fits remain
+    d_ls, delta_ls = cross_validated_drift(fits[:, :, :2], ll, cv_poly, None, norm.x.shape[1], 6.0)
+    assert bool((delta_ls[0, 0, 2:] >= 1e4).all())
+    lo = torch.minimum(fits[0, :, 0, 0], fits[0, :, 1, 0]) - 1e-5
+    hi = torch.maximum(fits[0, :, 0, 0], fits[0, :, 1, 0]) + 1e-5
+    assert bool(((d_ls[0, :, 0] >= lo) & (d_ls[0, :, 0] <= hi)).all())
+
+
 # --- the shipped model -------------------------------------------------------------------------
 
 

@@ -141,3 +141,36 @@ def test_loss_is_small_for_the_truth_and_ignores_unidentifiable_drift():
     wild_inf[0] = 0.0
     off_inf = fim_loss(_pred(wild_inf, g_b), both)[1]["main"]
     assert off_inf - base > 0.3
+
+
+def test_warm_start_maps_features_and_options_by_name():
+    """Weights trained without the lack-of-fit tests, the 0.25 bandwidth and the CV average load
+    into the larger model: exactly the old model with the new options silenced, or with the cubic
+    fit's gate handed to the cross-validated average."""
+    from fimcg.fim import FIM
+    from fimcg.pretrain import warm_start
+
+    small = dict(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
+    old_cfg = FIMConfig(bandwidths=(0.05, 0.15, 0.4), n_test_points=0, cv_penalty=None, **small)
+    new_cfg = FIMConfig(bandwidths=(0.05, 0.15, 0.25, 0.4), **small)
+    torch.manual_seed(0)
+    old = FIM(old_cfg).eval()
+    with torch.no_grad():
+        old.head[-1].weight.normal_(0, 0.3)
+    gen = torch.Generator().manual_seed(1)
+    paths = (0.1 * torch.randn(4, 300, 1, generator=gen)).cumsum(1)
+    x = torch.linspace(-0.5, 0.5, 7)
+    silent = FIM(new_cfg).eval()
+    assert warm_start(silent, old.state_dict(), old_cfg, new_option_logit=-60.0) == [
+        "query_embed.0.weight", "head.3.weight", "head.3.bias"]
+    with torch.no_grad():
+        for a, b in zip(old.estimate(paths, 0.01, x), silent.estimate(paths, 0.01, x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    handed = FIM(new_cfg).eval()
+    warm_start(handed, old.state_dict(), old_cfg, new_option_logit=-60.0, hand_over={"cv average": "ls3"})
+    g_old = old.explain(paths, 0.01, x)["drift_gates"]
+    g_new = handed.explain(paths, 0.01, x)["drift_gates"]
+    torch.testing.assert_close(g_new["cv average"], g_old["ls3"], rtol=0.01, atol=1e-4)
+    assert float(g_new["ls3"].max()) < 0.01 * float(g_old["ls3"].min()) + 1e-6
+    with pytest.raises(ValueError, match="do not have yet"):
+        warm_start(FIM(new_cfg), handed.state_dict(), new_cfg, hand_over={"cv average": "ls3"})
