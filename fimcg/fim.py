@@ -33,10 +33,15 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
    each local-linear drift against the cubic fit (does the context contradict a cubic?) and of the
    cubic against the linear fit (is the drift linear?): one query location alone sees too little
    of the data to tell a non-polynomial drift from noise, the whole data set often can.
-   For one-dimensional states the kernel sums use linear binning on a grid a quarter of the
+   Finally a cross-validated model average (:func:`cross_validated_drift`): the leave-out
+   prediction errors of the linear and cubic fits and of the local-linear drift at every
+   bandwidth (:func:`polynomial_fits`, :func:`kernel_cross_validation`) become Akaike-style
+   weights, with a complexity penalty for the kernel drifts; the differences in these scores are
+   features too. For one-dimensional states the kernel sums use linear binning on a grid a quarter of the
    smallest bandwidth wide: cost O(N + G M) instead of O(N G).
 5. **Decoder.** Each query embedding attends to the latent summary; an MLP head returns gates: the
-   drift is a location-wise softmax mixture of the classic drift estimates and zero, the diffusion a
+   drift is a location-wise softmax mixture of the classic drift estimates (the cross-validated
+   average among them) and zero, the diffusion a
    gated geometric mean of the raw and noise-robust kernel second moments and the quadratic fits of
    g² (so ĝ' > 0). There is no free output: the network learns, from the context, which classic
    estimate to trust where and how far to shrink it, but it cannot invent a drift or bias the
