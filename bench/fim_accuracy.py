@@ -11,6 +11,8 @@ seeds) and a verdict on the targets of issue 5; writes everything to ``--json``.
 
 Methods: the FIM (``fimcg.load_fim()``), binned Kramers-Moyal (30 bins), local-linear kernel
 regression (rule-of-thumb bandwidth), and the oracle: least squares in the true function class.
+With ``--peers`` also pysindy used as a Kramers-Moyal regression and StochasticForceInference
+(preset "KM"), see ``bench/peers.py`` (``pip install pysindy==2.1.0 StochasticForceInference==2.0.4``).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def _errors(est: torch.Tensor, true: torch.Tensor) -> tuple[float, float]:
     return rmse, rmse / float((true ** 2).mean().sqrt())
 
 
-def run_case(case: Case, fim, seeds: int, noise: float) -> dict:
+def run_case(case: Case, fim, seeds: int, noise: float, peers: bool = False) -> dict:
     methods = {
         "FIM": lambda p, dt, x: fim.estimate(p, dt, x, warn=False),
         "binned KM": lambda p, dt, x: estimators.binned_km(p, dt, x),
@@ -100,6 +102,10 @@ def run_case(case: Case, fim, seeds: int, noise: float) -> dict:
         "oracle LS": lambda p, dt, x: estimators.least_squares(p, dt, x, drift_basis=case.drift_basis,
                                                                diff2_basis=case.diff2_basis),
     }
+    if peers:
+        from peers import pysindy_km, sfi_km
+
+        methods.update({"pysindy KM": pysindy_km, "SFI (KM)": sfi_km})
     acc = {m: {"drift_rmse": [], "drift_rel": [], "diff_rmse": [], "diff_rel": [], "ms": []} for m in methods}
     for seed in range(seeds):
         gen = torch.Generator().manual_seed(seed)
@@ -158,6 +164,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--weights", help="weights file (default: the shipped ones)")
     ap.add_argument("--quick", action="store_true", help="three cases only")
+    ap.add_argument("--peers", action="store_true", help="also pysindy and StochasticForceInference (installed)")
     ap.add_argument("--only", help="comma-separated parts of case names: run only the cases that contain one")
     ap.add_argument("--json", default="bench/results/fim_accuracy.json")
     args = ap.parse_args()
@@ -175,7 +182,7 @@ def main() -> None:
     for case in chosen:
         for noise in (0.0, args.noise):
             label = f"{case.name}{'' if noise == 0 else f', noise {noise:g} std'}"
-            r = run_case(case, fim, args.seeds, noise)
+            r = run_case(case, fim, args.seeds, noise, peers=args.peers)
             results["cases"][label] = r
             print(f"\n{label}  (mean of {args.seeds} seeds; grid over 2nd-98th percentile)")
             print(f"  {'method':<13} {'drift RMSE':>10} {'drift rel':>9} {'g RMSE':>8} {'g rel':>7} {'ms':>7}")

@@ -1,0 +1,40 @@
+"""The optional peer estimators of the FIM benchmark (bench/peers.py); skipped when not installed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import fimcg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+peers = pytest.importorskip("peers")
+
+
+@pytest.fixture(scope="module")
+def data():
+    sde = fimcg.systems.double_well()
+    paths = fimcg.simulate(sde, 0.5 * torch.randn(20, 1, generator=torch.Generator().manual_seed(0)), dt=0.002,
+                           n_steps=500, seed=0)
+    return sde, paths, fimcg.occupied_grid(paths, n=40)
+
+
+@pytest.mark.parametrize("name, package", [("pysindy_km", "pysindy"), ("sfi_km", "SFI")])
+def test_peer_recovers_the_double_well_like_least_squares(data, name, package):
+    pytest.importorskip(package)
+    sde, paths, x = data
+    f, g = getattr(peers, name)(paths, 0.002, x)
+    assert f.shape == g.shape == x.shape
+    ls_f, ls_g = fimcg.least_squares(paths, 0.002, x, drift_basis=3, diff2_basis=2)
+    # both peers are polynomial regressions of the increments: close to plain least squares
+    assert fimcg.relative_rmse(f, ls_f) < 0.15
+    assert fimcg.relative_rmse(g, sde.diffusion(x)) < 0.1
+
+
+def test_peers_refuse_more_than_one_dimension():
+    pytest.importorskip("pysindy")
+    with pytest.raises(ValueError, match="one-dimensional"):
+        peers.pysindy_km(torch.zeros(2, 10, 2), 0.01, torch.zeros(3, 2))
