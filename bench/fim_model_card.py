@@ -92,8 +92,8 @@ def main() -> None:
     fim = fimcg.load_fim()
     meta = fim.meta
     cfg = meta["pretrain_config"]
-    stages = ([("1: pretraining", meta["stage1"])] if "stage1" in meta else []) + [
-        ("2: fine-tuning" if "stage1" in meta else "pretraining", meta)]
+    stages = ([("1: pretraining", meta["init"])] if "init" in meta else []) + [
+        ("2: fine-tuning" if "init" in meta else "pretraining", meta)]
     acc = json.loads(Path(args.accuracy).read_text())
     speed = json.loads(Path(args.speed).read_text())
     logs = [json.loads(Path(f).read_text()) if Path(f).is_file() else None for f in (args.log, args.finetune_log)]

@@ -296,18 +296,23 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
     model = FIM(FIMConfig.from_dict(cfg.model)).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, history, elapsed = 0, math.inf, [], 0.0
+    init_meta = None  # what a fine-tuning run started from (goes into the exported weights' metadata)
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not fresh:
         ck = load_checkpoint(ckpt_path, map_location=dev)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, best, history, elapsed = ck["step"], ck["best"], ck["history"], ck.get("elapsed", 0.0)
+        init_meta = ck.get("init_meta")
     elif init is not None:
         blob = load_checkpoint(init, map_location=dev)
         if "state_dict" in blob:  # a weights file
             old_cfg, state = FIMConfig.from_dict(blob["config"], saved=True), blob["state_dict"]
+            init_meta = dict(blob.get("meta") or {})
         else:  # a pretraining checkpoint
             old_cfg, state = FIMConfig.from_dict(blob["config"]["model"]), blob["model"]
+            init_meta = {"step": blob["step"], "pretrain_config": blob["config"]}
+        init_meta["path"] = str(init)
         warm_start(model, state, old_cfg, hand_over=cfg.init_hand_over)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     prior_cfg = PriorConfig.from_dict(cfg.prior)
@@ -329,11 +334,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
         if rank != 0:
             return
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "best": best,
-                 "history": history, "elapsed": elapsed, "config": asdict(cfg)}
+                 "history": history, "elapsed": elapsed, "config": asdict(cfg), "init_meta": init_meta}
         save_checkpoint(state, ckpt_path)
         if tag_best:
             save_checkpoint({"model": model.state_dict(), "step": step, "config": asdict(cfg),
-                             "record": history[-1] if history else {}}, out / "best.pt")
+                             "record": history[-1] if history else {}, "init_meta": init_meta}, out / "best.pt")
         atomic_write_json({"step": step, "best": best, "elapsed_s": elapsed, "history": history}, out / "log.json")
 
     def validate(record: dict) -> float:
@@ -414,7 +419,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
     final = history[-1] if history else {"step": step}
     if export is not None and rank == 0:
         export_weights(out / "best.pt" if (out / "best.pt").exists() else ckpt_path, export,
-                       extra={"wall_time_s": round(elapsed, 1)})
+                       extra={"wall_time_s": round(elapsed, 1), "stopped_at_step": step})
     if world > 1:
         _check_replicas_in_sync(model)
         dist.barrier()
@@ -453,8 +458,12 @@ def export_weights(checkpoint: str | os.PathLike, dest: str | os.PathLike, *, ex
     cfg = ck["config"]
     model = FIM(FIMConfig.from_dict(cfg["model"]))
     model.load_state_dict(ck["model"])
-    meta = {"step": ck["step"], "pretrain_config": cfg, "record": ck.get("record") or
-            (ck["history"][-1] if ck.get("history") else {}), "n_parameters": sum(p.numel() for p in model.parameters())}
+    record = ck.get("record") or (ck["history"][-1] if ck.get("history") else {})
+    meta = {"step": ck["step"], "pretrain_config": cfg, "record": record,
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "best_checkpoint_at_s": record.get("elapsed_s")}
+    if ck.get("init_meta"):
+        meta["init"] = ck["init_meta"]
     meta.update(extra or {})
     return save_weights(model, dest, meta=meta)
 

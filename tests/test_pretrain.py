@@ -174,3 +174,13 @@ def test_warm_start_maps_features_and_options_by_name():
     assert float(g_new["ls3"].max()) < 0.01 * float(g_old["ls3"].min()) + 1e-6
     with pytest.raises(ValueError, match="do not have yet"):
         warm_start(FIM(new_cfg), handed.state_dict(), new_cfg, hand_over={"cv average": "ls3"})
+
+
+def test_fine_tuned_weights_remember_what_they_started_from(tmp_path):
+    pretrain(_tiny(2, val_every=2), tmp_path / "first", device="cpu", progress=False, export=tmp_path / "w.pt")
+    pretrain(_tiny(2, val_every=2), tmp_path / "second", device="cpu", progress=False, init=tmp_path / "w.pt",
+             export=tmp_path / "w2.pt")
+    meta = load_fim(tmp_path / "w2.pt").meta
+    assert meta["init"]["path"] == str(tmp_path / "w.pt")
+    assert meta["init"]["step"] == load_fim(tmp_path / "w.pt").meta["step"]
+    assert meta["stopped_at_step"] == 2 and meta["best_checkpoint_at_s"] is not None
