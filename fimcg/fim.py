@@ -326,23 +326,22 @@ def _binned_kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, co
     return torch.bmm(w.reshape(B, K * G, n_bins), grid_vals).reshape(B, K, G, -1)
 
 
-def _local_fits(agg: torch.Tensor, glob: torch.Tensor, qk: torch.Tensor, s: float, h2: torch.Tensor, D: int):
-    """Kernel moments (B, K, G, 1 + 6D) at locations qk (B, 1, G, D) -> local estimates.
+def _local_line(mass: torch.Tensor, sum_y: torch.Tensor, sum_x: torch.Tensor, sum_xx: torch.Tensor,
+                sum_xy: torch.Tensor, mean_y: torch.Tensor, q: torch.Tensor, s: float, h2: torch.Tensor):
+    """Nadaraya-Watson and local-linear fits of y at q from kernel sums (all broadcastable).
 
-    Weighted means with ``s`` pseudo-transitions at x' = q carrying the dataset's mean values
-    ``glob``; returns the Nadaraya-Watson drift, raw second moment, lag moment, local-linear drift,
-    local mean of x and its variance (plus a ridge of 5% of h²), each (B, K, G, D).
+    ``s`` pseudo-transitions at x' = q carrying the dataset's mean ``mean_y`` are added to every
+    sum (shrinkage where data are scarce), and the local variance of x gets a ridge of 5% of the
+    squared bandwidth ``h2``. Returns ``(nw, ll, ex, var)``: the local mean of y, the local line at
+    q, the local mean of x and the (ridged) local variance of x.
     """
-    mass = agg[..., :1]
-    m = (agg[..., 1:1 + 3 * D] + s * glob[..., 1:1 + 3 * D]) / (mass + s)
-    m1, m2, mlag = m[..., :D], m[..., D:2 * D], m[..., 2 * D:]
-    ex = (agg[..., 1 + 3 * D:1 + 4 * D] + s * qk) / (mass + s)
-    exx = (agg[..., 1 + 4 * D:1 + 5 * D] + s * qk ** 2) / (mass + s)
-    exy = (agg[..., 1 + 5 * D:] + s * qk * glob[..., 1:1 + D]) / (mass + s)
+    den = mass + s
+    nw = (sum_y + s * mean_y) / den
+    ex = (sum_x + s * q) / den
+    exx = (sum_xx + s * q * q) / den
+    exy = (sum_xy + s * q * mean_y) / den
     var = (exx - ex ** 2).clamp_min(0) + 0.05 * h2  # a small ridge keeps sparse slopes tame
-    slope = (exy - ex * m1) / var
-    ll = m1 + slope * (qk - ex)
-    return m1, m2, mlag, ll, ex, var
+    return nw, nw + (exy - ex * nw) / var * (q - ex), ex, var
 
 
 def _kernel_values(ctx: Normalised) -> torch.Tensor:
@@ -393,15 +392,8 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
         w = _gaussian_weights((torch.roll(x, shift, dims=1) - x).square(), coef)  # (B, K, N)
         agg = agg - w[..., None] * torch.roll(vals, shift, dims=1)[:, None]
     # the local line at x_n, with the same shrinkage and ridge as kernel_features
-    s = shrinkage
-    xq = x[:, None]
-    den = agg[..., 0] + s
-    m1 = (agg[..., 1] + s * glob[..., 1]) / den
-    ex = (agg[..., 2] + s * xq) / den
-    exx = (agg[..., 3] + s * xq * xq) / den
-    exy = (agg[..., 4] + s * xq * glob[..., 1]) / den
     h2 = torch.tensor([h * h for h in bandwidths], dtype=x.dtype, device=x.device)[None, :, None]
-    ll = m1 + (exy - ex * m1) / ((exx - ex ** 2).clamp_min(0) + 0.05 * h2) * (xq - ex)
+    ll = _local_line(*agg.unbind(-1), glob[..., 1], x[:, None], shrinkage, h2)[1]  # (B, K, N)
     return (y[:, None] - ll).square().mean(dim=2)
 
 
@@ -532,7 +524,11 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     s = shrinkage
     qk = q[:, None]  # (B, 1, G, D)
     h2 = torch.tensor([h * h for h in bandwidths], dtype=q.dtype, device=q.device)[None, :, None, None]
-    m1, m2, mlag, ll, ex, var = _local_fits(agg, glob, qk, s, h2, D)
+    m1, ll, ex, var = _local_line(agg[..., :1], agg[..., 1:1 + D], agg[..., 1 + 3 * D:1 + 4 * D],
+                                  agg[..., 1 + 4 * D:1 + 5 * D], agg[..., 1 + 5 * D:], glob[..., 1:1 + D], qk, s, h2)
+    # second moments with the same pseudo-transitions
+    m2 = (agg[..., 1 + D:1 + 2 * D] + s * glob[..., 1 + D:1 + 2 * D]) / (mass + s)
+    mlag = (agg[..., 1 + 2 * D:1 + 3 * D] + s * glob[..., 1 + 2 * D:1 + 3 * D]) / (mass + s)
     # noise-robust second moment: it is noisier and can dip below zero, so it is floored at 5% of the raw one
     robust = torch.maximum(m2 + 2 * mlag, 0.05 * m2)
     log_se = 0.5 * (torch.log(m2.clamp_min(1e-8)) - torch.log(dt[:, None]) - torch.log(mass + s))
