@@ -233,8 +233,9 @@ figures.drift_diffusion_figure(grid, {"FIM, per-path steps": fim.estimate(mixed,
 # (the loss, `fimcg.pretrain.fim_loss`, is written out in its docstring). `fimcg.pretrain.pretrain` does
 # that with checkpoints, validation and a log; `fimcg pretrain` is the same from the command
 # line. Here is a run with a much smaller network and a few hundred steps (the shipped model
-# trained for 10,000 steps of about 50,000 transitions each, 7 minutes on one GPU; its model card,
-# `fimcg/weights/MODEL_CARD.md`, tells the whole story):
+# trained for 10,000 steps of about 50,000 transitions each, 7 minutes on one GPU, then was grown
+# and fine-tuned for 2,400 steps on a CPU; its model card, `fimcg/weights/MODEL_CARD.md`, tells
+# the whole story):
 
 # %%
 tiny = PretrainConfig(model=asdict(FIMConfig(d_model=32, n_latents=8, n_encoder_blocks=1)),
