@@ -455,3 +455,17 @@ def test_inferred_sde_simulates(shipped):
     assert torch.isfinite(sim).all()
     # the long-run spread of the inferred dynamics matches the data's (std(x) ~ 0.96)
     assert abs(float(sim[:, 1000:].std()) - float(paths[:, 500:].std())) < 0.15
+
+
+def test_committed_configs_build_the_shipped_architectures(shipped):
+    """scripts/pretrain-fim.sh reproduces the shipped weights: stage 1's config builds the model the
+    fine-tune started from, stage 2's config the shipped model."""
+    from fimcg.pretrain import PretrainConfig
+
+    weights = SHIPPED_WEIGHTS.parent
+    stage2 = FIMConfig.from_dict(PretrainConfig.from_json(weights / "finetune_config.json").model)
+    assert stage2 == shipped.config
+    stage1 = FIMConfig.from_dict(PretrainConfig.from_json(weights / "pretrain_config.json").model)
+    started_from = FIMConfig.from_dict(shipped.meta["init"]["pretrain_config"]["model"], saved=True)
+    assert stage1 == started_from
+    assert stage1.query_feature_names() == started_from.query_feature_names()
