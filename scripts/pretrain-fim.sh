@@ -5,7 +5,9 @@
 #      H100, 7 min) -> runs/fim, exported to runs/fim/stage1.pt;
 #   2. fine-tuning of the grown model (lack-of-fit tests, a fourth bandwidth, the cross-validated
 #      drift average, which takes over the cubic fit's gate; fimcg/weights/finetune_config.json;
-#      the shipped run: 40 min on 2 CPU cores) -> runs/fim-ft, exported to fimcg/weights/fim_1d.pt;
+#      the shipped run: 40 min on 2 CPU cores) -> runs/fim-ft, its best-validation checkpoint exported to
+#      fimcg/weights/fim_1d.pt (the shipped weights are step 2,400 of that run, chosen with benchmark data
+#      among checkpoints within validation noise of each other: see the model card);
 # then the accuracy and speed benchmarks and the model card.
 #   bash scripts/pretrain-fim.sh --device cuda            # on a GPU
 #   bash scripts/pretrain-fim.sh --workers 1              # CPU only: expect hours for stage 1
