@@ -26,6 +26,8 @@ __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_fi
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 _TRUTH = "#222222"
+#: colours of the FIM's gate options (Okabe-Ito, then Tol's muted colours): 12 distinct ones
+_GATE_COLORS = COLORS[:7] + ("#882255", "#44AA99", "#332288", "#AA4499", "#117733")
 
 
 def _np(t: Any) -> np.ndarray:
@@ -509,14 +511,18 @@ def gates_figure(locations: Any, explanation: Mapping[str, Any], *, min_share: f
         if any(len(w) != len(x) for w in gates.values()):
             raise ValueError(f"explanation[{key!r}] has weights for {[len(w) for w in gates.values()]} locations, "
                              f"not {len(x)}: explain() must be called with these locations")
+        # one colour per option, fixed by its place among all options: the same option has the same
+        # colour in every figure
+        palette = {n: _GATE_COLORS[i % len(_GATE_COLORS)] for i, n in enumerate(gates)}
         shown = {n: w for n, w in gates.items() if w.max() >= min_share}
         rest = sum((w for n, w in gates.items() if n not in shown), np.zeros_like(x))
         if rest.max() > 0:
             shown["other"] = rest
-        for i, (name, w) in enumerate(shown.items()):
+            palette["other"] = "#BBBBBB"
+        for name, w in shown.items():
             fig.add_trace(go.Scatter(x=x, y=w, name=name, mode="lines", stackgroup=key, legendgroup=key,
-                                     line=dict(width=0.5, color=COLORS[i % len(COLORS)]),
-                                     showlegend=True), row=1, col=col)
+                                     legendgrouptitle_text="drift" if col == 1 else "diffusion",
+                                     line=dict(width=0.5, color=palette[name]), showlegend=True), row=1, col=col)
     fig.update_yaxes(range=[0, 1])
     fig.update_xaxes(title_text="x")
     return _layout(fig, title, height=360)

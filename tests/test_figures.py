@@ -113,3 +113,8 @@ def test_gates_figure_stacks_weights_that_sum_to_one():
     assert len(fig.data) < m.config.n_drift_options + m.config.n_diffusion_options
     with pytest.raises(ValueError, match="locations"):
         figures.gates_figure(x[:5], m.explain(p, 0.01, x))
+    # an option keeps its colour whatever else is shown
+    other = figures.gates_figure(x, m.explain(p[:2], 0.01, x), min_share=0.0)
+    colours = {(t.xaxis, t.name): t.line.color for t in other.data}
+    assert all(colours[(t.xaxis, t.name)] == t.line.color for t in fig.data if t.name != "other")
+    assert len({c for (axis, _), c in colours.items() if axis == "x"}) == m.config.n_drift_options
