@@ -180,8 +180,9 @@ print("shipped weights:", {k: v for k, v in getattr(fim, "meta", {}).items() if 
 #   data quantiles, in units of its standard error: near 1 or below when a cubic explains the
 #   data, large when the data contradict it.
 #
-# On the double well the cubic fit is right and predicts best; on a corrugated well
-# ($f = -x/2 - \sin 3x$) no cubic explains the data and a kernel drift predicts better:
+# On the double well the cubic fit is right and, once the kernel drifts pay their penalty, wins;
+# on a corrugated well ($f = -x/2 - \sin 3x$) no cubic explains the data and a kernel drift
+# predicts better even after the penalty:
 
 # %%
 wells = {"double well": (sde, paths, DT)}
