@@ -166,7 +166,8 @@ signal-to-noise ratio (`fimcg.pretrain.fim_loss`), improved steadily (0.539 -> 0
 stage 1. Its benchmark (`bench/results/fim_accuracy_stage1.txt`): 23 of 29 targets; it lost to the
 local-linear estimator on the tanh and periodic wells and was 1.56x / 1.62x the oracle on the
 Ornstein-Uhlenbeck process. `FIM.explain` showed why: its gates hardly depended on the context
-(about 75% cubic fit and 13% wide-kernel drift on every data set).
+(62-69% cubic fit and 17-23% wide-kernel Nadaraya-Watson drift on the periodic, tanh,
+Ornstein-Uhlenbeck and double-well data sets alike).
 
 **Stage 2** (this session, no GPU: 40 min on the 2-core CPU) grew the model and fine-tuned it:
 new query features (global lack-of-fit tests of the cubic fit at 16 data quantiles; differences in
