@@ -135,38 +135,37 @@ def run_prior_case(fim, n_datasets: int, noise: float, *, per_episode: int = 2) 
     length of paths), so that the median spans many regimes, from 100 to 50,000 transitions.
     """
     prior = SyntheticPrior(PriorConfig(), seed=424242, tokens_per_batch=4000)
-    res = {m: {"drift_rel": [], "diff_rel": [], "n": []} for m in ("FIM", "binned KM", "local-linear")}
-    done = skipped = 0
-    while done < n_datasets:
-        for b in prior.episode()[:1]:
-            for i in range(min(per_episode, b.paths.shape[0])):
-                if done >= n_datasets:
-                    break
-                clean = b.paths[i]
-                paths = _noisy(clean, noise, done)
-                x = b.queries[i].sort(dim=0).values
-                f_t, g_t = b.drift[i][b.queries[i].argsort(dim=0)[:, 0]], b.diffusion[i][b.queries[i].argsort(dim=0)[:, 0]]
-                if float(f_t.abs().max()) < 1e-6 or float(g_t.abs().max()) < 1e-6:
-                    continue  # relative errors are undefined for an identically zero truth
-                out = {}
-                try:
-                    for name, fn in (("FIM", lambda p, x: fim.estimate(p, b.dt, x, warn=False)),
-                                     ("binned KM", lambda p, x: estimators.binned_km(p, b.dt, x)),
-                                     ("local-linear", lambda p, x: estimators.local_linear(p, b.dt, x))):
-                        with torch.no_grad():
-                            out[name] = fn(paths, x)
-                except ValueError:  # a baseline has no estimate anywhere (too little data): skip the data set
-                    skipped += 1
-                    continue
-                for name, (f, g) in out.items():
-                    res[name]["drift_rel"].append(_errors(f, f_t)[1])
-                    res[name]["diff_rel"].append(_errors(g, g_t)[1])
-                    res[name]["n"].append(b.paths.shape[1] * (b.paths.shape[2] - 1))
-                done += 1
+    res = {m: {"drift_rel": [], "diff_rel": []} for m in ("FIM", "binned KM", "local-linear")}
+    sizes, skipped = [], 0
+    while len(sizes) < n_datasets:
+        b = prior.episode()[0]
+        for i in range(min(per_episode, b.paths.shape[0])):
+            if len(sizes) >= n_datasets:
+                break
+            clean = b.paths[i]
+            paths = _noisy(clean, noise, len(sizes))
+            x = b.queries[i].sort(dim=0).values
+            f_t, g_t = b.drift[i][b.queries[i].argsort(dim=0)[:, 0]], b.diffusion[i][b.queries[i].argsort(dim=0)[:, 0]]
+            if float(f_t.abs().max()) < 1e-6 or float(g_t.abs().max()) < 1e-6:
+                continue  # relative errors are undefined for an identically zero truth
+            out = {}
+            try:
+                for name, fn in (("FIM", lambda p, x: fim.estimate(p, b.dt, x, warn=False)),
+                                 ("binned KM", lambda p, x: estimators.binned_km(p, b.dt, x)),
+                                 ("local-linear", lambda p, x: estimators.local_linear(p, b.dt, x))):
+                    with torch.no_grad():
+                        out[name] = fn(paths, x)
+            except ValueError:  # a baseline has no estimate anywhere (too little data): skip the data set
+                skipped += 1
+                continue
+            for name, (f, g) in out.items():
+                res[name]["drift_rel"].append(_errors(f, f_t)[1])
+                res[name]["diff_rel"].append(_errors(g, g_t)[1])
+            sizes.append(b.paths.shape[1] * (b.paths.shape[2] - 1))
     med = lambda v: float(torch.tensor(v).median())
     out = {m: {"drift_rel": med(d["drift_rel"]), "diff_rel": med(d["diff_rel"])} for m, d in res.items()}
-    n = torch.tensor(res["FIM"]["n"], dtype=torch.float64)
-    info = {"used": done, "skipped": skipped, "median_transitions": float(n.median()),
+    n = torch.tensor(sizes, dtype=torch.float64)
+    info = {"used": len(sizes), "skipped": skipped, "median_transitions": float(n.median()),
             "min_transitions": int(n.min()), "max_transitions": int(n.max())}
     return out, info
 

@@ -100,7 +100,7 @@ def main() -> None:
     logs = [json.loads(Path(f).read_text()) if Path(f).is_file() else None for f in (args.log, args.finetune_log)]
     curves = "\n\n".join(f"Stage {i + 1} (validation every {st[1]['pretrain_config']['val_every']} steps):\n\n"
                           + (_curve(log) if log else "(log not available)")
-                          for i, (st, log) in enumerate(zip(stages, logs if len(stages) == 2 else logs[:1])))
+                          for i, (st, log) in enumerate(zip(stages, logs)))
     n_params = sum(p.numel() for p in fim.parameters())
     size_kb = SHIPPED_WEIGHTS.stat().st_size / 1024
     mc = fim.config

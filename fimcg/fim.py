@@ -152,8 +152,12 @@ class FIMConfig:
         if self.n_test_points > 0:
             names += [f"{h}:lack_of_fit{i}" for h in hs for i in D] + [f"linear_lack_of_fit{i}" for i in D]
         if self.cv_penalty is not None:
-            names += [f"{o}:cv_delta{i}" for o in ["ls1", "ls3"] + hs for i in D]
+            names += [f"{o}:cv_delta{i}" for o in self.cv_candidate_names() for i in D]
         return names
+
+    def cv_candidate_names(self) -> list[str]:
+        """The candidate drifts of the cross-validated average, in order (:func:`cross_validated_drift`)."""
+        return ["ls1", "ls3"] + [f"ll h{h:g}" for h in self.bandwidths]
 
     def drift_option_names(self) -> list[str]:
         """Names of the drift estimates the output gates mix, in gate order."""
@@ -781,8 +785,7 @@ class FIM(nn.Module):
             cv_drift, delta = cross_validated_drift(poly[:, :, :2], loc.drift[:, :, k:], cv_poly[0], cv_kernel,
                                                     norm.x.shape[1], cfg.cv_penalty)
             drifts.append(cv_drift[:, :, None])
-            names = ["ls1", "ls3"] + [f"ll h{h:g}" for h in cfg.bandwidths]
-            stats.update({f"cv_delta {n}": delta[..., j] for j, n in enumerate(names)})
+            stats.update({f"cv_delta {n}": delta[..., j] for j, n in enumerate(cfg.cv_candidate_names())})
             glob.append(torch.log1p(delta).transpose(1, 2).reshape(B, -1) / 3.0)
         glob = torch.cat(glob, dim=-1)
         feats = torch.cat([q, loc.features, torch.asinh(poly.reshape(B, G, -1)), poly_log_se.reshape(B, G, -1) / 5.0,
