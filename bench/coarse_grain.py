@@ -29,8 +29,9 @@ within 1500 steps (76 s; drift 0.34 and 0.45). Other cases (one seed): drift 0.1
 0.03-0.05 for the clean and the noisy arc and the clean sampling step 0.002; with pixel noise along the line
 the drift is 0.28-0.33 (the encoder's latent noise, precision 0.007-0.008, is the limit). With 24 x 500
 frames the reference case met the target in 8/10 seeds (FIM on true x: 9/10), hence the default size.
-With the FIM shipped in session 3 (``--skip-baselines``, results in bench/results/coarse_grain_fim_only.txt;
-the baselines do not use the FIM): reference case 10/10 seeds, drift 0.129 (max 0.19), diffusion 0.023.
+With the FIM shipped in session 4 (stage 3; ``--skip-baselines``, results in
+bench/results/coarse_grain_fim_only.txt; the baselines do not use the FIM): reference case 10/10 seeds,
+drift 0.128 (max 0.18), diffusion 0.023, 8 s per run (session 3's FIM: 0.129 / 0.023, 6 s).
 
     python bench/coarse_grain.py                      # all cases; 10 seeds for the reference case
     python bench/coarse_grain.py --quick              # 2 seeds, reference case only, fewer steps

@@ -26,8 +26,9 @@ __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_fi
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 _TRUTH = "#222222"
-#: colours of the FIM's gate options (Okabe-Ito, then Tol's muted colours): 12 distinct ones
-_GATE_COLORS = COLORS[:7] + ("#882255", "#44AA99", "#332288", "#AA4499", "#117733")
+#: colours of the FIM's gate options (Okabe-Ito, then Tol's muted colours and a grey): 17 distinct ones
+_GATE_COLORS = COLORS[:7] + ("#882255", "#44AA99", "#332288", "#AA4499", "#117733", "#CC6677", "#DDCC77",
+                             "#88CCEE", "#999933", "#777777")
 
 
 def _np(t: Any) -> np.ndarray:

@@ -33,12 +33,16 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
    each local-linear drift against the cubic fit (does the context contradict a cubic?) and of the
    cubic against the linear fit (is the drift linear?): one query location alone sees too little
    of the data to tell a non-polynomial drift from noise, the whole data set often can.
-   Finally a cross-validated model average (:func:`cross_validated_drift`): the leave-out
-   prediction errors of the linear and cubic fits and of the local-linear drift at every
-   bandwidth (:func:`polynomial_fits`, :func:`kernel_cross_validation`) become Akaike-style
-   weights, with a complexity penalty for the kernel drifts; the differences in these scores are
-   features too. For one-dimensional states the kernel sums use linear binning on a grid a quarter of the
-   smallest bandwidth wide: cost O(N + G M) instead of O(N G).
+   Global fits beyond the cubic: least-squares polynomials of degree 5 and 7
+   (:func:`high_degree_fits`) and the prior's non-polynomial families, a line or a cubic plus one
+   tanh, sine or rational term with its nonlinear parameters averaged over a grid by their
+   prediction errors (:func:`family_fits`). Finally a cross-validated model average
+   (:func:`cross_validated_drift`): the prediction errors of all these fits and of the
+   local-linear drift at every bandwidth (:func:`polynomial_fits`, :func:`kernel_cross_validation`)
+   become Akaike-style weights, with complexity penalties for everything more flexible than a
+   cubic; the differences in these scores are features too. For one-dimensional states the kernel
+   sums use linear binning on a grid a quarter of the smallest bandwidth wide, the global fits one
+   0.04 standard deviations wide: cost O(N + G M) instead of O(N G).
 5. **Decoder.** Each query embedding attends to the latent summary; an MLP head returns gates: the
    drift is a location-wise softmax mixture of the classic drift estimates (the cross-validated
    average among them) and zero, the diffusion a
@@ -80,6 +84,8 @@ __all__ = [
     "time_weights",
     "kernel_cross_validation",
     "cross_validated_drift",
+    "high_degree_fits",
+    "family_fits",
     "SHIPPED_WEIGHTS",
 ]
 
@@ -111,6 +117,16 @@ class FIMConfig:
             :func:`cross_validated_drift`) in which every kernel drift pays this penalty (in units
             of Akaike's information criterion) for its complexity; None: no such option (weights
             saved before it existed).
+        high_degrees: degrees of further least-squares drift fits (Legendre polynomials over the
+            data range, :func:`high_degree_fits`): drift options, query features and candidates of
+            the cross-validated average (() in weights saved before they existed).
+        high_degree_penalty: the Δ (Akaike units) that each high-degree fit pays in the
+            cross-validated average on top of its cross-validation score.
+        families: non-polynomial function families fitted on top of the cubic (the prior's:
+            "tanh", "sine", "rational"; :func:`family_fits`): drift options, query features and
+            candidates of the cross-validated average (() in weights saved before they existed).
+        family_penalty: the Δ each family fit pays in the cross-validated average (its nonlinear
+            parameters are chosen from a grid by the same cross-validation).
         trained_dims: state dimensions the weights were trained on (others raise at inference).
     """
 
@@ -124,7 +140,19 @@ class FIMConfig:
     shrinkage: float = 5.0
     n_test_points: int = 16
     cv_penalty: float | None = 6.0
+    high_degrees: tuple[int, ...] = (5, 7)
+    high_degree_penalty: float = 4.0
+    families: tuple[str, ...] = ("tanh", "sine", "rational")
+    family_penalty: float = 6.0
     trained_dims: tuple[int, ...] = (1,)
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown function families {unknown}; known: {list(FAMILIES)}")
+        if any(p < 4 for p in self.high_degrees):
+            raise ValueError(f"high_degrees must be >= 4 (degrees 1 and 3 are always fitted), "
+                             f"got {list(self.high_degrees)}")
 
     @property
     def token_features(self) -> int:
@@ -135,8 +163,9 @@ class FIMConfig:
         k, D = len(self.bandwidths), self.max_dim
         # location, kernel features, polynomial fits and their standard errors, misfit of the
         # local-linear drifts against the cubic fit, global statistics, global lack-of-fit tests
+        n_cv = len(self.cv_candidate_names()) if self.cv_penalty is not None else 0
         return (D + k * (1 + 5 * D) + 6 * D + k * D + 3 * D + 1 + (k + 1) * D * (self.n_test_points > 0)
-                + (k + 2) * D * (self.cv_penalty is not None))
+                + n_cv * D + (len(self.global_fit_names()) - 2) * D)
 
     def query_feature_names(self) -> list[str]:
         """Names of the decoder's query features, in input order (``len == query_features``)."""
@@ -153,16 +182,21 @@ class FIMConfig:
             names += [f"{h}:lack_of_fit{i}" for h in hs for i in D] + [f"linear_lack_of_fit{i}" for i in D]
         if self.cv_penalty is not None:
             names += [f"{o}:cv_delta{i}" for o in self.cv_candidate_names() for i in D]
+        names += [f"{fit}_{i}" for fit in self.global_fit_names()[2:] for i in D]
         return names
 
     def cv_candidate_names(self) -> list[str]:
         """The candidate drifts of the cross-validated average, in order (:func:`cross_validated_drift`)."""
-        return ["ls1", "ls3"] + [f"ll h{h:g}" for h in self.bandwidths]
+        return self.global_fit_names() + [f"ll h{h:g}" for h in self.bandwidths]
+
+    def global_fit_names(self) -> list[str]:
+        """Names of the global least-squares drift fits: by degree, then the function families."""
+        return ["ls1", "ls3"] + [f"ls{p}" for p in self.high_degrees] + [f"{f} fit" for f in self.families]
 
     def drift_option_names(self) -> list[str]:
         """Names of the drift estimates the output gates mix, in gate order."""
         return ([f"nw h{h:g}" for h in self.bandwidths] + [f"ll h{h:g}" for h in self.bandwidths]
-                + ["ls1", "ls3"] + (["cv average"] if self.cv_penalty is not None else []) + ["zero"])
+                + self.global_fit_names() + (["cv average"] if self.cv_penalty is not None else []) + ["zero"])
 
     def diffusion_option_names(self) -> list[str]:
         """Names of the g² estimates the output gates mix, in gate order."""
@@ -171,9 +205,10 @@ class FIMConfig:
 
     @property
     def n_drift_options(self) -> int:
-        """Nadaraya-Watson and local-linear drifts per bandwidth, linear and cubic fits, the
-        cross-validated average (when ``cv_penalty`` is set), zero."""
-        return 2 * len(self.bandwidths) + 3 + (self.cv_penalty is not None)
+        """Nadaraya-Watson and local-linear drifts per bandwidth, the global fits (degree 1, 3 and
+        ``high_degrees``, the ``families``), the cross-validated average (when ``cv_penalty`` is
+        set), zero."""
+        return 2 * len(self.bandwidths) + 1 + len(self.global_fit_names()) + (self.cv_penalty is not None)
 
     @property
     def n_diffusion_options(self) -> int:
@@ -188,7 +223,9 @@ class FIMConfig:
         if saved:
             d.setdefault("n_test_points", 0)
             d.setdefault("cv_penalty", None)
-        for key in ("bandwidths", "trained_dims"):
+            d.setdefault("high_degrees", ())
+            d.setdefault("families", ())
+        for key in ("bandwidths", "trained_dims", "high_degrees", "families"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -305,6 +342,23 @@ def _kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: tor
     return torch.cat(sums, dim=2)
 
 
+def _linear_binning(x: torch.Tensor, vals: torch.Tensor, bin_width: float, n_bins: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear binning: each of the N values (B, N, V) at x (B, N) is split between the two nearest
+    of ``n_bins`` grid points (spacing ``bin_width``, from the smallest x). Returns the grid sums
+    (B, M, V) and the grid points (B, M); Σ_n f(x_n) v_n ≈ Σ_m f(c_m) V_m with an error of order
+    bin_width² f''. Differentiable in ``x`` and ``vals``."""
+    B, N = x.shape
+    lo = x.detach().min(dim=1, keepdim=True).values  # (B, 1)
+    u = (x - lo) / bin_width
+    i = u.detach().floor().clamp_(0, n_bins - 2)
+    frac = (u - i)[..., None]
+    i = i.long()[..., None].expand(B, N, vals.shape[-1])
+    grid_vals = torch.zeros(B, n_bins, vals.shape[-1], dtype=vals.dtype, device=vals.device)
+    grid_vals = grid_vals.scatter_add(1, i, vals * (1 - frac)).scatter_add(1, i + 1, vals * frac)
+    return grid_vals, lo + bin_width * torch.arange(n_bins, dtype=x.dtype, device=x.device)
+
+
 def _binned_kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: torch.Tensor,
                         bin_width: float, n_bins: int) -> torch.Tensor:
     """The same sums as :func:`_kernel_sums` for one-dimensional states, through linear binning.
@@ -316,15 +370,8 @@ def _binned_kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, co
 
     x (B, N) and q (B, G): the active coordinate; vals (B, N, C).
     """
-    B, N = x.shape
-    lo = x.detach().min(dim=1, keepdim=True).values  # (B, 1)
-    u = (x - lo) / bin_width
-    i = u.detach().floor().clamp_(0, n_bins - 2)
-    frac = (u - i)[..., None]
-    i = i.long()[..., None].expand(B, N, vals.shape[-1])
-    grid_vals = torch.zeros(B, n_bins, vals.shape[-1], dtype=vals.dtype, device=vals.device)
-    grid_vals = grid_vals.scatter_add(1, i, vals * (1 - frac)).scatter_add(1, i + 1, vals * frac)
-    centres = lo + bin_width * torch.arange(n_bins, dtype=x.dtype, device=x.device)  # (B, M)
+    B = x.shape[0]
+    grid_vals, centres = _linear_binning(x, vals, bin_width, n_bins)
     w = _gaussian_weights((q[:, :, None] - centres[:, None, :]).square(), coef)  # (B, K, G, M)
     K, G = coef.shape[0], q.shape[1]
     return torch.bmm(w.reshape(B, K * G, n_bins), grid_vals).reshape(B, K, G, -1)
@@ -402,39 +449,46 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
 
 
 def cross_validated_drift(ls_fits: torch.Tensor, ll: torch.Tensor, cv_poly: torch.Tensor,
-                          cv_kernel: torch.Tensor | None, n: int, penalty: float, *, temperature: float = 0.5,
+                          cv_kernel: torch.Tensor | None, n: int, penalty: float, *,
+                          poly_penalty: Sequence[float] | None = None, temperature: float = 0.5,
                           cap: float = 1e4) -> tuple[torch.Tensor, torch.Tensor]:
     """A model average of the least-squares and local-linear drifts, weighted by cross-validation.
 
-    Each candidate j (linear fit, cubic fit, local-linear drift at each bandwidth) has a
-    leave-out prediction error CV_j; Δ_j = n (CV_j - min CV) / σ² with σ² the cubic fit's CV error
-    is, for large n, the candidate's Akaike information criterion relative to the best (Stone,
-    1977). Kernel drifts pay ``penalty`` on top (a preference for the simple global fit unless the
-    data clearly contradict it), and the weights are softmax(-temperature Δ) (Akaike weights for
-    0.5). So a linear drift gets the linear fit, a polynomial one the cubic fit, and a drift that
-    no cubic explains the kernel drift at the bandwidth that predicts best.
+    Each candidate j (linear fit, cubic fit, higher-degree fits, local-linear drift at each
+    bandwidth) has a leave-out prediction error CV_j; Δ_j = n (CV_j - min CV) / σ² with σ² the
+    cubic fit's CV error is, for large n, the candidate's Akaike information criterion relative to
+    the best (Stone, 1977). Kernel drifts pay ``penalty`` on top and polynomial fits their
+    ``poly_penalty`` (a preference for the simple global fit unless the data clearly contradict
+    it), and the weights are softmax(-temperature Δ) (Akaike weights for 0.5). So a linear drift
+    gets the linear fit, a polynomial one the cubic fit, and a drift that no cubic explains a
+    higher-degree fit or the kernel drift at the bandwidth that predicts best.
 
     Args:
-        ls_fits: (B, G, 2, D) linear and cubic least-squares drifts at the queries.
+        ls_fits: (B, G, P, D) least-squares drifts at the queries: linear, cubic, then any others.
         ll: (B, G, K, D) local-linear drifts at the queries, one per bandwidth.
-        cv_poly: (B, D, 2) their CV errors (:func:`polynomial_fits` with ``with_cv``).
+        cv_poly: (B, D, P) their CV errors (:func:`polynomial_fits` with ``with_cv``,
+            :func:`high_degree_fits`).
         cv_kernel: (B, K) CV errors of the local-linear drifts in dimension 0
             (:func:`kernel_cross_validation`), or None (least-squares candidates only).
         n: transitions per dataset. penalty: Δ added to every kernel candidate.
+        poly_penalty: (P,) Δ added to each least-squares candidate (default: none).
 
     Returns:
-        ``(drift, delta)``: drift (B, G, D) and Δ (B, D, 2 + K), capped at ``cap`` (unavailable
+        ``(drift, delta)``: drift (B, G, D) and Δ (B, D, P + K), capped at ``cap`` (unavailable
         candidates sit at the cap).
     """
     B, G, K, D = ll.shape
+    P = ls_fits.shape[2]
     kern = torch.full((B, D, K), math.inf, dtype=ll.dtype, device=ll.device)
     if cv_kernel is not None:
         kern[:, 0] = cv_kernel
-    cv = torch.cat([cv_poly, kern], dim=-1)  # (B, D, 2 + K)
+    cv = torch.cat([cv_poly, kern], dim=-1)  # (B, D, P + K)
     sigma2 = cv_poly[..., 1:2].clamp_min(1e-12)
     delta = n * (cv - cv.min(dim=-1, keepdim=True).values) / sigma2
-    delta = torch.cat([delta[..., :2], delta[..., 2:] + penalty], dim=-1).clamp(max=cap)
-    w = torch.softmax(-temperature * delta, dim=-1)  # (B, D, 2 + K)
+    extra = torch.zeros(P, dtype=ll.dtype, device=ll.device) if poly_penalty is None else torch.as_tensor(
+        poly_penalty, dtype=ll.dtype, device=ll.device)
+    delta = torch.cat([delta[..., :P] + extra, delta[..., P:] + penalty], dim=-1).clamp(max=cap)
+    w = torch.softmax(-temperature * delta, dim=-1)  # (B, D, P + K)
     drift = torch.einsum("bdj,bgjd->bgd", w, torch.cat([ls_fits, ll], dim=2))
     return drift, delta
 
@@ -631,6 +685,251 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
     return fits, torch.stack([se1, se3], dim=2), f_stat
 
 
+#: prior standard deviation of the Legendre coefficients of :func:`high_degree_fits` and
+#: :func:`family_fits` (normalised units): weak, so that steep drifts are not shrunk
+GLOBAL_FIT_PRIOR_STD = 50.0
+
+
+@dataclass
+class _RegressionSums:
+    """What a global least-squares drift fit needs from a context, for its active dimensions.
+
+    The sums over transitions run over points z (B, M, da) with weights wz and weighted targets wy
+    (both (B, M, da)): the data themselves (M = N), or the nodes of a linear binning grid, which
+    gives the same sums to order bin_width² for a cost O(M) per regressor. Targets are y = Δx'/Δt'
+    (weighted by :func:`time_weights` for irregular sampling).
+    """
+
+    z: torch.Tensor
+    wz: torch.Tensor
+    wy: torch.Tensor
+    s_yy: torch.Tensor  # (B, da) Σ w y²
+    n: int  # transitions N
+    lam: torch.Tensor  # (B, da) ridge penalty
+    centre: torch.Tensor  # (B, 1, da): the data range is centre ± radius
+    radius: torch.Tensor
+    da: int
+
+    @classmethod
+    def of(cls, ctx: Normalised, binning: tuple[float, int] | None, prior_std: float) -> "_RegressionSums":
+        B, N, D = ctx.x.shape
+        da = int(ctx.dim_mask.sum(dim=1).max())  # active dimensions (the rest is zero padding)
+        x, y = ctx.x[..., :da], (ctx.dx / ctx.dt)[..., :da]
+        omega = time_weights(ctx)
+        w = torch.ones_like(y) if omega is None else omega.expand_as(y)
+        lo, hi = x.detach().amin(dim=1, keepdim=True), x.detach().amax(dim=1, keepdim=True)
+        if binning is not None and da == 1:
+            sums, nodes = _linear_binning(x[..., 0], torch.stack([w[..., 0], (w * y)[..., 0]], dim=-1), *binning)
+            z, wz, wy = nodes[..., None], sums[..., :1], sums[..., 1:]
+        else:
+            z, wz, wy = x, w, w * y
+        return cls(z=z, wz=wz, wy=wy, s_yy=(w * y * y).sum(dim=1), n=N,
+                   lam=(y.var(dim=1) / (N * prior_std ** 2)).clamp_min(1e-6), centre=(hi + lo) / 2,
+                   radius=((hi - lo) / 2).clamp_min(1e-6), da=da)
+
+    def legendre(self, z: torch.Tensor, degree: int, *, clamp: bool = False) -> torch.Tensor:
+        """Legendre polynomials P0..P_degree of u = (z - centre) / radius (clamped to the data range
+        [-1, 1] with ``clamp``), (..., degree + 1): well conditioned up to high degree."""
+        u = (z - self.centre) / self.radius
+        u = u.clamp(-1, 1) if clamp else u
+        out = [torch.ones_like(u), u]
+        for m in range(1, degree):  # Bonnet's recursion
+            out.append(((2 * m + 1) * u * out[m] - m * out[m - 1]) / (m + 1))
+        return torch.stack(out[:degree + 1], dim=-1)
+
+    def solve(self, poly: torch.Tensor, extra: torch.Tensor | None = None, *, leading: Sequence[int] | None = None,
+              n_extra: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Ridge fits of y on shared regressors poly (B, M, da, kp) plus, for each of C candidates,
+        its own columns extra (B, M, da, C, e) (None: one candidate, poly alone), at the points.
+
+        ``leading`` lists how many leading columns of poly to use, one fit each (default: all kp);
+        the sums are taken once for all of them. ``n_extra`` (C,): how many of a candidate's e
+        columns are real (the rest are zero padding, which gets a zero coefficient and does not
+        count as a fitted coefficient); default all e.
+
+        Returns, per entry of ``leading``, coefficients (B, da, C, k) (k = used poly columns + e,
+        poly's first) and each fit's estimated prediction error (B, da, C): the residual mean
+        square inflated for its k coefficients, RSS / (N (1 - k/N)²), which is the leave-one-out
+        error of a fit whose leverages are all k/N (asymptotically Akaike's criterion).
+        """
+        N = self.n
+        pw = poly * self.wz[..., None]
+        s_pp = torch.einsum("bmdk,bmdl->bdkl", pw, poly)[:, :, None]  # (B, da, 1, kp, kp), shared
+        r_p = torch.einsum("bmdk,bmd->bdk", poly, self.wy)[:, :, None]
+        if extra is not None:  # the blocks of [poly, extra]ᵀ W [poly, extra], member by member
+            C = extra.shape[3]
+            s_pe = torch.einsum("bmdk,bmdce->bdcke", pw, extra)
+            s_ee = torch.einsum("bmdce,bmdcf->bdcef", extra * self.wz[..., None, None], extra)
+            s_pp = torch.cat([torch.cat([s_pp.expand(-1, -1, C, -1, -1), s_pe], dim=-1),
+                              torch.cat([s_pe.transpose(-1, -2), s_ee], dim=-1)], dim=-2)
+            r_p = torch.cat([r_p.expand(-1, -1, C, -1), torch.einsum("bmdce,bmd->bdce", extra, self.wy)], dim=-1)
+        kp, k_all = poly.shape[-1], s_pp.shape[-1]
+        out = []
+        for used in leading or [kp]:
+            idx = torch.tensor(list(range(used)) + list(range(kp, k_all)), device=poly.device)
+            s, rhs = s_pp[..., idx[:, None], idx], r_p[..., idx]
+            k = idx.numel()
+            eye = torch.eye(k, dtype=poly.dtype, device=poly.device)
+            n_coef = k if n_extra is None else (used + n_extra).to(poly.dtype)  # (C,) or a number
+            coef = torch.linalg.solve(s / N + self.lam[..., None, None, None] * eye, rhs[..., None] / N)[..., 0]
+            # Σ w (y - φᵀc)² = Σ w y² - 2 cᵀ r + cᵀ S c, from the sums alone
+            rss = self.s_yy[..., None] - 2 * (coef * rhs).sum(-1) + torch.einsum("bdck,bdckl,bdcl->bdc", coef, s, coef)
+            out.append((coef, rss.clamp_min(0) / (N * (1 - n_coef / N) ** 2)))
+        return out
+
+
+def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *,
+                     prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None, sums: "_RegressionSums | None" = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares drift fits of higher degree, with their estimated prediction errors.
+
+    Per dataset and dimension, Δx'/Δt' is regressed on Legendre polynomials of u = (x' - c)/r, where
+    c ± r spans the data (well conditioned up to high degree in single precision), with the ridge
+    penalty λ = Var(Δx'/Δt') / (N prior_std²) on the Legendre coefficients, weak by default
+    (:data:`GLOBAL_FIT_PRIOR_STD`: a steep drift has Legendre coefficients in the tens over a
+    data range of a few standard deviations; the ridge only keeps near-collinear bases solvable).
+    A polynomial of high degree swings wildly beyond the data, so outside the data range each fit
+    is continued by the cubic fit of the same basis: p_k(q) = p_k(u*) + p_3(u) - p_3(u*) with
+    u* = clamp(u, -1, 1).
+    Padding dimensions are skipped (zeros).
+
+    Args:
+        ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
+        degrees: the degrees to fit (each ≥ 4).
+        binning: (bin width, number of bins) of a linear binning grid for the sums (one-dimensional
+            states, see :func:`_binning`); None: exact sums over the transitions.
+        sums: the context's sums, when already taken (then ``prior_std`` and ``binning`` are theirs).
+
+    Returns:
+        ``(fits, cv)``: fits (B, G, P, D) at the queries, one per degree, and cv (B, D, P) their
+        estimated prediction errors (see :meth:`_RegressionSums.solve`).
+    """
+    B, N, D = ctx.x.shape
+    G = q.shape[1]
+    if any(p < 4 for p in degrees):
+        raise ValueError(f"high_degree_fits takes degrees >= 4 (the cubic is in polynomial_fits), got {list(degrees)}")
+    fits, cv = q.new_zeros(B, G, len(degrees), D), q.new_zeros(B, D, len(degrees))
+    if not degrees:
+        return fits, cv
+    sums = sums or _RegressionSums.of(ctx, binning, prior_std)
+    da, top = sums.da, max(degrees)
+    qa = q[..., :da]
+    inside, outside = sums.legendre(qa, top, clamp=True), sums.legendre(qa, top)  # (B, G, da, top + 1)
+    phi = sums.legendre(sums.z, top)  # (B, M, da, top + 1)
+    (c3, _), *high = sums.solve(phi, leading=[4] + [p + 1 for p in degrees])
+    # the cubic continues every fit outside the data
+    beyond = ((outside[..., :4] - inside[..., :4]) * c3[:, None, :, 0]).sum(-1)  # (B, G, da)
+    for j, (p, (coef, err)) in enumerate(zip(degrees, high)):
+        fits[:, :, j, :da] = (inside[..., :p + 1] * coef[:, None, :, 0]).sum(-1) + beyond
+        cv[:, :da, j] = err[..., 0]
+    return fits, cv
+
+
+#: nonlinear parameters of :func:`family_fits`, in standardised state units x' = (x - mean) / std:
+#: tanh steepness k and rational width r (both with centres c on a uniform grid over the data's 5th
+#: to 95th percentile), sine frequency ω (any phase)
+FAMILY_STEEPNESS = tuple(round(0.4 * 1.6 ** i, 3) for i in range(8))  # 0.4 to 10.7
+FAMILY_WIDTHS = (0.1, 0.3, 1.0, 3.0, 10.0)
+FAMILY_FREQUENCIES = tuple(round(0.4 * 1.1 ** i, 3) for i in range(34))  # 0.4 to 9.2
+FAMILY_CENTRES = 15
+#: grid spacing (standardised units) of the linear binning behind the global fits: the error of a
+#: binned sum is below ~3% for the steepest family member and far less for the rest
+FIT_BIN_WIDTH = 0.04
+FAMILIES = ("tanh", "sine", "rational")
+
+
+def _family_size(family: str) -> int:
+    """Number of grid members of a family in :func:`family_fits`."""
+    if family == "sine":
+        return len(FAMILY_FREQUENCIES)
+    return FAMILY_CENTRES * len(FAMILY_STEEPNESS if family == "tanh" else FAMILY_WIDTHS)
+
+
+def _family_columns(family: str, z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Extra regressors of one family at states z (B, M, D): (B, M, D, C, e), C grid members with e
+    columns each (centres (B, n_c, D))."""
+    if family == "sine":
+        w = torch.tensor(FAMILY_FREQUENCIES, dtype=z.dtype, device=z.device)
+        arg = z[..., None] * w  # (B, M, D, C)
+        return torch.stack([torch.sin(arg), torch.cos(arg)], dim=-1)
+    shift = (z[:, :, None, :] - centres[:, None]).permute(0, 1, 3, 2)[..., None, :]  # (B, M, D, 1, n_c)
+    if family == "tanh":
+        k = torch.tensor(FAMILY_STEEPNESS, dtype=z.dtype, device=z.device)[:, None]  # (n_k, 1)
+        cols = torch.tanh(k * shift)
+    elif family == "rational":
+        r = torch.tensor(FAMILY_WIDTHS, dtype=z.dtype, device=z.device)[:, None]
+        cols = shift / (1 + r * shift * shift)
+    else:
+        raise ValueError(f"unknown function family {family!r}; known: {list(FAMILIES)}")
+    return cols.flatten(-2)[..., None]  # (B, M, D, n_k n_c, 1)
+
+
+def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
+                prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None, sums: "_RegressionSums | None" = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares drift fits of a line or a cubic plus one non-polynomial term: the prior's families.
+
+    For each family (``"tanh"``: tanh(k (x' - c)); ``"sine"``: sin(ω x') and cos(ω x'), i.e. any
+    phase; ``"rational"``: (x' - c) / (1 + r (x' - c)²)) and each member of a grid of its nonlinear
+    parameters (:data:`FAMILY_STEEPNESS`, :data:`FAMILY_FREQUENCIES`, :data:`FAMILY_WIDTHS`,
+    :data:`FAMILY_CENTRES` centres c spread evenly over the data's 5th to 95th percentile),
+    Δx'/Δt' is regressed on a straight line and, separately, on a cubic (Legendre polynomials, as
+    in :func:`high_degree_fits`) plus the family's columns. The family's fit is the Akaike-weighted
+    average of its members, softmax(-N (err_m - min err) / (2 min err)) over their estimated
+    prediction errors (:meth:`_RegressionSums.solve`): neighbours on the grid share the weight, which
+    is steadier than picking one member. Padding dimensions are skipped (zeros).
+
+    Args:
+        ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
+        families: names from :data:`FAMILIES`.
+        binning, sums: as for :func:`high_degree_fits`.
+
+    Returns:
+        ``(fits, cv)``: fits (B, G, F, D) at the queries, one per family, and cv (B, D, F) the
+        weighted prediction errors of their members.
+    """
+    B, N, D = ctx.x.shape
+    G = q.shape[1]
+    fits, cv = q.new_zeros(B, G, len(families), D), q.new_zeros(B, D, len(families))
+    if not families:
+        return fits, cv
+    sums = sums or _RegressionSums.of(ctx, binning, prior_std)
+    da = sums.da
+    qa = q[..., :da]
+    xa = ctx.x[..., :da].detach()
+    p5 = xa.kthvalue(max(1, round(0.05 * N)), dim=1).values  # (B, da)
+    p95 = xa.kthvalue(max(1, round(0.95 * N)), dim=1).values
+    grid = torch.linspace(0, 1, FAMILY_CENTRES, dtype=q.dtype, device=q.device)[None, :, None]
+    centres = p5[:, None] + grid * (p95 - p5)[:, None]  # (B, n_c, da)
+    base, base_q = sums.legendre(sums.z, 3), sums.legendre(qa, 3)
+
+    def columns(z: torch.Tensor) -> torch.Tensor:  # all members of all families, two columns each
+        return torch.cat([F.pad(c, (0, 2 - c.shape[-1])) for c in (_family_columns(f, z, centres) for f in families)],
+                         dim=3)  # (B, M, da, C, 2); a one-column member's second column is zero
+
+    sizes = [_family_size(f) for f in families]
+    width = torch.tensor([2 if f == "sine" else 1 for f in families for _ in range(_family_size(f))], device=q.device)
+    # every member on a straight line (few coefficients) and on a cubic, all solved at once
+    fitted = sums.solve(base, columns(sums.z), leading=[2, 4], n_extra=width)
+    extra_q = columns(qa)  # (B, G, da, C, 2)
+    offset = 0
+    for j, size in enumerate(sizes):
+        part = slice(offset, offset + size)
+        offset += size
+        err = torch.cat([e[..., part] for _, e in fitted], dim=-1)  # (B, da, 2 size): line members, cubic ones
+        best = err.min(dim=-1, keepdim=True).values
+        weight = torch.softmax(-0.5 * N * (err - best) / best.clamp_min(1e-12), dim=-1).detach()
+        cv[:, :da, j] = (weight * err).sum(-1)
+        fit = 0
+        for w_deg, (coef, _) in zip(weight.chunk(2, dim=-1), fitted):
+            c = w_deg[..., None] * coef[:, :, part]  # (B, da, size, k) weighted coefficients
+            kp = coef.shape[-1] - 2  # the polynomial part: one weighted coefficient vector
+            fit = fit + (base_q[..., :kp] * c[..., :kp].sum(2)[:, None]).sum(-1)
+            fit = fit + torch.einsum("bgdce,bdce->bgd", extra_q[:, :, :, part], c[..., kp:])
+        fits[:, :, j, :da] = fit
+    return fits, cv
+
+
 # ----------------------------------------------------------------------------------------------
 # Network
 # ----------------------------------------------------------------------------------------------
@@ -728,7 +1027,8 @@ class FIM(nn.Module):
         nn.init.zeros_(self.head[-1].bias)
         with torch.no_grad():  # start from the cross-validated (else cubic) drift and the quadratic g² fits
             nf, k = cfg.n_drift_options, len(cfg.bandwidths)
-            self.head[-1].bias[2 * k + 1 + (cfg.cv_penalty is not None)] = 3.0
+            start = "cv average" if cfg.cv_penalty is not None else "ls3"
+            self.head[-1].bias[cfg.drift_option_names().index(start)] = 3.0
             self.head[-1].bias[nf + 2 * k:nf + 2 * k + 2] = 2.0
 
     # -- batched core (used by pretraining) -----------------------------------------------------
@@ -779,25 +1079,36 @@ class FIM(nn.Module):
             stats["linear_lack_of_fit"] = lof_linear
             glob += [torch.log1p(lof_cubic.reshape(B, -1)) / 3.0, torch.log1p(lof_linear) / 3.0]
         loc, poly, poly_log_se, misfit = loc_all.queries(G), poly_all[:, :G], se_all[:, :G], misfit_all[:, :G]
-        drifts = [loc.drift, poly[:, :, :2]]  # the classic drift estimates the gates mix
+        # the global fits' sums on a binning grid of spacing FIT_BIN_WIDTH (one-dimensional states)
+        one_dim, bin_width, n_bins = _binning(norm, [4 * FIT_BIN_WIDTH])
+        binning = (bin_width, n_bins) if one_dim and 2 * n_bins < norm.x.shape[1] else None
+        sums = _RegressionSums.of(norm, binning, GLOBAL_FIT_PRIOR_STD)
+        high, cv_high = high_degree_fits(norm, q, cfg.high_degrees, sums=sums)  # (B, G, P, D), (B, D, P)
+        fam, cv_fam = family_fits(norm, q, cfg.families, sums=sums)  # (B, G, F, D), (B, D, F)
+        high = torch.cat([high, fam], dim=2)  # the global fits beyond the linear and cubic ones
+        ls_fits = torch.cat([poly[:, :, :2], high], dim=2)
+        drifts = [loc.drift, ls_fits]  # the classic drift estimates the gates mix
         if with_cv:
             cv_kernel = kernel_cross_validation(norm, cfg.bandwidths, cfg.shrinkage)
-            cv_drift, delta = cross_validated_drift(poly[:, :, :2], loc.drift[:, :, k:], cv_poly[0], cv_kernel,
-                                                    norm.x.shape[1], cfg.cv_penalty)
+            penalties = ([0.0, 0.0] + [cfg.high_degree_penalty] * len(cfg.high_degrees)
+                         + [cfg.family_penalty] * len(cfg.families))
+            cv_all = torch.cat([cv_poly[0], cv_high, cv_fam], dim=-1)
+            cv_drift, delta = cross_validated_drift(ls_fits, loc.drift[:, :, k:], cv_all,
+                                                    cv_kernel, norm.x.shape[1], cfg.cv_penalty, poly_penalty=penalties)
             drifts.append(cv_drift[:, :, None])
             stats.update({f"cv_delta {n}": delta[..., j] for j, n in enumerate(cfg.cv_candidate_names())})
             glob.append(torch.log1p(delta).transpose(1, 2).reshape(B, -1) / 3.0)
         glob = torch.cat(glob, dim=-1)
         feats = torch.cat([q, loc.features, torch.asinh(poly.reshape(B, G, -1)), poly_log_se.reshape(B, G, -1) / 5.0,
-                           torch.asinh(misfit.reshape(B, G, -1)), glob[:, None, :].expand(B, G, glob.shape[-1])],
-                          dim=-1)
+                           torch.asinh(misfit.reshape(B, G, -1)), glob[:, None, :].expand(B, G, glob.shape[-1]),
+                           torch.asinh(high.reshape(B, G, -1))], dim=-1)
         h = self.query_embed(feats)
         for block in self.decoder:
             h = block(h, latents)
         out = self.head(h)
         nf = cfg.n_drift_options
         # drift: a location-wise mixture of classic estimates: kernel (Nadaraya-Watson and
-        # local-linear) drifts, the linear and cubic least-squares fits, their cross-validated
+        # local-linear) drifts, the least-squares fits of every degree, their cross-validated
         # average, and zero (the last gate)
         gate_f = torch.softmax(out[..., :nf], dim=-1)  # (B, G, n_drift_options)
         m1 = torch.cat(drifts, dim=2)  # (B, G, n_drift_options - 1, D)

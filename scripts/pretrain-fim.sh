@@ -6,8 +6,11 @@
 #   2. fine-tuning of the grown model (lack-of-fit tests, a fourth bandwidth, the cross-validated
 #      drift average, which takes over the cubic fit's gate; fimcg/weights/finetune_config.json;
 #      the shipped run: 40 min on 2 CPU cores) -> runs/fim-ft, its best-validation checkpoint exported to
-#      fimcg/weights/fim_1d.pt (the shipped weights are step 2,400 of that run, chosen with benchmark data
+#      runs/fim-ft/stage2.pt (the shipped stage 2 is step 2,400 of that run, chosen with benchmark data
 #      among checkpoints within validation noise of each other: see the model card);
+#   3. the stage-2 network in the architecture with the wider cross-validated average (degree-5 and
+#      7 fits, the tanh, sine and rational families; fimcg/weights/finetune_stage3_config.json):
+#      0 training steps, exported to fimcg/weights/fim_1d.pt;
 # then the accuracy and speed benchmarks and the model card.
 #   bash scripts/pretrain-fim.sh --device cuda            # on a GPU
 #   bash scripts/pretrain-fim.sh --workers 1              # CPU only: expect hours for stage 1
@@ -19,8 +22,11 @@ PY=${PYTHON:-.venv/bin/python}
 "$PY" -m fimcg.pretrain --config fimcg/weights/pretrain_config.json --out runs/fim \
     --export runs/fim/stage1.pt "$@"
 "$PY" -m fimcg.pretrain --config fimcg/weights/finetune_config.json --out runs/fim-ft \
-    --init runs/fim/stage1.pt --export fimcg/weights/fim_1d.pt "$@"
+    --init runs/fim/stage1.pt --export runs/fim-ft/stage2.pt "$@"
+"$PY" -m fimcg.pretrain --config fimcg/weights/finetune_stage3_config.json --out runs/fim-s3 \
+    --init runs/fim-ft/stage2.pt --export fimcg/weights/fim_1d.pt "$@"
 cp runs/fim-ft/log.json bench/results/finetune_log.json
+cp runs/fim-s3/log.json bench/results/finetune_stage3_log.json
 "$PY" bench/fim_accuracy.py
 "$PY" bench/fim_speed.py
 "$PY" bench/fim_model_card.py

@@ -377,6 +377,104 @@ def test_cross_validated_drift_picks_the_simplest_adequate_estimate(wiggly):
     assert bool(((d_ls[0, :, 0] >= lo) & (d_ls[0, :, 0] <= hi)).all())
 
 
+def _context_of(f, *, n_paths=20, n_steps=1000, dt=0.01, sigma=0.5, seed=3):
+    from fimcg.fim import normalise
+
+    sde = fimcg.SDE(f, lambda x: torch.full_like(x, sigma))
+    x0 = torch.randn(n_paths, 1, generator=torch.Generator().manual_seed(seed))
+    paths = fimcg.simulate(sde, x0, dt=dt, n_steps=n_steps, seed=seed)
+    return paths, normalise(paths[None], dt)
+
+
+def _rel(est, true):
+    return float(((est - true) ** 2).mean().sqrt() / (true ** 2).mean().sqrt())
+
+
+def test_high_degree_fits_recover_a_quintic_and_continue_as_a_cubic_beyond_the_data():
+    from fimcg.fim import high_degree_fits, polynomial_fits
+
+    f = lambda x: 1.5 * x - 2 * x ** 3 - 0.5 * x ** 5  # noqa: E731
+    paths, norm = _context_of(f, sigma=1.0, n_steps=2000)
+    lo, hi = float(norm.x[0, :, 0].min()), float(norm.x[0, :, 0].max())
+    qn = torch.linspace(lo, hi, 40)
+    q = torch.nn.functional.pad(qn[None, :, None], (0, 2))
+    truth = f(qn * norm.std[0, 0] + norm.mean[0, 0]) / (norm.time_factor[0] * norm.std[0, 0])  # f' (normalised)
+    fits, cv = high_degree_fits(norm, q, (5, 7))
+    cubic = polynomial_fits(norm, q, with_cv=True)
+    assert fits.shape == (1, 40, 2, 3) and cv.shape == (1, 3, 2)
+    assert _rel(fits[0, :, 0, 0], truth) < 0.5 * _rel(cubic[0][0, :, 1, 0], truth)
+    assert float(cv[0, 0, 0]) < float(cubic[3][0, 0, 1])  # the quintic predicts better than the cubic
+    assert bool((fits[..., 1:] == 0).all())  # padding dimensions stay empty
+    # beyond the data the fits follow the cubic of their basis: finite, no degree-7 swing
+    far = torch.nn.functional.pad(torch.tensor([[[hi + 3.0]]]), (0, 2))
+    ext = high_degree_fits(norm, far, (5, 7))[0][0, 0, :, 0]
+    edge = high_degree_fits(norm, torch.nn.functional.pad(torch.tensor([[[hi]]]), (0, 2)), (5, 7))[0][0, 0, :, 0]
+    assert torch.isfinite(ext).all() and float((ext - ext.mean()).abs().max()) < float((edge - ext).abs().max())
+    with pytest.raises(ValueError, match="degrees >= 4"):
+        high_degree_fits(norm, q, (3,))
+
+
+@pytest.mark.parametrize("family, f", [
+    ("tanh", lambda x: 1.5 * torch.tanh(2.0 * x) - x),
+    ("sine", lambda x: -0.5 * x - torch.sin(3.0 * x)),
+    ("rational", lambda x: -0.5 * x + 3.0 * x / (1 + 4.0 * x ** 2)),
+])
+def test_family_fits_find_the_non_polynomial_term(family, f):
+    from fimcg.fim import FAMILIES, family_fits, polynomial_fits
+
+    _, norm = _context_of(f, sigma=0.7, n_steps=2000)
+    qn = torch.linspace(float(norm.x[0, :, 0].quantile(0.02)), float(norm.x[0, :, 0].quantile(0.98)), 50)
+    q = torch.nn.functional.pad(qn[None, :, None], (0, 2))
+    truth = f(qn * norm.std[0, 0] + norm.mean[0, 0]) / (norm.time_factor[0] * norm.std[0, 0])
+    fits, cv = family_fits(norm, q, FAMILIES)
+    j = FAMILIES.index(family)
+    cubic_fits, _, _, cv_cubic = polynomial_fits(norm, q, with_cv=True)
+    assert _rel(fits[0, :, j, 0], truth) < 0.6 * _rel(cubic_fits[0, :, 1, 0], truth)
+    assert float(cv[0, 0, j]) < float(cv_cubic[0, 0, 1])
+
+
+def test_global_fits_on_a_binning_grid_match_the_exact_sums():
+    from fimcg.fim import FAMILIES, FIT_BIN_WIDTH, _binning, family_fits, high_degree_fits
+
+    _, norm = _context_of(lambda x: x - x ** 3, sigma=0.8, n_steps=3000)
+    q = torch.nn.functional.pad(torch.linspace(-1.5, 1.5, 30)[None, :, None], (0, 2))
+    one_dim, width, n_bins = _binning(norm, [4 * FIT_BIN_WIDTH])
+    assert one_dim and width == pytest.approx(FIT_BIN_WIDTH)
+    for fn, arg in ((family_fits, FAMILIES), (high_degree_fits, (5, 7))):
+        exact, cv_exact = fn(norm, q, arg)
+        binned, cv_binned = fn(norm, q, arg, binning=(width, n_bins))
+        assert torch.allclose(binned, exact, rtol=0.02, atol=0.02 * float(exact.abs().max()))
+        assert torch.allclose(cv_binned, cv_exact, rtol=1e-3)
+
+
+def test_regression_sums_give_the_residuals_of_a_direct_fit():
+    from fimcg.fim import _RegressionSums
+
+    _, norm = _context_of(lambda x: -x, n_paths=3, n_steps=200)
+    sums = _RegressionSums.of(norm, None, 1e6)  # a negligible ridge: ordinary least squares
+    basis = sums.legendre(sums.z, 3)  # (1, N, 1, 4)
+    (coef, err), = sums.solve(basis)
+    y = (norm.dx / norm.dt)[0, :, 0].double()
+    A = basis[0, :, 0].double()
+    direct = torch.linalg.lstsq(A, y[:, None]).solution[:, 0]
+    rss = float(((y - A @ direct) ** 2).sum())
+    n, k = len(y), 4
+    assert torch.allclose(coef[0, 0, 0].double(), direct, rtol=1e-3, atol=1e-3)
+    assert float(err[0, 0, 0]) == pytest.approx(rss / (n * (1 - k / n) ** 2), rel=1e-3)
+
+
+def test_unknown_function_family_is_named():
+    from fimcg.fim import family_fits
+
+    _, norm = _context_of(lambda x: -x, n_paths=2, n_steps=100)
+    with pytest.raises(ValueError, match="unknown function family 'cosh'"):
+        family_fits(norm, torch.zeros(1, 3, 3), ("cosh",))
+    with pytest.raises(ValueError, match=r"unknown function families \['cosh'\]"):
+        FIMConfig(families=("tanh", "cosh"))
+    with pytest.raises(ValueError, match="high_degrees must be >= 4"):
+        FIMConfig(high_degrees=(3, 5))
+
+
 # --- the shipped model -------------------------------------------------------------------------
 
 
@@ -403,12 +501,11 @@ def test_weights_saved_before_the_lack_of_fit_tests_still_load(model, tmp_path):
 def test_shipped_weights_are_small_and_verified(shipped):
     assert SHIPPED_WEIGHTS.stat().st_size < 5 * 2 ** 20
     assert not any(p.requires_grad for p in shipped.parameters())
-    assert shipped.meta["step"] > 0
+    steps, meta = 0, shipped.meta
+    while meta:  # the training steps of every stage (the last one added none)
+        steps, meta = steps + meta["step"], meta.get("init")
+    assert steps > 0
     assert (SHIPPED_WEIGHTS.parent / "MODEL_CARD.md").is_file()
-
-
-def _rel(est, true):
-    return float(((est - true) ** 2).mean().sqrt() / (true ** 2).mean().sqrt())
 
 
 def test_shipped_model_recovers_reference_double_well(shipped):
@@ -458,14 +555,16 @@ def test_inferred_sde_simulates(shipped):
 
 
 def test_committed_configs_build_the_shipped_architectures(shipped):
-    """scripts/pretrain-fim.sh reproduces the shipped weights: stage 1's config builds the model the
-    fine-tune started from, stage 2's config the shipped model."""
+    """scripts/pretrain-fim.sh reproduces the shipped weights: each stage's committed config builds
+    the model that the next stage started from, and stage 3's the shipped model."""
     from fimcg.pretrain import PretrainConfig
 
     weights = SHIPPED_WEIGHTS.parent
-    stage2 = FIMConfig.from_dict(PretrainConfig.from_json(weights / "finetune_config.json").model)
-    assert stage2 == shipped.config
-    stage1 = FIMConfig.from_dict(PretrainConfig.from_json(weights / "pretrain_config.json").model)
-    started_from = FIMConfig.from_dict(shipped.meta["init"]["pretrain_config"]["model"], saved=True)
-    assert stage1 == started_from
-    assert stage1.query_feature_names() == started_from.query_feature_names()
+    meta = shipped.meta
+    for name in ("finetune_stage3_config.json", "finetune_config.json", "pretrain_config.json"):
+        committed = FIMConfig.from_dict(PretrainConfig.from_json(weights / name).model)
+        built = FIMConfig.from_dict(meta["pretrain_config"]["model"], saved=True)
+        assert committed == built, name
+        assert committed.query_feature_names() == built.query_feature_names()
+        meta = meta.get("init", {})
+    assert FIMConfig.from_dict(PretrainConfig.from_json(weights / "finetune_stage3_config.json").model) == shipped.config
