@@ -779,8 +779,8 @@ class _RegressionSums:
 
 
 def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *,
-                     prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None, sums: "_RegressionSums | None" = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+                     prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
+                     sums: "_RegressionSums | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares drift fits of higher degree, with their estimated prediction errors.
 
     Per dataset and dimension, Δx'/Δt' is regressed on Legendre polynomials of u = (x' - c)/r, where
@@ -865,8 +865,8 @@ def _family_columns(family: str, z: torch.Tensor, centres: torch.Tensor) -> torc
 
 
 def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
-                prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None, sums: "_RegressionSums | None" = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
+                sums: "_RegressionSums | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares drift fits of a line or a cubic plus one non-polynomial term: the prior's families.
 
     For each family (``"tanh"``: tanh(k (x' - c)); ``"sine"``: sin(ω x') and cos(ω x'), i.e. any
