@@ -193,6 +193,11 @@ class FIMConfig:
         """Names of the global least-squares drift fits: by degree, then the function families."""
         return ["ls1", "ls3"] + [f"ls{p}" for p in self.high_degrees] + [f"{f} fit" for f in self.families]
 
+    def global_fit_penalties(self) -> list[float]:
+        """The Δ each global fit pays in the cross-validated average, in :meth:`global_fit_names` order."""
+        return ([0.0, 0.0] + [self.high_degree_penalty] * len(self.high_degrees)
+                + [self.family_penalty] * len(self.families))
+
     def drift_option_names(self) -> list[str]:
         """Names of the drift estimates the output gates mix, in gate order."""
         return ([f"nw h{h:g}" for h in self.bandwidths] + [f"ll h{h:g}" for h in self.bandwidths]
@@ -404,10 +409,15 @@ def _kernel_values(ctx: Normalised) -> torch.Tensor:
     return vals if omega is None else vals * omega
 
 
-def _binning(ctx: Normalised, bandwidths: Sequence[float]) -> tuple[bool, float, int]:
-    """(one-dimensional states?, bin width, number of bins) of the linear binning of a context."""
+def _kernel_bin_width(bandwidths: Sequence[float]) -> float:
+    """Grid spacing of the binned kernel sums: a quarter of the smallest bandwidth."""
+    return min(bandwidths) / 4
+
+
+def _binning(ctx: Normalised, bin_width: float) -> tuple[bool, float, int]:
+    """(one-dimensional states?, bin width, number of bins) of the linear binning of a context on a
+    grid of spacing ``bin_width`` (standardised units)."""
     one_dim = bool((ctx.dim_mask.sum(dim=1) == 1).all()) and bool((ctx.dim_mask[:, 0] == 1).all())
-    bin_width = min(bandwidths) / 4
     span = float((ctx.x[..., 0].detach().amax(dim=1) - ctx.x[..., 0].detach().amin(dim=1)).max()) if one_dim else 0.0
     return one_dim, bin_width, int(math.ceil(span / bin_width)) + 2
 
@@ -422,7 +432,7 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
     (interpolated linearly), so the cost is O(N + M²) per bandwidth. One-dimensional states only:
     returns None otherwise.
     """
-    one_dim, bin_width, n_bins = _binning(ctx, bandwidths)
+    one_dim, bin_width, n_bins = _binning(ctx, _kernel_bin_width(bandwidths))
     if not one_dim:
         return None
     B, N, _ = ctx.x.shape
@@ -454,8 +464,8 @@ def cross_validated_drift(ls_fits: torch.Tensor, ll: torch.Tensor, cv_poly: torc
                           cap: float = 1e4) -> tuple[torch.Tensor, torch.Tensor]:
     """A model average of the least-squares and local-linear drifts, weighted by cross-validation.
 
-    Each candidate j (linear fit, cubic fit, higher-degree fits, local-linear drift at each
-    bandwidth) has a leave-out prediction error CV_j; Δ_j = n (CV_j - min CV) / σ² with σ² the
+    Each candidate j (linear fit, cubic fit, higher-degree and family fits, local-linear drift at
+    each bandwidth) has a leave-out prediction error CV_j; Δ_j = n (CV_j - min CV) / σ² with σ² the
     cubic fit's CV error is, for large n, the candidate's Akaike information criterion relative to
     the best (Stone, 1977). Kernel drifts pay ``penalty`` on top and polynomial fits their
     ``poly_penalty`` (a preference for the simple global fit unless the data clearly contradict
@@ -467,7 +477,7 @@ def cross_validated_drift(ls_fits: torch.Tensor, ll: torch.Tensor, cv_poly: torc
         ls_fits: (B, G, P, D) least-squares drifts at the queries: linear, cubic, then any others.
         ll: (B, G, K, D) local-linear drifts at the queries, one per bandwidth.
         cv_poly: (B, D, P) their CV errors (:func:`polynomial_fits` with ``with_cv``,
-            :func:`high_degree_fits`).
+            :func:`high_degree_fits`, :func:`family_fits`).
         cv_kernel: (B, K) CV errors of the local-linear drifts in dimension 0
             (:func:`kernel_cross_validation`), or None (least-squares candidates only).
         n: transitions per dataset. penalty: Δ added to every kernel candidate.
@@ -569,7 +579,7 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     vals = _kernel_values(ctx)  # (B, N, 1 + 6D)
     glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 1 + 6D)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
-    one_dim, bin_width, n_bins = _binning(ctx, bandwidths)
+    one_dim, bin_width, n_bins = _binning(ctx, _kernel_bin_width(bandwidths))
     if binned is None:
         binned = one_dim and n_bins * 2 < N
     if binned:
@@ -838,13 +848,6 @@ FIT_BIN_WIDTH = 0.04
 FAMILIES = ("tanh", "sine", "rational")
 
 
-def _family_size(family: str) -> int:
-    """Number of grid members of a family in :func:`family_fits`."""
-    if family == "sine":
-        return len(FAMILY_FREQUENCIES)
-    return FAMILY_CENTRES * len(FAMILY_STEEPNESS if family == "tanh" else FAMILY_WIDTHS)
-
-
 def _family_columns(family: str, z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """Extra regressors of one family at states z (B, M, D): (B, M, D, C, e), C grid members with e
     columns each (centres (B, n_c, D))."""
@@ -903,15 +906,15 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
     centres = p5[:, None] + grid * (p95 - p5)[:, None]  # (B, n_c, da)
     base, base_q = sums.legendre(sums.z, 3), sums.legendre(qa, 3)
 
-    def columns(z: torch.Tensor) -> torch.Tensor:  # all members of all families, two columns each
-        return torch.cat([F.pad(c, (0, 2 - c.shape[-1])) for c in (_family_columns(f, z, centres) for f in families)],
-                         dim=3)  # (B, M, da, C, 2); a one-column member's second column is zero
+    def together(cols: list[torch.Tensor]) -> torch.Tensor:  # all members of all families, two columns each
+        return torch.cat([F.pad(c, (0, 2 - c.shape[-1])) for c in cols], dim=3)  # a second column of zeros if needed
 
-    sizes = [_family_size(f) for f in families]
-    width = torch.tensor([2 if f == "sine" else 1 for f in families for _ in range(_family_size(f))], device=q.device)
+    cols = [_family_columns(f, sums.z, centres) for f in families]  # each (B, M, da, C_f, e_f)
+    sizes = [c.shape[3] for c in cols]
+    width = torch.tensor([c.shape[4] for c in cols for _ in range(c.shape[3])], device=q.device)
     # every member on a straight line (few coefficients) and on a cubic, all solved at once
-    fitted = sums.solve(base, columns(sums.z), leading=[2, 4], n_extra=width)
-    extra_q = columns(qa)  # (B, G, da, C, 2)
+    fitted = sums.solve(base, together(cols), leading=[2, 4], n_extra=width)
+    extra_q = together([_family_columns(f, qa, centres) for f in families])  # (B, G, da, C, 2)
     offset = 0
     for j, size in enumerate(sizes):
         part = slice(offset, offset + size)
@@ -1080,7 +1083,7 @@ class FIM(nn.Module):
             glob += [torch.log1p(lof_cubic.reshape(B, -1)) / 3.0, torch.log1p(lof_linear) / 3.0]
         loc, poly, poly_log_se, misfit = loc_all.queries(G), poly_all[:, :G], se_all[:, :G], misfit_all[:, :G]
         # the global fits' sums on a binning grid of spacing FIT_BIN_WIDTH (one-dimensional states)
-        one_dim, bin_width, n_bins = _binning(norm, [4 * FIT_BIN_WIDTH])
+        one_dim, bin_width, n_bins = _binning(norm, FIT_BIN_WIDTH)
         binning = (bin_width, n_bins) if one_dim and 2 * n_bins < norm.x.shape[1] else None
         sums = _RegressionSums.of(norm, binning, GLOBAL_FIT_PRIOR_STD)
         high, cv_high = high_degree_fits(norm, q, cfg.high_degrees, sums=sums)  # (B, G, P, D), (B, D, P)
@@ -1090,11 +1093,9 @@ class FIM(nn.Module):
         drifts = [loc.drift, ls_fits]  # the classic drift estimates the gates mix
         if with_cv:
             cv_kernel = kernel_cross_validation(norm, cfg.bandwidths, cfg.shrinkage)
-            penalties = ([0.0, 0.0] + [cfg.high_degree_penalty] * len(cfg.high_degrees)
-                         + [cfg.family_penalty] * len(cfg.families))
             cv_all = torch.cat([cv_poly[0], cv_high, cv_fam], dim=-1)
-            cv_drift, delta = cross_validated_drift(ls_fits, loc.drift[:, :, k:], cv_all,
-                                                    cv_kernel, norm.x.shape[1], cfg.cv_penalty, poly_penalty=penalties)
+            cv_drift, delta = cross_validated_drift(ls_fits, loc.drift[:, :, k:], cv_all, cv_kernel, norm.x.shape[1],
+                                                    cfg.cv_penalty, poly_penalty=cfg.global_fit_penalties())
             drifts.append(cv_drift[:, :, None])
             stats.update({f"cv_delta {n}": delta[..., j] for j, n in enumerate(cfg.cv_candidate_names())})
             glob.append(torch.log1p(delta).transpose(1, 2).reshape(B, -1) / 3.0)

@@ -438,7 +438,7 @@ def test_global_fits_on_a_binning_grid_match_the_exact_sums():
 
     _, norm = _context_of(lambda x: x - x ** 3, sigma=0.8, n_steps=3000)
     q = torch.nn.functional.pad(torch.linspace(-1.5, 1.5, 30)[None, :, None], (0, 2))
-    one_dim, width, n_bins = _binning(norm, [4 * FIT_BIN_WIDTH])
+    one_dim, width, n_bins = _binning(norm, FIT_BIN_WIDTH)
     assert one_dim and width == pytest.approx(FIT_BIN_WIDTH)
     for fn, arg in ((family_fits, FAMILIES), (high_degree_fits, (5, 7))):
         exact, cv_exact = fn(norm, q, arg)
