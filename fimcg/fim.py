@@ -400,13 +400,29 @@ def _local_line(mass: torch.Tensor, sum_y: torch.Tensor, sum_x: torch.Tensor, su
     return nw, nw + (exy - ex * nw) / var * (q - ex), ex, var
 
 
-def _kernel_values(ctx: Normalised) -> torch.Tensor:
-    """Per-transition values whose kernel sums give every local estimate: (B, N, 1 + 6D)."""
-    y1 = ctx.dx / ctx.dt
-    vals = torch.cat([torch.ones_like(ctx.dt), y1, ctx.dx ** 2 / ctx.dt, ctx.lagprod / ctx.dt,
-                      ctx.x, ctx.x ** 2, ctx.x * y1], dim=-1)
+def _active_dims(ctx: Normalised) -> int:
+    """How many leading state dimensions are active in some dataset of the batch (the rest is zero padding)."""
+    return int(ctx.dim_mask.sum(dim=1).max())
+
+
+def _kernel_values(ctx: Normalised, da: int) -> torch.Tensor:
+    """Per-transition values whose kernel sums give every local estimate, for the first ``da``
+    dimensions: (B, N, 1 + 6 da), see :func:`_pad_moments`."""
+    x, dx, lagprod = ctx.x[..., :da], ctx.dx[..., :da], ctx.lagprod[..., :da]
+    y1 = dx / ctx.dt
+    vals = torch.cat([torch.ones_like(ctx.dt), y1, dx ** 2 / ctx.dt, lagprod / ctx.dt, x, x ** 2, x * y1], dim=-1)
     omega = time_weights(ctx)
     return vals if omega is None else vals * omega
+
+
+def _pad_moments(m: torch.Tensor, da: int, D: int) -> torch.Tensor:
+    """Moments (..., 1 + 6 da) of :func:`_kernel_values` padded to D dimensions, (..., 1 + 6 D): the
+    padding dimensions' moments are exactly zero (their states and increments are), so they are
+    filled in instead of summed."""
+    if da == D:
+        return m
+    blocks = m[..., 1:].unflatten(-1, (6, da))
+    return torch.cat([m[..., :1], F.pad(blocks, (0, D - da)).flatten(-2)], dim=-1)
 
 
 def _kernel_bin_width(bandwidths: Sequence[float]) -> float:
@@ -576,8 +592,9 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     B, N, D = ctx.x.shape
     G, K = q.shape[1], len(bandwidths)
     dt = ctx.dt.mean(dim=1, keepdim=True)  # (B, 1, 1): the (mean) rescaled step of each dataset
-    vals = _kernel_values(ctx)  # (B, N, 1 + 6D)
-    glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 1 + 6D)
+    da = _active_dims(ctx)
+    vals = _kernel_values(ctx, da)  # (B, N, 1 + 6 da): the padding dimensions' sums are zero
+    glob = _pad_moments(vals.mean(dim=1), da, D)[:, None, None]  # (B, 1, 1, 1 + 6D)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
     one_dim, bin_width, n_bins = _binning(ctx, _kernel_bin_width(bandwidths))
     if binned is None:
@@ -587,7 +604,8 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
             raise ValueError("binned kernel sums need one-dimensional states")
         agg = _binned_kernel_sums(ctx.x[..., 0], vals, q[..., 0], coef, bin_width, n_bins)
     else:
-        agg = _kernel_sums(ctx.x, vals, q, coef)  # (B, K, G, 1 + 6D)
+        agg = _kernel_sums(ctx.x, vals, q, coef)
+    agg = _pad_moments(agg, da, D)  # (B, K, G, 1 + 6D)
     mass = agg[..., :1]
     s = shrinkage
     qk = q[:, None]  # (B, 1, G, D)
@@ -638,39 +656,43 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
         queries; ``f_stat`` (B, D) the F statistic of the cubic drift fit (its identifiability).
         With ``with_cv``, a fourth item: (B, D, 2) the leave-one-out cross-validation errors of the
         linear and the cubic drift fit, mean of (residual / (1 - leverage))² (exact for ridge fits).
+        Padding dimensions are not fitted: they get what the fits give on their all-zero data (zero
+        fits, F statistic and CV errors; the log standard error of a ridge fit to zeros).
     """
-    x, dt = ctx.x, ctx.dt
-    B, N, D = x.shape
+    D, da = ctx.x.shape[-1], _active_dims(ctx)
+    x, dt, dx, lagprod, q = ctx.x[..., :da], ctx.dt, ctx.dx[..., :da], ctx.lagprod[..., :da], q[..., :da]
+    B, N, _ = x.shape
 
     def powers(z: torch.Tensor) -> torch.Tensor:
         return torch.stack([torch.ones_like(z), z, z * z, z * z * z], dim=-1)
 
-    phi = powers(x)  # (B, N, D, 4), computed once
+    phi = powers(x)  # (B, N, da, 4), computed once
     omega = time_weights(ctx)
     phi_w = phi if omega is None else phi * omega[..., None]  # weighted least squares for irregular steps
     gram_all = torch.einsum("bndk,bndl->bdkl", phi_w, phi) / N  # every fit's Gram matrix is a corner of it
     eye = torch.eye(4, dtype=x.dtype, device=x.device)
-    phi_q = powers(q).permute(0, 2, 3, 1)  # (B, D, 4, G)
+    phi_q = powers(q).permute(0, 2, 3, 1)  # (B, da, 4, G)
+    lam_floor, var_floor = 1e-6, 1e-12  # of the ridge penalty and of Var(y)
 
     def fit(degree: int, y: torch.Tensor, *, with_se: bool = False):
         k = degree + 1
-        var_y = y.var(dim=1)  # (B, D)
-        lam = (var_y / (N * prior_std ** 2)).clamp_min(1e-6)
+        var_y = y.var(dim=1)  # (B, da)
+        lam = (var_y / (N * prior_std ** 2)).clamp_min(lam_floor)
         gram = gram_all[..., :k, :k] + lam[..., None, None] * eye[:k, :k]
         rhs = torch.einsum("bndk,bnd->bdk", phi_w[..., :k], y) / N
-        coef = torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, D, k)
+        coef = torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, da, k)
         if not with_se:
             return coef
         # posterior variance of the fit at q: Var(y) / N · φ(q)ᵀ (Gram + λ)⁻¹ φ(q)
-        lev = (phi_q[:, :, :k] * torch.linalg.solve(gram, phi_q[:, :, :k])).sum(dim=2)  # (B, D, G)
-        log_se = 0.5 * (torch.log(var_y.clamp_min(1e-12) / N)[..., None] + torch.log(lev.clamp_min(1e-12)))
+        lev = (phi_q[:, :, :k] * torch.linalg.solve(gram, phi_q[:, :, :k])).sum(dim=2)  # (B, da, G)
+        log_se = 0.5 * (torch.log(var_y.clamp_min(var_floor) / N)[..., None] + torch.log(lev.clamp_min(1e-12)))
         if not with_cv:
-            return coef, log_se.transpose(1, 2)  # (B, G, D)
+            return coef, log_se.transpose(1, 2)  # (B, G, da)
         # leave-one-out: residual / (1 - h_n), h_n = ω_n φ_nᵀ (N (Gram + λ))⁻¹ φ_n
-        phi_k = phi[..., :k].permute(0, 2, 3, 1)  # (B, D, k, N)
-        h = (phi_w[..., :k].permute(0, 2, 3, 1) * torch.linalg.solve(gram, phi_k)).sum(dim=2) / N  # (B, D, N)
+        phi_k = phi[..., :k].permute(0, 2, 3, 1)  # (B, da, k, N)
+        h = (phi_w[..., :k].permute(0, 2, 3, 1) * torch.linalg.solve(gram, phi_k)).sum(dim=2) / N  # (B, da, N)
         resid = y - at(coef, x)
-        cv = (resid / (1 - h.transpose(1, 2)).clamp_min(0.05)).square().mean(dim=1)  # (B, D)
+        cv = (resid / (1 - h.transpose(1, 2)).clamp_min(0.05)).square().mean(dim=1)  # (B, da)
         return coef, log_se.transpose(1, 2), cv
 
     def at(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -679,20 +701,25 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
             out = out * z + coef[:, None, :, j]
         return out
 
-    y1 = ctx.dx / dt
+    y1 = dx / dt
     (c1, se1, *cv1), (c3, se3, *cv3) = fit(1, y1, with_se=True), fit(3, y1, with_se=True)
-    resid2 = (ctx.dx - at(c3, x) * dt) ** 2 / dt
-    floor = 0.05 * (ctx.dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, D)
+    resid2 = (dx - at(c3, x) * dt) ** 2 / dt
+    floor = 0.05 * (dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, da)
     g2 = at(fit(2, resid2), q).clamp_min(0) + floor
-    g2r = at(fit(2, resid2 + 2 * ctx.lagprod / dt), q).clamp_min(0) + floor
+    g2r = at(fit(2, resid2 + 2 * lagprod / dt), q).clamp_min(0) + floor
     # identifiability of the drift: the F statistic of the cubic fit, (mean fitted f'²) / (its
     # estimation variance), large when the data pin the drift down, about 1 when they do not
-    signal = torch.einsum("bdk,bdkl,bdl->bd", c3, gram_all, c3)
+    signal = (torch.einsum("bdk,bdkl->bdl", c3, gram_all) * c3).sum(-1)
     f_stat = signal / (4 * y1.var(dim=1) / N).clamp_min(1e-12)
-    fits = torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2)
-    if with_cv:
-        return fits, torch.stack([se1, se3], dim=2), f_stat, torch.stack([cv1[0], cv3[0]], dim=-1)
-    return fits, torch.stack([se1, se3], dim=2), f_stat
+    fits, log_se = torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2), torch.stack([se1, se3], dim=2)
+    cv = torch.stack([cv1[0], cv3[0]], dim=-1) if with_cv else None  # (B, da, 2)
+    if da < D:
+        # a ridge fit to zeros: Gram matrix diag(mean ω = 1, 0, ...), λ and Var(y) at their floors
+        pad = D - da
+        fits, f_stat = F.pad(fits, (0, pad)), F.pad(f_stat, (0, pad))
+        log_se = F.pad(log_se, (0, pad), value=0.5 * (math.log(var_floor / N) - math.log(1 + lam_floor)))
+        cv = None if cv is None else F.pad(cv, (0, 0, 0, pad))
+    return (fits, log_se, f_stat) if cv is None else (fits, log_se, f_stat, cv)
 
 
 #: prior standard deviation of the Legendre coefficients of :func:`high_degree_fits` and
@@ -723,7 +750,7 @@ class _RegressionSums:
     @classmethod
     def of(cls, ctx: Normalised, binning: tuple[float, int] | None, prior_std: float) -> "_RegressionSums":
         B, N, D = ctx.x.shape
-        da = int(ctx.dim_mask.sum(dim=1).max())  # active dimensions (the rest is zero padding)
+        da = _active_dims(ctx)
         x, y = ctx.x[..., :da], (ctx.dx / ctx.dt)[..., :da]
         omega = time_weights(ctx)
         w = torch.ones_like(y) if omega is None else omega.expand_as(y)
@@ -783,7 +810,7 @@ class _RegressionSums:
             n_coef = k if n_extra is None else (used + n_extra).to(poly.dtype)  # (C,) or a number
             coef = torch.linalg.solve(s / N + self.lam[..., None, None, None] * eye, rhs[..., None] / N)[..., 0]
             # Σ w (y - φᵀc)² = Σ w y² - 2 cᵀ r + cᵀ S c, from the sums alone
-            rss = self.s_yy[..., None] - 2 * (coef * rhs).sum(-1) + torch.einsum("bdck,bdckl,bdcl->bdc", coef, s, coef)
+            rss = self.s_yy[..., None] - 2 * (coef * rhs).sum(-1) + (torch.einsum("bdckl,bdcl->bdck", s, coef) * coef).sum(-1)
             out.append((coef, rss.clamp_min(0) / (N * (1 - n_coef / N) ** 2)))
         return out
 

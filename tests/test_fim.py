@@ -240,6 +240,29 @@ def test_binned_kernel_sums_match_exact_ones():
         kernel_features(ctx, q, (0.05,), 5.0, binned=True)
 
 
+@pytest.mark.parametrize("irregular", [False, True])
+def test_padding_dimensions_get_what_their_zero_data_give(irregular):
+    """The local and polynomial estimates skip the zero-padding dimensions and fill in what those
+    dimensions' all-zero data give: the same as computing them as active dimensions of zeros
+    (in double precision: in single precision the local slopes amplify rounding to ~1e-4)."""
+    from fimcg.fim import kernel_features, normalise, polynomial_fits
+
+    gen = torch.Generator().manual_seed(3)
+    paths = torch.randn(1, 2, 300, 1, generator=gen, dtype=torch.float64).cumsum(dim=2) * 0.1
+    dt = 0.01 * (0.5 + torch.rand(1, 2, 299, generator=gen, dtype=torch.float64)) if irregular else 0.01
+    padded = normalise(paths, dt)  # one active dimension, two padding ones
+    zeros = normalise(torch.nn.functional.pad(paths, (0, 2)), dt)  # three active ones, two of them all zero
+    assert padded.dim_mask.tolist() == [[1.0, 0.0, 0.0]] and zeros.dim_mask.tolist() == [[1.0, 1.0, 1.0]]
+    q = torch.nn.functional.pad(torch.linspace(-1.5, 1.5, 20, dtype=torch.float64)[None, :, None], (0, 2))
+    for a, b in zip(polynomial_fits(padded, q, with_cv=True), polynomial_fits(zeros, q, with_cv=True)):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    loc_a = kernel_features(padded, q, (0.1, 0.3), 5.0, binned=False)
+    loc_b = kernel_features(zeros, q, (0.1, 0.3), 5.0, binned=False)
+    for field in ("features", "drift", "drift_log_se", "g2"):
+        torch.testing.assert_close(getattr(loc_a, field), getattr(loc_b, field), rtol=1e-9, atol=1e-12)
+
+
 def test_local_linear_drift_has_no_edge_bias():
     from fimcg.fim import kernel_features
 
