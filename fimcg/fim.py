@@ -444,9 +444,11 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
     For every transition n, the local-linear drift at x'_n is computed without transitions n - 1,
     n and n + 1 (leaving the neighbours out too keeps the negative correlation of consecutive
     increments under observation noise from rewarding small bandwidths), and the squared error
-    against Δx'_n/Δt'_n is averaged over n. The kernel sums at the data come from the binning grid
-    (interpolated linearly), so the cost is O(N + M²) per bandwidth. One-dimensional states only:
-    returns None otherwise.
+    against Δx'_n/Δt'_n is averaged over n. Under irregular sampling the local lines are the
+    weighted ones of :func:`kernel_features` and the average is weighted too, by the
+    :func:`time_weights` (the squared error of a transition has variance ∝ 1/Δt'). The kernel sums
+    at the data come from the binning grid (interpolated linearly), so the cost is O(N + M²) per
+    bandwidth. One-dimensional states only: returns None otherwise.
     """
     one_dim, bin_width, n_bins = _binning(ctx, _kernel_bin_width(bandwidths))
     if not one_dim:
@@ -454,6 +456,8 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
     B, N, _ = ctx.x.shape
     x, y = ctx.x[..., 0], ctx.dx[..., 0] / ctx.dt[..., 0]
     vals = torch.stack([torch.ones_like(x), y, x, x * x, x * y], dim=-1)  # (B, N, 5): what a local line needs
+    omega = time_weights(ctx)
+    vals = vals if omega is None else vals * omega
     glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 5)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=x.dtype, device=x.device)
     lo = x.detach().min(dim=1, keepdim=True).values
@@ -471,7 +475,8 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
     # the local line at x_n, with the same shrinkage and ridge as kernel_features
     h2 = torch.tensor([h * h for h in bandwidths], dtype=x.dtype, device=x.device)[None, :, None]
     ll = _local_line(*agg.unbind(-1), glob[..., 1], x[:, None], shrinkage, h2)[1]  # (B, K, N)
-    return (y[:, None] - ll).square().mean(dim=2)
+    err = (y[:, None] - ll).square()
+    return (err if omega is None else err * omega[:, None, :, 0]).mean(dim=2)
 
 
 def cross_validated_drift(ls_fits: torch.Tensor, ll: torch.Tensor, cv_poly: torch.Tensor,
@@ -655,7 +660,8 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
         moment); ``log_se`` (B, G, 2, D) the log standard errors of the two drift fits at the
         queries; ``f_stat`` (B, D) the F statistic of the cubic drift fit (its identifiability).
         With ``with_cv``, a fourth item: (B, D, 2) the leave-one-out cross-validation errors of the
-        linear and the cubic drift fit, mean of (residual / (1 - leverage))² (exact for ridge fits).
+        linear and the cubic drift fit, mean of (residual / (1 - leverage))² (exact for ridge fits),
+        weighted by the :func:`time_weights` under irregular sampling (as the fits are).
         Padding dimensions are not fitted: they get what the fits give on their all-zero data (zero
         fits, F statistic and CV errors; the log standard error of a ridge fit to zeros).
     """
@@ -691,8 +697,8 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
         # leave-one-out: residual / (1 - h_n), h_n = ω_n φ_nᵀ (N (Gram + λ))⁻¹ φ_n
         phi_k = phi[..., :k].permute(0, 2, 3, 1)  # (B, da, k, N)
         h = (phi_w[..., :k].permute(0, 2, 3, 1) * torch.linalg.solve(gram, phi_k)).sum(dim=2) / N  # (B, da, N)
-        resid = y - at(coef, x)
-        cv = (resid / (1 - h.transpose(1, 2)).clamp_min(0.05)).square().mean(dim=1)  # (B, da)
+        loo = (y - at(coef, x)) / (1 - h.transpose(1, 2)).clamp_min(0.05)  # (B, N, da)
+        cv = (loo.square() if omega is None else omega * loo.square()).mean(dim=1)  # (B, da)
         return coef, log_se.transpose(1, 2), cv
 
     def at(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

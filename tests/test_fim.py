@@ -210,13 +210,14 @@ def test_missing_weights(tmp_path):
 # --- kernel and polynomial features -------------------------------------------------------------
 
 
-def _linear_context(n: int, *, a: float = 0.7, b: float = -1.5, seed: int = 0):
-    """A normalised 1-D context whose increments follow the straight line a + b x exactly."""
+def _linear_context(n: int, *, a: float = 0.7, b: float = -1.5, seed: int = 0, irregular: bool = False):
+    """A normalised 1-D context whose increments follow the straight line a + b x exactly (with
+    ``irregular``, steps drawn uniformly from 0.005 to 0.015)."""
     from fimcg.fim import Normalised
 
     g = torch.Generator().manual_seed(seed)
     x = (torch.rand(1, n, 1, generator=g) * 2 - 1)
-    dt = torch.full((1, n, 1), 0.01)
+    dt = 0.005 + 0.01 * torch.rand(1, n, 1, generator=g) if irregular else torch.full((1, n, 1), 0.01)
     dx = (a + b * x) * dt + 0.1 * torch.randn(1, n, 1, generator=g) * dt.sqrt()
     pad = lambda t: torch.nn.functional.pad(t, (0, 2))  # noqa: E731
     return Normalised(x=pad(x), dx=pad(dx), dt=dt, mean=torch.zeros(1, 3), std=torch.ones(1, 3),
@@ -333,41 +334,49 @@ def test_explain_names_the_gates_and_they_sum_to_one(model):
     assert set(out["statistics"]) >= {"f_stat", "linear_lack_of_fit"}
 
 
-def test_polynomial_cross_validation_is_exact_leave_one_out():
-    from fimcg.fim import polynomial_fits
+@pytest.mark.parametrize("irregular", [False, True])
+def test_polynomial_cross_validation_is_exact_leave_one_out(irregular):
+    from fimcg.fim import polynomial_fits, time_weights
 
-    ctx = _linear_context(60, seed=4)
+    ctx = _linear_context(60, seed=4, irregular=irregular)
     q = torch.nn.functional.pad(torch.zeros(1, 1, 1), (0, 2))
     cv = polynomial_fits(ctx, q, with_cv=True, prior_std=1e6)[3][0, 0]  # (2,): linear, cubic
     x = ctx.x[0, :, 0].double()
     y = (ctx.dx[0, :, 0] / ctx.dt[0, :, 0]).double()
+    # irregular steps: weighted least squares and a weighted mean, weights ∝ Δt
+    w = torch.ones_like(x) if not irregular else time_weights(ctx)[0, :, 0].double()
+    assert (time_weights(ctx) is None) != irregular
     for j, degree in enumerate((1, 3)):
         A = torch.stack([x ** k for k in range(degree + 1)], dim=1)
         errs = []
         for n in range(len(x)):
             keep = torch.arange(len(x)) != n
-            coef = torch.linalg.lstsq(A[keep], y[keep, None]).solution[:, 0]
-            errs.append(float(y[n] - A[n] @ coef) ** 2)
+            sw = w[keep, None].sqrt()
+            coef = torch.linalg.lstsq(sw * A[keep], sw * y[keep, None]).solution[:, 0]
+            errs.append(float(w[n] * (y[n] - A[n] @ coef) ** 2))
         assert float(cv[j]) == pytest.approx(sum(errs) / len(errs), rel=2e-3)
 
 
-def test_kernel_cross_validation_leaves_out_the_transition_and_its_neighbours():
-    from fimcg.fim import kernel_cross_validation
+@pytest.mark.parametrize("irregular", [False, True])
+def test_kernel_cross_validation_leaves_out_the_transition_and_its_neighbours(irregular):
+    from fimcg.fim import kernel_cross_validation, time_weights
 
-    ctx = _linear_context(300, seed=5)
+    ctx = _linear_context(300, seed=5, irregular=irregular)
     h, s = 0.3, 5.0
     cv = float(kernel_cross_validation(ctx, (h,), s)[0, 0])
     x = ctx.x[0, :, 0].double()
     y = (ctx.dx[0, :, 0] / ctx.dt[0, :, 0]).double()
+    omega = torch.ones_like(x) if not irregular else time_weights(ctx)[0, :, 0].double()
+    mean_y = float((omega * y).mean())  # the weighted mean the shrinkage pulls towards
     errs = []
     for n in range(len(x)):  # brute force: the local line at x_n from the other transitions
-        w = torch.exp(-0.5 * ((x - x[n]) / h) ** 2)
+        w = omega * torch.exp(-0.5 * ((x - x[n]) / h) ** 2)
         w[[n - 1, n, (n + 1) % len(x)]] = 0
         m = lambda v, g: (float((w * v).sum()) + s * g) / (float(w.sum()) + s)  # noqa: E731
-        m1, ex, exx = m(y, float(y.mean())), m(x, float(x[n])), m(x * x, float(x[n]) ** 2)
-        exy = m(x * y, float(x[n] * y.mean()))
+        m1, ex, exx = m(y, mean_y), m(x, float(x[n])), m(x * x, float(x[n]) ** 2)
+        exy = m(x * y, float(x[n]) * mean_y)
         ll = m1 + (exy - ex * m1) / (max(exx - ex * ex, 0) + 0.05 * h * h) * (float(x[n]) - ex)
-        errs.append((float(y[n]) - ll) ** 2)
+        errs.append(float(omega[n]) * (float(y[n]) - ll) ** 2)
     # the sums at the data come from a binning grid: agreement to a fraction of a percent
     assert cv == pytest.approx(sum(errs) / len(errs), rel=5e-3)
 
