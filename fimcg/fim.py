@@ -1030,6 +1030,7 @@ class Prediction:
     diffusion: torch.Tensor  # (B, G, D) g' > 0
     log_scale: torch.Tensor  # (B, G) learned log loss-scale (uncertainty)
     drift_gates: torch.Tensor | None = None  # (B, G, n_drift_options) mixture weights, sum 1
+    drift_options: torch.Tensor | None = None  # (B, G, n_drift_options, D) the drifts they mix (the last: zero)
     diffusion_gates: torch.Tensor | None = None  # (B, G, n_diffusion_options)
     statistics: dict[str, torch.Tensor] = field(default_factory=dict)  # global tests, each (B, D)
 
@@ -1147,6 +1148,7 @@ class FIM(nn.Module):
         gate_f = torch.softmax(out[..., :nf], dim=-1)  # (B, G, n_drift_options)
         m1 = torch.cat(drifts, dim=2)  # (B, G, n_drift_options - 1, D)
         drift = (gate_f[..., :-1, None] * m1).sum(dim=2) * norm.dim_mask[:, None, :]
+        options = F.pad(m1 * norm.dim_mask[:, None, None, :], (0, 0, 0, 1))  # and zero
         # diffusion: a gated geometric mean of consistent estimators of g'² (raw for clean data,
         # noise-robust for noisy data): the network chooses the estimator per location and
         # context but cannot bias the result as a whole
@@ -1156,7 +1158,7 @@ class FIM(nn.Module):
         diffusion = torch.exp(log_g) * norm.dim_mask[:, None, :]
         log_scale = self.scale_head(h.detach()).squeeze(-1)
         return Prediction(drift=drift, diffusion=diffusion, log_scale=log_scale, drift_gates=gate_f,
-                          diffusion_gates=gate_g, statistics=stats)
+                          drift_options=options, diffusion_gates=gate_g, statistics=stats)
 
     def forward(self, paths: torch.Tensor, dt: torch.Tensor | float, q: torch.Tensor) -> Prediction:
         """Batched forward pass in normalised output units.
@@ -1293,9 +1295,11 @@ class FIM(nn.Module):
         Returns:
             A dict with ``drift_gates`` and ``diffusion_gates`` ({option name: (G,) weights}; the
             weights of the options sum to 1 at every location, see
-            :meth:`FIMConfig.drift_option_names`) and ``statistics`` ({name: (d,) value}: the F
-            statistic of the cubic drift fit and the global lack-of-fit tests; a test well above 1
-            says the data contradict the cubic (or the linear) fit).
+            :meth:`FIMConfig.drift_option_names`), ``drift_options`` ({option name: (G, d) drift in
+            original units}: the classic estimates the drift gates mix, so that the estimate is
+            Σ gate × option) and ``statistics`` ({name: (d,) value}: the F statistic of the cubic
+            drift fit, the global lack-of-fit tests (a test well above 1 says the data contradict
+            the cubic (or the linear) fit) and each candidate's Δ in the cross-validated average).
         """
         ctx = self.encode(paths, dt)
         d = ctx.dim
@@ -1303,8 +1307,11 @@ class FIM(nn.Module):
         with torch.no_grad():
             pred = self.decode_normalised(ctx.norm, ctx.latents, self._normalised_locations(ctx, loc))
         cfg = self.config
+        units = ctx.norm.time_factor[0] * ctx.norm.std[0, :d]  # normalised drift -> original units
         return {
             "drift_gates": {n: pred.drift_gates[0, :, i] for i, n in enumerate(cfg.drift_option_names())},
+            "drift_options": {n: pred.drift_options[0, :, i, :d] * units
+                              for i, n in enumerate(cfg.drift_option_names())},
             "diffusion_gates": {n: pred.diffusion_gates[0, :, i] for i, n in enumerate(cfg.diffusion_option_names())},
             "statistics": {n: v[0, :d] for n, v in pred.statistics.items()},
         }

@@ -184,7 +184,9 @@ print("shipped weights:", {k: v for k, v in getattr(fim, "meta", {}).items() if 
 #
 # On the double well the cubic fit is right and, once the more flexible candidates pay their
 # penalty, wins; on a corrugated well ($f = -x/2 - \sin 3x$) no polynomial explains the data and
-# a non-polynomial candidate (here the sine family) predicts better even after its penalty:
+# a non-polynomial candidate (here the sine family) predicts better even after its penalty.
+# `explain` also returns every option's drift (`drift_options`), so we can score each candidate
+# against the truth, which cross-validation never sees:
 
 # %%
 wells = {"double well": (sde, paths, DT)}
@@ -202,6 +204,10 @@ for name, (system, obs, step) in wells.items():
     print(f"{name}: cv_delta (penalties included) " + ", ".join(f"{k} {v:.1f}" for k, v in deltas.items()))
     print(f"  the best candidate: {winner[name]}; largest lack-of-fit test "
           f"{max(v for k, v in st.items() if k.startswith('lack_of_fit')):.2f}")
+    # the candidates themselves are in why["drift_options"]: how far is each from the truth?
+    truth = system.drift(grid)
+    errors = {k: fimcg.metrics.relative_rmse(why["drift_options"][k], truth) for k in (*deltas, "cv average")}
+    print("  relative drift error: " + ", ".join(f"{k} {v:.2f}" for k, v in errors.items()))
     display(figures.gates_figure(grid, why, title=f"{name}: the FIM's mixture of classic estimates"))
     ll = fimcg.estimators.local_linear(obs, step, grid)
     display(figures.drift_diffusion_figure(grid, {"FIM": fim.estimate(obs, step, grid), "local-linear": ll},

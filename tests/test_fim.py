@@ -325,13 +325,25 @@ def test_lack_of_fit_tests_see_what_the_cubic_fit_misses(linear):
 
 
 def test_explain_names_the_gates_and_they_sum_to_one(model):
-    out = model.explain(_ou_paths(), 0.01, torch.linspace(-0.5, 0.5, 6))
+    paths, loc = _ou_paths(), torch.linspace(-0.5, 0.5, 6)
+    out = model.explain(paths, 0.01, loc)
     assert list(out["drift_gates"]) == model.config.drift_option_names()
     assert list(out["diffusion_gates"]) == model.config.diffusion_option_names()
     for gates in (out["drift_gates"], out["diffusion_gates"]):
         total = sum(gates.values())
         assert total.shape == (6,) and torch.allclose(total, torch.ones(6), atol=1e-5)
     assert set(out["statistics"]) >= {"f_stat", "linear_lack_of_fit"}
+    # the options the drift gates mix, in original units: the estimate is their gated sum
+    options = out["drift_options"]
+    assert list(options) == model.config.drift_option_names()
+    assert all(v.shape == (6, 1) for v in options.values()) and not bool(options["zero"].any())
+    with torch.no_grad():
+        drift = model.estimate(paths, 0.01, loc)[0]
+    mixed = sum(out["drift_gates"][n][:, None] * options[n] for n in options)
+    torch.testing.assert_close(mixed, drift, rtol=1e-4, atol=1e-4 * float(drift.abs().max()))
+    # e.g. the linear fit is the straight line least squares finds, f = -2 x here
+    line = fimcg.estimators.least_squares(paths, 0.01, loc[:, None], drift_basis=1, diff2_basis=0)[0]
+    torch.testing.assert_close(options["ls1"], line, rtol=0.02, atol=0.02)
 
 
 @pytest.mark.parametrize("irregular", [False, True])
