@@ -55,6 +55,7 @@ class Case:
     clean_long: bool = False  # diffusion target (rel. RMSE <= 0.05) applies
     x0_std: float = 1.0
     substeps: int = 1
+    irregular: bool = False  # observed after 1 to 7 steps of dt / 4 (mean dt), the same times for every path
 
 
 def cases(quick: bool) -> list[Case]:
@@ -68,6 +69,8 @@ def cases(quick: bool) -> list[Case]:
         Case("double well, dt=0.002, 1 x 5000", dw, 0.002, 1, 5000, p3, p2, True, clean_long=True),
         Case("double well, dt=0.002, 20 x 250", dw, 0.002, 20, 250, p3, p2, True),
         Case("double well, dt=0.002, 5 x 100", dw, 0.002, 5, 100, p3, p2, True),
+        Case("double well, irregular steps 0.0005-0.0035, 1 x 5000", dw, 0.002, 1, 5000, p3, p2, True,
+             irregular=True),
         Case("soft double well, dt=0.01, 100 x 500", soft, 0.01, 100, 500, p3, p2, True, clean_long=True),
         Case("Ornstein-Uhlenbeck, dt=0.01, 20 x 500", ou, 0.01, 20, 500, _poly_basis(1), _poly_basis(0), True,
              clean_long=True),
@@ -78,7 +81,7 @@ def cases(quick: bool) -> list[Case]:
              _cat(lambda x: torch.ones_like(x), lambda x: torch.cos(x), lambda x: torch.cos(x) ** 2), False),
     ]
     if quick:
-        out = [out[0], out[3], out[5]]
+        out = [c for c in out if c.name.startswith(("double well, dt=0.002, 1 x", "soft", "tanh"))]
     return out
 
 
@@ -94,6 +97,25 @@ def _errors(est: torch.Tensor, true: torch.Tensor) -> tuple[float, float]:
     return rmse, rmse / float((true ** 2).mean().sqrt())
 
 
+def case_data(case: Case, seed: int, noise: float) -> tuple[torch.Tensor, float | torch.Tensor, torch.Tensor,
+                                                            torch.Tensor]:
+    """One seed of a case: the observed paths (with noise), their step (a float, or the (T - 1,)
+    steps between observations), the grid over the occupied region of the clean paths (100 points)
+    and the true drift there."""
+    gen = torch.Generator().manual_seed(seed)
+    x0 = case.x0_std * torch.randn(case.n_paths, 1, generator=gen)
+    if case.irregular:
+        gaps = torch.randint(1, 8, (case.n_steps,), generator=gen)
+        idx = torch.cat([torch.zeros(1, dtype=torch.long), gaps.cumsum(0)])
+        fine = fimcg.simulate(case.sde, x0, dt=case.dt / 4, n_steps=int(idx[-1]), seed=seed, substeps=case.substeps)
+        clean, dt = fine[:, idx], gaps.to(torch.float32) * (case.dt / 4)
+    else:
+        clean = fimcg.simulate(case.sde, x0, dt=case.dt, n_steps=case.n_steps, seed=seed, substeps=case.substeps)
+        dt = case.dt
+    x = occupied_grid(clean, n=100)
+    return _noisy(clean, noise, seed), dt, x, case.sde.drift(x)
+
+
 def run_case(case: Case, fim, seeds: int, noise: float, peers: bool = False) -> dict:
     methods = {
         "FIM": lambda p, dt, x: fim.estimate(p, dt, x, warn=False),
@@ -102,22 +124,18 @@ def run_case(case: Case, fim, seeds: int, noise: float, peers: bool = False) -> 
         "oracle LS": lambda p, dt, x: estimators.least_squares(p, dt, x, drift_basis=case.drift_basis,
                                                                diff2_basis=case.diff2_basis),
     }
-    if peers:
+    if peers and not case.irregular:  # the peers take one regular step
         from peers import pysindy_km, sfi_km
 
         methods.update({"pysindy KM": pysindy_km, "SFI (KM)": sfi_km})
     acc = {m: {"drift_rmse": [], "drift_rel": [], "diff_rmse": [], "diff_rel": [], "ms": []} for m in methods}
     for seed in range(seeds):
-        gen = torch.Generator().manual_seed(seed)
-        x0 = case.x0_std * torch.randn(case.n_paths, 1, generator=gen)
-        clean = fimcg.simulate(case.sde, x0, dt=case.dt, n_steps=case.n_steps, seed=seed, substeps=case.substeps)
-        paths = _noisy(clean, noise, seed)
-        x = occupied_grid(clean, n=100)
-        f_true, g_true = case.sde.drift(x), case.sde.diffusion(x)
+        paths, dt, x, f_true = case_data(case, seed, noise)
+        g_true = case.sde.diffusion(x)
         for name, method in methods.items():
             t0 = time.perf_counter()
             with torch.no_grad():
-                f, g = method(paths, case.dt, x)
+                f, g = method(paths, dt, x)
             acc[name]["ms"].append(1000 * (time.perf_counter() - t0))
             r, rr = _errors(f, f_true)
             acc[name]["drift_rmse"].append(r)
@@ -128,40 +146,49 @@ def run_case(case: Case, fim, seeds: int, noise: float, peers: bool = False) -> 
     return {m: {k: sum(v) / len(v) for k, v in d.items()} for m, d in acc.items()}
 
 
-def run_prior_case(fim, n_datasets: int, noise: float, *, per_episode: int = 2) -> tuple[dict, dict]:
-    """Held-out prior samples (the validation seed of pretraining is not used: a fresh one).
+def prior_datasets(*, seed: int = 424242, per_episode: int = 2):
+    """Held-out prior data sets, endlessly: (clean paths, dt, sorted query points (G, 1), true drift,
+    true diffusion there, transitions). The pretraining's validation seed is not used: a fresh one.
 
     At most ``per_episode`` data sets come from each episode (one sampling regime: step, number and
-    length of paths), so that the median spans many regimes, from 100 to 50,000 transitions.
+    length of paths), so that the data sets span many regimes, from 100 to 50,000 transitions.
+    Data sets whose true drift or diffusion is identically zero are skipped (relative errors are
+    undefined there).
     """
-    prior = SyntheticPrior(PriorConfig(), seed=424242, tokens_per_batch=4000)
-    res = {m: {"drift_rel": [], "diff_rel": []} for m in ("FIM", "binned KM", "local-linear")}
-    sizes, skipped = [], 0
-    while len(sizes) < n_datasets:
+    prior = SyntheticPrior(PriorConfig(), seed=seed, tokens_per_batch=4000)
+    while True:
         b = prior.episode()[0]
         for i in range(min(per_episode, b.paths.shape[0])):
-            if len(sizes) >= n_datasets:
-                break
-            clean = b.paths[i]
-            paths = _noisy(clean, noise, len(sizes))
-            x = b.queries[i].sort(dim=0).values
-            f_t, g_t = b.drift[i][b.queries[i].argsort(dim=0)[:, 0]], b.diffusion[i][b.queries[i].argsort(dim=0)[:, 0]]
+            order = b.queries[i].argsort(dim=0)[:, 0]
+            f_t, g_t = b.drift[i][order], b.diffusion[i][order]
             if float(f_t.abs().max()) < 1e-6 or float(g_t.abs().max()) < 1e-6:
-                continue  # relative errors are undefined for an identically zero truth
-            out = {}
-            try:
-                for name, fn in (("FIM", lambda p, x: fim.estimate(p, b.dt, x, warn=False)),
-                                 ("binned KM", lambda p, x: estimators.binned_km(p, b.dt, x)),
-                                 ("local-linear", lambda p, x: estimators.local_linear(p, b.dt, x))):
-                    with torch.no_grad():
-                        out[name] = fn(paths, x)
-            except ValueError:  # a baseline has no estimate anywhere (too little data): skip the data set
-                skipped += 1
                 continue
-            for name, (f, g) in out.items():
-                res[name]["drift_rel"].append(_errors(f, f_t)[1])
-                res[name]["diff_rel"].append(_errors(g, g_t)[1])
-            sizes.append(b.paths.shape[1] * (b.paths.shape[2] - 1))
+            yield b.paths[i], b.dt, b.queries[i][order], f_t, g_t, b.paths.shape[1] * (b.paths.shape[2] - 1)
+
+
+def run_prior_case(fim, n_datasets: int, noise: float) -> tuple[dict, dict]:
+    """The FIM and the baselines on ``n_datasets`` held-out prior data sets (:func:`prior_datasets`);
+    medians over data sets."""
+    res = {m: {"drift_rel": [], "diff_rel": []} for m in ("FIM", "binned KM", "local-linear")}
+    sizes, skipped = [], 0
+    for clean, dt, x, f_t, g_t, n in prior_datasets():
+        paths = _noisy(clean, noise, len(sizes))
+        out = {}
+        try:
+            for name, fn in (("FIM", lambda p, x: fim.estimate(p, dt, x, warn=False)),
+                             ("binned KM", lambda p, x: estimators.binned_km(p, dt, x)),
+                             ("local-linear", lambda p, x: estimators.local_linear(p, dt, x))):
+                with torch.no_grad():
+                    out[name] = fn(paths, x)
+        except ValueError:  # a baseline has no estimate anywhere (too little data): skip the data set
+            skipped += 1
+            continue
+        for name, (f, g) in out.items():
+            res[name]["drift_rel"].append(_errors(f, f_t)[1])
+            res[name]["diff_rel"].append(_errors(g, g_t)[1])
+        sizes.append(n)
+        if len(sizes) == n_datasets:
+            break
     med = lambda v: float(torch.tensor(v).median())
     out = {m: {"drift_rel": med(d["drift_rel"]), "diff_rel": med(d["diff_rel"])} for m, d in res.items()}
     n = torch.tensor(sizes, dtype=torch.float64)

@@ -7,6 +7,7 @@ so a user sees *what* was wrong, not a stack trace from deep inside a tensor ope
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     "check_int",
     "check_paths",
     "check_locations",
+    "check_steps",
 ]
 
 
@@ -117,3 +119,25 @@ def check_locations(locations: Any, *, d: int, name: str = "locations") -> torch
         raise ValueError(f"{name} must hold at least one location; got shape {tuple(t.shape)}")
     check_finite(t, name=name)
     return t
+
+
+def check_steps(dt: Any, *, n_paths: int, length: int, name: str = "dt",
+                device: torch.device | str | None = None) -> float | torch.Tensor:
+    """Validate the time step of ``n_paths`` paths of ``length`` observations each.
+
+    ``dt`` is a positive number (regular sampling), returned as a float, or the steps between
+    consecutive observations, shape (length - 1,) (the same for every path) or (n_paths, length - 1),
+    returned as an (n_paths, length - 1) tensor (detached: steps are data, not parameters). Raises
+    on another shape, or on steps that are not finite and > 0 (observation times must increase).
+    """
+    if isinstance(dt, numbers.Real) or getattr(dt, "ndim", None) == 0:
+        return check_positive(dt, name=name)
+    t = as_tensor(dt, name=name, device=device).detach()
+    if t.shape not in ((length - 1,), (n_paths, length - 1)):
+        raise ValueError(f"{name} must be a number or the steps between observations, shape ({length - 1},) or "
+                         f"({n_paths}, {length - 1}) for {n_paths} path(s) of {length} observations; "
+                         f"got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()) or not bool((t > 0).all()):
+        raise ValueError(f"{name} must hold finite steps > 0 (observation times must increase); "
+                         f"got min {float(t.min()):g}")
+    return t.expand(n_paths, length - 1)

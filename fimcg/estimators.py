@@ -9,6 +9,11 @@ and rest on the same facts about Euler-Maruyama data with increments dX = X_{t+d
 
     E[dX | X = x] / dt = f(x),     Var[dX | X = x] / dt = E[(dX - f dt)^2 | x] / dt = g(x)^2.
 
+``dt`` may also be the steps between consecutive observations (irregular sampling), shape (T - 1,)
+for all paths or (n_paths, T - 1). Every average of dX / dt then weighs each increment by its step,
+i.e. becomes sum dX / sum dt (the variance of dX / dt is g^2 / dt, so this is the efficient
+combination); for a regular step the formulas are the usual ones.
+
 Increments are formed inside each path (never across the end of one path and the start of the
 next), so many short paths are as good as one long one with the same number of increments. The
 estimates are torch expressions of the paths, differentiable with respect to them (bin assignment
@@ -33,7 +38,7 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from ._validation import check_int, check_locations, check_paths, check_positive
+from ._validation import check_int, check_locations, check_paths, check_steps
 
 __all__ = ["increments", "binned_km", "local_linear", "default_bandwidth", "least_squares", "polynomial_features",
            "ESTIMATORS", "get_estimator"]
@@ -57,8 +62,10 @@ def increments(paths: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _prepare(paths: Any, dt: Any, locations: Any, empty: str, min_count: Any):
+    """Checked inputs as start states x (N, d), increments dx (N, d), their steps (N, 1), locations
+    (G, d) and min_count."""
     p = check_paths(paths)
-    dt = check_positive(dt, name="dt")
+    steps = check_steps(dt, n_paths=p.shape[0], length=p.shape[1], device=p.device)
     loc = check_locations(locations, d=p.shape[-1]).to(device=p.device, dtype=p.dtype)
     if empty not in ("fill", "nan"):
         raise ValueError(f"empty must be 'fill' or 'nan', got {empty!r}")
@@ -66,7 +73,11 @@ def _prepare(paths: Any, dt: Any, locations: Any, empty: str, min_count: Any):
     d = p.shape[-1]
     x = p[:, :-1].reshape(-1, d)
     dx = (p[:, 1:] - p[:, :-1]).reshape(-1, d)
-    return x, dx, dt, loc, min_count
+    if isinstance(steps, float):
+        tau = torch.full((x.shape[0], 1), steps, dtype=p.dtype, device=p.device)
+    else:
+        tau = steps.to(p.dtype).reshape(-1, 1)
+    return x, dx, tau, loc, min_count
 
 
 def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
@@ -119,20 +130,21 @@ def _fill(loc: torch.Tensor, values: list[torch.Tensor], supported: torch.Tensor
 # Binned Kramers-Moyal
 # --------------------------------------------------------------------------------------------------
 
-def binned_km(paths: Any, dt: float, locations: Any, *, n_bins: int = 30,
+def binned_km(paths: Any, dt: Any, locations: Any, *, n_bins: int = 30,
               bin_range: tuple[float, float] | None = None, min_count: int = 10,
               empty: Empty = "fill") -> tuple[torch.Tensor, torch.Tensor]:
     """Binned Kramers-Moyal estimates of drift and diffusion.
 
     The start states are binned on a regular grid (``n_bins`` per dimension over the range of the
-    data, or ``bin_range``); in each bin the drift is the mean increment / dt and the squared
-    diffusion the drift-corrected second moment, i.e. the unbiased sample variance of the increments
-    / dt (the raw second moment would be biased by f^2 dt). In 1-D the bin values are linearly
-    interpolated between bin centres to the query locations; in d > 1 a location takes its bin's value.
+    data, or ``bin_range``); in each bin the drift is the mean increment / dt (sum dX / sum dt) and
+    the squared diffusion the drift-corrected second moment, i.e. the unbiased sample variance of
+    the increments / dt (the raw second moment would be biased by f^2 dt). In 1-D the bin values are
+    linearly interpolated between bin centres to the query locations; in d > 1 a location takes its
+    bin's value.
 
     Args:
         paths: observed paths (n_paths, T, d), T >= 2, d = 1..3.
-        dt: time between observations (> 0).
+        dt: time between observations (> 0), or the steps between them, (T - 1,) or (n_paths, T - 1).
         locations: query points (G, d) (or (G,) for d = 1).
         n_bins: bins per dimension (>= 1).
         bin_range: ``(lo, hi)`` of the bins (all dimensions); default: the data's range.
@@ -143,7 +155,7 @@ def binned_km(paths: Any, dt: float, locations: Any, *, n_bins: int = 30,
     Returns:
         ``(drift, diffusion)``, each (G, d), diffusion >= 0.
     """
-    x, dx, dt, loc, min_count = _prepare(paths, dt, locations, empty, min_count)
+    x, dx, tau, loc, min_count = _prepare(paths, dt, locations, empty, min_count)
     n_bins = check_int(n_bins, name="n_bins", minimum=1)
     n, d = x.shape
     xd = x.detach()
@@ -166,19 +178,21 @@ def binned_km(paths: Any, dt: float, locations: Any, *, n_bins: int = 30,
     inside = ((idx_d >= 0) & (idx_d < n_bins)).all(dim=1)
     strides = torch.tensor([n_bins ** k for k in range(d)], device=x.device)
     flat = (idx_d.clamp(0, n_bins - 1) * strides).sum(dim=1)
-    flat, x_in, dx_in = flat[inside], x[inside], dx[inside]
+    flat, x_in, dx_in, tau_in = flat[inside], x[inside], dx[inside], tau[inside]
     n_cells = n_bins ** d
     counts = torch.bincount(flat, minlength=n_cells).to(x.dtype)
     sums = torch.zeros(n_cells, d, dtype=x.dtype, device=x.device).index_add(0, flat, dx_in)
-    mean = sums / counts.clamp(min=1)[:, None]
-    resid = dx_in - mean[flat]
+    time = torch.zeros(n_cells, 1, dtype=x.dtype, device=x.device).index_add(0, flat, tau_in)
+    time = time.clamp(min=float(tau.min()))  # empty bins: no division by zero
+    drift_bins = sums / time  # sum dX / sum dt
+    resid = dx_in - drift_bins[flat] * tau_in
     ss = torch.zeros(n_cells, d, dtype=x.dtype, device=x.device).index_add(0, flat, resid * resid)
-    var = ss / (counts - 1).clamp(min=1)[:, None]
+    # sum (dX - f dt)^2 / sum dt, with the n / (n - 1) of an unbiased variance
+    g2_bins = ss / time * (counts / (counts - 1).clamp(min=1))[:, None]
     populated = counts >= max(min_count, 2)
     if not bool(populated.any()):
         raise ValueError(f"no bin holds {max(min_count, 2)} or more increments ({n} increments in "
                          f"{n_cells} bins); use fewer bins or a smaller min_count")
-    drift_bins, g2_bins = mean / dt, var / dt
 
     # centres of all cells, (n_cells, d)
     centres_1d = [lo[k] + width[k] * (torch.arange(n_bins, device=x.device, dtype=x.dtype) + 0.5)
@@ -225,23 +239,25 @@ def default_bandwidth(x: torch.Tensor) -> torch.Tensor:
     return 1.5 * s * n ** (-0.2)
 
 
-def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | Any | None = None,
+def local_linear(paths: Any, dt: Any, locations: Any, *, bandwidth: float | Any | None = None,
                  min_count: int = 10, empty: Empty = "fill",
                  chunk: int = 1 << 22) -> tuple[torch.Tensor, torch.Tensor]:
     """Local-linear (Gaussian-kernel) regression of the increments and squared increments.
 
-    At each query x0 the increments are fitted by ``dX ≈ a + b·(X - x0)`` with weights
-    ``K((X - x0) / h)``, K a Gaussian (a product over dimensions); the intercept ``a`` estimates
-    E[dX | x0] and the same fit of ``dX^2`` estimates E[dX^2 | x0]. Then ``drift = a / dt`` and
-    ``g^2 = (E[dX^2] - a^2 - c) / dt``, clamped at 0, where ``c`` is what the variation of the drift
-    across the kernel window, ``(a + b·z)^2``, contributes to the fitted second moment (computed
-    from the same weights). The correction is exact for a drift that is linear over the window, so
-    g is not inflated by steep drifts (without it the bias would be about h^2 f'(x)^2 dt).
-    Local-linear fits have no first-order bias at the edges of the data, unlike bin averages.
+    At each query x0 the rates dX / dt are fitted by ``a + b·(X - x0)`` with weights
+    ``K((X - x0) / h) dt``, K a Gaussian (a product over dimensions; the factor dt is the same for
+    every increment under regular sampling); the intercept ``a`` estimates the drift, and the same
+    fit of ``dX^2 / dt`` estimates E[dX^2 / dt | x0] = g^2 + f^2 dt. Then ``g^2`` is that minus
+    ``(a^2 + c) dt̄``, clamped at 0, with dt̄ the window's weighted mean step and ``c`` what the
+    variation of the drift across the kernel window, ``(a + b·z)^2``, contributes to the fitted
+    second moment (computed from the same weights). The correction is exact for a drift that is
+    linear over the window and a regular step, so g is not inflated by steep drifts (without it the
+    bias would be about h^2 f'(x)^2 dt). Local-linear fits have no first-order bias at the edges of
+    the data, unlike bin averages.
 
     Args:
         paths: observed paths (n_paths, T, d), T >= 2.
-        dt: time between observations (> 0).
+        dt: time between observations (> 0), or the steps between them, (T - 1,) or (n_paths, T - 1).
         locations: query points (G, d) (or (G,) for d = 1).
         bandwidth: kernel width in state units: a number (all dimensions), a (d,) sequence, or
             ``None`` for the rule of thumb :func:`default_bandwidth`.
@@ -253,7 +269,7 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     Returns:
         ``(drift, diffusion)``, each (G, d), diffusion >= 0. Cost O(G * n_paths * T * d^2).
     """
-    x, dx, dt, loc, min_count = _prepare(paths, dt, locations, empty, min_count)
+    x, dx, tau, loc, min_count = _prepare(paths, dt, locations, empty, min_count)
     chunk = check_int(chunk, name="chunk", minimum=1)
     n, d = x.shape
     g = loc.shape[0]
@@ -274,15 +290,16 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     pairs = [(j, k) for j in range(d) for k in range(j, d)]
     triples = [(j, k, l) for j in range(d) for k in range(j, d) for l in range(k, d)]
 
-    def features(vc: torch.Tensor, dxc: torch.Tensor) -> torch.Tensor:
-        """(n, K) per-increment features, K = 1 + d + d(d+1)/2 + 2d + 2d^2 + #triples."""
-        feats = [torch.ones_like(vc[:, :1]), vc, torch.stack([vc[:, j] * vc[:, k] for j, k in pairs], dim=1),
-                 dxc, dxc * dxc]
+    def features(vc: torch.Tensor, dxc: torch.Tensor, tc: torch.Tensor) -> torch.Tensor:
+        """(n, K) per-increment features, K = 1 + d + d(d+1)/2 + 2d + 2d^2 + #triples + 1: the
+        moments of the states carry the step dt (the regression weight), those of the increments
+        do not (weight dt times rate dX / dt), and dt^2 gives the window's mean step."""
+        feats = [tc, vc * tc, torch.stack([vc[:, j] * vc[:, k] for j, k in pairs], dim=1) * tc, dxc, dxc * dxc]
         feats += [vc[:, j:j + 1] * dxc for j in range(d)] + [vc[:, j:j + 1] * dxc * dxc for j in range(d)]
-        feats += [torch.stack([vc[:, j] * vc[:, k] * vc[:, l] for j, k, l in triples], dim=1)]
+        feats += [torch.stack([vc[:, j] * vc[:, k] * vc[:, l] for j, k, l in triples], dim=1) * tc, tc * tc]
         return torch.cat(feats, dim=1).double()
 
-    n_feat = 1 + d + len(pairs) + 2 * d + 2 * d * d + len(triples)
+    n_feat = 1 + d + len(pairs) + 2 * d + 2 * d * d + len(triples) + 1
     mom = torch.zeros(g, n_feat, dtype=torch.float64, device=x.device)
     sw2 = torch.zeros(g, dtype=torch.float64, device=x.device)
     step = max(1, chunk // max(g, 1))
@@ -291,10 +308,11 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
         arg = sum(-0.5 * ((xc[None, :, j] - loc[:, j:j + 1]) / h[j]) ** 2 for j in range(d))  # (G, n)
         # weights below e^-80 are set to exactly 0: no subnormal floats (slow) and far data weigh nothing
         w = (torch.exp(arg.clamp(min=-80.0)) - _EXP_FLOOR).double()  # (G, n)
-        mom = mom + w @ features(v[start:start + step], dx[start:start + step])
-        sw2 = sw2 + torch.linalg.vector_norm(w.detach(), dim=1) ** 2
-    # unpack the raw moments: M1 = sum w, Mv_j = sum w v_j, Mvv_jk, R1_m = sum w dx_m, R2_m = sum w dx_m^2,
-    # Rv1_jm = sum w v_j dx_m, Rv2_jm = sum w v_j dx_m^2
+        tc = tau[start:start + step]
+        mom = mom + w @ features(v[start:start + step], dx[start:start + step], tc)
+        sw2 = sw2 + torch.linalg.vector_norm(w.detach() * tc[:, 0].double(), dim=1) ** 2
+    # unpack the raw moments: M1 = sum w dt, Mv_j = sum w dt v_j, Mvv_jk, R1_m = sum w dx_m, R2_m = sum w dx_m^2,
+    # Rv1_jm = sum w v_j dx_m, Rv2_jm = sum w v_j dx_m^2, Mvvv_jkl = sum w dt v_j v_k v_l, T2 = sum w dt^2
     o = 0
     m1 = mom[:, 0]; o = 1
     mv = mom[:, o:o + d]; o += d
@@ -303,7 +321,8 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     r2 = mom[:, o:o + d]; o += d
     rv1 = mom[:, o:o + d * d].reshape(g, d, d); o += d * d
     rv2 = mom[:, o:o + d * d].reshape(g, d, d); o += d * d
-    mvvv_flat = mom[:, o:o + len(triples)]
+    mvvv_flat = mom[:, o:o + len(triples)]; o += len(triples)
+    mean_step = mom[:, o] / m1.clamp(min=1e-300)  # (G,) the window's mean step, weighted by w dt
     mvv = torch.zeros(g, d, d, dtype=torch.float64, device=x.device)
     for col, (j, k) in enumerate(pairs):
         mvv[:, j, k] = mvv_flat[:, col]
@@ -354,9 +373,9 @@ def local_linear(paths: Any, dt: float, locations: Any, *, bandwidth: float | An
     lmat = torch.linalg.solve(s_reg, zz_rhs)[:, 0, :].reshape(g, d, d)
     slope = beta1[:, 1:, :]  # (G, d, d_out)
     curv = torch.einsum("gjm,gjk,gkm->gm", slope, lmat, slope)
-    e1, e2 = beta1[:, 0, :], beta2[:, 0, :]  # E[dX | x0], E[dX^2 | x0]
-    drift = (e1 / dt).to(x.dtype)
-    g2 = ((e2 - e1 * e1 - curv) / dt).to(x.dtype)
+    e1, e2 = beta1[:, 0, :], beta2[:, 0, :]  # f(x0), E[dX^2 / dt | x0]
+    drift = e1.to(x.dtype)
+    g2 = (e2 - (e1 * e1 + curv) * mean_step[:, None]).to(x.dtype)
     drift, g2 = _fill(loc, [drift, g2], supported, empty, "local-linear")
     return drift, _safe_sqrt(g2)
 
@@ -404,19 +423,20 @@ def _ls_solve(phi: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
     return torch.linalg.solve(a, b)
 
 
-def least_squares(paths: Any, dt: float, locations: Any, *, drift_basis: int | Callable = 3,
+def least_squares(paths: Any, dt: Any, locations: Any, *, drift_basis: int | Callable = 3,
                   diff2_basis: int | Callable = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares fit of drift and squared diffusion in a given function class (the oracle).
 
-    The drift is ``f(x) = sum_k c_k phi_k(x)`` fitted by ordinary least squares of dX / dt on the
-    features at the start states; the squared diffusion ``g^2(x) = sum_k e_k psi_k(x)`` by least
-    squares of the squared drift-corrected residuals (dX - f dt)^2 / dt; ``g = sqrt(max(g^2, 0))``.
+    The drift is ``f(x) = sum_k c_k phi_k(x)`` fitted by least squares of dX / dt on the features at
+    the start states; the squared diffusion ``g^2(x) = sum_k e_k psi_k(x)`` by least squares of the
+    squared drift-corrected residuals (dX - f dt)^2 / dt; ``g = sqrt(max(g^2, 0))``. Both fits weigh
+    each increment by its step (ordinary least squares for regular sampling).
     States are standardised (mean/std of the data) before the features are formed, for conditioning;
     the fitted functions are the same. Each output dimension is fitted separately on the same basis.
 
     Args:
         paths: observed paths (n_paths, T, d), T >= 2.
-        dt: time between observations (> 0).
+        dt: time between observations (> 0), or the steps between them, (T - 1,) or (n_paths, T - 1).
         locations: query points (G, d).
         drift_basis, diff2_basis: a polynomial degree (all monomials up to that total degree) or
             a callable mapping (..., d) states to (..., K) features.
@@ -425,7 +445,7 @@ def least_squares(paths: Any, dt: float, locations: Any, *, drift_basis: int | C
         ``(drift, diffusion)``, each (G, d). With the true class (degree 3 / 2 for the reference
         double well) this is the best a parametric method can do on the data.
     """
-    x, dx, dt, loc, _ = _prepare(paths, dt, locations, "fill", 1)
+    x, dx, tau, loc, _ = _prepare(paths, dt, locations, "fill", 1)
     phi_f, phi_g = _basis(drift_basis, "drift_basis"), _basis(diff2_basis, "diff2_basis")
     callable_basis = callable(drift_basis) or callable(diff2_basis)
     x64, dx64, loc64 = x.double(), dx.double(), loc.double()
@@ -439,12 +459,14 @@ def least_squares(paths: Any, dt: float, locations: Any, *, drift_basis: int | C
     fx = phi_f(zx)
     if fx.ndim != 2 or fx.shape[0] != x.shape[0]:
         raise ValueError(f"drift_basis must map (N, d) states to (N, K) features; got shape {tuple(fx.shape)}")
-    coef_f = _ls_solve(fx, dx64 / dt, "drift_basis")  # (K, d)
-    resid = dx64 - (fx @ coef_f) * dt
+    t64 = tau.double()
+    root = t64.sqrt()  # weighted least squares (weights dt) as ordinary least squares on rows scaled by sqrt(dt)
+    coef_f = _ls_solve(fx * root, dx64 / t64 * root, "drift_basis")  # (K, d)
+    resid = dx64 - (fx @ coef_f) * t64
     gx = phi_g(zx)
     if gx.ndim != 2 or gx.shape[0] != x.shape[0]:
         raise ValueError(f"diff2_basis must map (N, d) states to (N, K) features; got shape {tuple(gx.shape)}")
-    coef_g = _ls_solve(gx, resid * resid / dt, "diff2_basis")
+    coef_g = _ls_solve(gx * root, resid * resid / t64 * root, "diff2_basis")
     drift = phi_f(zl) @ coef_f
     g2 = phi_g(zl) @ coef_g
     return drift.to(x.dtype), _safe_sqrt(g2).to(x.dtype)

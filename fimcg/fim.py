@@ -57,7 +57,6 @@ Design (in the style of FIM-SDE, arXiv:2502.19049, made small enough to train an
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -67,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import as_tensor, check_locations, check_paths, check_positive
+from ._validation import as_tensor, check_locations, check_paths, check_steps
 from .checkpoint import load_checkpoint, sha256_of
 from .sde import SDE, Tabulated
 
@@ -1342,20 +1341,10 @@ class FIM(nn.Module):
 
 
 def _steps(dt, group: torch.Tensor, *, name: str) -> float | torch.Tensor:
-    """Validate the time step of a group of paths (1, P, T, d): a positive number (regular sampling)
-    or steps between consecutive observations of shape (T - 1,) or (P, T - 1); returns a float or
-    a (1, P, T - 1) tensor."""
-    if isinstance(dt, numbers.Real) or getattr(dt, "ndim", None) == 0:
-        return check_positive(dt, name=name)
-    t = as_tensor(dt, name=name, device=group.device).detach()
-    P, T = group.shape[1], group.shape[2]
-    if t.shape not in ((T - 1,), (P, T - 1)):
-        raise ValueError(f"{name} must be a number or the steps between observations, shape ({T - 1},) or "
-                         f"({P}, {T - 1}) for paths of shape {tuple(group.shape[1:])}; got shape {tuple(t.shape)}")
-    if not bool(torch.isfinite(t).all()) or not bool((t > 0).all()):
-        raise ValueError(f"{name} must hold finite steps > 0 (observation times must increase); "
-                         f"got min {float(t.min()):g}")
-    return t.expand(P, T - 1)[None]
+    """The time step of a group of paths (1, P, T, d), checked (:func:`check_steps`): a float, or a
+    (1, P, T - 1) tensor of steps."""
+    t = check_steps(dt, n_paths=group.shape[1], length=group.shape[2], name=name, device=group.device)
+    return t if isinstance(t, float) else t[None]
 
 
 def _concat_normalised(parts: list[Normalised]) -> Normalised:

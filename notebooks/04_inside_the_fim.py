@@ -222,8 +222,9 @@ assert winner["double well"] == "ls3" and winner["corrugated well"] not in polyn
 # Observation times need not be regular: pass the steps between consecutive observations instead
 # of one `dt`, shape `(T - 1,)` for all paths or `(n_paths, T - 1)`. Every average of
 # $\Delta x/\Delta t$ then becomes $\sum \Delta x / \sum \Delta t$, which weighs each increment by its
-# step (the variance of $\Delta x/\Delta t$ is $g^2/\Delta t$). Here half of the paths are observed
-# five times more often than the other half:
+# step (the variance of $\Delta x/\Delta t$ is $g^2/\Delta t$). The classic estimators in
+# `fimcg.estimators` take the same steps. Here half of the paths are observed five times more often
+# than the other half:
 
 # %%
 fine = fimcg.simulate(sde, torch.randn(8, 1, generator=torch.Generator().manual_seed(2)), dt=0.001,
@@ -232,8 +233,9 @@ T_obs = fine.shape[1] // 5
 mixed = torch.cat([fine[:4, :T_obs], fine[4:, ::5][:, :T_obs]])
 steps = torch.cat([torch.full((4, T_obs - 1), 0.001), torch.full((4, T_obs - 1), 0.005)])
 grid = fimcg.occupied_grid(mixed, n=60)
-figures.drift_diffusion_figure(grid, {"FIM, per-path steps": fim.estimate(mixed, steps, grid)}, sde=sde,
-                               title="four paths observed every 0.001, four every 0.005")
+figures.drift_diffusion_figure(grid, {"FIM, per-path steps": fim.estimate(mixed, steps, grid),
+                                     "local-linear, per-path steps": fimcg.estimators.local_linear(mixed, steps, grid)},
+                               sde=sde, title="four paths observed every 0.001, four every 0.005")
 
 # %% [markdown]
 # ## A tiny pretraining run

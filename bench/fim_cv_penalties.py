@@ -1,0 +1,138 @@
+"""Are the penalties of the FIM's cross-validated drift average well chosen, and what can no penalty do?
+
+The cross-validated average (``fimcg.fim.cross_validated_drift``, the drift option the shipped
+gates trust most) weighs each candidate drift by softmax(-T (Δ + penalty)): Δ is the candidate's
+cross-validation error relative to the best one in units of Akaike's criterion, the penalty its
+price for flexibility (kernel drifts, degree-5/7 fits, the non-polynomial family fits) and T the
+temperature (0.5: Akaike weights). This script takes the shipped model's own candidates and Δs
+(``FIM.explain``) on
+
+- held-out prior data sets (seed 777: neither the pretraining's validation seed nor the one of
+  ``bench/fim_accuracy.py``), clean and with observation noise, where the penalties are judged, and
+- the benchmark cases of ``bench/fim_accuracy.py`` (same seeds, grids and noise),
+
+recomputes the average for every setting on a grid, and prints the shipped setting's errors, the
+settings that are best on the prior data, and the best any setting reaches on each benchmark case.
+Errors are relative drift RMSEs of the average alone (means over seeds; medians over prior data
+sets); "FIM*" also swaps the recomputed average into the FIM's estimate with its gates kept as
+they are (an approximation: the network reads the Δs too).
+
+    python bench/fim_cv_penalties.py [--prior-datasets 200] [--seeds 5] [--json bench/results/fim_cv_penalties.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import warnings
+from pathlib import Path
+
+import torch
+
+import fimcg
+from fim_accuracy import _errors, _noisy, case_data, cases, prior_datasets
+from fimcg import estimators
+
+GRID = {"kernel": (2.0, 4.0, 6.0, 8.0, 10.0, 14.0, 20.0), "high degree": (0.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0),
+        "family": (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 14.0), "temperature": (0.25, 0.5, 1.0)}
+
+
+def _record(fim, paths, dt, x, f_true) -> dict:
+    """What the cross-validated average is made of on one data set, with the penalties taken out."""
+    cfg = fim.config
+    names = cfg.cv_candidate_names()
+    with torch.no_grad():
+        why = fim.explain(paths, dt, x)
+        f = fim.estimate(paths, dt, x, warn=False)[0][:, 0]
+        ll = estimators.local_linear(paths, dt, x)[0][:, 0]
+    shipped = cfg.global_fit_penalties() + [cfg.cv_penalty] * len(cfg.bandwidths)
+    delta = torch.stack([why["statistics"][f"cv_delta {n}"][0] for n in names]) - torch.tensor(shipped)
+    return {"candidates": torch.stack([why["drift_options"][n][:, 0] for n in names]),  # (C, G)
+            "delta": delta, "average": why["drift_options"]["cv average"][:, 0],
+            "gate": why["drift_gates"]["cv average"], "fim": f, "local-linear": ll, "truth": f_true[:, 0]}
+
+
+def _penalties(fim, kernel: float, high: float, family: float) -> torch.Tensor:
+    cfg = fim.config
+    per_fit = {"ls1": 0.0, "ls3": 0.0, **{f"ls{p}": high for p in cfg.high_degrees},
+               **{f"{f} fit": family for f in cfg.families}}
+    return torch.tensor([per_fit[n] for n in cfg.global_fit_names()] + [kernel] * len(cfg.bandwidths))
+
+
+def _score(group: list[dict], penalty: torch.Tensor, temperature: float, median: bool) -> tuple[float, float]:
+    """(error of the average alone, error of the FIM with it swapped in) over a group of data sets."""
+    alone, fim = [], []
+    for r in group:
+        w = torch.softmax(-temperature * (r["delta"] + penalty).clamp(max=1e4), dim=0)
+        avg = (w[:, None] * r["candidates"]).sum(0)
+        alone.append(_errors(avg, r["truth"])[1])
+        fim.append(_errors(r["fim"] + r["gate"] * (avg - r["average"]), r["truth"])[1])
+    agg = (lambda v: float(torch.tensor(v).median())) if median else (lambda v: sum(v) / len(v))
+    return agg(alone), agg(fim)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prior-datasets", type=int, default=200, help="per noise level")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--noise", type=float, default=0.02, help="observation noise std as a fraction of std(x)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default="bench/results/fim_cv_penalties.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    fim = fimcg.load_fim()
+    cfg = fim.config
+    groups: dict[str, list[dict]] = {}
+    for case in cases(False):
+        for noise in (0.0, args.noise):
+            label = f"{case.name}{'' if noise == 0 else ', noisy'}"
+            for seed in range(args.seeds):
+                paths, dt, x, f_true = case_data(case, seed, noise)
+                groups.setdefault(label, []).append(_record(fim, paths, dt, x, f_true))
+    for noise in (0.0, args.noise):
+        label = f"held-out prior{'' if noise == 0 else ', noisy'}"
+        groups[label] = []
+        for k, (clean, dt, x, f_t, _, _) in enumerate(prior_datasets(seed=777)):
+            groups[label].append(_record(fim, _noisy(clean, noise, k), dt, x, f_t))
+            if len(groups[label]) == args.prior_datasets:
+                break
+    prior_labels = [g for g in groups if g.startswith("held-out prior")]
+    shipped = (cfg.cv_penalty, cfg.high_degree_penalty, cfg.family_penalty, 0.5)
+    rows = []
+    for setting in itertools.product(*GRID.values()):
+        pen, temp = _penalties(fim, *setting[:3]), setting[3]
+        scores = {g: _score(rs, pen, temp, median=g in prior_labels) for g, rs in groups.items()}
+        prior = sum(scores[g][0] for g in prior_labels) / len(prior_labels)
+        rows.append({"setting": dict(zip(GRID, setting)), "prior": prior, "scores": scores,
+                     "shipped": setting == shipped})
+    rows.sort(key=lambda r: r["prior"])
+    baseline = {g: sum(_errors(r["local-linear"], r["truth"])[1] for r in rs) / len(rs)
+                for g, rs in groups.items() if g not in prior_labels}
+    fmt = lambda s: f"kernel {s['kernel']:g}, degree 5/7 {s['high degree']:g}, family {s['family']:g}, T {s['temperature']:g}"  # noqa: E731
+    print(f"{len(rows)} settings; held-out prior: {args.prior_datasets} data sets per noise level (median error); "
+          f"benchmark cases: {args.seeds} seeds (mean)")
+    print("\nheld-out prior score (mean of the clean and noisy medians) of the cross-validated average alone:")
+    rank = next(i for i, r in enumerate(rows) if r["shipped"])
+    for i, r in enumerate(rows[:5] + [rows[rank]] * (rank >= 5)):
+        tag = "  <- shipped" if r["shipped"] else ""
+        print(f"  #{rows.index(r) + 1:<4} {r['prior']:.4f}  {fmt(r['setting'])}{tag}")
+    print(f"  worst {rows[-1]['prior']:.4f}  {fmt(rows[-1]['setting'])}")
+    ship = rows[rank]
+    print("\nper case: cross-validated average alone / FIM* with the shipped setting; the best any setting "
+          "reaches (average alone); local-linear estimator")
+    for g in groups:
+        best = min(rows, key=lambda r: r["scores"][g][0])
+        a, f = ship["scores"][g]
+        ll = f"{baseline[g]:.3f}" if g in baseline else "   - "
+        print(f"  {g:<46} {a:.3f} / {f:.3f}   best {best['scores'][g][0]:.3f} ({fmt(best['setting'])})   LL {ll}")
+    out = {"prior_datasets": args.prior_datasets, "seeds": args.seeds, "noise": args.noise, "grid": GRID,
+           "local_linear": baseline, "rows": rows}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=1))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
