@@ -18,6 +18,8 @@ sets); "FIM*" also swaps the recomputed average into the FIM's estimate with its
 they are (an approximation: the network reads the Δs too).
 
     python bench/fim_cv_penalties.py [--prior-datasets 200] [--seeds 5] [--json bench/results/fim_cv_penalties.json]
+
+The JSON keeps the shipped setting, the 20 best on the prior data and the best for each case.
 """
 
 from __future__ import annotations
@@ -131,7 +133,9 @@ def main() -> None:
         ll = f"{baseline[g]:.3f}" if g in baseline else "   - "
         print(f"  {g:<58} {a:.3f} / {f:.3f}   best {best['scores'][g][0]:.3f} ({fmt(best['setting'])})   LL {ll}")
     out = {"prior_datasets": args.prior_datasets, "seeds": args.seeds, "noise": args.noise, "grid": GRID,
-           "local_linear": baseline, "rows": rows}
+           "local_linear": baseline, "shipped": ship, "best_by_prior": rows[:20],
+           "best_per_case": {g: min(rows, key=lambda r: r["scores"][g][0]) for g in groups},
+           "prior_fim_range": [min(spread), max(spread)]}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1))
     print(f"\nwrote {args.json}")
