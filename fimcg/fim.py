@@ -93,6 +93,22 @@ TIME_SCALE = 0.01  # the normalised typical step Δt'
 TimeSteps = "float | torch.Tensor | Sequence"  # a regular step, or the steps between observations
 
 
+#: prior standard deviation of the Legendre coefficients of :func:`high_degree_fits` and
+#: :func:`family_fits` (normalised units): weak, so that steep drifts are not shrunk
+GLOBAL_FIT_PRIOR_STD = 50.0
+#: nonlinear parameters of :func:`family_fits`, in standardised state units x' = (x - mean) / std:
+#: tanh steepness k and rational width r (both with centres c on a uniform grid over the data's 5th
+#: to 95th percentile), sine frequency ω (any phase)
+FAMILY_STEEPNESS = tuple(round(0.4 * 1.6 ** i, 3) for i in range(8))  # 0.4 to 10.7
+FAMILY_WIDTHS = (0.1, 0.3, 1.0, 3.0, 10.0)
+FAMILY_FREQUENCIES = tuple(round(0.4 * 1.1 ** i, 3) for i in range(34))  # 0.4 to 9.2
+FAMILY_CENTRES = 15
+#: grid spacing (standardised units) of the linear binning behind the global fits: the error of a
+#: binned sum is below ~3% for the steepest family member and far less for the rest
+FIT_BIN_WIDTH = 0.04
+FAMILIES = ("tanh", "sine", "rational")
+
+
 class ExtrapolationWarning(UserWarning):
     """Issued when query locations lie outside the region covered by the observed data."""
 
@@ -126,6 +142,12 @@ class FIMConfig:
             candidates of the cross-validated average (() in weights saved before they existed).
         family_penalty: the Δ each family fit pays in the cross-validated average (its nonlinear
             parameters are chosen from a grid by the same cross-validation).
+        family_steepness, family_widths, family_frequencies, family_centres: that grid (standardised
+            state units): tanh steepnesses, rational widths, sine frequencies, and how many centres
+            the tanh and rational terms take between the data's 5th and 95th percentiles.
+        fit_bin_width: grid spacing (standardised units) of the linear binning behind the global
+            fits' sums (one-dimensional states).
+        global_fit_prior_std: prior standard deviation of the global fits' Legendre coefficients.
         trained_dims: state dimensions the weights were trained on (others raise at inference).
     """
 
@@ -143,6 +165,12 @@ class FIMConfig:
     high_degree_penalty: float = 4.0
     families: tuple[str, ...] = ("tanh", "sine", "rational")
     family_penalty: float = 6.0
+    family_steepness: tuple[float, ...] = FAMILY_STEEPNESS
+    family_widths: tuple[float, ...] = FAMILY_WIDTHS
+    family_frequencies: tuple[float, ...] = FAMILY_FREQUENCIES
+    family_centres: int = FAMILY_CENTRES
+    fit_bin_width: float = FIT_BIN_WIDTH
+    global_fit_prior_std: float = GLOBAL_FIT_PRIOR_STD
     trained_dims: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
@@ -152,6 +180,15 @@ class FIMConfig:
         if any(p < 4 for p in self.high_degrees):
             raise ValueError(f"high_degrees must be >= 4 (degrees 1 and 3 are always fitted), "
                              f"got {list(self.high_degrees)}")
+        for name in ("family_steepness", "family_widths", "family_frequencies"):
+            values = getattr(self, name)
+            if not values or not all(math.isfinite(v) and v > 0 for v in values):
+                raise ValueError(f"{name} must be a non-empty list of finite numbers > 0, got {list(values)}")
+        if self.family_centres < 1:
+            raise ValueError(f"family_centres must be >= 1, got {self.family_centres}")
+        for name in ("fit_bin_width", "global_fit_prior_std"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)}")
 
     @property
     def token_features(self) -> int:
@@ -192,6 +229,11 @@ class FIMConfig:
         """Names of the global least-squares drift fits: by degree, then the function families."""
         return ["ls1", "ls3"] + [f"ls{p}" for p in self.high_degrees] + [f"{f} fit" for f in self.families]
 
+    def family_grid(self) -> dict:
+        """The keyword arguments of :func:`family_fits` that set its grid of nonlinear parameters."""
+        return {"steepness": self.family_steepness, "widths": self.family_widths,
+                "frequencies": self.family_frequencies, "centres": self.family_centres}
+
     def global_fit_penalties(self) -> list[float]:
         """The Δ each global fit pays in the cross-validated average, in :meth:`global_fit_names` order."""
         return ([0.0, 0.0] + [self.high_degree_penalty] * len(self.high_degrees)
@@ -229,7 +271,8 @@ class FIMConfig:
             d.setdefault("cv_penalty", None)
             d.setdefault("high_degrees", ())
             d.setdefault("families", ())
-        for key in ("bandwidths", "trained_dims", "high_degrees", "families"):
+        for key in ("bandwidths", "trained_dims", "high_degrees", "families", "family_steepness", "family_widths",
+                    "family_frequencies"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -727,9 +770,6 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
     return (fits, log_se, f_stat) if cv is None else (fits, log_se, f_stat, cv)
 
 
-#: prior standard deviation of the Legendre coefficients of :func:`high_degree_fits` and
-#: :func:`family_fits` (normalised units): weak, so that steep drifts are not shrunk
-GLOBAL_FIT_PRIOR_STD = 50.0
 
 
 @dataclass
@@ -867,47 +907,34 @@ def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *
     return fits, cv
 
 
-#: nonlinear parameters of :func:`family_fits`, in standardised state units x' = (x - mean) / std:
-#: tanh steepness k and rational width r (both with centres c on a uniform grid over the data's 5th
-#: to 95th percentile), sine frequency ω (any phase)
-FAMILY_STEEPNESS = tuple(round(0.4 * 1.6 ** i, 3) for i in range(8))  # 0.4 to 10.7
-FAMILY_WIDTHS = (0.1, 0.3, 1.0, 3.0, 10.0)
-FAMILY_FREQUENCIES = tuple(round(0.4 * 1.1 ** i, 3) for i in range(34))  # 0.4 to 9.2
-FAMILY_CENTRES = 15
-#: grid spacing (standardised units) of the linear binning behind the global fits: the error of a
-#: binned sum is below ~3% for the steepest family member and far less for the rest
-FIT_BIN_WIDTH = 0.04
-FAMILIES = ("tanh", "sine", "rational")
 
 
-def _family_columns(family: str, z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+def _family_columns(family: str, z: torch.Tensor, centres: torch.Tensor, params: Sequence[float]) -> torch.Tensor:
     """Extra regressors of one family at states z (B, M, D): (B, M, D, C, e), C grid members with e
-    columns each (centres (B, n_c, D))."""
+    columns each (centres (B, n_c, D); ``params`` the family's steepnesses, widths or frequencies)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown function family {family!r}; known: {list(FAMILIES)}")
+    p = torch.tensor(params, dtype=z.dtype, device=z.device)
     if family == "sine":
-        w = torch.tensor(FAMILY_FREQUENCIES, dtype=z.dtype, device=z.device)
-        arg = z[..., None] * w  # (B, M, D, C)
+        arg = z[..., None] * p  # (B, M, D, C)
         return torch.stack([torch.sin(arg), torch.cos(arg)], dim=-1)
     shift = (z[:, :, None, :] - centres[:, None]).permute(0, 1, 3, 2)[..., None, :]  # (B, M, D, 1, n_c)
-    if family == "tanh":
-        k = torch.tensor(FAMILY_STEEPNESS, dtype=z.dtype, device=z.device)[:, None]  # (n_k, 1)
-        cols = torch.tanh(k * shift)
-    elif family == "rational":
-        r = torch.tensor(FAMILY_WIDTHS, dtype=z.dtype, device=z.device)[:, None]
-        cols = shift / (1 + r * shift * shift)
-    else:
-        raise ValueError(f"unknown function family {family!r}; known: {list(FAMILIES)}")
-    return cols.flatten(-2)[..., None]  # (B, M, D, n_k n_c, 1)
+    p = p[:, None]  # (n_p, 1)
+    cols = torch.tanh(p * shift) if family == "tanh" else shift / (1 + p * shift * shift)
+    return cols.flatten(-2)[..., None]  # (B, M, D, n_p n_c, 1)
 
 
 def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
+                steepness: Sequence[float] = FAMILY_STEEPNESS, widths: Sequence[float] = FAMILY_WIDTHS,
+                frequencies: Sequence[float] = FAMILY_FREQUENCIES, centres: int = FAMILY_CENTRES,
                 prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
                 sums: "_RegressionSums | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares drift fits of a line or a cubic plus one non-polynomial term: the prior's families.
 
     For each family (``"tanh"``: tanh(k (x' - c)); ``"sine"``: sin(ω x') and cos(ω x'), i.e. any
     phase; ``"rational"``: (x' - c) / (1 + r (x' - c)²)) and each member of a grid of its nonlinear
-    parameters (:data:`FAMILY_STEEPNESS`, :data:`FAMILY_FREQUENCIES`, :data:`FAMILY_WIDTHS`,
-    :data:`FAMILY_CENTRES` centres c spread evenly over the data's 5th to 95th percentile),
+    parameters (``steepness`` k, ``frequencies`` ω, ``widths`` r; ``centres`` centres c spread
+    evenly over the data's 5th to 95th percentile; defaults :data:`FAMILY_STEEPNESS` etc.),
     Δx'/Δt' is regressed on a straight line and, separately, on a cubic (Legendre polynomials, as
     in :func:`high_degree_fits`) plus the family's columns. The family's fit is the Akaike-weighted
     average of its members, softmax(-N (err_m - min err) / (2 min err)) over their estimated
@@ -934,19 +961,20 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
     xa = ctx.x[..., :da].detach()
     p5 = xa.kthvalue(max(1, round(0.05 * N)), dim=1).values  # (B, da)
     p95 = xa.kthvalue(max(1, round(0.95 * N)), dim=1).values
-    grid = torch.linspace(0, 1, FAMILY_CENTRES, dtype=q.dtype, device=q.device)[None, :, None]
-    centres = p5[:, None] + grid * (p95 - p5)[:, None]  # (B, n_c, da)
+    grid = torch.linspace(0, 1, centres, dtype=q.dtype, device=q.device)[None, :, None]
+    centre_points = p5[:, None] + grid * (p95 - p5)[:, None]  # (B, n_c, da)
+    params = {"tanh": steepness, "rational": widths, "sine": frequencies}
     base, base_q = sums.legendre(sums.z, 3), sums.legendre(qa, 3)
 
     def together(cols: list[torch.Tensor]) -> torch.Tensor:  # all members of all families, two columns each
         return torch.cat([F.pad(c, (0, 2 - c.shape[-1])) for c in cols], dim=3)  # a second column of zeros if needed
 
-    cols = [_family_columns(f, sums.z, centres) for f in families]  # each (B, M, da, C_f, e_f)
+    cols = [_family_columns(f, sums.z, centre_points, params.get(f, ())) for f in families]  # each (B, M, da, C_f, e_f)
     sizes = [c.shape[3] for c in cols]
     width = torch.tensor([c.shape[4] for c in cols for _ in range(c.shape[3])], device=q.device)
     # every member on a straight line (few coefficients) and on a cubic, all solved at once
     fitted = sums.solve(base, together(cols), leading=[2, 4], n_extra=width)
-    extra_q = together([_family_columns(f, qa, centres) for f in families])  # (B, G, da, C, 2)
+    extra_q = together([_family_columns(f, qa, centre_points, params.get(f, ())) for f in families])  # (B, G, da, C, 2)
     offset = 0
     for j, size in enumerate(sizes):
         part = slice(offset, offset + size)
@@ -1115,12 +1143,12 @@ class FIM(nn.Module):
             stats["linear_lack_of_fit"] = lof_linear
             glob += [torch.log1p(lof_cubic.reshape(B, -1)) / 3.0, torch.log1p(lof_linear) / 3.0]
         loc, poly, poly_log_se, misfit = loc_all.queries(G), poly_all[:, :G], se_all[:, :G], misfit_all[:, :G]
-        # the global fits' sums on a binning grid of spacing FIT_BIN_WIDTH (one-dimensional states)
-        one_dim, bin_width, n_bins = _binning(norm, FIT_BIN_WIDTH)
+        # the global fits' sums on a binning grid (one-dimensional states)
+        one_dim, bin_width, n_bins = _binning(norm, cfg.fit_bin_width)
         binning = (bin_width, n_bins) if one_dim and 2 * n_bins < norm.x.shape[1] else None
-        sums = _RegressionSums.of(norm, binning, GLOBAL_FIT_PRIOR_STD)
+        sums = _RegressionSums.of(norm, binning, cfg.global_fit_prior_std)
         high, cv_high = high_degree_fits(norm, q, cfg.high_degrees, sums=sums)  # (B, G, P, D), (B, D, P)
-        fam, cv_fam = family_fits(norm, q, cfg.families, sums=sums)  # (B, G, F, D), (B, D, F)
+        fam, cv_fam = family_fits(norm, q, cfg.families, sums=sums, **cfg.family_grid())  # (B, G, F, D), (B, D, F)
         high = torch.cat([high, fam], dim=2)  # the global fits beyond the linear and cubic ones
         ls_fits = torch.cat([poly[:, :, :2], high], dim=2)
         drifts = [loc.drift, ls_fits]  # the classic drift estimates the gates mix

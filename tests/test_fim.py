@@ -517,6 +517,34 @@ def test_unknown_function_family_is_named():
         FIMConfig(families=("tanh", "cosh"))
     with pytest.raises(ValueError, match="high_degrees must be >= 4"):
         FIMConfig(high_degrees=(3, 5))
+    with pytest.raises(ValueError, match=r"family_frequencies must be a non-empty list of finite numbers > 0"):
+        FIMConfig(family_frequencies=(1.0, -2.0))
+    with pytest.raises(ValueError, match="family_centres must be >= 1"):
+        FIMConfig(family_centres=0)
+    with pytest.raises(ValueError, match="fit_bin_width must be finite and > 0"):
+        FIMConfig(fit_bin_width=0.0)
+
+
+def test_family_grid_is_part_of_the_config():
+    """The family fits' grid comes from the config (saved with the weights): a sine grid holding the
+    drift's frequency beats one without it, and a config round-trips through its dict."""
+    from dataclasses import asdict
+
+    from fimcg.fim import family_fits
+
+    f = lambda x: -0.5 * x - torch.sin(3.0 * x)  # noqa: E731
+    _, norm = _context_of(f, sigma=0.7, n_steps=2000)
+    qn = torch.linspace(float(norm.x[0, :, 0].quantile(0.02)), float(norm.x[0, :, 0].quantile(0.98)), 50)
+    q = torch.nn.functional.pad(qn[None, :, None], (0, 2))
+    truth = f(qn * norm.std[0, 0] + norm.mean[0, 0]) / (norm.time_factor[0] * norm.std[0, 0])
+    omega = 3.0 * float(norm.std[0, 0])  # sin(3 x) in standardised units
+    errors = {}
+    for name, frequencies in (("right", (omega,)), ("wrong", (0.3 * omega,))):
+        cfg = FIMConfig(family_frequencies=frequencies)
+        assert FIMConfig.from_dict(asdict(cfg)) == cfg
+        fits, _ = family_fits(norm, q, ("sine",), **cfg.family_grid())
+        errors[name] = _rel(fits[0, :, 0, 0], truth)
+    assert errors["right"] < 0.5 * errors["wrong"], errors
 
 
 # --- the shipped model -------------------------------------------------------------------------
