@@ -28,6 +28,7 @@ import argparse
 import itertools
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -35,6 +36,7 @@ import torch
 import fimcg
 from fim_accuracy import _errors, _noisy, case_data, cases, prior_datasets
 from fimcg import estimators
+from fimcg.fim import FIMConfig
 
 GRID = {"kernel": (2.0, 4.0, 6.0, 8.0, 10.0, 14.0, 20.0), "high degree": (0.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0),
         "family": (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 14.0), "temperature": (0.25, 0.5, 1.0)}
@@ -48,18 +50,15 @@ def _record(fim, paths, dt, x, f_true) -> dict:
         why = fim.explain(paths, dt, x)
         f = fim.estimate(paths, dt, x, warn=False)[0][:, 0]
         ll = estimators.local_linear(paths, dt, x)[0][:, 0]
-    shipped = cfg.global_fit_penalties() + [cfg.cv_penalty] * len(cfg.bandwidths)
-    delta = torch.stack([why["statistics"][f"cv_delta {n}"][0] for n in names]) - torch.tensor(shipped)
+    delta = torch.stack([why["statistics"][f"cv_delta {n}"][0] for n in names]) - _penalty_vector(cfg)
     return {"candidates": torch.stack([why["drift_options"][n][:, 0] for n in names]),  # (C, G)
             "delta": delta, "average": why["drift_options"]["cv average"][:, 0],
             "gate": why["drift_gates"]["cv average"], "fim": f, "local-linear": ll, "truth": f_true[:, 0]}
 
 
-def _penalties(fim, kernel: float, high: float, family: float) -> torch.Tensor:
-    cfg = fim.config
-    per_fit = {"ls1": 0.0, "ls3": 0.0, **{f"ls{p}": high for p in cfg.high_degrees},
-               **{f"{f} fit": family for f in cfg.families}}
-    return torch.tensor([per_fit[n] for n in cfg.global_fit_names()] + [kernel] * len(cfg.bandwidths))
+def _penalty_vector(cfg: FIMConfig) -> torch.Tensor:
+    """The Δ each candidate of the cross-validated average pays, in ``cv_candidate_names`` order."""
+    return torch.tensor(cfg.global_fit_penalties() + [cfg.cv_penalty] * len(cfg.bandwidths))
 
 
 def _score(group: list[dict], penalty: torch.Tensor, temperature: float, median: bool) -> tuple[float, float]:
@@ -104,7 +103,8 @@ def main() -> None:
     shipped = (cfg.cv_penalty, cfg.high_degree_penalty, cfg.family_penalty, 0.5)
     rows = []
     for setting in itertools.product(*GRID.values()):
-        pen, temp = _penalties(fim, *setting[:3]), setting[3]
+        kernel, high, family, temp = setting
+        pen = _penalty_vector(replace(cfg, cv_penalty=kernel, high_degree_penalty=high, family_penalty=family))
         scores = {g: _score(rs, pen, temp, median=g in prior_labels) for g, rs in groups.items()}
         prior = sum(scores[g][0] for g in prior_labels) / len(prior_labels)
         prior_fim = sum(scores[g][1] for g in prior_labels) / len(prior_labels)
