@@ -247,8 +247,8 @@ vs 0.527, diffusion 0.097 vs 0.097).
 What is still missing: the tanh well, where the FIM beats binned Kramers-Moyal but not the
 local-linear estimator (0.47 / 0.44 vs 0.43). Its best single candidates, the tanh and rational
 family fits (0.40 / 0.39 each), lose the cross-validation to the cubic fit (0.62 / 0.58) in three
-of five seeds once they pay their penalty: the data barely contradict a cubic. A gate that learned when to trust the family fits would close it; the GPU
-runs above did not learn that in 4,500 steps.
+of five seeds once they pay their penalty: the data barely contradict a cubic. A gate that learned
+when to trust the family fits would close it; the GPU runs above did not learn that in 4,500 steps.
 
 **Session 5** (no GPU; the network and its weights unchanged) measured whether anything short of
 training closes the tanh well, and checked the penalties of the cross-validated average:
@@ -267,10 +267,9 @@ training closes the tanh well, and checked the penalties of the cross-validated 
   the global fits), a fixed 50/50 blend of the FIM with the local-linear drift (0.446), or
   stacking the candidates with weights fitted to their leave-one-out predictions (0.478; the
   family fits' leave-one-out errors ignore their grid search, so stacking over-trusts them:
-  Ornstein-Uhlenbeck 0.31). Two of
-  the five seeds are hard for every candidate (the best, a local-linear drift, errs 0.49 and 0.60
-  there); on these 10,000 transitions the
-  local-linear estimator is as good as anything the average can choose from.
+  Ornstein-Uhlenbeck 0.31). Two of the five seeds are hard for every candidate (the best, a
+  local-linear drift, errs 0.49 and 0.60 there); on these 10,000 transitions the local-linear
+  estimator is as good as anything the average can choose from.
 - Irregular sampling: the leave-one-out errors of the linear and cubic fits and of the local-linear
   drifts were unweighted while the fits themselves (and the higher-degree and family fits' errors)
   are weighted by the steps; unweighted errors are inflated by mean(1/Δt), so the wider fits won too

@@ -497,9 +497,9 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
         return None
     B, N, _ = ctx.x.shape
     x, y = ctx.x[..., 0], ctx.dx[..., 0] / ctx.dt[..., 0]
-    vals = torch.stack([torch.ones_like(x), y, x, x * x, x * y], dim=-1)  # (B, N, 5): what a local line needs
+    # what a local line needs, time-weighted as in kernel_features: 1, y, x, x², x y (B, N, 5)
+    vals = _kernel_values(ctx, 1)[..., [0, 1, 4, 5, 6]]
     omega = time_weights(ctx)
-    vals = vals if omega is None else vals * omega
     glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 5)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=x.dtype, device=x.device)
     lo = x.detach().min(dim=1, keepdim=True).values
@@ -770,8 +770,6 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
     return (fits, log_se, f_stat) if cv is None else (fits, log_se, f_stat, cv)
 
 
-
-
 @dataclass
 class _RegressionSums:
     """What a global least-squares drift fit needs from a context, for its active dimensions.
@@ -855,7 +853,8 @@ class _RegressionSums:
             n_coef = k if n_extra is None else (used + n_extra).to(poly.dtype)  # (C,) or a number
             coef = torch.linalg.solve(s / N + self.lam[..., None, None, None] * eye, rhs[..., None] / N)[..., 0]
             # Σ w (y - φᵀc)² = Σ w y² - 2 cᵀ r + cᵀ S c, from the sums alone
-            rss = self.s_yy[..., None] - 2 * (coef * rhs).sum(-1) + (torch.einsum("bdckl,bdcl->bdck", s, coef) * coef).sum(-1)
+            quad = (torch.einsum("bdckl,bdcl->bdck", s, coef) * coef).sum(-1)  # cᵀ S c
+            rss = self.s_yy[..., None] - 2 * (coef * rhs).sum(-1) + quad
             out.append((coef, rss.clamp_min(0) / (N * (1 - n_coef / N) ** 2)))
         return out
 
@@ -905,8 +904,6 @@ def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *
         fits[:, :, j, :da] = (inside[..., :p + 1] * coef[:, None, :, 0]).sum(-1) + beyond
         cv[:, :da, j] = err[..., 0]
     return fits, cv
-
-
 
 
 def _family_columns(family: str, z: torch.Tensor, centres: torch.Tensor, params: Sequence[float]) -> torch.Tensor:
@@ -1173,9 +1170,8 @@ class FIM(nn.Module):
         # local-linear) drifts, the least-squares fits of every degree, their cross-validated
         # average, and zero (the last gate)
         gate_f = torch.softmax(out[..., :nf], dim=-1)  # (B, G, n_drift_options)
-        m1 = torch.cat(drifts, dim=2)  # (B, G, n_drift_options - 1, D)
-        drift = (gate_f[..., :-1, None] * m1).sum(dim=2) * norm.dim_mask[:, None, :]
-        options = F.pad(m1 * norm.dim_mask[:, None, None, :], (0, 0, 0, 1))  # and zero
+        options = F.pad(torch.cat(drifts, dim=2) * norm.dim_mask[:, None, None, :], (0, 0, 0, 1))  # and zero
+        drift = (gate_f[..., None] * options).sum(dim=2)  # (B, G, D)
         # diffusion: a gated geometric mean of consistent estimators of g'² (raw for clean data,
         # noise-robust for noisy data): the network chooses the estimator per location and
         # context but cannot bias the result as a whole

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce (or improve) the shipped FIM weights in one command. Two stages, as the shipped weights
+# Reproduce (or improve) the shipped FIM weights in one command. Three stages, as the shipped weights
 # were made:
 #   1. pretraining from the initial gates (fimcg/weights/pretrain_config.json; the shipped run: one
 #      H100, 7 min) -> runs/fim, exported to runs/fim/stage1.pt;
@@ -14,7 +14,7 @@
 # then the accuracy and speed benchmarks and the model card.
 #   bash scripts/pretrain-fim.sh --device cuda            # on a GPU
 #   bash scripts/pretrain-fim.sh --workers 1              # CPU only: expect hours for stage 1
-# Extra options go to both stages. Both resume from their checkpoints when run again.
+# Extra options go to every stage. Each resumes from its checkpoints when run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}

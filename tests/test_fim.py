@@ -434,6 +434,14 @@ def _rel(est, true):
     return float(((est - true) ** 2).mean().sqrt() / (true ** 2).mean().sqrt())
 
 
+def _occupied_queries(norm, f, n: int = 50):
+    """n normalised queries (1, n, 3) over the 2nd-98th percentile of a context, and the true drift
+    f there in normalised units (n,)."""
+    qn = torch.linspace(float(norm.x[0, :, 0].quantile(0.02)), float(norm.x[0, :, 0].quantile(0.98)), n)
+    truth = f(qn * norm.std[0, 0] + norm.mean[0, 0]) / (norm.time_factor[0] * norm.std[0, 0])
+    return torch.nn.functional.pad(qn[None, :, None], (0, 2)), truth
+
+
 def test_high_degree_fits_recover_a_quintic_and_continue_as_a_cubic_beyond_the_data():
     from fimcg.fim import high_degree_fits, polynomial_fits
 
@@ -467,9 +475,7 @@ def test_family_fits_find_the_non_polynomial_term(family, f):
     from fimcg.fim import FAMILIES, family_fits, polynomial_fits
 
     _, norm = _context_of(f, sigma=0.7, n_steps=2000)
-    qn = torch.linspace(float(norm.x[0, :, 0].quantile(0.02)), float(norm.x[0, :, 0].quantile(0.98)), 50)
-    q = torch.nn.functional.pad(qn[None, :, None], (0, 2))
-    truth = f(qn * norm.std[0, 0] + norm.mean[0, 0]) / (norm.time_factor[0] * norm.std[0, 0])
+    q, truth = _occupied_queries(norm, f)
     fits, cv = family_fits(norm, q, FAMILIES)
     j = FAMILIES.index(family)
     cubic_fits, _, _, cv_cubic = polynomial_fits(norm, q, with_cv=True)
@@ -534,9 +540,7 @@ def test_family_grid_is_part_of_the_config():
 
     f = lambda x: -0.5 * x - torch.sin(3.0 * x)  # noqa: E731
     _, norm = _context_of(f, sigma=0.7, n_steps=2000)
-    qn = torch.linspace(float(norm.x[0, :, 0].quantile(0.02)), float(norm.x[0, :, 0].quantile(0.98)), 50)
-    q = torch.nn.functional.pad(qn[None, :, None], (0, 2))
-    truth = f(qn * norm.std[0, 0] + norm.mean[0, 0]) / (norm.time_factor[0] * norm.std[0, 0])
+    q, truth = _occupied_queries(norm, f)
     omega = 3.0 * float(norm.std[0, 0])  # sin(3 x) in standardised units
     errors = {}
     for name, frequencies in (("right", (omega,)), ("wrong", (0.3 * omega,))):
