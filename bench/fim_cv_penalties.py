@@ -17,7 +17,10 @@ Errors are relative drift RMSEs of the average alone (means over seeds; medians 
 sets); "FIM*" also swaps the recomputed average into the FIM's estimate with its gates kept as
 they are (an approximation: the network reads the Δs too).
 
-    python bench/fim_cv_penalties.py [--prior-datasets 200] [--seeds 5] [--json bench/results/fim_cv_penalties.json]
+    python bench/fim_cv_penalties.py [--weights W] [--prior-datasets 200] [--seeds 5] [--json OUT]
+
+(``bench/results/fim_cv_penalties_session5.*``: the same with the session-5 weights, family penalty 6 and
+plain Akaike weights inside the families.)
 
 The JSON keeps the shipped setting, the 20 best on the prior data and the best for each case.
 """
@@ -84,12 +87,13 @@ def main() -> None:
     ap.add_argument("--prior-datasets", type=int, default=200, help="per noise level")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--noise", type=float, default=0.02, help="observation noise std as a fraction of std(x)")
+    ap.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default="bench/results/fim_cv_penalties.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore")
-    fim = fimcg.load_fim()
+    fim = fimcg.load_fim(args.weights)
     cfg = fim.config
     groups: dict[str, list[dict]] = {}
     for case in cases(False):

@@ -142,6 +142,9 @@ class FIMConfig:
             candidates of the cross-validated average (() in weights saved before they existed).
         family_penalty: the Δ each family fit pays in the cross-validated average (its nonlinear
             parameters are chosen from a grid by the same cross-validation).
+        family_cubic_penalty: the Δ a family member built on the cubic pays, within its family's
+            average, against the members built on a straight line (two more coefficients; 0: Akaike
+            weights alone, as in weights saved before it existed). See :func:`family_fits`.
         family_steepness, family_widths, family_frequencies, family_centres: that grid (standardised
             state units): tanh steepnesses, rational widths, sine frequencies, and how many centres
             the tanh and rational terms take between the data's 5th and 95th percentiles.
@@ -164,7 +167,8 @@ class FIMConfig:
     high_degrees: tuple[int, ...] = (5, 7)
     high_degree_penalty: float = 4.0
     families: tuple[str, ...] = ("tanh", "sine", "rational")
-    family_penalty: float = 6.0
+    family_penalty: float = 0.0
+    family_cubic_penalty: float = 16.0
     family_steepness: tuple[float, ...] = FAMILY_STEEPNESS
     family_widths: tuple[float, ...] = FAMILY_WIDTHS
     family_frequencies: tuple[float, ...] = FAMILY_FREQUENCIES
@@ -186,6 +190,8 @@ class FIMConfig:
                 raise ValueError(f"{name} must be a non-empty list of finite numbers > 0, got {list(values)}")
         if self.family_centres < 1:
             raise ValueError(f"family_centres must be >= 1, got {self.family_centres}")
+        if not (math.isfinite(self.family_cubic_penalty) and self.family_cubic_penalty >= 0):
+            raise ValueError(f"family_cubic_penalty must be finite and >= 0, got {self.family_cubic_penalty}")
         for name in ("fit_bin_width", "global_fit_prior_std"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)}")
@@ -271,6 +277,8 @@ class FIMConfig:
             d.setdefault("cv_penalty", None)
             d.setdefault("high_degrees", ())
             d.setdefault("families", ())
+            if d["families"]:  # without families the field has no effect
+                d.setdefault("family_cubic_penalty", 0.0)
         for key in ("bandwidths", "trained_dims", "high_degrees", "families", "family_steepness", "family_widths",
                     "family_frequencies"):
             if key in d:
@@ -925,7 +933,8 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
                 steepness: Sequence[float] = FAMILY_STEEPNESS, widths: Sequence[float] = FAMILY_WIDTHS,
                 frequencies: Sequence[float] = FAMILY_FREQUENCIES, centres: int = FAMILY_CENTRES,
                 prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
-                sums: "_RegressionSums | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+                sums: "_RegressionSums | None" = None, cubic_penalty: float = 0.0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares drift fits of a line or a cubic plus one non-polynomial term: the prior's families.
 
     For each family (``"tanh"``: tanh(k (x' - c)); ``"sine"``: sin(ω x') and cos(ω x'), i.e. any
@@ -934,19 +943,25 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
     evenly over the data's 5th to 95th percentile; defaults :data:`FAMILY_STEEPNESS` etc.),
     Δx'/Δt' is regressed on a straight line and, separately, on a cubic (Legendre polynomials, as
     in :func:`high_degree_fits`) plus the family's columns. The family's fit is the Akaike-weighted
-    average of its members, softmax(-N (err_m - min err) / (2 min err)) over their estimated
-    prediction errors (:meth:`_RegressionSums.solve`): neighbours on the grid share the weight, which
-    is steadier than picking one member. Padding dimensions are skipped (zeros).
+    average of its members, softmax(-Δ_m / 2) with Δ_m = N (err_m - min err) / min err (+
+    ``cubic_penalty`` for the members on the cubic) over their estimated prediction errors
+    (:meth:`_RegressionSums.solve`): neighbours on the grid share the weight, which is steadier than
+    picking one member. Padding dimensions are skipped (zeros).
 
     Args:
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
         families: names from :data:`FAMILIES`.
         binning, sums: as for :func:`high_degree_fits`.
+        cubic_penalty: the Δ (Akaike units, ≥ 0) the members on the cubic pay on top of their
+            estimated error: Akaike's criterion alone often prefers the cubic's two extra
+            coefficients on noisy data, which then bend the fit where data are sparse.
 
     Returns:
         ``(fits, cv)``: fits (B, G, F, D) at the queries, one per family, and cv (B, D, F) the
         weighted prediction errors of their members.
     """
+    if not (math.isfinite(cubic_penalty) and cubic_penalty >= 0):
+        raise ValueError(f"cubic_penalty must be finite and >= 0, got {cubic_penalty}")
     B, N, D = ctx.x.shape
     G = q.shape[1]
     fits, cv = q.new_zeros(B, G, len(families), D), q.new_zeros(B, D, len(families))
@@ -978,7 +993,9 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
         offset += size
         err = torch.cat([e[..., part] for _, e in fitted], dim=-1)  # (B, da, 2 size): line members, cubic ones
         best = err.min(dim=-1, keepdim=True).values
-        weight = torch.softmax(-0.5 * N * (err - best) / best.clamp_min(1e-12), dim=-1).detach()
+        score = N * (err - best) / best.clamp_min(1e-12)
+        score = score + F.pad(score.new_full((size,), cubic_penalty), (size, 0))
+        weight = torch.softmax(-0.5 * score, dim=-1).detach()
         cv[:, :da, j] = (weight * err).sum(-1)
         fit = 0
         for w_deg, (coef, _) in zip(weight.chunk(2, dim=-1), fitted):
@@ -1145,7 +1162,8 @@ class FIM(nn.Module):
         binning = (bin_width, n_bins) if one_dim and 2 * n_bins < norm.x.shape[1] else None
         sums = _RegressionSums.of(norm, binning, cfg.global_fit_prior_std)
         high, cv_high = high_degree_fits(norm, q, cfg.high_degrees, sums=sums)  # (B, G, P, D), (B, D, P)
-        fam, cv_fam = family_fits(norm, q, cfg.families, sums=sums, **cfg.family_grid())  # (B, G, F, D), (B, D, F)
+        fam, cv_fam = family_fits(norm, q, cfg.families, sums=sums, cubic_penalty=cfg.family_cubic_penalty,
+                                  **cfg.family_grid())  # (B, G, F, D), (B, D, F)
         high = torch.cat([high, fam], dim=2)  # the global fits beyond the linear and cubic ones
         ls_fits = torch.cat([poly[:, :, :2], high], dim=2)
         drifts = [loc.drift, ls_fits]  # the classic drift estimates the gates mix

@@ -9,8 +9,9 @@
 #      runs/fim-ft/stage2.pt (the shipped stage 2 is step 2,400 of that run, chosen with benchmark data
 #      among checkpoints within validation noise of each other: see the model card);
 #   3. the stage-2 network in the architecture with the wider cross-validated average (degree-5 and
-#      7 fits, the tanh, sine and rational families; fimcg/weights/finetune_stage3_config.json):
-#      0 training steps, exported to fimcg/weights/fim_1d.pt;
+#      7 fits, the tanh, sine and rational families, whose settings bench/fim_family_settings.py
+#      chose; fimcg/weights/finetune_stage3_config.json): 0 training steps, exported to
+#      fimcg/weights/fim_1d.pt;
 # then the accuracy and speed benchmarks and the model card.
 #   bash scripts/pretrain-fim.sh --device cuda            # on a GPU
 #   bash scripts/pretrain-fim.sh --workers 1              # CPU only: expect hours for stage 1

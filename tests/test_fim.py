@@ -483,6 +483,48 @@ def test_family_fits_find_the_non_polynomial_term(family, f):
     assert float(cv[0, 0, j]) < float(cv_cubic[0, 0, 1])
 
 
+def test_family_members_on_the_cubic_pay_their_penalty():
+    """The family fit is the Akaike-weighted average of its members (line or cubic plus the family's
+    term), the cubic members paying ``cubic_penalty``: checked against direct least-squares fits of
+    each member, with a negligible ridge and exact sums."""
+    from fimcg.fim import family_fits
+
+    f = lambda x: 1.5 * torch.tanh(2.0 * x) - x  # noqa: E731
+    _, norm = _context_of(f, sigma=0.7, n_steps=300)
+    q, _ = _occupied_queries(norm, f, n=20)
+    x, y = norm.x[0, :, 0].double(), (norm.dx / norm.dt)[0, :, 0].double()
+    n = len(x)
+    k = 2.5
+    centres = [float(x.kthvalue(round(q_ * n)).values) for q_ in (0.05, 0.95)]  # the grid's ends
+    members = []  # (fit at the queries, estimated prediction error, on the cubic?)
+    for degree in (1, 3):
+        for c in centres:
+            design = lambda z: torch.stack([z ** p for p in range(degree + 1)] + [torch.tanh(k * (z - c))], -1)  # noqa: E731,B023
+            coef = torch.linalg.lstsq(design(x), y[:, None]).solution[:, 0]
+            rss = float(((y - design(x) @ coef) ** 2).sum())
+            members.append((design(q[0, :, 0].double()) @ coef, rss / (n * (1 - (degree + 2) / n) ** 2), degree == 3))
+    err = torch.tensor([m[1] for m in members])
+    fits = torch.stack([m[0] for m in members])
+    for penalty in (0.0, 3.0, 1e6):
+        score = n * (err - err.min()) / err.min() + penalty * torch.tensor([float(m[2]) for m in members])
+        expected = (torch.softmax(-0.5 * score, 0)[:, None] * fits).sum(0)
+        got, _ = family_fits(norm, q, ("tanh",), steepness=(k,), centres=2, prior_std=1e6, cubic_penalty=penalty)
+        assert torch.allclose(got[0, :, 0, 0].double(), expected, rtol=1e-3, atol=1e-3 * float(expected.abs().max()))
+    with pytest.raises(ValueError, match="cubic_penalty must be finite and >= 0"):
+        family_fits(norm, q, ("tanh",), cubic_penalty=-1.0)
+    with pytest.raises(ValueError, match="family_cubic_penalty must be finite and >= 0"):
+        FIMConfig(family_cubic_penalty=float("nan"))
+
+
+def test_weights_saved_before_the_cubic_member_penalty_load_as_they_were():
+    """A saved config with families but no ``family_cubic_penalty`` predates it: plain Akaike weights
+    (0); the default applies to new configs and to configs without families (where it does nothing)."""
+    old = FIMConfig.from_dict({"families": ["tanh", "sine"], "family_penalty": 6.0}, saved=True)
+    assert old.family_cubic_penalty == 0.0 and old.family_penalty == 6.0
+    assert FIMConfig.from_dict({"families": ["tanh"]}).family_cubic_penalty == FIMConfig().family_cubic_penalty > 0
+    assert FIMConfig.from_dict({}, saved=True).family_cubic_penalty == FIMConfig().family_cubic_penalty
+
+
 def test_global_fits_on_a_binning_grid_match_the_exact_sums():
     from fimcg.fim import FAMILIES, FIT_BIN_WIDTH, _binning, family_fits, high_degree_fits
 
