@@ -7,8 +7,8 @@ neither changes a network weight (``fimcg.fim.FIMConfig``):
   on the cubic pay γ (Akaike units) against those built on a straight line;
 - ``family_penalty``: what each family fit pays in the cross-validated drift average.
 
-Every setting of a grid runs the shipped network (its weights unchanged; the settings swapped into
-its config) on
+Every setting of a grid runs the network of a weights file (default: the shipped one; its weights
+unchanged, the settings swapped into its config) on
 
 - a development suite: systems of the catalogue with other parameters, steps and path counts than
   the benchmark's (``bench/fim_accuracy.py``), and seeds 100-104 (the benchmark uses 0-4), clean
@@ -24,6 +24,11 @@ does not get worse), the one with the best development score. The benchmark is n
 ``bench/fim_accuracy.py`` then checks the chosen setting.
 
     python bench/fim_family_settings.py [--weights W] [--seeds 5] [--prior-datasets 300]
+
+``bench/results/fim_family_settings.*`` is the run that chose the shipped settings: ``--weights`` the
+session-5 file (``git show 7b253cf:fimcg/weights/fim_1d.pt``, and its ``.sha256``), whose setting
+(0 and 6) is "current" there. On the shipped weights the development scores are the same and the
+prior ratios are relative to their setting (16 and 0).
 """
 
 from __future__ import annotations

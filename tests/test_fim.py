@@ -496,13 +496,17 @@ def test_family_members_on_the_cubic_pay_their_penalty():
     n = len(x)
     k = 2.5
     centres = [float(x.kthvalue(round(q_ * n)).values) for q_ in (0.05, 0.95)]  # the grid's ends
+
+    def design(z, degree, c):  # a polynomial of that degree plus the member's tanh column
+        return torch.stack([z ** p for p in range(degree + 1)] + [torch.tanh(k * (z - c))], -1)
+
     members = []  # (fit at the queries, estimated prediction error, on the cubic?)
     for degree in (1, 3):
         for c in centres:
-            design = lambda z: torch.stack([z ** p for p in range(degree + 1)] + [torch.tanh(k * (z - c))], -1)  # noqa: E731,B023
-            coef = torch.linalg.lstsq(design(x), y[:, None]).solution[:, 0]
-            rss = float(((y - design(x) @ coef) ** 2).sum())
-            members.append((design(q[0, :, 0].double()) @ coef, rss / (n * (1 - (degree + 2) / n) ** 2), degree == 3))
+            coef = torch.linalg.lstsq(design(x, degree, c), y[:, None]).solution[:, 0]
+            rss = float(((y - design(x, degree, c) @ coef) ** 2).sum())
+            members.append((design(q[0, :, 0].double(), degree, c) @ coef, rss / (n * (1 - (degree + 2) / n) ** 2),
+                            degree == 3))
     err = torch.tensor([m[1] for m in members])
     fits = torch.stack([m[0] for m in members])
     for penalty in (0.0, 3.0, 1e6):
