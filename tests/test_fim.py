@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -690,3 +692,14 @@ def test_committed_configs_build_the_shipped_architectures(shipped):
         assert committed.query_feature_names() == built.query_feature_names()
         meta = meta.get("init", {})
     assert FIMConfig.from_dict(PretrainConfig.from_json(weights / "finetune_stage3_config.json").model) == shipped.config
+
+
+def test_shipped_family_settings_are_the_ones_the_development_suite_chose(shipped):
+    """The family settings were chosen by bench/fim_family_settings.py (its committed result); a
+    config changed without re-running that choice fails here."""
+    result = json.loads((Path(__file__).resolve().parents[1] / "bench/results/fim_family_settings.json").read_text())
+    assert result["chosen"]["prior_ratio"] <= 1 + result["prior_tolerance"]
+    assert result["chosen"]["dev_ratio"] == min(r["dev_ratio"] for r in result["rows"]
+                                                if r["prior_ratio"] <= 1 + result["prior_tolerance"])
+    for key, value in result["chosen"]["setting"].items():
+        assert getattr(shipped.config, key) == value, key
