@@ -18,6 +18,7 @@ With ``--peers`` also pysindy used as a Kramers-Moyal regression and StochasticF
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import time
@@ -164,6 +165,15 @@ def prior_datasets(*, seed: int = 424242, per_episode: int = 2):
             if float(f_t.abs().max()) < 1e-6 or float(g_t.abs().max()) < 1e-6:
                 continue
             yield b.paths[i], b.dt, b.queries[i][order], f_t, g_t, b.paths.shape[1] * (b.paths.shape[2] - 1)
+
+
+def noisy_prior_datasets(n: int, noise_levels, *, seed: int) -> dict[float, list[tuple]]:
+    """The first ``n`` data sets of :func:`prior_datasets` (simulated once) at each observation-noise
+    level: {level: [(observed paths, dt, query points, true drift), ...]}; data set k gets the noise
+    of seed k at every level."""
+    clean = list(itertools.islice(prior_datasets(seed=seed), n))
+    return {level: [(_noisy(paths, level, k), dt, x, f_t) for k, (paths, dt, x, f_t, _, _) in enumerate(clean)]
+            for level in noise_levels}
 
 
 def run_prior_case(fim, n_datasets: int, noise: float) -> tuple[dict, dict]:

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 import fimcg
-from fim_accuracy import _errors, _noisy, case_data, cases, prior_datasets
+from fim_accuracy import _errors, case_data, cases, noisy_prior_datasets
 from fimcg import estimators
 from fimcg.fim import FIMConfig
 
@@ -102,13 +102,8 @@ def main() -> None:
             for seed in range(args.seeds):
                 paths, dt, x, f_true = case_data(case, seed, noise)
                 groups.setdefault(label, []).append(_record(fim, paths, dt, x, f_true))
-    for noise in (0.0, args.noise):
-        label = f"held-out prior{'' if noise == 0 else ', noisy'}"
-        groups[label] = []
-        for k, (clean, dt, x, f_t, _, _) in enumerate(prior_datasets(seed=777)):
-            groups[label].append(_record(fim, _noisy(clean, noise, k), dt, x, f_t))
-            if len(groups[label]) == args.prior_datasets:
-                break
+    for noise, data in noisy_prior_datasets(args.prior_datasets, (0.0, args.noise), seed=777).items():
+        groups[f"held-out prior{'' if noise == 0 else ', noisy'}"] = [_record(fim, *d) for d in data]
     prior_labels = [g for g in groups if g.startswith("held-out prior")]
     shipped = (cfg.cv_penalty, cfg.high_degree_penalty, cfg.family_penalty, 0.5)
     rows = []

@@ -45,7 +45,7 @@ from pathlib import Path
 import torch
 
 import fimcg
-from fim_accuracy import Case, _errors, _noisy, case_data, prior_datasets
+from fim_accuracy import Case, _errors, case_data, noisy_prior_datasets
 from fimcg import estimators, systems
 
 GRID = {"family_cubic_penalty": (0.0, 4.0, 8.0, 12.0, 16.0), "family_penalty": (0.0, 2.0, 4.0, 6.0, 8.0)}
@@ -106,12 +106,8 @@ def main() -> None:
             groups[label] = [case_data(case, 100 + seed, noise) for seed in range(args.seeds)]
             ll = [_errors(estimators.local_linear(p, dt, x)[0], f)[1] for p, dt, x, f in groups[label]]
             baseline[label] = sum(ll) / len(ll)
-    prior = []
-    for noise in (0.0, args.noise):
-        for k, (clean, dt, x, f_t, _, _) in enumerate(prior_datasets(seed=777)):
-            prior.append((_noisy(clean, noise, k), dt, x, f_t))
-            if k + 1 == args.prior_datasets:
-                break
+    prior = [d for data in noisy_prior_datasets(args.prior_datasets, (0.0, args.noise), seed=777).values()
+             for d in data]
     rows = []
     t0 = time.perf_counter()
     for values in itertools.product(*GRID.values()):
