@@ -103,6 +103,8 @@ FAMILY_STEEPNESS = tuple(round(0.4 * 1.6 ** i, 3) for i in range(8))  # 0.4 to 1
 FAMILY_WIDTHS = (0.1, 0.3, 1.0, 3.0, 10.0)
 FAMILY_FREQUENCIES = tuple(round(0.4 * 1.1 ** i, 3) for i in range(34))  # 0.4 to 9.2
 FAMILY_CENTRES = 15
+#: the Δ (Akaike units) a family member built on the cubic pays against those built on a line
+FAMILY_CUBIC_PENALTY = 16.0
 #: grid spacing (standardised units) of the linear binning behind the global fits: the error of a
 #: binned sum is below ~3% for the steepest family member and far less for the rest
 FIT_BIN_WIDTH = 0.04
@@ -168,7 +170,7 @@ class FIMConfig:
     high_degree_penalty: float = 4.0
     families: tuple[str, ...] = ("tanh", "sine", "rational")
     family_penalty: float = 0.0
-    family_cubic_penalty: float = 16.0
+    family_cubic_penalty: float = FAMILY_CUBIC_PENALTY
     family_steepness: tuple[float, ...] = FAMILY_STEEPNESS
     family_widths: tuple[float, ...] = FAMILY_WIDTHS
     family_frequencies: tuple[float, ...] = FAMILY_FREQUENCIES
@@ -933,7 +935,7 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
                 steepness: Sequence[float] = FAMILY_STEEPNESS, widths: Sequence[float] = FAMILY_WIDTHS,
                 frequencies: Sequence[float] = FAMILY_FREQUENCIES, centres: int = FAMILY_CENTRES,
                 prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
-                sums: "_RegressionSums | None" = None, cubic_penalty: float = 0.0
+                sums: "_RegressionSums | None" = None, cubic_penalty: float = FAMILY_CUBIC_PENALTY
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares drift fits of a line or a cubic plus one non-polynomial term: the prior's families.
 
@@ -952,9 +954,10 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
         families: names from :data:`FAMILIES`.
         binning, sums: as for :func:`high_degree_fits`.
-        cubic_penalty: the Δ (Akaike units, ≥ 0) the members on the cubic pay on top of their
-            estimated error: Akaike's criterion alone often prefers the cubic's two extra
-            coefficients on noisy data, which then bend the fit where data are sparse.
+        cubic_penalty: the Δ (Akaike units, ≥ 0; default the shipped model's) the members on the
+            cubic pay on top of their estimated error: Akaike's criterion alone often prefers the
+            cubic's two extra coefficients on noisy data, which then bend the fit where data are
+            sparse. 0: Akaike weights alone.
 
     Returns:
         ``(fits, cv)``: fits (B, G, F, D) at the queries, one per family, and cv (B, D, F) the
