@@ -35,7 +35,7 @@ drift 0.128 (max 0.18), diffusion 0.023, 8 s per run (session 3's FIM: 0.129 / 0
 
     python bench/coarse_grain.py                      # all cases; 10 seeds for the reference case
     python bench/coarse_grain.py --quick              # 2 seeds, reference case only, fewer steps
-    python bench/coarse_grain.py --fim runs/fim/fim_1d.pt --json bench_cg.json
+    python bench/coarse_grain.py --fim runs/fim/fim_1d.safetensors --json bench_cg.json
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.seeds, args.cases, args.joint_steps, args.ae_steps = 2, "reference", 300, 200
     if args.estimator == "fim":
-        fim = fimcg.fim.load_fim(args.fim, verify=False) if args.fim else fimcg.load_fim()
+        fim = fimcg.fim.load_fim(args.fim) if args.fim else fimcg.load_fim()
     elif args.estimator == "least_squares":
         fim = lambda p, dt, loc: estimators.least_squares(p, dt, loc, drift_basis=3, diff2_basis=2)  # noqa: E731
         fim.__name__ = "least_squares"

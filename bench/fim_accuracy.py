@@ -7,7 +7,7 @@ seeds) and a verdict on the targets of issue 5; writes everything to ``--json``.
 
     python bench/fim_accuracy.py                 # all cases, 5 seeds
     python bench/fim_accuracy.py --seeds 2 --quick
-    python bench/fim_accuracy.py --only tanh,periodic --prior-datasets 0 --weights runs/x.pt --json /tmp/x.json
+    python bench/fim_accuracy.py --only tanh,periodic --prior-datasets 0 --weights runs/x.safetensors --json /tmp/x.json
 
 Methods: the FIM (``fimcg.load_fim()``), binned Kramers-Moyal (30 bins), local-linear kernel
 regression (rule-of-thumb bandwidth), and the oracle: least squares in the true function class.

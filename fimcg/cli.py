@@ -5,7 +5,7 @@ that declares its options; :func:`build_parser` wires them together. Other parts
 a subcommand by adding both functions to :data:`SUBCOMMANDS`.
 
 Errors in the user's input (``ValueError``/``TypeError``/``FileNotFoundError`` raised by the library
-for a bad argument) are printed as one line, ``fimcg <command>: error: <message>``, with exit code 2
+for a bad argument, :class:`fimcg.checkpoint.UnsafeFileError` for a file that is not a fimcg file) are printed as one line, ``fimcg <command>: error: <message>``, with exit code 2
 and no traceback; argparse's own usage errors also exit with 2.
 """
 
@@ -17,6 +17,7 @@ from dataclasses import fields
 from typing import Callable, Sequence
 
 from . import __version__
+from .checkpoint import UnsafeFileError
 
 __all__ = ["build_parser", "main", "SUBCOMMANDS"]
 
@@ -93,7 +94,7 @@ def add_pretrain_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
 
     p = sub.add_parser("pretrain", help="pretrain the FIM on the synthetic prior (resumable)",
                        description="Pretrain the Foundation Inference Model on synthetic SDEs. Starting the same "
-                                   "command again resumes from OUT/checkpoint.pt. For several GPUs/nodes/CPU "
+                                   "command again resumes from OUT/checkpoint.safetensors. For several GPUs/nodes/CPU "
                                    "processes: torchrun --nproc_per_node N -m fimcg.pretrain ...",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     build_pretrain_parser(p)
@@ -109,11 +110,45 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------------
+# fimcg convert
+# --------------------------------------------------------------------------------------------------
+
+def add_convert_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("convert", help="convert a file of fimcg's former pickle format (weights, results, "
+                                       "checkpoints) to the current safetensors format",
+                       description="fimcg no longer reads pickles, because unpickling a file can run code. This "
+                                   "command converts a file that fimcg wrote in its former format, knowingly: it "
+                                   "unpickles SRC with torch's restricted reader (tensors and plain values only); "
+                                   "--trust allows a full unpickle, which runs any code SRC holds.")
+    p.add_argument("src", help="the old file (.pt)")
+    p.add_argument("dest", help="the new file (e.g. .safetensors)")
+    p.add_argument("--trust", action="store_true",
+                   help="if the restricted reader refuses SRC, unpickle it in full (only for files you made)")
+    p.set_defaults(func=cmd_convert)
+    return p
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .checkpoint import convert_legacy, sha256_of
+
+    print(f"fimcg convert: unpickling {args.src} ({'full unpickle allowed' if args.trust else 'restricted reader'});"
+          " convert only files you made yourself or trust", file=sys.stderr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said above
+        dest = convert_legacy(args.src, args.dest, trust=args.trust)
+    print(f"wrote {dest} (SHA-256 {sha256_of(dest)})")
+    return 0
+
+
 #: name -> function adding the subcommand's parser (which sets ``func`` to its command function)
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = {
     "run": add_run_parser,
     "systems": add_systems_parser,
     "pretrain": add_pretrain_parser,
+    "convert": add_convert_parser,
 }
 
 
@@ -134,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, UnsafeFileError) as exc:
         print(f"fimcg {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

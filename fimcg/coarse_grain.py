@@ -953,7 +953,7 @@ def pipeline_stage(ctx: Any) -> None:
     out = run_pipeline(ctx.data["frame_paths"], ctx.data["dt_frames"], ctx.data.get("sde"), size=c.size,
                        blob_width=c.blob_width, noise=c.noise, embedding=c.embedding,
                        x_range=ctx.results.get("video", {}).get("x_range", (-2.0, 2.0)), seed=c.seed, estimator=fim,
-                       checkpoint=Path(ctx.out) / "coarse_grain_checkpoint.pt", progress=ctx.progress)
+                       checkpoint=Path(ctx.out) / "coarse_grain_checkpoint.safetensors", progress=ctx.progress)
     n = out["numbers"]
     ctx.results["coarse_grain"] = n
     res, cmp = out["result"], out["comparison"]
@@ -987,7 +987,7 @@ def pipeline_stage(ctx: Any) -> None:
     rep.text("In the learned latent z: " + n["equation_latent"].replace("\n", ";  "))
     if "equation_x" in n:
         rep.text("Moved to x by the alignment and Itô's formula: " + n["equation_x"].replace("\n", ";  ")
-                 + "  (truth: f(x) = 4 x - 4 x^3, g(x)^2 = 4 - 1.25 x^2)")
+                 + f"  (truth, the simulated {ctx.data['sde'].name}: {ctx.data['sde'].describe()})")
     if out["validation"] is not None:
         v = out["validation"]
         rep.text("Validation in the latent (coordinate-free statistics, discovered SDE simulated vs encoded data):")

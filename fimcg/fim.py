@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -86,9 +86,13 @@ __all__ = [
     "high_degree_fits",
     "family_fits",
     "SHIPPED_WEIGHTS",
+    "SHIPPED_WEIGHTS_SHA256",
+    "UnverifiedWeightsWarning",
 ]
 
-SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "fim_1d.pt"
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / "fim_1d.safetensors"
+#: SHA-256 of the shipped weights, held in the code (not beside the file): a swapped file is refused
+SHIPPED_WEIGHTS_SHA256 = "5783c6a466215f136caeced4c48296e1fd967afffbe9f4f5c149619032c26186"
 TIME_SCALE = 0.01  # the normalised typical step Δt'
 TimeSteps = "float | torch.Tensor | Sequence"  # a regular step, or the steps between observations
 
@@ -270,17 +274,12 @@ class FIMConfig:
         return 2 * len(self.bandwidths) + 2
 
     @classmethod
-    def from_dict(cls, d: dict, *, saved: bool = False) -> "FIMConfig":
-        """Config from a dict; ``saved=True`` for the config stored with weights (fields added since
-        the weights were saved then take the value that reproduces the old model)."""
+    def from_dict(cls, d: dict) -> "FIMConfig":
+        """Config from a dict (as :func:`dataclasses.asdict` writes it, or read from JSON)."""
         d = dict(d)
-        if saved:
-            d.setdefault("n_test_points", 0)
-            d.setdefault("cv_penalty", None)
-            d.setdefault("high_degrees", ())
-            d.setdefault("families", ())
-            if d["families"]:  # without families the field has no effect
-                d.setdefault("family_cubic_penalty", 0.0)
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown FIMConfig field(s) {', '.join(unknown)}")
         for key in ("bandwidths", "trained_dims", "high_degrees", "families", "family_steepness", "family_widths",
                     "family_frequencies"):
             if key in d:
@@ -1408,50 +1407,62 @@ def _concat_normalised(parts: list[Normalised]) -> Normalised:
 # ----------------------------------------------------------------------------------------------
 
 
+class UnverifiedWeightsWarning(UserWarning):
+    """Weights that are not the ones shipped with fimcg were loaded without a known checksum."""
+
+
 def save_weights(model: FIM, path: str | Path, *, meta: dict | None = None) -> str:
-    """Write ``model``'s weights and config to ``path`` and its SHA-256 next to it; return the hash."""
-    from .checkpoint import atomic_write_text, save_checkpoint
+    """Write ``model``'s weights and config to ``path`` (safetensors + JSON, see
+    :mod:`fimcg.checkpoint`) and return the file's SHA-256 (to publish beside it, for
+    ``load_fim(path, sha256=...)``)."""
+    from .checkpoint import save_checkpoint
 
     path = Path(path)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     save_checkpoint({"format": "fimcg-fim-1", "config": asdict(model.config), "state_dict": state,
                      "meta": meta or {}}, path)
-    digest = sha256_of(path)
-    atomic_write_text(f"{digest}  {path.name}\n", path.with_suffix(".sha256"))
-    return digest
+    return sha256_of(path)
 
 
 def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cpu",
-             verify: bool = True) -> FIM:
+             sha256: str | None = None) -> FIM:
     """Load a pretrained FIM, frozen (eval mode, ``requires_grad=False``).
+
+    Loading never runs code (see :mod:`fimcg.checkpoint`). The shipped weights are checked against
+    :data:`SHIPPED_WEIGHTS_SHA256`, which is part of the code, so a swapped or damaged file is refused.
+    Other weights are checked against ``sha256`` when it is given; without it they load with an
+    :class:`UnverifiedWeightsWarning`.
 
     Args:
         path: a weights file written by :func:`save_weights`; default the weights shipped with fimcg.
         device: where to put the model.
-        verify: check the file against the SHA-256 stored beside it (``<name>.sha256``).
+        sha256: the expected hex SHA-256 of ``path`` (from a source you trust).
 
     Raises:
-        FileNotFoundError: the weights (or their checksum file) are missing.
-        RuntimeError: the checksum does not match, or the file is not a fimcg FIM weights file.
+        FileNotFoundError: the weights are missing.
+        RuntimeError: the checksum does not match, or the file is not a fimcg FIM weights file (a file
+            of the former pickle format is refused with a message that says how to convert it).
     """
+    shipped = path is None or Path(path).resolve() == SHIPPED_WEIGHTS.resolve()
     path = Path(path) if path is not None else SHIPPED_WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"FIM weights not found at {path}; reinstall fimcg or pretrain with "
                                 "`fimcg pretrain` (see fimcg/weights/MODEL_CARD.md)")
-    if verify:
-        sums = path.with_suffix(".sha256")
-        if not sums.is_file():
-            raise FileNotFoundError(f"checksum file {sums} is missing; cannot verify {path} (pass verify=False "
-                                    "to skip)")
-        expected = sums.read_text().split()[0]
+    expected = SHIPPED_WEIGHTS_SHA256 if shipped else sha256
+    if expected is not None:
         actual = sha256_of(path)
-        if actual != expected:
-            raise RuntimeError(f"FIM weights {path} are corrupt: SHA-256 {actual[:16]}... does not match the "
-                               f"expected {expected[:16]}...")
+        if actual != expected.strip().lower():
+            what = "the weights shipped with fimcg" if shipped else "the expected checksum"
+            raise RuntimeError(f"FIM weights {path} are corrupt or were replaced: SHA-256 {actual[:16]}... does not "
+                               f"match {what} ({expected[:16]}...)" + ("; reinstall fimcg" if shipped else ""))
     blob = load_checkpoint(path)
     if not isinstance(blob, dict) or blob.get("format") != "fimcg-fim-1":
         raise RuntimeError(f"{path} is not a fimcg FIM weights file")
-    model = FIM(FIMConfig.from_dict(blob["config"], saved=True))
+    if expected is None:
+        warnings.warn(f"{path} is not the FIM shipped with fimcg and no sha256 was given: loaded unverified "
+                      "(pass load_fim(path, sha256=...) with the checksum printed when the weights were saved)",
+                      UnverifiedWeightsWarning, stacklevel=2)
+    model = FIM(FIMConfig.from_dict(blob["config"]))
     model.load_state_dict(blob["state_dict"])
     model.meta = blob.get("meta", {})
     model.to(device).eval()

@@ -1,14 +1,14 @@
 """Pretraining the FIM on the synthetic prior: the whole training loop in one file.
 
-Run it as ``fimcg pretrain --config CONFIG.json --out runs/fim [--export fimcg/weights/fim_1d.pt]``
+Run it as ``fimcg pretrain --config CONFIG.json --out runs/fim [--export fimcg/weights/fim_1d.safetensors]``
 (or ``python -m fimcg.pretrain ...``; with ``torchrun --nproc_per_node N -m fimcg.pretrain ...``
 for data-parallel training on several GPUs, nodes or CPU processes).
 
 The loop, per step: draw a batch of synthetic datasets (:class:`fimcg.prior.SyntheticPrior`), run
 the model, compute :func:`fim_loss`, AdamW update with gradient clipping and a warm-up + cosine
 learning-rate schedule. Every ``val_every`` steps it evaluates held-out prior samples and the
-reference double well, every ``checkpoint_every`` seconds it writes ``checkpoint.pt`` atomically
-(model, optimiser, step, RNG state, log), and the best validation model is kept in ``best.pt``. A
+reference double well, every ``checkpoint_every`` seconds it writes ``checkpoint.safetensors`` atomically
+(model, optimiser, step, RNG state, log), and the best validation model is kept in ``best.safetensors``. A
 killed run loses at most one checkpoint interval: starting the same command again resumes.
 """
 
@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from .checkpoint import UnsafeFileError, atomic_write_json, load_checkpoint, save_checkpoint
 from .fim import FIM, FIMConfig, Prediction, save_weights
 from .prior import PriorConfig, SyntheticPrior, TrainingBatch
 
@@ -266,10 +266,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
 
     Args:
         cfg: the run's configuration.
-        out_dir: folder for ``checkpoint.pt``, ``best.pt``, ``log.csv``, ``log.json``, ``config.json``.
+        out_dir: folder for ``checkpoint.safetensors``, ``best.safetensors``, ``log.csv``, ``log.json``, ``config.json``.
         device: "cpu", "cuda", "cuda:N" or "auto" (CUDA when available).
         fresh: ignore an existing checkpoint in ``out_dir`` and start from scratch.
-        export: when given, write the best model's weights there (with its ``.sha256``) at the end.
+        export: when given, write the best model's weights there at the end (its SHA-256 is printed and
+            returned as ``export_sha256``: pass it to ``load_fim(path, sha256=...)``).
         progress: show a tqdm progress bar (rank 0 only).
         init: start a new run from these model weights (a shipped weights file or a pretraining
             checkpoint) instead of the initial gates: fine-tuning. Ignored when ``out_dir`` holds a
@@ -297,7 +298,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, history, elapsed = 0, math.inf, [], 0.0
     init_meta = None  # what a fine-tuning run started from (goes into the exported weights' metadata)
-    ckpt_path = out / "checkpoint.pt"
+    ckpt_path = out / "checkpoint.safetensors"
     if ckpt_path.exists() and not fresh:
         ck = load_checkpoint(ckpt_path, map_location=dev)
         model.load_state_dict(ck["model"])
@@ -307,7 +308,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
     elif init is not None:
         blob = load_checkpoint(init, map_location=dev)
         if "state_dict" in blob:  # a weights file
-            old_cfg, state = FIMConfig.from_dict(blob["config"], saved=True), blob["state_dict"]
+            old_cfg, state = FIMConfig.from_dict(blob["config"]), blob["state_dict"]
             init_meta = dict(blob.get("meta") or {})
         else:  # a pretraining checkpoint
             old_cfg, state = FIMConfig.from_dict(blob["config"]["model"]), blob["model"]
@@ -338,7 +339,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
         save_checkpoint(state, ckpt_path)
         if tag_best:
             save_checkpoint({"model": model.state_dict(), "step": step, "config": asdict(cfg),
-                             "record": history[-1] if history else {}, "init_meta": init_meta}, out / "best.pt")
+                             "record": history[-1] if history else {}, "init_meta": init_meta}, out / "best.safetensors")
         atomic_write_json({"step": step, "best": best, "elapsed_s": elapsed, "history": history}, out / "log.json")
 
     def validate(record: dict) -> float:
@@ -418,8 +419,10 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
             signal.signal(s, h)
     final = history[-1] if history else {"step": step}
     if export is not None and rank == 0:
-        export_weights(out / "best.pt" if (out / "best.pt").exists() else ckpt_path, export,
-                       extra={"wall_time_s": round(elapsed, 1), "stopped_at_step": step})
+        digest = export_weights(out / "best.safetensors" if (out / "best.safetensors").exists() else ckpt_path,
+                                export, extra={"wall_time_s": round(elapsed, 1), "stopped_at_step": step})
+        final = {**final, "export_sha256": digest}
+        tqdm.write(f"exported {export} (SHA-256 {digest})")
     if world > 1:
         _check_replicas_in_sync(model)
         dist.barrier()
@@ -479,7 +482,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--workers", type=int, help="processes that simulate the prior in parallel")
     p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     p.add_argument("--init", help="fine-tune: start a new run from these weights (weights file or checkpoint)")
-    p.add_argument("--export", help="write the best model to this weights file (with .sha256) at the end")
+    p.add_argument("--export", help="write the best model to this weights file at the end (prints its SHA-256)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -502,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         run_from_args(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, UnsafeFileError) as exc:
         print(f"fimcg pretrain: error: {exc}", file=sys.stderr)
         return 2
     return 0

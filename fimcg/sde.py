@@ -35,6 +35,8 @@ class SDE:
         name: a short human-readable name, used in figures and reports.
         potential: optional U with f = -grad U (for g constant) mapping ``(..., d)`` to ``(...)``.
         params: the keyword parameters the system was built with (for reports).
+        formula: the equations in words, e.g. ``"f(x) = 4 x - 4 x^3, g(x) = 1"`` (for reports; the
+            catalogue fills it in from the parameters).
 
     ``drift`` and ``diffusion`` are always called on the whole batch ``(n_paths, d)`` by
     :func:`simulate`, so a family of equations with per-path coefficients (as the synthetic prior
@@ -47,6 +49,7 @@ class SDE:
     name: str = "sde"
     potential: Callable[[torch.Tensor], torch.Tensor] | None = None
     params: dict = field(default_factory=dict)
+    formula: str = ""
 
     def __post_init__(self) -> None:
         if self.dim not in (1, 2, 3):
@@ -70,6 +73,13 @@ class SDE:
         from .systems import stationary_density
 
         return stationary_density(self, x, **kwargs)
+
+    def describe(self) -> str:
+        """What this SDE is, for a reader: its formula, else its name and parameters."""
+        if self.formula:
+            return self.formula
+        ps = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.name}({ps})"
 
     def __repr__(self) -> str:  # dataclass repr would print function objects
         ps = ", ".join(f"{k}={v}" for k, v in self.params.items())

@@ -115,6 +115,7 @@ def double_well(*, alpha: float = 4.0, beta: float = 4.0, g1: float = 4.0, g2: f
         name="double_well",
         potential=lambda x: (beta * x ** 4 / 4 - alpha * x ** 2 / 2).sum(-1),
         params={"alpha": alpha, "beta": beta, "g1": g1, "g2": g2},
+        formula=f"f(x) = {alpha:g} x - {beta:g} x^3, g(x) = sqrt(max({g1:g} - {g2:g} x^2, 0))",
     )
 
 
@@ -133,6 +134,7 @@ def double_well_constant(*, alpha: float = 4.0, beta: float = 4.0, sigma: float 
         name="double_well_constant",
         potential=lambda x: (beta * x ** 4 / 4 - alpha * x ** 2 / 2).sum(-1),
         params={"alpha": alpha, "beta": beta, "sigma": sigma},
+        formula=f"f(x) = {alpha:g} x - {beta:g} x^3, g(x) = {sigma:g}",
     )
 
 
@@ -154,6 +156,7 @@ def double_well_soft(*, alpha: float = 1.0, beta: float = 1.0, g1: float = 1.0, 
         name="double_well_soft",
         potential=lambda x: (beta * x ** 4 / 4 - alpha * x ** 2 / 2).sum(-1),
         params={"alpha": alpha, "beta": beta, "g1": g1, "g2": g2, "g0": g0},
+        formula=f"f(x) = {alpha:g} x - {beta:g} x^3, g(x) = sqrt(max({g1:g} - {g2:g} x^2, 0)) + {g0:g}",
     )
 
 
@@ -180,6 +183,7 @@ def ornstein_uhlenbeck(*, theta: float = 1.0, mu: float = 0.0, sigma: float = 1.
         name="ornstein_uhlenbeck",
         potential=lambda x: (theta * (x - mu) ** 2 / 2).sum(-1),
         params={"theta": theta, "mu": mu, "sigma": sigma, "dim": dim},
+        formula=f"f(x) = {theta:g} ({mu:g} - x), g(x) = {sigma:g}" + (f", in each of {dim} coordinates" if dim > 1 else ""),
     )
 
 
@@ -232,8 +236,11 @@ def polynomial_potential(*, coeffs: Sequence[float] = (0.0, 0.0, -2.0, 0.0, 1.0)
         g2 = _nonneg(g2, name="semicircle[1] (g2)")
         diffusion = _semicircle(g1, g2)
         params["semicircle"] = [g1, g2]
+    u = " + ".join(f"{v:g} x^{k}" if k > 1 else (f"{v:g} x" if k == 1 else f"{v:g}") for k, v in enumerate(c) if v)
+    g_text = f"{params['sigma']:g}" if semicircle is None else f"sqrt(max({g1:g} - {g2:g} x^2, 0))"
     return SDE(drift=drift, diffusion=diffusion, dim=1, name="polynomial_potential",
-               potential=potential, params=params)
+               potential=potential, params=params,
+               formula=f"f(x) = -U'(x) + {tilt:g} with U(x) = {u or '0'}, g(x) = {g_text}")
 
 
 def tanh_double_well(*, a: float = 1.5, b: float = 2.0, c: float = 1.0, sigma: float = 1.0) -> SDE:
@@ -259,6 +266,7 @@ def tanh_double_well(*, a: float = 1.5, b: float = 2.0, c: float = 1.0, sigma: f
         name="tanh_double_well",
         potential=potential,
         params={"a": a, "b": b, "c": c, "sigma": sigma},
+        formula=f"f(x) = {a:g} tanh({b:g} x) - {c:g} x, g(x) = {sigma:g}",
     )
 
 
@@ -283,6 +291,7 @@ def periodic_well(*, kappa: float = 0.5, a: float = 1.0, k: float = 3.0, sigma: 
         name="periodic_well",
         potential=lambda x: (kappa * x ** 2 / 2 - (a / k) * torch.cos(k * x)).sum(-1),
         params={"kappa": kappa, "a": a, "k": k, "sigma": sigma, "modulation": modulation},
+        formula=f"f(x) = -{kappa:g} x - {a:g} sin({k:g} x), g(x) = {sigma:g} (1 + {modulation:g} cos(x))",
     )
 
 
@@ -315,7 +324,8 @@ def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0,
 
     return SDE(drift=drift, diffusion=_constant(sig, 2), dim=2, name="double_well_2d",
                potential=potential,
-               params={"alpha": alpha, "beta": beta, "kappa": kappa, "sigma": list(sig)})
+               params={"alpha": alpha, "beta": beta, "kappa": kappa, "sigma": list(sig)},
+               formula=f"f(x, y) = ({alpha:g} x - {beta:g} x^3, -{kappa:g} y), g = ({sig[0]:g}, {sig[1]:g})")
 
 
 # Müller-Brown potential: sum_i A_i exp(a_i (x - x_i)^2 + b_i (x - x_i)(y - y_i) + c_i (y - y_i)^2)
@@ -359,7 +369,8 @@ def mueller_brown(*, scale: float = 0.05, sigma: float = 1.0) -> SDE:
         return -scale * torch.stack([gx, gy], dim=-1)
 
     return SDE(drift=drift, diffusion=_constant(sigma, 2), dim=2, name="mueller_brown",
-               potential=potential, params={"scale": scale, "sigma": sigma})
+               potential=potential, params={"scale": scale, "sigma": sigma},
+               formula=f"f = -grad({scale:g} U) with U the Müller-Brown potential, g = ({sigma:g}, {sigma:g})")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -277,8 +277,8 @@ figures.training_curve_figure(history, title=f"tiny FIM, {final['step']} steps i
 # model next to the shipped one on the reference double well:
 
 # %%
-export_weights(os.path.join(run_dir, "checkpoint.pt"), os.path.join(run_dir, "tiny.pt"))
-tiny_fim = fimcg.load_fim(os.path.join(run_dir, "tiny.pt"))
+digest = export_weights(os.path.join(run_dir, "checkpoint.safetensors"), os.path.join(run_dir, "tiny.safetensors"))
+tiny_fim = fimcg.load_fim(os.path.join(run_dir, "tiny.safetensors"), sha256=digest)  # weights we just made
 grid = fimcg.occupied_grid(paths, n=80)
 estimates = {"tiny FIM": tiny_fim.estimate(paths, DT, grid), "shipped FIM": fim.estimate(paths, DT, grid)}
 figures.drift_diffusion_figure(grid, estimates, sde=sde, title="the same paths, two FIMs")

@@ -2,16 +2,16 @@
 # Reproduce (or improve) the shipped FIM weights in one command. Three stages, as the shipped weights
 # were made:
 #   1. pretraining from the initial gates (fimcg/weights/pretrain_config.json; the shipped run: one
-#      H100, 7 min) -> runs/fim, exported to runs/fim/stage1.pt;
+#      H100, 7 min) -> runs/fim, exported to runs/fim/stage1.safetensors;
 #   2. fine-tuning of the grown model (lack-of-fit tests, a fourth bandwidth, the cross-validated
 #      drift average, which takes over the cubic fit's gate; fimcg/weights/finetune_config.json;
 #      the shipped run: 40 min on 2 CPU cores) -> runs/fim-ft, its best-validation checkpoint exported to
-#      runs/fim-ft/stage2.pt (the shipped stage 2 is step 2,400 of that run, chosen with benchmark data
+#      runs/fim-ft/stage2.safetensors (the shipped stage 2 is step 2,400 of that run, chosen with benchmark data
 #      among checkpoints within validation noise of each other: see the model card);
 #   3. the stage-2 network in the architecture with the wider cross-validated average (degree-5 and
 #      7 fits, the tanh, sine and rational families, whose settings bench/fim_family_settings.py
 #      chose; fimcg/weights/finetune_stage3_config.json): 0 training steps, exported to
-#      fimcg/weights/fim_1d.pt;
+#      fimcg/weights/fim_1d.safetensors;
 # then the accuracy and speed benchmarks and the model card.
 #   bash scripts/pretrain-fim.sh --device cuda            # on a GPU
 #   bash scripts/pretrain-fim.sh --workers 1              # CPU only: expect hours for stage 1
@@ -21,14 +21,14 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 "$PY" -m fimcg.pretrain --config fimcg/weights/pretrain_config.json --out runs/fim \
-    --export runs/fim/stage1.pt "$@"
+    --export runs/fim/stage1.safetensors "$@"
 "$PY" -m fimcg.pretrain --config fimcg/weights/finetune_config.json --out runs/fim-ft \
-    --init runs/fim/stage1.pt --export runs/fim-ft/stage2.pt "$@"
+    --init runs/fim/stage1.safetensors --export runs/fim-ft/stage2.safetensors "$@"
 "$PY" -m fimcg.pretrain --config fimcg/weights/finetune_stage3_config.json --out runs/fim-s3 \
-    --init runs/fim-ft/stage2.pt --export fimcg/weights/fim_1d.pt "$@"
+    --init runs/fim-ft/stage2.safetensors --export fimcg/weights/fim_1d.safetensors "$@"
 cp runs/fim-ft/log.json bench/results/finetune_log.json
 cp runs/fim-s3/log.json bench/results/finetune_stage3_log.json
 "$PY" bench/fim_accuracy.py
 "$PY" bench/fim_speed.py
 "$PY" bench/fim_model_card.py
-echo "new weights: fimcg/weights/fim_1d.pt; card: fimcg/weights/MODEL_CARD.md"
+echo "new weights: fimcg/weights/fim_1d.safetensors; card: fimcg/weights/MODEL_CARD.md"

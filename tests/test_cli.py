@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import fimcg
 from fimcg import report
 from fimcg.cli import main
 
@@ -128,3 +130,28 @@ def test_console_script_points_to_main():
     if not script.exists():
         pytest.skip("fimcg is not installed as a console script in this environment")
     assert "from fimcg.cli import main" in script.read_text()
+
+
+@pytest.mark.parametrize("system", ["ornstein_uhlenbeck", "double_well_constant"])
+def test_report_states_the_truth_of_the_simulated_system_only(system, tmp_path):
+    """The report once printed the reference double well's truth for every --system."""
+    stages = [s for s in report.STAGES if s[0] in ("simulate", "render", "coarse_grain")]
+    report.run_main(report.RunConfig(system=system, n_paths=4, n_steps=300, frame_every=2), out=tmp_path,
+                    progress=False, stages=stages)
+    page = (tmp_path / "report.html").read_text()
+    truth = fimcg.systems.get_system(system)
+    assert f"truth, the simulated {system}: {html.escape(truth.describe())}" in page
+    assert "1.25 x^2" not in page  # nothing of the reference system's diffusion
+
+
+def test_a_run_without_a_known_system_has_no_truth_section(tmp_path):
+    def forget_the_truth(ctx):  # as for a user's own recording: frames and dt, no SDE
+        del ctx.data["sde"]
+
+    stages = [s for s in report.STAGES if s[0] in ("simulate", "render")] + [("forget", forget_the_truth)] \
+        + [s for s in report.STAGES if s[0] == "coarse_grain"]
+    res = report.run_main(report.RunConfig(n_paths=4, n_steps=300, frame_every=2), out=tmp_path, progress=False,
+                          stages=stages)
+    page = (tmp_path / "report.html").read_text()
+    assert "Discovered equations" in page and "In the learned latent z" in page
+    assert "truth" not in page.lower() and "latent_r2" not in res["coarse_grain"]

@@ -131,7 +131,7 @@ def test_frame_likelihood_is_invariant_to_rescaling_the_latent(data):
 
 def test_checkpoint_and_resume(data, tmp_path):
     _, frames = data
-    ckpt = tmp_path / "cg.pt"
+    ckpt = tmp_path / "cg.safetensors"
     first = coarse_grain(frames, 0.01, steps=4, checkpoint=ckpt, checkpoint_every=2, **FAST)
     assert ckpt.is_file()
     calls = []
@@ -158,7 +158,7 @@ def test_checkpoint_and_resume(data, tmp_path):
 
 def test_save_and_load(fitted, data, tmp_path):
     _, frames = data
-    path = fitted.save(tmp_path / "result.pt")
+    path = fitted.save(tmp_path / "result.safetensors")
     back = CoarseGrainResult.load(path, estimator=local_linear)
     torch.testing.assert_close(back.encode(frames[:2]), fitted.encode(frames[:2]))
     loc = torch.linspace(-1, 1, 5)[:, None]
@@ -173,7 +173,7 @@ def test_save_and_load(fitted, data, tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
     _, frames = data
-    ckpt = tmp_path / "nan.pt"
+    ckpt = tmp_path / "nan.safetensors"
     state = {"n": 0}
 
     def breaks_at_third_call(paths, dt, loc):
@@ -278,7 +278,7 @@ def test_run_pipeline_replaces_a_checkpoint_of_other_data(data, tmp_path):
     from fimcg.coarse_grain import run_pipeline
 
     x, _ = data
-    ckpt = tmp_path / "pipe.pt"
+    ckpt = tmp_path / "pipe.safetensors"
     opts = dict(size=16, estimator=local_linear, steps=1, progress=False, checkpoint=ckpt)
     run_pipeline(x, 0.01, double_well(), **opts)
     out = run_pipeline(x[:, :60], 0.01, double_well(), **opts)  # other data, same checkpoint file

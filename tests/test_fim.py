@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+from dataclasses import asdict
 import warnings
 from pathlib import Path
 
@@ -11,7 +11,9 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.fim import FIM, FIMConfig, ExtrapolationWarning, SHIPPED_WEIGHTS, load_fim, save_weights
+from fimcg.checkpoint import LegacyFormatError
+from fimcg.fim import (FIM, SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_SHA256, ExtrapolationWarning, FIMConfig,
+                       UnverifiedWeightsWarning, load_fim, save_weights)
 
 torch.set_num_threads(1)
 
@@ -186,27 +188,80 @@ def test_extrapolation_warns(model):
 
 
 def test_weights_round_trip_and_checksum(model, tmp_path):
-    path = tmp_path / "w.pt"
-    save_weights(model, path, meta={"note": "test"})
-    loaded = load_fim(path)
+    path = tmp_path / "w.safetensors"
+    digest = save_weights(model, path, meta={"note": "test"})
+    assert digest == fimcg.checkpoint.sha256_of(path) and not list(tmp_path.glob("*.sha256"))
+    loaded = load_fim(path, sha256=digest)
     assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
     assert loaded.meta == {"note": "test"}
     paths, loc = _ou_paths(), torch.zeros(3, 1)
     torch.testing.assert_close(loaded.estimate(paths, 0.01, loc)[0], model.estimate(paths, 0.01, loc)[0])
+    # without a checksum a user's weights load, with a warning that says they are unverified
+    with pytest.warns(UnverifiedWeightsWarning, match="loaded unverified"):
+        load_fim(path)
     # one flipped byte -> checksum error naming the file
     raw = bytearray(path.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(RuntimeError, match="corrupt"):
-        load_fim(path)
+    with pytest.raises(RuntimeError, match="corrupt or were replaced"):
+        load_fim(path, sha256=digest)
+
+
+def test_shipped_weights_are_checked_against_the_hash_in_the_code(model, tmp_path, monkeypatch):
+    """A swapped shipped file is refused, even if a matching .sha256 travels with it."""
+    assert fimcg.checkpoint.sha256_of(SHIPPED_WEIGHTS) == SHIPPED_WEIGHTS_SHA256
+    fake = tmp_path / "fim_1d.safetensors"
+    digest = save_weights(model, fake)  # a valid weights file, but not the shipped one
+    fake.with_suffix(".sha256").write_text(f"{digest}  fim_1d.safetensors\n")
+    monkeypatch.setattr(fimcg.fim, "SHIPPED_WEIGHTS", fake)
+    with pytest.raises(RuntimeError, match="does not match the weights shipped with fimcg"):
+        load_fim()
+    with pytest.raises(RuntimeError, match="does not match the weights shipped"):
+        load_fim(fake)  # the shipped path given explicitly is verified too
 
 
 def test_missing_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="FIM weights not found"):
-        load_fim(tmp_path / "nope.pt")
-    shutil.copy(SHIPPED_WEIGHTS, tmp_path / "w.pt")
-    with pytest.raises(FileNotFoundError, match="checksum file"):
-        load_fim(tmp_path / "w.pt")
+        load_fim(tmp_path / "nope.safetensors")
+
+
+def test_legacy_weights_are_refused_and_convert_to_the_model_they_were(tmp_path):
+    """A pickle of the former format is never unpickled by load_fim; the explicit conversion
+    completes configs saved before fields existed (no lack-of-fit tests, no cubic-member penalty)."""
+    legacy = FIM(FIMConfig(d_model=32, n_heads=2, n_latents=8, n_encoder_blocks=1, n_decoder_blocks=1,
+                           n_test_points=0, families=("tanh",), family_cubic_penalty=0.0))
+    cfg = asdict(legacy.config)
+    del cfg["n_test_points"], cfg["family_cubic_penalty"]  # as saved before those fields existed
+    old = tmp_path / "legacy.pt"
+    torch.save({"format": "fimcg-fim-1", "config": cfg, "state_dict": legacy.state_dict(), "meta": {}}, old)
+    with pytest.raises(LegacyFormatError, match="fimcg convert"):
+        load_fim(old, sha256=fimcg.checkpoint.sha256_of(old))
+    with pytest.warns(UserWarning, match="unpickles"):
+        new = fimcg.checkpoint.convert_legacy(old, tmp_path / "new.safetensors")
+    loaded = load_fim(new, sha256=fimcg.checkpoint.sha256_of(new))
+    assert loaded.config == legacy.config
+    paths, x = _ou_paths(), torch.linspace(-0.5, 0.5, 4)[:, None]
+    with torch.no_grad():
+        assert torch.equal(loaded.estimate(paths, 0.01, x, warn=False)[0], legacy.estimate(paths, 0.01, x, warn=False)[0])
+
+
+def test_outputs_equal_the_saved_reference(shipped):
+    """Outputs on a fixed suite of contexts (1 to 100 paths, regular and irregular steps, noise)
+    equal those saved from the implementation before the file-format change, to float rounding."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "data"))
+    try:
+        import fim_reference_contexts as suite
+    finally:
+        sys.path.pop(0)
+    saved = json.loads((Path(__file__).parent / "data" / "fim_reference_outputs.json").read_text())
+    now = suite.outputs(shipped)
+    assert [c["name"] for c in now] == [c["name"] for c in saved]
+    for a, b in zip(saved, now):
+        for key in ("drift", "diffusion"):
+            ref, new = torch.tensor(a[key]), torch.tensor(b[key])
+            torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-6 * float(ref.abs().max()), msg=a["name"])
 
 
 # --- kernel and polynomial features -------------------------------------------------------------
@@ -522,15 +577,6 @@ def test_family_members_on_the_cubic_pay_their_penalty():
         FIMConfig(family_cubic_penalty=float("nan"))
 
 
-def test_weights_saved_before_the_cubic_member_penalty_load_as_they_were():
-    """A saved config with families but no ``family_cubic_penalty`` predates it: plain Akaike weights
-    (0); the default applies to new configs and to configs without families (where it does nothing)."""
-    old = FIMConfig.from_dict({"families": ["tanh", "sine"], "family_penalty": 6.0}, saved=True)
-    assert old.family_cubic_penalty == 0.0 and old.family_penalty == 6.0
-    assert FIMConfig.from_dict({"families": ["tanh"]}).family_cubic_penalty == FIMConfig().family_cubic_penalty > 0
-    assert FIMConfig.from_dict({}, saved=True).family_cubic_penalty == FIMConfig().family_cubic_penalty
-
-
 def test_global_fits_on_a_binning_grid_match_the_exact_sums():
     from fimcg.fim import FAMILIES, FIT_BIN_WIDTH, _binning, family_fits, high_degree_fits
 
@@ -602,26 +648,6 @@ def test_family_grid_is_part_of_the_config():
 # --- the shipped model -------------------------------------------------------------------------
 
 
-def test_weights_saved_before_the_lack_of_fit_tests_still_load(model, tmp_path):
-    """A weights file whose config predates ``n_test_points`` loads as the model it was (no tests)."""
-    from fimcg.checkpoint import load_checkpoint
-
-    legacy = FIM(FIMConfig(d_model=32, n_heads=2, n_latents=8, n_encoder_blocks=1, n_decoder_blocks=1,
-                           n_test_points=0))
-    path = tmp_path / "legacy.pt"
-    save_weights(legacy, path)
-    blob = load_checkpoint(path)
-    del blob["config"]["n_test_points"]
-    torch.save(blob, path)
-    path.with_suffix(".sha256").write_text(f"{fimcg.checkpoint.sha256_of(path)}  legacy.pt\n")
-    loaded = load_fim(path)
-    assert loaded.config.n_test_points == 0
-    paths = _ou_paths()
-    x = torch.linspace(-0.5, 0.5, 4)[:, None]
-    with torch.no_grad():
-        assert torch.allclose(loaded.estimate(paths, 0.01, x, warn=False)[0], legacy.estimate(paths, 0.01, x, warn=False)[0])
-
-
 def test_shipped_weights_are_small_and_verified(shipped):
     assert SHIPPED_WEIGHTS.stat().st_size < 5 * 2 ** 20
     assert not any(p.requires_grad for p in shipped.parameters())
@@ -687,7 +713,7 @@ def test_committed_configs_build_the_shipped_architectures(shipped):
     meta = shipped.meta
     for name in ("finetune_stage3_config.json", "finetune_config.json", "pretrain_config.json"):
         committed = FIMConfig.from_dict(PretrainConfig.from_json(weights / name).model)
-        built = FIMConfig.from_dict(meta["pretrain_config"]["model"], saved=True)
+        built = FIMConfig.from_dict(meta["pretrain_config"]["model"])
         assert committed == built, name
         assert committed.query_feature_names() == built.query_feature_names()
         meta = meta.get("init", {})

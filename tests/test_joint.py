@@ -51,7 +51,7 @@ def test_joint_training_learns_the_head(data, tmp_path):
     paths = fimcg.simulate(res.sde(), res.latents[:3, 0], dt=0.01, n_steps=20, seed=0)
     assert bool(torch.isfinite(paths).all())
     # save / load round trip keeps the head
-    back = JointResult.load(res.save(tmp_path / "joint.pt"))
+    back = JointResult.load(res.save(tmp_path / "joint.safetensors"))
     loc = torch.linspace(-1, 1, 5)[:, None]
     torch.testing.assert_close(back.drift(loc), res.drift(loc))
     torch.testing.assert_close(back.encode(frames[:1]), res.encode(frames[:1]))

@@ -7,12 +7,14 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
 
+from fimcg.checkpoint import load_checkpoint
 from fimcg.fim import FIMConfig, load_fim
 from fimcg.pretrain import PretrainConfig, main, pretrain
 
@@ -30,9 +32,9 @@ def test_pretrain_writes_logs_checkpoints_and_resumes(tmp_path):
     out = tmp_path / "run"
     rec = pretrain(_tiny(4), out, device="cpu", progress=False)
     assert rec["step"] == 4 and "val_drift_rel" in rec and "ref_diffusion_rel" in rec
-    for name in ("checkpoint.pt", "best.pt", "log.csv", "log.json", "config.json"):
+    for name in ("checkpoint.safetensors", "best.safetensors", "log.csv", "log.json", "config.json"):
         assert (out / name).is_file(), name
-    first = torch.load(out / "checkpoint.pt", weights_only=False)
+    first = load_checkpoint(out / "checkpoint.safetensors")
     assert first["step"] == 4
     # same command with more steps resumes from step 4 instead of starting over
     rec = pretrain(_tiny(8), out, device="cpu", progress=False)
@@ -40,7 +42,7 @@ def test_pretrain_writes_logs_checkpoints_and_resumes(tmp_path):
     steps = [r["step"] for r in log["history"]]
     # step 0 is the validation of the initial model, then every log_every=2 steps up to 8
     assert steps == [0, 2, 4, 6, 8] and rec["step"] == 8
-    resumed = torch.load(out / "checkpoint.pt", weights_only=False)
+    resumed = load_checkpoint(out / "checkpoint.safetensors")
     changed = any(not torch.equal(first["model"][k], resumed["model"][k]) for k in first["model"])
     assert changed
     # no temporary files are left behind by the atomic writer
@@ -49,10 +51,12 @@ def test_pretrain_writes_logs_checkpoints_and_resumes(tmp_path):
 
 def test_export_is_loadable_by_load_fim(tmp_path):
     out = tmp_path / "run"
-    pretrain(_tiny(2, val_every=2), out, device="cpu", progress=False, export=tmp_path / "w.pt")
-    model = load_fim(tmp_path / "w.pt")
+    rec = pretrain(_tiny(2, val_every=2), out, device="cpu", progress=False, export=tmp_path / "w.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # verified against the printed checksum: no warning
+        model = load_fim(tmp_path / "w.safetensors", sha256=rec["export_sha256"])
     # the export is the best validation checkpoint (the initial model is a candidate too)
-    best = torch.load(out / "best.pt", weights_only=False)
+    best = load_checkpoint(out / "best.safetensors")
     assert model.meta["step"] == best["step"] and all(torch.equal(v, best["model"][k])
                                                       for k, v in model.state_dict().items())
     assert model.meta["n_parameters"] == sum(p.numel() for p in model.parameters())
@@ -86,12 +90,12 @@ def test_data_parallel_with_two_cpu_processes(tmp_path):
 
 def test_init_fine_tunes_from_given_weights(tmp_path):
     first = tmp_path / "first"
-    pretrain(_tiny(2, val_every=2), first, device="cpu", progress=False, export=tmp_path / "w.pt")
-    start = load_fim(tmp_path / "w.pt").state_dict()
+    pretrain(_tiny(2, val_every=2), first, device="cpu", progress=False, export=tmp_path / "w.safetensors")
+    start = load_fim(tmp_path / "w.safetensors").state_dict()
     second = tmp_path / "second"
     # zero steps: the new run's checkpoint holds exactly the weights it was initialised from
-    pretrain(_tiny(0), second, device="cpu", progress=False, init=tmp_path / "w.pt")
-    ck = torch.load(second / "checkpoint.pt", weights_only=False)
+    pretrain(_tiny(0), second, device="cpu", progress=False, init=tmp_path / "w.safetensors")
+    ck = load_checkpoint(second / "checkpoint.safetensors")
     assert all(torch.equal(start[k], ck["model"][k]) for k in start)
 
 
@@ -177,10 +181,10 @@ def test_warm_start_maps_features_and_options_by_name():
 
 
 def test_fine_tuned_weights_remember_what_they_started_from(tmp_path):
-    pretrain(_tiny(2, val_every=2), tmp_path / "first", device="cpu", progress=False, export=tmp_path / "w.pt")
-    pretrain(_tiny(2, val_every=2), tmp_path / "second", device="cpu", progress=False, init=tmp_path / "w.pt",
-             export=tmp_path / "w2.pt")
-    meta = load_fim(tmp_path / "w2.pt").meta
-    assert meta["init"]["path"] == str(tmp_path / "w.pt")
-    assert meta["init"]["step"] == load_fim(tmp_path / "w.pt").meta["step"]
+    pretrain(_tiny(2, val_every=2), tmp_path / "first", device="cpu", progress=False, export=tmp_path / "w.safetensors")
+    pretrain(_tiny(2, val_every=2), tmp_path / "second", device="cpu", progress=False, init=tmp_path / "w.safetensors",
+             export=tmp_path / "w2.safetensors")
+    meta = load_fim(tmp_path / "w2.safetensors").meta
+    assert meta["init"]["path"] == str(tmp_path / "w.safetensors")
+    assert meta["init"]["step"] == load_fim(tmp_path / "w.safetensors").meta["step"]
     assert meta["stopped_at_step"] == 2 and meta["best_checkpoint_at_s"] is not None
