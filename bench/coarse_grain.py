@@ -8,13 +8,13 @@ pixel noise, frames every 0.01 or 0.002 time units) and seed, the same frames go
 * ``Isomap + local-linear``: the initial latent with the classic local-linear estimator;
 * ``plain AE + local-linear``: an autoencoder trained from scratch on reconstruction only, then the
   local-linear estimator on its latent (the classic two-stage pipeline);
-* ``joint (poly head)``: :func:`fimcg.joint.joint_coarse_grain`, the same autoencoder trained from
+* ``joint (poly head)``: :func:`fimcg.coarse_grain.joint_coarse_grain`, the same autoencoder trained from
   scratch jointly with a polynomial SDE head (Euler-Maruyama likelihood), the approach the FIM
   method argues against; on the reference case also with our Isomap initialisation (fairer);
 * oracles on the true states: the FIM and local-linear estimators without any video.
 
 Every learned latent is aligned to the true state by a monotone map and its drift and diffusion are
-moved to x by Itô's formula (:func:`fimcg.alignment.compare_to_truth`); errors are relative RMSEs on
+moved to x by Itô's formula (:func:`fimcg.analysis.alignment.compare_to_truth`); errors are relative RMSEs on
 100 points between the 2nd and 98th percentile of the true states. ``prec`` is the encoder's
 precision: the residual standard deviation of the aligned latent in units of x (latent noise s adds
 about 2 s^2/dt to g^2, shown as ``g2+``, relative to the mean g^2). Wall-clock times are on this
@@ -53,11 +53,11 @@ import torch
 
 import fimcg
 from fimcg import estimators
-from fimcg.alignment import compare_to_truth
-from fimcg.coarse_grain import coarse_grain
-from fimcg.estimators import local_linear
-from fimcg.joint import joint_coarse_grain
-from fimcg.systems import double_well
+from fimcg.analysis.alignment import compare_to_truth
+from fimcg.coarse_grain.decoupled import coarse_grain
+from fimcg.estimators.classic import local_linear
+from fimcg.coarse_grain.joint import joint_coarse_grain
+from fimcg.sde.systems import double_well
 from fimcg.video import render_video
 
 DRIFT_TARGET, DIFFUSION_TARGET = 0.2, 0.1
@@ -211,7 +211,7 @@ def run_case(case: Case, seed: int, args, fim) -> list[dict]:
 
 
 def _chunked(est, x, dt, loc, context_size: int = 12000):
-    from fimcg.coarse_grain import _estimate
+    from fimcg.coarse_grain.data import _estimate
     with torch.no_grad():
         return _estimate(est, x.float(), dt, loc, context_size)
 
@@ -323,7 +323,7 @@ def main(argv=None) -> int:
                       f"within {args.joint_steps} steps ({np.median([r['seconds'] for r in joint]):.0f} s)")
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
     if args.json:
-        from fimcg.checkpoint import atomic_write_json
+        from fimcg.io.checkpoint import atomic_write_json
         atomic_write_json({"meta": meta, "rows": rows}, args.json)
     return 0
 

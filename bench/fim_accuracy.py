@@ -31,8 +31,8 @@ import torch
 
 import fimcg
 from fimcg import estimators, systems
-from fimcg.metrics import occupied_grid
-from fimcg.prior import PriorConfig, SyntheticPrior
+from fimcg.analysis.metrics import occupied_grid
+from fimcg.fim.training.prior import PriorConfig, SyntheticPrior
 
 
 def _poly_basis(deg: int) -> Callable[[torch.Tensor], torch.Tensor]:

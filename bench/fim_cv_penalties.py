@@ -1,6 +1,6 @@
 """Are the penalties of the FIM's cross-validated drift average well chosen, and what can no penalty do?
 
-The cross-validated average (``fimcg.fim.cross_validated_drift``, the drift option the shipped
+The cross-validated average (``fimcg.fim.candidates.cross_validated_drift``, the drift option the shipped
 gates trust most) weighs each candidate drift by softmax(-T (Δ + penalty)): Δ is the candidate's
 cross-validation error relative to the best one in units of Akaike's criterion, the penalty its
 price for flexibility (kernel drifts, degree-5/7 fits, the non-polynomial family fits) and T the
@@ -39,7 +39,7 @@ import torch
 import fimcg
 from fim_accuracy import _errors, case_data, cases, noisy_prior_datasets
 from fimcg import estimators
-from fimcg.fim import FIMConfig
+from fimcg.fim.config import FIMConfig
 
 GRID = {"kernel": (2.0, 4.0, 6.0, 8.0, 10.0, 14.0, 20.0), "high degree": (0.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0),
         "family": (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 14.0), "temperature": (0.25, 0.5, 1.0)}

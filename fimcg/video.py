@@ -22,7 +22,7 @@ Embeddings (``embedding=``):
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -169,7 +169,7 @@ def _slider_over(make_figure: Callable[[D], Any], datas: Sequence[D], labels: Se
                  slider_title: str, slider_y: float):
     """One ``make_figure(data)`` per entry of ``datas`` behind a plotly slider labelled ``labels``
     (:func:`fimcg.figures.slider_figure`): the static-page stand-in for an explorer."""
-    from .figures import slider_figure
+    from .app.figures import slider_figure
 
     if len(datas) != len(labels):
         raise ValueError(f"datas and labels must be non-empty and of equal length, got {len(datas)} and {len(labels)}")
@@ -261,7 +261,7 @@ def landscape_sde(*, barrier: float = 1.0, well: float = 1.0, tilt: float = 0.0,
         ValueError: a non-positive barrier, well, noise or width, or ``width <= well``.
     """
     from ._validation import check_positive
-    from .systems import polynomial_potential
+    from .sde.systems import polynomial_potential
 
     barrier = check_positive(barrier, name="barrier")
     well = check_positive(well, name="well")
@@ -309,7 +309,7 @@ class LandscapeData:
 
 def _sample_stationary(sde, n: int, *, lo: float, hi: float, gen: torch.Generator) -> torch.Tensor:
     """n draws from the stationary density by inverting its CDF on a fine grid; (n, 1)."""
-    from .systems import stationary_density
+    from .sde.density import stationary_density
 
     grid = torch.linspace(lo, hi, 4001, dtype=torch.float64)
     p = stationary_density(sde, grid).numpy()
@@ -339,9 +339,9 @@ def landscape_data(sde, *, n_paths: int = 100, t_max: float = 10.0, dt: float = 
         A :class:`LandscapeData`.
     """
     from ._validation import check_int, check_positive
-    from .discovery import switching_statistics
-    from .sde import simulate
-    from .systems import stationary_density
+    from .analysis.validation import switching_statistics
+    from .sde.simulate import simulate
+    from .sde.density import stationary_density
 
     n_paths = check_int(n_paths, name="n_paths", minimum=1)
     t_max = check_positive(t_max, name="t_max")
@@ -697,7 +697,7 @@ Estimator = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 def default_estimators() -> dict[str, Estimator]:
     """The classic estimators of :mod:`fimcg.estimators`: binned Kramers-Moyal and local-linear."""
-    from .estimators import binned_km, local_linear
+    from .estimators.classic import binned_km, local_linear
 
     return {"binned KM": binned_km, "local-linear": local_linear}
 
@@ -743,8 +743,8 @@ def estimation_data(sde, *, n_paths: int = 20, n_obs: int = 500, dt: float = 0.0
         grid_size: query locations on the occupied region (>= 2).
     """
     from ._validation import check_int, check_positive
-    from .metrics import occupied_grid, sde_errors
-    from .systems import paths_from_wells
+    from .analysis.metrics import occupied_grid, sde_errors
+    from .sde.systems import paths_from_wells
 
     n_paths = check_int(n_paths, name="n_paths", minimum=1)
     n_obs = check_int(n_obs, name="n_obs", minimum=2)
@@ -789,7 +789,7 @@ def estimation_figure(data: EstimationData):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .figures import COLORS
+    from .app.figures import COLORS
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("drift f(x)", "diffusion g(x)"))
     for col, y in ((1, data.drift), (2, data.diffusion)):
@@ -847,7 +847,7 @@ def estimation_explorer(sde=None, *, estimators: Mapping[str, Estimator] | None 
     """
     import ipywidgets as w
 
-    from .systems import double_well
+    from .sde.systems import double_well
 
     sde = double_well() if sde is None else sde
     style = {"description_width": "150px"}
@@ -946,7 +946,7 @@ def normalisation_data(estimate: Estimator, paths: Any, dt: float, *, scale: flo
         grid_size: query points over the occupied region of the data (>= 2).
     """
     from ._validation import check_int, check_paths, check_positive
-    from .metrics import occupied_grid
+    from .analysis.metrics import occupied_grid
 
     if not callable(estimate):
         raise TypeError(f"estimate must be callable (paths, dt, locations) -> (drift, diffusion), got {estimate!r}")
@@ -991,7 +991,7 @@ def normalisation_figure(data: NormalisationData):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .figures import COLORS
+    from .app.figures import COLORS
 
     fig = make_subplots(rows=2, cols=2, vertical_spacing=0.16,
                         subplot_titles=("drift in the new units", "diffusion in the new units",
@@ -1121,10 +1121,10 @@ def coordinate_change_data(sde=None, *, kind: str = "tanh", strength: float = 1.
         paths: observed paths (n_paths, T, 1) of ``sde`` sampled every ``dt`` (skips the simulation).
     """
     from ._validation import check_int, check_paths, check_positive
-    from .alignment import ito_transform
-    from .estimators import binned_km
-    from .metrics import occupied_grid
-    from .systems import double_well, paths_from_wells
+    from .analysis.alignment import ito_transform
+    from .estimators.classic import binned_km
+    from .analysis.metrics import occupied_grid
+    from .sde.systems import double_well, paths_from_wells
 
     sde = double_well() if sde is None else sde
     if kind not in WARPS:
@@ -1167,7 +1167,7 @@ def coordinate_change_figure(data: CoordinateChangeData):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .figures import COLORS
+    from .app.figures import COLORS
 
     fig = make_subplots(rows=1, cols=3, column_widths=[0.26, 0.37, 0.37], horizontal_spacing=0.08,
                         subplot_titles=("the map z = h(x)", "drift in z", "diffusion in z"))
@@ -1212,7 +1212,7 @@ def coordinate_change_explorer(sde=None, *, paths: Any = None, dt: float = 0.002
     """
     import ipywidgets as w
 
-    from .systems import double_well, paths_from_wells
+    from .sde.systems import double_well, paths_from_wells
 
     sde = double_well() if sde is None else sde
     if paths is None:
@@ -1273,7 +1273,7 @@ def _snapshot_figure(snap: dict):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .figures import COLORS
+    from .app.figures import COLORS
 
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,
                         subplot_titles=("latent z vs true x", "drift in z", "diffusion in z"))
@@ -1294,7 +1294,7 @@ def _snapshot_figure(snap: dict):
 
 def latent_training_figure(recorder: LatentRecorder):
     """The recorded snapshots as one figure with a slider over training steps (works on static pages)."""
-    from .figures import slider_figure
+    from .app.figures import slider_figure
 
     if not recorder.snapshots:
         raise ValueError("the recorder holds no snapshots: pass it as callback= with eval_every > 0")
@@ -1342,7 +1342,7 @@ def discovery_data(locations: Any, drift: Any, diffusion: Any, *, weights: Any =
         weights: optional (G,) weights (e.g. the data density). Other arguments: as in
             :func:`fimcg.discovery.discover_from_coefficients`.
     """
-    from .discovery import discover_from_coefficients
+    from .analysis.discovery import discover_from_coefficients
 
     threshold = float(threshold)
     if not math.isfinite(threshold) or threshold < 0:
@@ -1378,7 +1378,7 @@ def discovery_figure(data: DiscoveryData):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .figures import COLORS
+    from .app.figures import COLORS
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("drift", "diffusion"))
     for col, (given, fit) in enumerate(((data.drift, data.drift_fit), (data.diffusion, data.diffusion_fit)), start=1):
@@ -1458,7 +1458,7 @@ def score_coarse_graining(result, paths: Any, sde, *, grid_size: int = 80) -> di
         time so far, from the result's history).
     """
     from ._validation import check_int, check_paths
-    from .alignment import compare_to_truth
+    from .analysis.alignment import compare_to_truth
 
     p = check_paths(paths)
     grid_size = check_int(grid_size, name="grid_size", minimum=2)
@@ -1514,7 +1514,7 @@ def accuracy_vs_time_figure(runs: Mapping[str, AccuracyRecorder], *, title: str 
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .figures import COLORS
+    from .app.figures import COLORS
 
     if not runs:
         raise ValueError("runs must name at least one recorder")
@@ -1547,7 +1547,7 @@ def race_figure(runs: Mapping[str, AccuracyRecorder], sde, t: float):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .figures import COLORS
+    from .app.figures import COLORS
 
     if not runs:
         raise ValueError("runs must name at least one recorder")

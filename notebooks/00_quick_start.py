@@ -34,7 +34,8 @@
 import torch
 
 import fimcg
-from fimcg import discovery, figures
+from fimcg.analysis import discovery
+from fimcg.app import figures
 from fimcg.widgets import pick
 
 torch.set_num_threads(1)

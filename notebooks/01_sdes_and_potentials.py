@@ -40,10 +40,10 @@ import numpy as np
 import torch
 
 import fimcg
-from fimcg import figures, systems
-from fimcg.discovery import switching_statistics
-from fimcg.widgets import (fast_mode, landscape_data, landscape_sde, landscape_slider_figure, pick,
-                           potential_explorer, show)
+from fimcg import systems
+from fimcg.app import figures
+from fimcg.analysis.validation import switching_statistics
+from fimcg.widgets import fast_mode, landscape_data, landscape_sde, landscape_slider_figure, pick, potential_explorer, show
 
 torch.set_num_threads(1)
 DT = 0.002                 # time step of the reference system
@@ -94,8 +94,8 @@ figures.paths_figure(paths, DT, n_show=3, title=f"3 of {paths.shape[0]} paths, s
 # ## The stationary density
 #
 # After a while the histogram of the visited states stops changing: it is the stationary density
-# $p(x)$ from the Fokker–Planck equation above. `fimcg.figures.density_figure` draws the histogram
-# of all observations together with $p$ computed by `fimcg.stationary_density`.
+# $p(x)$ from the Fokker–Planck equation above. `fimcg.app.figures.density_figure` draws the histogram
+# of all observations together with $p$ computed by `fimcg.sde.stationary_density`.
 
 # %%
 figures.density_figure(paths, sde, title="histogram of all states vs Fokker-Planck")
@@ -108,7 +108,7 @@ figures.density_figure(paths, sde, title="histogram of all states vs Fokker-Plan
 
 # %%
 counts, edges = np.histogram(paths.numpy().ravel(), bins=60)
-theory = fimcg.stationary_density(sde, torch.as_tensor((edges[1:] + edges[:-1]) / 2)).numpy()
+theory = fimcg.sde.stationary_density(sde, torch.as_tensor((edges[1:] + edges[:-1]) / 2)).numpy()
 tv_distance = 0.5 * np.abs(counts / counts.sum() - theory * np.diff(edges)).sum()
 switching = switching_statistics(paths, DT, thresholds=(-0.5, 0.5))
 print(f"total variation distance histogram vs theory: {tv_distance:.3f}")

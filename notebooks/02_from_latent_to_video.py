@@ -37,9 +37,9 @@ import numpy as np
 import torch
 
 import fimcg
-from fimcg import figures, systems
-from fimcg.widgets import (frame_pca, pick, show, video_data, video_explorer, video_panel_figure,
-                           video_slider_figure)
+from fimcg import systems
+from fimcg.app import figures
+from fimcg.widgets import frame_pca, pick, show, video_data, video_explorer, video_panel_figure, video_slider_figure
 
 torch.set_num_threads(1)
 DT = 0.002

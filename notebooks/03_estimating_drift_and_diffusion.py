@@ -39,9 +39,9 @@ import numpy as np
 import torch
 
 import fimcg
-from fimcg import figures, systems
-from fimcg.widgets import (default_estimators, error_curve, estimation_data, estimation_explorer,
-                           estimation_figure, estimation_slider_figure, pick, show)
+from fimcg import systems
+from fimcg.app import figures
+from fimcg.widgets import default_estimators, error_curve, estimation_data, estimation_explorer, estimation_figure, estimation_slider_figure, pick, show
 
 torch.set_num_threads(1)
 DT = 0.002
@@ -178,7 +178,7 @@ estimates = {"binned KM": fimcg.binned_km(paths, DT, grid), "local-linear": fimc
 figures.drift_diffusion_figure(grid, estimates, sde=sde, title="the same paths, three estimators")
 
 # %%
-errors = {name: fimcg.metrics.sde_errors(sde, grid, f_hat, g_hat) for name, (f_hat, g_hat) in estimates.items()}
+errors = {name: fimcg.analysis.metrics.sde_errors(sde, grid, f_hat, g_hat) for name, (f_hat, g_hat) in estimates.items()}
 for name, e in errors.items():
     print(f"{name:>16}: drift rel. RMSE {e['drift_rel']:.3f}, diffusion rel. RMSE {e['diffusion_rel']:.3f}")
 assert errors["FIM (zero-shot)"]["drift_rel"] < errors["binned KM"]["drift_rel"], "the FIM beats binned KM on drift"

@@ -43,10 +43,12 @@ import torch
 from IPython.display import display
 
 import fimcg
-from fimcg import figures, systems
-from fimcg.fim import FIMConfig, normalise
-from fimcg.pretrain import PretrainConfig, export_weights, pretrain
-from fimcg.prior import PriorConfig, SyntheticPrior, sample_equations
+from fimcg import systems
+from fimcg.app import figures
+from fimcg.fim.config import FIMConfig
+from fimcg.fim.normalise import normalise
+from fimcg.fim.training.loop import PretrainConfig, export_weights, pretrain
+from fimcg.fim.training.prior import PriorConfig, SyntheticPrior, sample_equations
 from fimcg.widgets import normalisation_data, normalisation_explorer, normalisation_figure, pick, show
 
 torch.set_num_threads(1)
@@ -211,7 +213,7 @@ for name, (system, obs, step) in wells.items():
           f"{max(v for k, v in st.items() if k.startswith('lack_of_fit')):.2f}")
     # the candidates themselves are in why["drift_options"]: how far is each from the truth?
     truth = system.drift(grid)
-    errors = {k: fimcg.metrics.relative_rmse(why["drift_options"][k], truth) for k in (*deltas, "cv average")}
+    errors = {k: fimcg.analysis.metrics.relative_rmse(why["drift_options"][k], truth) for k in (*deltas, "cv average")}
     print("  relative drift error: " + ", ".join(f"{k} {v:.2f}" for k, v in errors.items()))
     display(figures.gates_figure(grid, why, title=f"{name}: the FIM's mixture of classic estimates"))
     ll = fimcg.estimators.local_linear(obs, step, grid)
@@ -250,7 +252,7 @@ figures.drift_diffusion_figure(grid, {"FIM, per-path steps": fim.estimate(mixed,
 #
 # Pretraining repeats three steps: draw a batch of data sets from the prior, predict $f'$ and
 # $g'$ at random query locations, and reduce the relative squared error against the true values
-# (the loss, `fimcg.pretrain.fim_loss`, is written out in its docstring). `fimcg.pretrain.pretrain` does
+# (the loss, `fimcg.fim.training.loss.fim_loss`, is written out in its docstring). `fimcg.fim.training.loop.pretrain` does
 # that with checkpoints, validation and a log; `fimcg pretrain` is the same from the command
 # line. Here is a run with a much smaller network and a few hundred steps (the shipped model
 # trained for 10,000 steps of about 50,000 transitions each, 7 minutes on one GPU, then was grown
@@ -284,7 +286,7 @@ estimates = {"tiny FIM": tiny_fim.estimate(paths, DT, grid), "shipped FIM": fim.
 figures.drift_diffusion_figure(grid, estimates, sde=sde, title="the same paths, two FIMs")
 
 # %%
-err = {k: fimcg.metrics.sde_errors(sde, grid, f, g) for k, (f, g) in estimates.items()}
+err = {k: fimcg.analysis.metrics.sde_errors(sde, grid, f, g) for k, (f, g) in estimates.items()}
 print({k: (round(v["drift_rel"], 3), round(v["diffusion_rel"], 3)) for k, v in err.items()})
 val = [r for r in history if "val_drift_rel" in r]       # validation records, the first at step 0
 first, last = (r["val_drift_rel"] + r["val_diffusion_rel"] for r in (val[0], val[-1]))

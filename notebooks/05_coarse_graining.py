@@ -46,9 +46,10 @@ import numpy as np
 import torch
 
 import fimcg
-from fimcg import alignment, figures, systems
-from fimcg.widgets import (LatentRecorder, coordinate_change_data, coordinate_change_explorer,
-                           coordinate_change_figure, latent_training_figure, pick, show)
+from fimcg import systems
+from fimcg.analysis import alignment
+from fimcg.app import figures
+from fimcg.widgets import LatentRecorder, coordinate_change_data, coordinate_change_explorer, coordinate_change_figure, latent_training_figure, pick, show
 
 torch.set_num_threads(1)
 sde = systems.double_well()
@@ -138,7 +139,7 @@ show(coordinate_change_explorer, sde)
 #
 # For evaluation (only: in real data there is no truth) we fit a smooth monotone map
 # $x = h(z)$ from the latent to the true state, then transform the FIM's $\hat f_z$, $\hat g_z$
-# with Itô's formula, using $h'$ and $h''$ of the fitted map. `fimcg.alignment` does both.
+# with Itô's formula, using $h'$ and $h''$ of the fitted map. `fimcg.analysis.alignment` does both.
 
 # %%
 h = alignment.fit_alignment(z[..., 0].reshape(-1), paths[..., 0].reshape(-1))
@@ -156,8 +157,8 @@ figures.drift_diffusion_figure(grid, {"from video (aligned)": (f_x, g_x),
 # should not do much worse.
 
 # %%
-errors = fimcg.metrics.sde_errors(sde, grid, torch.as_tensor(f_x)[:, None], torch.as_tensor(g_x)[:, None])
-yardstick = fimcg.metrics.sde_errors(sde, grid, f_true_paths, g_true_paths)
+errors = fimcg.analysis.metrics.sde_errors(sde, grid, torch.as_tensor(f_x)[:, None], torch.as_tensor(g_x)[:, None])
+yardstick = fimcg.analysis.metrics.sde_errors(sde, grid, f_true_paths, g_true_paths)
 print(f"relative RMSE from video:         drift {errors['drift_rel']:.3f}, diffusion {errors['diffusion_rel']:.3f} "
       f"(encoder noise inflates g² by {100 * precision['g2_inflation_rel'][0]:.1f}%)")
 print(f"relative RMSE from the true paths: drift {yardstick['drift_rel']:.3f}, diffusion {yardstick['diffusion_rel']:.3f}")

@@ -37,7 +37,9 @@ import numpy as np
 import torch
 
 import fimcg
-from fimcg import discovery, figures, systems
+from fimcg import systems
+from fimcg.analysis import discovery
+from fimcg.app import figures
 from fimcg.widgets import discovery_data, discovery_explorer, discovery_figure, pick, show
 
 torch.set_num_threads(1)
@@ -50,7 +52,7 @@ print(f"{N_PATHS} paths of {N_FRAMES} observations at dt = {DT}")
 # %% [markdown]
 # ## Warm-up: discovery from the true paths
 #
-# `fimcg.discovery.discover` regresses the increments directly (Kramers–Moyal regression:
+# `fimcg.analysis.discovery.discover` regresses the increments directly (Kramers–Moyal regression:
 # $\Delta x/\Delta t$ on the library gives $f$, the squared residuals give $g^2$), keeping only
 # significant terms. On plenty of true paths (50 paths of 20 time units at the integration step
 # $\Delta t = 0.002$) it should find the reference equation $f = 4x - 4x^3$, $g^2 = 4 - 1.25x^2$ from

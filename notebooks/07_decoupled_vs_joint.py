@@ -41,7 +41,8 @@ import numpy as np
 import torch
 
 import fimcg
-from fimcg import figures, systems
+from fimcg import systems
+from fimcg.app import figures
 from fimcg.widgets import AccuracyRecorder, accuracy_vs_time_figure, pick, race_explorer, race_figure, show
 
 torch.set_num_threads(1)

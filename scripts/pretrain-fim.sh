@@ -20,11 +20,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
-"$PY" -m fimcg.pretrain --config fimcg/weights/pretrain_config.json --out runs/fim \
+"$PY" -m fimcg.fim.training --config fimcg/weights/pretrain_config.json --out runs/fim \
     --export runs/fim/stage1.safetensors "$@"
-"$PY" -m fimcg.pretrain --config fimcg/weights/finetune_config.json --out runs/fim-ft \
+"$PY" -m fimcg.fim.training --config fimcg/weights/finetune_config.json --out runs/fim-ft \
     --init runs/fim/stage1.safetensors --export runs/fim-ft/stage2.safetensors "$@"
-"$PY" -m fimcg.pretrain --config fimcg/weights/finetune_stage3_config.json --out runs/fim-s3 \
+"$PY" -m fimcg.fim.training --config fimcg/weights/finetune_stage3_config.json --out runs/fim-s3 \
     --init runs/fim-ft/stage2.safetensors --export fimcg/weights/fim_1d.safetensors "$@"
 cp runs/fim-ft/log.json bench/results/finetune_log.json
 cp runs/fim-s3/log.json bench/results/finetune_stage3_log.json

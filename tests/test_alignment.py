@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fimcg.alignment import aligned_coefficients, fit_alignment, ito_transform, latent_r2
+from fimcg.analysis.alignment import aligned_coefficients, fit_alignment, ito_transform, latent_r2
 
 
 def f_true(x):
@@ -118,8 +118,8 @@ def test_bad_input():
 
 def test_compare_to_truth_on_an_affine_latent():
     import fimcg
-    from fimcg.alignment import compare_to_truth
-    from fimcg.systems import double_well
+    from fimcg.analysis.alignment import compare_to_truth
+    from fimcg.sde.systems import double_well
 
     sde = double_well()
     x = fimcg.simulate(sde, torch.linspace(-1, 1, 10)[:, None], dt=0.002, n_steps=1000, seed=0)

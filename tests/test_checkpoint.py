@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from fimcg.checkpoint import (FILE_FORMAT, LegacyFormatError, UnsafeFileError, atomic_write_json, atomic_write_text,
-                              convert_legacy, load_checkpoint, save_checkpoint, sha256_of)
+from fimcg.io.checkpoint import FILE_FORMAT, LegacyFormatError, UnsafeFileError, atomic_write_json, atomic_write_text, convert_legacy, load_checkpoint, save_checkpoint, sha256_of
 
 
 def test_round_trip_and_no_temporary_files(tmp_path):

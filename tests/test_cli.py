@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import fimcg
-from fimcg import report
-from fimcg.cli import main
+from fimcg.app import main_job as report
+from fimcg.app.cli import main
 
 
 def test_help_lists_the_subcommands(capsys):
@@ -129,7 +129,7 @@ def test_console_script_points_to_main():
     script = Path(sys.executable).parent / "fimcg"
     if not script.exists():
         pytest.skip("fimcg is not installed as a console script in this environment")
-    assert "from fimcg.cli import main" in script.read_text()
+    assert "from fimcg.app.cli import main" in script.read_text()
 
 
 @pytest.mark.parametrize("system", ["ornstein_uhlenbeck", "double_well_constant"])

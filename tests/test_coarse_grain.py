@@ -12,10 +12,13 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.alignment import fit_alignment
-from fimcg.coarse_grain import CheckpointMismatch, CoarseGrainResult, TrainingDiverged, _sim_nll, coarse_grain
-from fimcg.estimators import local_linear
-from fimcg.systems import double_well
+from fimcg.analysis.alignment import fit_alignment
+from fimcg.coarse_grain.trainer import CheckpointMismatch, TrainingDiverged
+from fimcg.coarse_grain.result import CoarseGrainResult
+from fimcg.coarse_grain.losses import _sim_nll
+from fimcg.coarse_grain.decoupled import coarse_grain
+from fimcg.estimators.classic import local_linear
+from fimcg.sde.systems import double_well
 from fimcg.video import render_video
 
 torch.set_num_threads(1)
@@ -80,7 +83,7 @@ def test_accepts_channels_and_other_image_sizes(data):
 
 @pytest.mark.parametrize("space", ["frames", "latent"])
 def test_gradient_flows_through_the_estimator_into_the_encoder(data, space):
-    from fimcg.coarse_grain import _sim_nll_frames
+    from fimcg.coarse_grain.losses import _sim_nll_frames
 
     _, frames = data
     res = coarse_grain(frames, 0.01, steps=0, **FAST)
@@ -106,7 +109,7 @@ def test_gradient_flows_through_the_estimator_into_the_encoder(data, space):
 
 def test_frame_likelihood_is_invariant_to_rescaling_the_latent(data):
     """The frame-space likelihood does not change when latent, decoder and SDE are rescaled together."""
-    from fimcg.coarse_grain import _sim_nll_frames
+    from fimcg.coarse_grain.losses import _sim_nll_frames
 
     _, frames = data
     res = coarse_grain(frames, 0.01, steps=0, **FAST)
@@ -184,7 +187,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
     with pytest.raises(TrainingDiverged, match=r"step 3 .*last good checkpoint \(step 2\)"):
         coarse_grain(frames, 0.01, steps=5, checkpoint=ckpt, checkpoint_every=1,
                      **dict(FAST, estimator=breaks_at_third_call))
-    blob = fimcg.checkpoint.load_checkpoint(ckpt)
+    blob = fimcg.io.checkpoint.load_checkpoint(ckpt)
     assert blob["step"] == 2 and len(blob["history"]) == 2
     assert all(math.isfinite(h["loss"]) for h in blob["history"])
 
@@ -241,7 +244,7 @@ def test_runs_with_a_fim_estimator(data):
 
 
 def test_run_pipeline_end_to_end(data):
-    from fimcg.coarse_grain import run_pipeline
+    from fimcg.app.pipeline import run_pipeline
 
     x, _ = data
     out = run_pipeline(x, 0.01, double_well(), size=16, estimator=local_linear, steps=2, progress=False)
@@ -275,7 +278,7 @@ def test_precision_detects_latent_noise(fitted):
 
 
 def test_run_pipeline_replaces_a_checkpoint_of_other_data(data, tmp_path):
-    from fimcg.coarse_grain import run_pipeline
+    from fimcg.app.pipeline import run_pipeline
 
     x, _ = data
     ckpt = tmp_path / "pipe.safetensors"

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.discovery import (PolynomialSDE, discover, discover_from_coefficients, ks_distance,
-                             stationary_density_1d, switching_statistics, validate, well_thresholds)
+from fimcg.analysis.discovery import PolynomialSDE, discover, discover_from_coefficients
+from fimcg.analysis.validation import ks_distance, stationary_density_1d, switching_statistics, validate, well_thresholds
 
 torch.set_num_threads(1)
 

@@ -9,7 +9,7 @@ import torch
 
 from fimcg import estimators as E
 from fimcg import simulate, systems
-from fimcg.metrics import occupied_grid, sde_errors
+from fimcg.analysis.metrics import occupied_grid, sde_errors
 
 ALL = [E.binned_km, E.local_linear, E.least_squares]
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 import fimcg
-from fimcg import figures, render_video, systems
-from fimcg.systems import stationary_density
+from fimcg import render_video, systems
+from fimcg.app import figures
+from fimcg.sde.density import stationary_density
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,8 @@ def test_latent_scatter_figure():
 
 
 def test_gates_figure_stacks_weights_that_sum_to_one():
-    from fimcg.fim import FIM, FIMConfig
+    from fimcg.fim.model import FIM
+    from fimcg.fim.config import FIMConfig
 
     torch.manual_seed(0)
     m = FIM(FIMConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1)).eval()

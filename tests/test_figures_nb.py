@@ -1,11 +1,11 @@
-"""Tests of the figure builders the notebooks added to fimcg.figures."""
+"""Tests of the figure builders the notebooks added to fimcg.app.figures."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fimcg import figures
+from fimcg.app import figures
 
 
 def test_pca_figure_traces_and_colour():

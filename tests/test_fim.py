@@ -11,9 +11,10 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.checkpoint import LegacyFormatError
-from fimcg.fim import (FIM, SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_SHA256, ExtrapolationWarning, FIMConfig,
-                       UnverifiedWeightsWarning, load_fim, save_weights)
+from fimcg.io.checkpoint import LegacyFormatError
+from fimcg.fim.model import FIM, ExtrapolationWarning
+from fimcg.fim.weights import SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_SHA256, UnverifiedWeightsWarning, load_fim, save_weights
+from fimcg.fim.config import FIMConfig
 
 torch.set_num_threads(1)
 
@@ -190,7 +191,7 @@ def test_extrapolation_warns(model):
 def test_weights_round_trip_and_checksum(model, tmp_path):
     path = tmp_path / "w.safetensors"
     digest = save_weights(model, path, meta={"note": "test"})
-    assert digest == fimcg.checkpoint.sha256_of(path) and not list(tmp_path.glob("*.sha256"))
+    assert digest == fimcg.io.checkpoint.sha256_of(path) and not list(tmp_path.glob("*.sha256"))
     loaded = load_fim(path, sha256=digest)
     assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
     assert loaded.meta == {"note": "test"}
@@ -209,11 +210,11 @@ def test_weights_round_trip_and_checksum(model, tmp_path):
 
 def test_shipped_weights_are_checked_against_the_hash_in_the_code(model, tmp_path, monkeypatch):
     """A swapped shipped file is refused, even if a matching .sha256 travels with it."""
-    assert fimcg.checkpoint.sha256_of(SHIPPED_WEIGHTS) == SHIPPED_WEIGHTS_SHA256
+    assert fimcg.io.checkpoint.sha256_of(SHIPPED_WEIGHTS) == SHIPPED_WEIGHTS_SHA256
     fake = tmp_path / "fim_1d.safetensors"
     digest = save_weights(model, fake)  # a valid weights file, but not the shipped one
     fake.with_suffix(".sha256").write_text(f"{digest}  fim_1d.safetensors\n")
-    monkeypatch.setattr(fimcg.fim, "SHIPPED_WEIGHTS", fake)
+    monkeypatch.setattr(fimcg.fim.weights, "SHIPPED_WEIGHTS", fake)
     with pytest.raises(RuntimeError, match="does not match the weights shipped with fimcg"):
         load_fim()
     with pytest.raises(RuntimeError, match="does not match the weights shipped"):
@@ -235,10 +236,10 @@ def test_legacy_weights_are_refused_and_convert_to_the_model_they_were(tmp_path)
     old = tmp_path / "legacy.pt"
     torch.save({"format": "fimcg-fim-1", "config": cfg, "state_dict": legacy.state_dict(), "meta": {}}, old)
     with pytest.raises(LegacyFormatError, match="fimcg convert"):
-        load_fim(old, sha256=fimcg.checkpoint.sha256_of(old))
+        load_fim(old, sha256=fimcg.io.checkpoint.sha256_of(old))
     with pytest.warns(UserWarning, match="unpickles"):
-        new = fimcg.checkpoint.convert_legacy(old, tmp_path / "new.safetensors")
-    loaded = load_fim(new, sha256=fimcg.checkpoint.sha256_of(new))
+        new = fimcg.io.checkpoint.convert_legacy(old, tmp_path / "new.safetensors")
+    loaded = load_fim(new, sha256=fimcg.io.checkpoint.sha256_of(new))
     assert loaded.config == legacy.config
     paths, x = _ou_paths(), torch.linspace(-0.5, 0.5, 4)[:, None]
     with torch.no_grad():
@@ -270,7 +271,7 @@ def test_outputs_equal_the_saved_reference(shipped):
 def _linear_context(n: int, *, a: float = 0.7, b: float = -1.5, seed: int = 0, irregular: bool = False):
     """A normalised 1-D context whose increments follow the straight line a + b x exactly (with
     ``irregular``, steps drawn uniformly from 0.005 to 0.015)."""
-    from fimcg.fim import Normalised
+    from fimcg.fim.normalise import Normalised
 
     g = torch.Generator().manual_seed(seed)
     x = (torch.rand(1, n, 1, generator=g) * 2 - 1)
@@ -283,7 +284,7 @@ def _linear_context(n: int, *, a: float = 0.7, b: float = -1.5, seed: int = 0, i
 
 
 def test_binned_kernel_sums_match_exact_ones():
-    from fimcg.fim import kernel_features
+    from fimcg.fim.candidates import kernel_features
 
     ctx = _linear_context(4000)
     q = torch.nn.functional.pad(torch.linspace(-0.9, 0.9, 50)[None, :, None], (0, 2))
@@ -303,7 +304,8 @@ def test_padding_dimensions_get_what_their_zero_data_give(irregular):
     """The local and polynomial estimates skip the zero-padding dimensions and fill in what those
     dimensions' all-zero data give: the same as computing them as active dimensions of zeros
     (in double precision: in single precision the local slopes amplify rounding to ~1e-4)."""
-    from fimcg.fim import kernel_features, normalise, polynomial_fits
+    from fimcg.fim.candidates import kernel_features, polynomial_fits
+    from fimcg.fim.normalise import normalise
 
     gen = torch.Generator().manual_seed(3)
     paths = torch.randn(1, 2, 300, 1, generator=gen, dtype=torch.float64).cumsum(dim=2) * 0.1
@@ -322,7 +324,7 @@ def test_padding_dimensions_get_what_their_zero_data_give(irregular):
 
 
 def test_local_linear_drift_has_no_edge_bias():
-    from fimcg.fim import kernel_features
+    from fimcg.fim.candidates import kernel_features
 
     ctx = _linear_context(20000)
     q = torch.nn.functional.pad(torch.tensor([[-0.98, 0.0, 0.98]])[..., None], (0, 2))
@@ -337,7 +339,7 @@ def test_local_linear_drift_has_no_edge_bias():
 
 
 def test_polynomial_standard_errors_shrink_like_one_over_root_n():
-    from fimcg.fim import polynomial_fits
+    from fimcg.fim.candidates import polynomial_fits
 
     q = torch.nn.functional.pad(torch.linspace(-0.5, 0.5, 5)[None, :, None], (0, 2))
     se_small = polynomial_fits(_linear_context(1000, seed=1), q)[1][0, :, :, 0]
@@ -356,7 +358,7 @@ def test_feature_and_option_names_match_the_network():
 
 
 def test_test_points_are_data_quantiles():
-    from fimcg.fim import test_points
+    from fimcg.fim.normalise import test_points
 
     ctx = _linear_context(2001)
     pts = test_points(ctx, 5)[0, :, 0]
@@ -405,7 +407,8 @@ def test_explain_names_the_gates_and_they_sum_to_one(model):
 
 @pytest.mark.parametrize("irregular", [False, True])
 def test_polynomial_cross_validation_is_exact_leave_one_out(irregular):
-    from fimcg.fim import polynomial_fits, time_weights
+    from fimcg.fim.candidates import polynomial_fits
+    from fimcg.fim.normalise import time_weights
 
     ctx = _linear_context(60, seed=4, irregular=irregular)
     q = torch.nn.functional.pad(torch.zeros(1, 1, 1), (0, 2))
@@ -428,7 +431,8 @@ def test_polynomial_cross_validation_is_exact_leave_one_out(irregular):
 
 @pytest.mark.parametrize("irregular", [False, True])
 def test_kernel_cross_validation_leaves_out_the_transition_and_its_neighbours(irregular):
-    from fimcg.fim import kernel_cross_validation, time_weights
+    from fimcg.fim.candidates import kernel_cross_validation
+    from fimcg.fim.normalise import time_weights
 
     ctx = _linear_context(300, seed=5, irregular=irregular)
     h, s = 0.3, 5.0
@@ -452,7 +456,8 @@ def test_kernel_cross_validation_leaves_out_the_transition_and_its_neighbours(ir
 
 @pytest.mark.parametrize("wiggly", [False, True])
 def test_cross_validated_drift_picks_the_simplest_adequate_estimate(wiggly):
-    from fimcg.fim import cross_validated_drift, kernel_cross_validation, kernel_features, normalise, polynomial_fits
+    from fimcg.fim.candidates import cross_validated_drift, kernel_cross_validation, kernel_features, polynomial_fits
+    from fimcg.fim.normalise import normalise
 
     f = (lambda x: -x - 1.5 * torch.sin(4 * x)) if wiggly else (lambda x: -x)
     sde = fimcg.SDE(f, lambda x: torch.full_like(x, 0.7))
@@ -479,7 +484,7 @@ def test_cross_validated_drift_picks_the_simplest_adequate_estimate(wiggly):
 
 
 def _context_of(f, *, n_paths=20, n_steps=1000, dt=0.01, sigma=0.5, seed=3):
-    from fimcg.fim import normalise
+    from fimcg.fim.normalise import normalise
 
     sde = fimcg.SDE(f, lambda x: torch.full_like(x, sigma))
     x0 = torch.randn(n_paths, 1, generator=torch.Generator().manual_seed(seed))
@@ -500,7 +505,7 @@ def _occupied_queries(norm, f, n: int = 50):
 
 
 def test_high_degree_fits_recover_a_quintic_and_continue_as_a_cubic_beyond_the_data():
-    from fimcg.fim import high_degree_fits, polynomial_fits
+    from fimcg.fim.candidates import high_degree_fits, polynomial_fits
 
     f = lambda x: 1.5 * x - 2 * x ** 3 - 0.5 * x ** 5  # noqa: E731
     paths, norm = _context_of(f, sigma=1.0, n_steps=2000)
@@ -529,7 +534,7 @@ def test_high_degree_fits_recover_a_quintic_and_continue_as_a_cubic_beyond_the_d
     ("rational", lambda x: -0.5 * x + 3.0 * x / (1 + 4.0 * x ** 2)),
 ])
 def test_family_fits_find_the_non_polynomial_term(family, f):
-    from fimcg.fim import FAMILIES, family_fits, polynomial_fits
+    from fimcg.fim.candidates import FAMILIES, family_fits, polynomial_fits
 
     _, norm = _context_of(f, sigma=0.7, n_steps=2000)
     q, truth = _occupied_queries(norm, f)
@@ -544,7 +549,7 @@ def test_family_members_on_the_cubic_pay_their_penalty():
     """The family fit is the Akaike-weighted average of its members (line or cubic plus the family's
     term), the cubic members paying ``cubic_penalty``: checked against direct least-squares fits of
     each member, with a negligible ridge and exact sums."""
-    from fimcg.fim import family_fits
+    from fimcg.fim.candidates import family_fits
 
     f = lambda x: 1.5 * torch.tanh(2.0 * x) - x  # noqa: E731
     _, norm = _context_of(f, sigma=0.7, n_steps=300)
@@ -578,7 +583,7 @@ def test_family_members_on_the_cubic_pay_their_penalty():
 
 
 def test_global_fits_on_a_binning_grid_match_the_exact_sums():
-    from fimcg.fim import FAMILIES, FIT_BIN_WIDTH, _binning, family_fits, high_degree_fits
+    from fimcg.fim.candidates import FAMILIES, FIT_BIN_WIDTH, _binning, family_fits, high_degree_fits
 
     _, norm = _context_of(lambda x: x - x ** 3, sigma=0.8, n_steps=3000)
     q = torch.nn.functional.pad(torch.linspace(-1.5, 1.5, 30)[None, :, None], (0, 2))
@@ -592,7 +597,7 @@ def test_global_fits_on_a_binning_grid_match_the_exact_sums():
 
 
 def test_regression_sums_give_the_residuals_of_a_direct_fit():
-    from fimcg.fim import _RegressionSums
+    from fimcg.fim.candidates import _RegressionSums
 
     _, norm = _context_of(lambda x: -x, n_paths=3, n_steps=200)
     sums = _RegressionSums.of(norm, None, 1e6)  # a negligible ridge: ordinary least squares
@@ -608,7 +613,7 @@ def test_regression_sums_give_the_residuals_of_a_direct_fit():
 
 
 def test_unknown_function_family_is_named():
-    from fimcg.fim import family_fits
+    from fimcg.fim.candidates import family_fits
 
     _, norm = _context_of(lambda x: -x, n_paths=2, n_steps=100)
     with pytest.raises(ValueError, match="unknown function family 'cosh'"):
@@ -630,7 +635,7 @@ def test_family_grid_is_part_of_the_config():
     drift's frequency beats one without it, and a config round-trips through its dict."""
     from dataclasses import asdict
 
-    from fimcg.fim import family_fits
+    from fimcg.fim.candidates import family_fits
 
     f = lambda x: -0.5 * x - torch.sin(3.0 * x)  # noqa: E731
     _, norm = _context_of(f, sigma=0.7, n_steps=2000)
@@ -661,7 +666,7 @@ def test_shipped_weights_are_small_and_verified(shipped):
 def test_shipped_model_recovers_reference_double_well(shipped):
     sde = fimcg.systems.double_well()
     paths = fimcg.simulate(sde, torch.zeros(20, 1), dt=0.002, n_steps=2500, seed=3)
-    x = fimcg.metrics.occupied_grid(paths, n=60)
+    x = fimcg.analysis.metrics.occupied_grid(paths, n=60)
     f, g = shipped.estimate(paths, 0.002, x)
     f_km, _ = fimcg.binned_km(paths, 0.002, x)
     # regression guards at the level the model card reports (drift ~0.33, g ~0.02 on this data)
@@ -672,7 +677,7 @@ def test_shipped_model_recovers_reference_double_well(shipped):
 def test_shipped_model_is_robust_to_offset_scale_and_small_noise(shipped):
     sde = fimcg.systems.ornstein_uhlenbeck()
     paths = fimcg.simulate(sde, torch.zeros(20, 1), dt=0.01, n_steps=500, seed=4)
-    x = fimcg.metrics.occupied_grid(paths, n=40)
+    x = fimcg.analysis.metrics.occupied_grid(paths, n=40)
     f, g = shipped.estimate(paths, 0.01, x)
     c, b = 0.05, 12.0  # an encoder's arbitrary units
     noisy = c * paths + b + 0.01 * c * paths.std() * torch.randn(paths.shape, generator=torch.Generator().manual_seed(0))
@@ -687,7 +692,7 @@ def test_shipped_model_handles_paths_sampled_at_different_steps(shipped):
     fine = fimcg.simulate(sde, x0, dt=0.001, n_steps=5000, seed=1)
     paths = torch.cat([fine[:10, :1000], fine[10:, ::5][:, :1000]])
     steps = torch.cat([torch.full((10, 999), 0.001), torch.full((10, 999), 0.005)])
-    x = fimcg.metrics.occupied_grid(paths, n=50)
+    x = fimcg.analysis.metrics.occupied_grid(paths, n=50)
     f, g = shipped.estimate(paths, steps, x, warn=False)
     rel = lambda a, b: float(((a - b) ** 2).mean().sqrt() / (b ** 2).mean().sqrt())  # noqa: E731
     assert rel(f, sde.drift(x)) < 0.3
@@ -707,7 +712,7 @@ def test_inferred_sde_simulates(shipped):
 def test_committed_configs_build_the_shipped_architectures(shipped):
     """scripts/pretrain-fim.sh reproduces the shipped weights: each stage's committed config builds
     the model that the next stage started from, and stage 3's the shipped model."""
-    from fimcg.pretrain import PretrainConfig
+    from fimcg.fim.training.loop import PretrainConfig
 
     weights = SHIPPED_WEIGHTS.parent
     meta = shipped.meta

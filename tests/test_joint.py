@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.alignment import fit_alignment
-from fimcg.joint import JointResult, MLPHead, PolynomialHead, joint_coarse_grain
-from fimcg.systems import double_well
+from fimcg.analysis.alignment import fit_alignment
+from fimcg.coarse_grain.joint import JointResult, MLPHead, PolynomialHead, joint_coarse_grain
+from fimcg.sde.systems import double_well
 from fimcg.video import render_video
 
 torch.set_num_threads(1)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fimcg import systems
-from fimcg.metrics import occupied_grid, relative_rmse, rmse, sde_errors
+from fimcg.analysis.metrics import occupied_grid, relative_rmse, rmse, sde_errors
 
 
 def test_occupied_grid_spans_the_percentiles():

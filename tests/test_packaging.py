@@ -59,4 +59,4 @@ def test_readme_commands_and_ci_script_exist():
         assert (ROOT / cmd.split()[1]).is_file()
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in ci and "scripts/test.sh" in ci
-    assert _pyproject()["project"]["scripts"]["fimcg"] == "fimcg.cli:main"
+    assert _pyproject()["project"]["scripts"]["fimcg"] == "fimcg.app.cli:main"

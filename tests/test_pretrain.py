@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fimcg.checkpoint import load_checkpoint
-from fimcg.fim import FIMConfig, load_fim
-from fimcg.pretrain import PretrainConfig, main, pretrain
+from fimcg.io.checkpoint import load_checkpoint
+from fimcg.fim.config import FIMConfig
+from fimcg.fim.weights import load_fim
+from fimcg.fim.training.loop import PretrainConfig, main, pretrain
 
 TINY_MODEL = asdict(FIMConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1))
 
@@ -80,7 +81,7 @@ def test_data_parallel_with_two_cpu_processes(tmp_path):
     cfg.write_text(json.dumps(d))
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           "-m", "fimcg.pretrain", "--config", str(cfg), "--out", str(tmp_path / "ddp"), "--device", "cpu",
+           "-m", "fimcg.fim.training", "--config", str(cfg), "--out", str(tmp_path / "ddp"), "--device", "cpu",
            "--no-progress"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -106,7 +107,7 @@ def test_workers_stream_the_prior(tmp_path):
 
 def _batch(*drift_scales: float, n_paths: int = 4, T: int = 50):
     """A hand-made TrainingBatch, one dataset per scale c: drift -c x, diffusion 1, grid queries."""
-    from fimcg.prior import TrainingBatch
+    from fimcg.fim.training.prior import TrainingBatch
 
     g = torch.Generator().manual_seed(0)
     B = len(drift_scales)
@@ -117,13 +118,13 @@ def _batch(*drift_scales: float, n_paths: int = 4, T: int = 50):
 
 
 def _pred(drift: torch.Tensor, diffusion: torch.Tensor):
-    from fimcg.fim import Prediction
+    from fimcg.fim.model import Prediction
 
     return Prediction(drift=drift, diffusion=diffusion, log_scale=torch.zeros(drift.shape[:2]))
 
 
 def test_loss_is_small_for_the_truth_and_ignores_unidentifiable_drift():
-    from fimcg.pretrain import fim_loss, normalised_targets
+    from fimcg.fim.training.loss import fim_loss, normalised_targets
 
     informative = _batch(50.0)
     f_t, g_t = normalised_targets(informative)
@@ -151,8 +152,8 @@ def test_warm_start_maps_features_and_options_by_name():
     """Weights trained without the lack-of-fit tests, the 0.25 bandwidth and the CV average load
     into the larger model: exactly the old model with the new options silenced, or with the cubic
     fit's gate handed to the cross-validated average."""
-    from fimcg.fim import FIM
-    from fimcg.pretrain import warm_start
+    from fimcg.fim.model import FIM
+    from fimcg.fim.training.loop import warm_start
 
     small = dict(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
     old_cfg = FIMConfig(bandwidths=(0.05, 0.15, 0.4), n_test_points=0, cv_penalty=None, **small)

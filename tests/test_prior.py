@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from fimcg.prior import PriorConfig, SyntheticPrior, sample_equations
+from fimcg.fim.training.prior import PriorConfig, SyntheticPrior, sample_equations
 
 torch.set_num_threads(1)
 

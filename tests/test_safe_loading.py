@@ -22,12 +22,14 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.checkpoint import LegacyFormatError, UnsafeFileError, load_checkpoint, save_checkpoint, sha256_of
-from fimcg.coarse_grain import CoarseGrainResult, coarse_grain
-from fimcg.estimators import local_linear
-from fimcg.fim import FIMConfig, load_fim
-from fimcg.joint import JointResult
-from fimcg.pretrain import PretrainConfig, export_weights, pretrain
+from fimcg.io.checkpoint import LegacyFormatError, UnsafeFileError, load_checkpoint, save_checkpoint, sha256_of
+from fimcg.coarse_grain.result import CoarseGrainResult
+from fimcg.coarse_grain.decoupled import coarse_grain
+from fimcg.estimators.classic import local_linear
+from fimcg.fim.config import FIMConfig
+from fimcg.fim.weights import load_fim
+from fimcg.coarse_grain.joint import JointResult
+from fimcg.fim.training.loop import PretrainConfig, export_weights, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 EXTENSIONS = (".pt", ".pth", ".safetensors", ".bin", "")
@@ -149,7 +151,7 @@ def test_pretraining_killed_with_sigkill_resumes_losing_at_most_one_interval(tmp
                tokens_per_batch=800, warmup=2, checkpoint_every=interval)
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "fimcg.pretrain", "--config", str(tmp_path / "cfg.json"), "--out", str(out),
+    cmd = [sys.executable, "-m", "fimcg.fim.training", "--config", str(tmp_path / "cfg.json"), "--out", str(out),
            "--no-progress", "--threads", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
@@ -187,7 +189,7 @@ def test_pretraining_killed_with_sigkill_resumes_losing_at_most_one_interval(tmp
 
 _CG_CHILD = """
 import sys, torch
-from fimcg.checkpoint import load_checkpoint
+from fimcg.io.checkpoint import load_checkpoint
 from fimcg.coarse_grain import coarse_grain
 from fimcg.estimators import local_linear
 torch.set_num_threads(1)

@@ -9,7 +9,8 @@ import pytest
 import torch
 from scipy import stats
 
-from fimcg import SDE, SimulationDiverged, simulate, systems
+from fimcg import SDE, simulate, systems
+from fimcg.sde import SimulationDiverged
 
 
 def _ou_moments(theta, mu, sigma, x0, t):

@@ -10,7 +10,8 @@ import torch
 from scipy import integrate
 
 from fimcg import SDE, simulate, systems
-from fimcg.systems import get_system, list_systems, stationary_density
+from fimcg.sde.systems import get_system, list_systems
+from fimcg.sde.density import stationary_density
 
 REQUIRED = {"double_well", "double_well_constant", "double_well_soft", "ornstein_uhlenbeck",
             "polynomial_potential", "tanh_double_well", "periodic_well", "double_well_2d", "mueller_brown"}

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from fimcg import widgets
-from fimcg.systems import double_well, stationary_density
+from fimcg.sde.systems import double_well
+from fimcg.sde.density import stationary_density
 
 torch.set_num_threads(1)
 
@@ -166,7 +167,7 @@ def test_landscape_data_bad_input(kwargs, match):
 
 
 def test_landscape_data_rejects_2d_system():
-    from fimcg.systems import double_well_2d
+    from fimcg.sde.systems import double_well_2d
 
     with pytest.raises(ValueError, match="1-D SDE, got dim=2"):
         widgets.landscape_data(double_well_2d(), n_paths=2, n_show=1, t_max=0.1)
@@ -502,7 +503,7 @@ def dw_paths():
 
 
 def test_normalisation_equivariance_of_binned_km(dw_paths):
-    from fimcg.estimators import binned_km
+    from fimcg.estimators.classic import binned_km
 
     d = widgets.normalisation_data(binned_km, dw_paths, 0.002, scale=10.0, shift=5.0, time_unit=4.0)
     assert d.max_deviation < 1e-4
@@ -513,7 +514,7 @@ def test_normalisation_equivariance_of_binned_km(dw_paths):
 
 
 def test_normalisation_detects_a_non_equivariant_estimator(dw_paths):
-    from fimcg.estimators import local_linear
+    from fimcg.estimators.classic import local_linear
 
     # a fixed bandwidth in state units is not scale-equivariant: the deviation is visible
     fixed = lambda p, dt, loc: local_linear(p, dt, loc, bandwidth=0.05)  # noqa: E731
@@ -523,7 +524,7 @@ def test_normalisation_detects_a_non_equivariant_estimator(dw_paths):
 def test_normalisation_untrained_fim_is_equivariant(dw_paths):
     import fimcg
 
-    fim = fimcg.FIM(fimcg.FIMConfig()).eval()
+    fim = fimcg.FIM(fimcg.fim.FIMConfig()).eval()
     d = widgets.normalisation_data(fim.estimate, dw_paths, 0.002, scale=0.2, shift=-3.0, time_unit=10.0)
     assert d.max_deviation < 1e-3
 
@@ -534,7 +535,7 @@ def test_normalisation_untrained_fim_is_equivariant(dw_paths):
     (dict(time_unit=-1.0), r"time_unit must be finite and > 0, got -1\.0", ValueError),
 ])
 def test_normalisation_bad_input(dw_paths, kwargs, match, exc):
-    from fimcg.estimators import binned_km
+    from fimcg.estimators.classic import binned_km
 
     with pytest.raises(exc, match=match):
         widgets.normalisation_data(binned_km, dw_paths, 0.002, **kwargs)
@@ -548,7 +549,7 @@ def test_normalisation_rejects_bad_estimator_and_2d(dw_paths):
 
 
 def test_normalisation_explorer_headless(dw_paths):
-    from fimcg.estimators import binned_km
+    from fimcg.estimators.classic import binned_km
 
     box = widgets.normalisation_explorer(binned_km, dw_paths, 0.002)
     fig = box.figure

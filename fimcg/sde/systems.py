@@ -1,21 +1,4 @@
-"""A catalogue of ready-made SDEs, and the stationary density of any 1-D SDE.
-
-Every system is a function with keyword-only parameters that returns an :class:`fimcg.SDE` whose
-``params`` record the values it was built with and whose ``potential`` is set where the drift is a
-gradient, ``f = -U'`` (the potential then describes the drift alone; with state-dependent diffusion
-it is not the negative log of the stationary density). The reference system of the package is
-:func:`double_well` with its defaults::
-
-    f(x) = 4x - 4x^3,    g(x) = sqrt(max(4 - 1.25 x^2, 0))
-
-Systems are also available by name (:func:`get_system`, :func:`list_systems`), which is what the
-command line and the notebooks use.
-
-For 1-D systems :func:`stationary_density` solves the stationary Fokker-Planck equation numerically,
-
-    p(x) = exp( int 2 f / g^2 dx ) / g^2 / Z,
-
-restricted to where ``g > 0``, so histograms of simulated paths can be compared with theory.
+"""The catalogue of systems: named SDEs with documented parameters (``get_system``, ``list_systems``).
 """
 
 from __future__ import annotations
@@ -23,12 +6,11 @@ from __future__ import annotations
 import inspect
 import math
 from typing import Any, Callable, Sequence
-
 import numpy as np
 import torch
-
-from ._validation import as_tensor, check_finite, check_int, check_positive
-from .sde import SDE, simulate
+from .._validation import check_int, check_positive
+from .model import SDE
+from .simulate import simulate
 
 __all__ = [
     "double_well",
@@ -88,10 +70,6 @@ def _constant(sigma: float | Sequence[float], dim: int = 1) -> Callable[[torch.T
 
     return diffusion
 
-
-# --------------------------------------------------------------------------------------------------
-# 1-D systems
-# --------------------------------------------------------------------------------------------------
 
 def double_well(*, alpha: float = 4.0, beta: float = 4.0, g1: float = 4.0, g2: float = 1.25) -> SDE:
     """The reference system: a symmetric double well with "semicircle" diffusion.
@@ -295,10 +273,6 @@ def periodic_well(*, kappa: float = 0.5, a: float = 1.0, k: float = 3.0, sigma: 
     )
 
 
-# --------------------------------------------------------------------------------------------------
-# 2-D systems
-# --------------------------------------------------------------------------------------------------
-
 def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0,
                    sigma: float | tuple[float, float] = 1.0) -> SDE:
     """A 2-D double well: U(x, y) = beta x^4/4 - alpha x^2/2 + kappa y^2/2, f = -grad U.
@@ -330,10 +304,20 @@ def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0,
 
 # Müller-Brown potential: sum_i A_i exp(a_i (x - x_i)^2 + b_i (x - x_i)(y - y_i) + c_i (y - y_i)^2)
 _MB_A = (-200.0, -100.0, -170.0, 15.0)
+
+
 _MB_a = (-1.0, -1.0, -6.5, 0.7)
+
+
 _MB_b = (0.0, 0.0, 11.0, 0.6)
+
+
 _MB_c = (-10.0, -10.0, -6.5, 0.7)
+
+
 _MB_x = (1.0, 0.0, -0.5, -1.0)
+
+
 _MB_y = (0.0, 0.5, 1.5, 1.0)
 
 
@@ -373,118 +357,6 @@ def mueller_brown(*, scale: float = 0.05, sigma: float = 1.0) -> SDE:
                formula=f"f = -grad({scale:g} U) with U the Müller-Brown potential, g = ({sigma:g}, {sigma:g})")
 
 
-# --------------------------------------------------------------------------------------------------
-# Stationary density (1-D)
-# --------------------------------------------------------------------------------------------------
-
-def _log_density_on_grid(sde: SDE, lo: float, hi: float, n_grid: int):
-    """Unnormalised log p on a uniform float64 grid; -inf where g == 0. Returns (grid, logp)."""
-    grid = torch.linspace(lo, hi, n_grid, dtype=torch.float64)
-    with torch.no_grad():
-        f = sde.drift(grid[:, None])[:, 0]
-        g = sde.diffusion(grid[:, None])[:, 0]
-    if f.shape != grid.shape or g.shape != grid.shape:
-        raise ValueError("the SDE's drift/diffusion must map (G, 1) states to (G, 1)")
-    if not bool(torch.isfinite(f).all()) or not bool(torch.isfinite(g).all()):
-        raise ValueError(f"the SDE's drift or diffusion is not finite on the domain ({lo:g}, {hi:g}); "
-                         "pass a smaller domain=")
-    if bool((g < 0).any()):
-        raise ValueError("the SDE's diffusion is negative somewhere in the domain; g must be >= 0")
-    pos = (g > 1e-12 * max(float(g.max()), 1e-300)).numpy()
-    if not pos.any():
-        raise ValueError(f"the diffusion is zero on the whole domain ({lo:g}, {hi:g})")
-    idx = np.flatnonzero(pos)
-    if idx[-1] - idx[0] + 1 != idx.size:
-        raise ValueError("the diffusion vanishes inside the domain, splitting it into separate regions; "
-                         "the stationary density is not unique there (pass a domain= inside one region)")
-    i0, i1 = int(idx[0]), int(idx[-1]) + 1
-    x, f, g2 = grid[i0:i1], f[i0:i1], g[i0:i1] ** 2
-    logp = torch.full_like(grid, -math.inf)
-    if x.numel() < 3:
-        raise ValueError(f"the diffusion is positive on too small a part of the domain ({lo:g}, {hi:g})")
-    phi = torch.cat([torch.zeros(1, dtype=x.dtype), torch.cumulative_trapezoid(2 * f / g2, x)])
-    logp[i0:i1] = phi - torch.log(g2)
-    return grid, logp, (i0, i1)
-
-
-def stationary_density(sde: SDE, x: Any, *, domain: tuple[float, float] | None = None,
-                       n_grid: int = 20001) -> torch.Tensor:
-    """Stationary density p(x) of a 1-D SDE, from the zero-flux Fokker-Planck solution.
-
-    p(x) ∝ exp( ∫ 2 f(y) / g(y)^2 dy ) / g(x)^2, integrated by the trapezoid rule on a fine grid,
-    restricted to the interval where g > 0 (so semicircle diffusions, whose g vanishes at the edges,
-    work), normalised to integrate to 1 and linearly interpolated at ``x``. Works for any 1-D SDE.
-
-    Args:
-        sde: a 1-D :class:`fimcg.SDE` whose drift confines the particle.
-        x: evaluation points, shape (G,) or (G, 1).
-        domain: ``(lo, hi)`` to integrate over. ``None`` finds it: the grid grows from (-8, 8)
-            until the density is negligible (< e^-40 of its peak) at both ends, then is refined
-            to the region that holds all but a negligible part of the mass.
-        n_grid: grid points of the integration (>= 101).
-
-    Returns:
-        Density values, shape (G,), dtype and device of ``x`` (float32 for non-float input); 0
-        outside the support.
-
-    Raises:
-        ValueError: ``sde.dim != 1``, NaN in ``x``, a bad ``domain``, or a density that is not
-            normalisable (mass escaping to infinity, e.g. a non-confining drift).
-    """
-    if not isinstance(sde, SDE):
-        raise TypeError(f"sde must be a fimcg.SDE, got {type(sde).__name__}")
-    if sde.dim != 1:
-        raise ValueError(f"stationary_density needs a 1-D SDE; {sde.name!r} has dim={sde.dim}")
-    xt = as_tensor(x, name="x")
-    if xt.ndim == 2 and xt.shape[1] == 1:
-        xt = xt[:, 0]
-    if xt.ndim != 1:
-        raise ValueError(f"x must have shape (G,) or (G, 1); got shape {tuple(xt.shape)}")
-    check_finite(xt, name="x")
-    n_grid = check_int(n_grid, name="n_grid", minimum=101)
-    cutoff = -40.0
-
-    if domain is not None:
-        try:
-            lo, hi = (float(v) for v in domain)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"domain must be a pair (lo, hi), got {domain!r}") from exc
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"domain must be finite with lo < hi, got {domain!r}")
-        grid, logp, _ = _log_density_on_grid(sde, lo, hi, n_grid)
-    else:
-        half = 8.0
-        while True:
-            grid, logp, (i0, i1) = _log_density_on_grid(sde, -half, half, n_grid)
-            peak = float(logp.max())
-            if not math.isfinite(peak):
-                raise ValueError(f"the stationary density of {sde.name!r} is not normalisable")
-            # an end of the positive-g interval at the grid boundary must carry negligible density
-            open_lo = i0 == 0 and float(logp[0]) - peak > cutoff
-            open_hi = i1 == n_grid and float(logp[-1]) - peak > cutoff
-            if not (open_lo or open_hi):
-                break
-            half *= 4
-            if half > 1e4:
-                raise ValueError(f"the stationary density of {sde.name!r} does not decay within |x| < 1e4 "
-                                 "(the drift does not confine the particle); pass domain= explicitly")
-        keep = np.flatnonzero((logp - peak > cutoff).numpy())
-        step = float(grid[1] - grid[0])
-        lo = float(grid[max(keep[0] - 1, 0)]) - step
-        hi = float(grid[min(keep[-1] + 1, n_grid - 1)]) + step
-        grid, logp, _ = _log_density_on_grid(sde, lo, hi, n_grid)
-
-    peak = float(logp.max())
-    p = torch.exp(logp - peak)
-    p = p / torch.trapezoid(p, grid)
-    vals = np.interp(xt.detach().cpu().double().numpy(), grid.numpy(), p.numpy(), left=0.0, right=0.0)
-    return torch.as_tensor(vals, dtype=xt.dtype, device=xt.device)
-
-
-# --------------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------------
-
 def paths_from_wells(sde: SDE, *, n_paths: int, n_obs: int, dt: float, substeps: int = 1,
                      seed: int | None = None) -> torch.Tensor:
     """Simulate paths of a 1-D ``sde`` that start alternately in the wells x = -1 and x = +1.
@@ -507,10 +379,6 @@ def paths_from_wells(sde: SDE, *, n_paths: int, n_obs: int, dt: float, substeps:
     x0 = torch.tensor([-1.0, 1.0]).repeat((n_paths + 1) // 2)[:n_paths, None]
     return simulate(sde, x0, dt=dt, n_steps=n_obs - 1, substeps=substeps, seed=seed)
 
-
-# --------------------------------------------------------------------------------------------------
-# Registry
-# --------------------------------------------------------------------------------------------------
 
 _REGISTRY: dict[str, Callable[..., SDE]] = {
     "double_well": double_well,

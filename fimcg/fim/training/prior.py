@@ -30,12 +30,13 @@ pool of equations (each row of the batch has its own coefficients).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 
-from .sde import SDE, simulate
+from ...sde.model import SDE
+from ...sde.simulate import simulate
 
 __all__ = ["PriorConfig", "EquationBatch", "TrainingBatch", "sample_equations", "SyntheticPrior"]
 

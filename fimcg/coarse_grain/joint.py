@@ -27,11 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import check_int, check_locations, check_positive
+from .._validation import check_int, check_locations, check_positive
 from .autoencoder import mlp
-from .coarse_grain import (CoarseGrainResult, TrainingDiverged, _check_loss_weights, _fingerprint, _Run,
-                           _train_autoencoder, _em_step_nll, prepare_frames)
-from .estimators import polynomial_features
+from .result import CoarseGrainResult
+from .trainer import TrainingDiverged, _Run, _train_autoencoder
+from .losses import _check_loss_weights, _em_step_nll
+from .data import _fingerprint, prepare_frames
+from ..estimators.classic import polynomial_features
 
 __all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain", "TrainingDiverged"]
 
@@ -120,7 +122,7 @@ class JointResult(CoarseGrainResult):
     @classmethod
     def load(cls, path: str | Path, *, estimator: Any = None, device: str | torch.device = "cpu") -> "JointResult":
         """Load a saved joint result (it needs no estimator)."""
-        from .checkpoint import load_checkpoint
+        from ..io.checkpoint import load_checkpoint
         return cls.from_state(load_checkpoint(path), estimator=None, device=device)
 
 

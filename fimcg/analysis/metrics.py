@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import as_tensor, check_finite, check_int, check_locations, check_paths
-from .sde import SDE
+from .._validation import as_tensor, check_finite, check_int, check_locations, check_paths
+from ..sde.model import SDE
 
 __all__ = ["occupied_grid", "rmse", "relative_rmse", "sde_errors"]
 

@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ._validation import as_tensor, check_int, check_locations, check_paths, check_positive
-from .sde import SDE
+from .._validation import as_tensor, check_int, check_locations, check_paths, check_positive
+from ..sde.model import SDE
 
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
            "latent_scatter_figure", "pca_figure", "error_curve_figure", "slider_figure",
@@ -88,7 +88,7 @@ def density_figure(paths: Any, sde: SDE | None = None, *, bins: int = 60, title:
     fig = go.Figure(go.Bar(x=centres, y=dens, width=np.diff(edges), name="data", opacity=0.55,
                            marker_color=COLORS[0]))
     if sde is not None:
-        from .systems import stationary_density
+        from ..sde.density import stationary_density
 
         span = edges[-1] - edges[0]
         xs = np.linspace(edges[0] - 0.05 * span, edges[-1] + 0.05 * span, n_theory)

@@ -38,7 +38,7 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from ._validation import check_int, check_locations, check_paths, check_steps
+from .._validation import check_int, check_locations, check_paths, check_steps
 
 __all__ = ["increments", "binned_km", "local_linear", "default_bandwidth", "least_squares", "polynomial_features",
            "ESTIMATORS", "get_estimator"]

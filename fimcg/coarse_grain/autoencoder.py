@@ -26,8 +26,6 @@ is orthonormal this equals the pixel MSE of the frames' projections, at a fracti
 
 from __future__ import annotations
 
-import math
-from typing import Any
 
 import numpy as np
 import torch

@@ -16,8 +16,8 @@ import sys
 from dataclasses import fields
 from typing import Callable, Sequence
 
-from . import __version__
-from .checkpoint import UnsafeFileError
+from .. import __version__
+from ..io.checkpoint import UnsafeFileError
 
 __all__ = ["build_parser", "main", "SUBCOMMANDS"]
 
@@ -27,7 +27,7 @@ __all__ = ["build_parser", "main", "SUBCOMMANDS"]
 # --------------------------------------------------------------------------------------------------
 
 def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from .report import RunConfig
+    from .main_job import RunConfig
 
     d = RunConfig()
     p = sub.add_parser("run", help="run the main job and write an HTML report and results.json",
@@ -53,7 +53,7 @@ def add_run_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .report import RunConfig, run_main
+    from .main_job import RunConfig, run_main
 
     names = {f.name for f in fields(RunConfig)}
     config = RunConfig(**{k: v for k, v in vars(args).items() if k in names})
@@ -76,7 +76,7 @@ def add_systems_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 
 def cmd_systems(args: argparse.Namespace) -> int:
-    from .systems import get_system, list_systems
+    from ..sde.systems import get_system, list_systems
 
     for name in list_systems():
         sde = get_system(name)
@@ -90,7 +90,7 @@ def cmd_systems(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------
 
 def add_pretrain_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from .pretrain import build_parser as build_pretrain_parser
+    from ..fim.training.loop import build_parser as build_pretrain_parser
 
     p = sub.add_parser("pretrain", help="pretrain the FIM on the synthetic prior (resumable)",
                        description="Pretrain the Foundation Inference Model on synthetic SDEs. Starting the same "
@@ -103,7 +103,7 @@ def add_pretrain_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .pretrain import run_from_args
+    from ..fim.training.loop import run_from_args
 
     record = run_from_args(args)
     print(f"pretraining stopped at step {record.get('step')}; checkpoints and logs in {args.out}")
@@ -132,7 +132,7 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 def cmd_convert(args: argparse.Namespace) -> int:
     import warnings
 
-    from .checkpoint import convert_legacy, sha256_of
+    from ..io.checkpoint import convert_legacy, sha256_of
 
     print(f"fimcg convert: unpickling {args.src} ({'full unpickle allowed' if args.trust else 'restricted reader'});"
           " convert only files you made yourself or trust", file=sys.stderr)

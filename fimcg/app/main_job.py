@@ -20,7 +20,6 @@ The report embeds plotly.js once in its head, so it opens offline.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -29,22 +28,20 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-
 import plotly
-import plotly.graph_objects as go
 import plotly.offline
 import torch
 from tqdm.auto import tqdm
-
-from . import __version__
-from . import estimators as est
-from . import figures, metrics, systems
-from ._validation import check_int, check_positive
-from .checkpoint import atomic_write_json, atomic_write_text
-from .sde import simulate
-from .video import EMBEDDINGS, frame_centroids, pixel_to_latent, render_video
-
-__all__ = ["RunConfig", "RunContext", "Report", "STAGES", "add_stage", "run_main"]
+from .. import __version__
+from .. import estimators as est
+from . import figures
+from ..analysis import metrics
+from ..sde import systems
+from .._validation import check_int, check_positive
+from ..io.checkpoint import atomic_write_json
+from ..sde.simulate import simulate
+from ..video import EMBEDDINGS, frame_centroids, pixel_to_latent, render_video
+from .report import Report
 
 
 @dataclass
@@ -90,57 +87,6 @@ class RunConfig:
         return self
 
 
-class Report:
-    """An HTML report assembled from sections of text, tables and plotly figures."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self._parts: list[str] = []
-        self.n_figures = 0
-
-    def heading(self, text: str) -> None:
-        self._parts.append(f"<h2>{html.escape(text)}</h2>")
-
-    def text(self, text: str) -> None:
-        """A paragraph (plain text, escaped)."""
-        self._parts.append(f"<p>{html.escape(text)}</p>")
-
-    def table(self, rows: list[dict[str, Any]], *, floatfmt: str = ".4g") -> None:
-        """A table from a list of dicts sharing their keys (the header)."""
-        if not rows:
-            return
-        keys = list(rows[0])
-        cell = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)  # noqa: E731
-        head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(r.get(k, '')))}</td>" for k in keys) + "</tr>"
-                       for r in rows)
-        self._parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-
-    def figure(self, fig: go.Figure, caption: str | None = None) -> None:
-        """A plotly figure (plotly.js itself is embedded once, in the page head)."""
-        self.n_figures += 1
-        div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig{self.n_figures}",
-                          config={"displaylogo": False})
-        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self._parts.append(f"<figure>{div}{cap}</figure>")
-
-    def to_html(self) -> str:
-        style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-                 "color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-                 "padding:3px 8px;text-align:right}th{background:#f3f3f3}figure{margin:1em 0}"
-                 "figcaption{color:#555;font-size:90%}")
-        return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<title>{html.escape(self.title)}</title><style>{style}</style>"
-                f"<script type=\"text/javascript\">{plotly.offline.get_plotlyjs()}</script></head><body>"
-                f"<h1>{html.escape(self.title)}</h1>\n" + "\n".join(self._parts) + "\n</body></html>\n")
-
-    def write(self, path: str | Path) -> Path:
-        """Write the page atomically (readable by all, like any web page) and return its path."""
-        path = atomic_write_text(self.to_html(), path)
-        os.chmod(path, 0o644)
-        return path
-
-
 @dataclass
 class RunContext:
     """What the stages share: the config, intermediate data, numbers for JSON, the report."""
@@ -156,10 +102,6 @@ class RunContext:
 
 Stage = Callable[[RunContext], None]
 
-
-# --------------------------------------------------------------------------------------------------
-# stages of the core job
-# --------------------------------------------------------------------------------------------------
 
 def _well_switches(x: torch.Tensor, *, threshold: float) -> float:
     """Mean number per path of moves between x < -threshold and x > threshold (with hysteresis)."""
@@ -283,7 +225,7 @@ def stage_estimate(ctx: RunContext) -> None:
 
 def stage_coarse_grain(ctx: RunContext) -> None:
     """Video -> learned latent -> FIM drift/diffusion -> equations -> validation (fimcg.coarse_grain)."""
-    from .coarse_grain import pipeline_stage
+    from .pipeline import pipeline_stage
 
     pipeline_stage(ctx)
 

@@ -1,0 +1,157 @@
+"""The coarse-graining stage of the main job: video -> latent SDE -> equations -> validation.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+import torch
+from ..sde.model import SDE
+from ..coarse_grain.trainer import CheckpointMismatch
+from ..coarse_grain.decoupled import coarse_grain
+
+
+#: frames coarse-grained by the main job (a subset of paths of the rendered data set)
+PIPELINE_FRAMES = 24_000
+
+
+def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size: int = 32, blob_width: float = 1.5,
+                 noise: float = 0.0, embedding: str = "line", x_range: Any = (-2.0, 2.0), seed: int = 0,
+                 max_frames: int = PIPELINE_FRAMES, estimator: Any = None, steps: int = 20,
+                 checkpoint: str | Path | None = None, progress: bool = True) -> dict:
+    """Coarse-grain video of ``paths`` end to end and return numbers and objects for a report.
+
+    Renders the paths (as many whole paths as fit in ``max_frames`` frames), runs
+    :func:`coarse_grain` with the frozen FIM (or ``estimator``), aligns the latent to the truth
+    (when ``sde`` is given), discovers sparse equations in the latent and in x, and validates the
+    latent equation against the encoded data by switching statistics and the stationary distribution.
+
+    Args:
+        paths: true states (n_paths, T, 1) observed every ``dt`` (the frame step).
+        sde: the true system, for the comparison (optional).
+        size, blob_width, noise, embedding, x_range, seed: rendering (see :func:`fimcg.render_video`).
+
+    Returns:
+        dict with ``result`` (:class:`CoarseGrainResult`), ``numbers`` (JSON-ready), ``comparison``
+        (or None), ``equation_latent``, ``equation_x`` (:class:`fimcg.discovery.PolynomialSDE` or None),
+        ``validation``, ``x`` (the true states used) and ``frames_first`` (frames of the first path).
+    """
+    from ..analysis.alignment import compare_to_truth
+    from ..analysis.discovery import discover_from_coefficients
+    from ..analysis.validation import validate
+    from ..video import render_video
+
+    n_paths, length = paths.shape[:2]
+    use = max(1, min(n_paths, max_frames // length))
+    x = paths[:use]
+    frames = render_video(x, size=size, blob_width=blob_width, noise=noise, embedding=embedding, x_range=x_range,
+                          seed=seed + 7)
+    t0 = time.perf_counter()
+    try:  # an existing checkpoint of the same run is continued (or reused when finished)
+        res = coarse_grain(frames, dt, estimator=estimator, steps=steps, seed=seed, checkpoint=checkpoint,
+                           progress=progress)
+    except CheckpointMismatch:  # left by a run on other data or options: start over
+        res = coarse_grain(frames, dt, estimator=estimator, steps=steps, seed=seed, checkpoint=checkpoint,
+                           resume=False, progress=progress)
+    cg_seconds = time.perf_counter() - t0
+    prec = res.precision()
+    numbers: dict[str, Any] = {
+        "n_paths": int(use), "frames_per_path": int(length), "n_frames": int(use * length), "dt": dt,
+        "estimator": res.config["estimator"], "steps": steps, "seconds": cg_seconds,
+        "init_seconds": res.config["init"]["time_s"], "final_reconstruction": res.history[-1]["rec"] if res.history
+        else None, "noise_std_latent": prec["noise_std"][0], "g2_inflation_rel": prec["g2_inflation_rel"][0]}
+    comparison = None
+    if sde is not None:
+        comparison = compare_to_truth(res.latents, x, res.coefficients, sde)
+        numbers.update({"latent_r2": comparison.r2, "precision_x": comparison.alignment.residual_std,
+                        "g2_inflation_from_precision": 2 * comparison.alignment.residual_std ** 2 / dt,
+                        "drift_rel_rmse": comparison.drift_rel, "diffusion_rel_rmse": comparison.diffusion_rel})
+    # equations: in the latent (what a user without ground truth gets) and, with the truth, in x
+    z = res.latents
+    zg = torch.linspace(float(torch.quantile(z, 0.02)), float(torch.quantile(z, 0.98)), 100)[:, None]
+    fz, gz = res.coefficients(zg)
+    hist = torch.histc(z.reshape(-1), bins=100, min=float(zg[0]), max=float(zg[-1]))
+    eq_z = discover_from_coefficients(zg, fz, gz, weights=hist + 1e-3 * hist.max(), names=("z",))
+    numbers["equation_latent"] = eq_z.equation()
+    numbers["coefficients_latent"] = eq_z.coefficients()
+    eq_x = None
+    if comparison is not None:
+        xs = torch.as_tensor(comparison.grid)[:, None]
+        eq_x = discover_from_coefficients(xs, torch.as_tensor(comparison.drift)[:, None],
+                                          torch.as_tensor(comparison.diffusion)[:, None])
+        numbers["equation_x"] = eq_x.equation()
+        numbers["coefficients_x"] = eq_x.coefficients()
+    try:
+        val = validate(eq_z, z, dt, seed=seed)
+        numbers["validation"] = val.as_dict()
+    except (ValueError, RuntimeError) as exc:  # e.g. a discovered drift without two wells
+        val = None
+        numbers["validation"] = {"skipped": str(exc)}
+    return {"result": res, "numbers": numbers, "comparison": comparison, "equation_latent": eq_z,
+            "equation_x": eq_x, "validation": val, "x": x, "frames_first": frames[0]}
+
+
+def pipeline_stage(ctx: Any) -> None:
+    """The coarse-graining stage of ``fimcg run`` (see :mod:`fimcg.report`): needs the ``render``
+    stage's ``frame_paths``/``dt_frames``; adds ``results["coarse_grain"]`` and report sections."""
+    from . import figures
+
+    c = ctx.config
+    rep = ctx.report
+    rep.heading("Coarse-graining with the FIM")
+    try:
+        from ..fim.weights import load_fim
+        fim = load_fim()
+    except (FileNotFoundError, RuntimeError) as exc:
+        rep.text(f"Skipped: the pretrained FIM could not be loaded ({exc}).")
+        ctx.results["coarse_grain"] = {"skipped": str(exc)}
+        return
+    out = run_pipeline(ctx.data["frame_paths"], ctx.data["dt_frames"], ctx.data.get("sde"), size=c.size,
+                       blob_width=c.blob_width, noise=c.noise, embedding=c.embedding,
+                       x_range=ctx.results.get("video", {}).get("x_range", (-2.0, 2.0)), seed=c.seed, estimator=fim,
+                       checkpoint=Path(ctx.out) / "coarse_grain_checkpoint.safetensors", progress=ctx.progress)
+    n = out["numbers"]
+    ctx.results["coarse_grain"] = n
+    res, cmp = out["result"], out["comparison"]
+    rep.text(f"An encoder (PCA features + MLP, initialised by Isomap) maps each frame to a 1-D latent z; the "
+             f"frozen FIM infers dz = f(z) dt + g(z) dW from the encoded paths, and {n['steps']} steps refine the "
+             f"encoder with reconstruction + the Euler-Maruyama likelihood of the observed frame increments under "
+             f"the FIM's SDE (see fimcg.coarse_grain). "
+             f"{n['n_frames']} frames ({n['n_paths']} paths x {n['frames_per_path']}), {n['seconds']:.1f} s "
+             f"(initialisation {n['init_seconds']:.1f} s).")
+    rows = [{"quantity": "latent R² (monotone fit to x)", "value": n.get("latent_r2", float("nan"))},
+            {"quantity": "encoder precision (x units)", "value": n.get("precision_x", float("nan"))},
+            {"quantity": "implied g² inflation 2s²/dt", "value": n.get("g2_inflation_from_precision", float("nan"))},
+            {"quantity": "latent noise from increments (z units)", "value": n["noise_std_latent"]},
+            {"quantity": "drift relative RMSE (aligned)", "value": n.get("drift_rel_rmse", float("nan"))},
+            {"quantity": "diffusion relative RMSE (aligned)", "value": n.get("diffusion_rel_rmse", float("nan"))}]
+    rep.table(rows)
+    if res.history:
+        rep.figure(figures.history_figure(res.history, keys=["rec", "sim"], title="training loss terms"))
+    if cmp is not None:
+        rep.figure(figures.latent_scatter_figure(out["x"], torch.as_tensor(cmp.alignment(res.latents.reshape(-1))),
+                                                 title="learned latent h(z) vs true x"))
+        grid = torch.as_tensor(cmp.grid)[:, None]
+        est = {"FIM on learned latent (aligned)": (torch.as_tensor(cmp.drift)[:, None],
+                                                   torch.as_tensor(cmp.diffusion)[:, None])}
+        if out["equation_x"] is not None:
+            eq = out["equation_x"]
+            est["discovered equation"] = (eq.drift(grid.double()), eq.diffusion(grid.double()))
+        rep.figure(figures.drift_diffusion_figure(grid, est, sde=ctx.data.get("sde"),
+                                                  title="drift and diffusion from video vs truth"))
+    rep.heading("Discovered equations")
+    rep.text("In the learned latent z: " + n["equation_latent"].replace("\n", ";  "))
+    if "equation_x" in n:
+        rep.text("Moved to x by the alignment and Itô's formula: " + n["equation_x"].replace("\n", ";  ")
+                 + f"  (truth, the simulated {ctx.data['sde'].name}: {ctx.data['sde'].describe()})")
+    if out["validation"] is not None:
+        v = out["validation"]
+        rep.text("Validation in the latent (coordinate-free statistics, discovered SDE simulated vs encoded data):")
+        rep.table([{"statistic": "well switches per unit time", "data": v.data.rate, "model": v.model.rate},
+                   {"statistic": "mean first passage time", "data": v.data.mfpt, "model": v.model.mfpt}])
+        rep.text(f"Kolmogorov-Smirnov distance between the stationary distributions of data and model: {v.ks:.3f} "
+                 f"(hysteresis thresholds {v.data.thresholds[0]:.3g} / {v.data.thresholds[1]:.3g} in z, from the "
+                 "discovered drift's wells).")
+    else:
+        rep.text(f"Validation skipped: {n['validation'].get('skipped')}")

@@ -1,0 +1,204 @@
+"""The result of a coarse-graining: encoder, decoder, latents, and the SDE the estimator infers on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+import numpy as np
+import torch
+from torch import nn
+from .._validation import as_tensor, check_finite
+from .autoencoder import Decoder, Encoder, FramePCA, SplineDecoder
+from ..io.checkpoint import load_checkpoint, save_checkpoint
+from ..sde.model import SDE, Tabulated
+from .data import Estimator, _estimate, as_estimator
+
+
+@dataclass
+class CoarseGrainResult:
+    """A fitted coarse-graining: encoder, decoder, latent SDE and training history.
+
+    Attributes:
+        encoder, decoder: the trained networks (eval mode).
+        dt: time between frames.
+        latents: encoded training frames (n_paths, T, latent_dim), detached.
+        history: one dict per training step (``step``, ``loss``, ``rec``, ``sim``, ``time_s``).
+        config: the options ``coarse_grain`` was called with (and data facts).
+        estimator: the frozen estimator used for drift and diffusion (not saved with the result).
+    """
+
+    encoder: Encoder
+    decoder: nn.Module  # SplineDecoder (1-D latent) or Decoder
+    dt: float
+    latents: torch.Tensor
+    history: list[dict] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+    estimator: Estimator | None = None
+
+    @property
+    def latent_dim(self) -> int:
+        return self.latents.shape[-1]
+
+    def _device(self) -> torch.device:
+        return self.encoder.pca.mean.device
+
+    def encode(self, frames: Any, *, batch: int = 8192) -> torch.Tensor:
+        """Frames (..., *frame_shape) -> latents (..., latent_dim) (no gradient)."""
+        t = as_tensor(frames, name="frames", device=self._device()).float()
+        check_finite(t, name="frames")
+        flat = self.encoder.pca.flatten(t)
+        lead = flat.shape[:-1]
+        flat = flat.reshape(-1, flat.shape[-1])
+        with torch.no_grad():
+            out = torch.cat([self.encoder(flat[i:i + batch].reshape(-1, *self.encoder.pca.frame_shape))
+                             for i in range(0, flat.shape[0], batch)]) if flat.shape[0] else \
+                torch.zeros(0, self.latent_dim)
+        return out.reshape(*lead, self.latent_dim)
+
+    def decode(self, latents: Any) -> torch.Tensor:
+        """Latents (..., latent_dim) -> frames (..., *frame_shape) (no gradient)."""
+        z = as_tensor(latents, name="latents", device=self._device()).float()
+        if z.shape[-1] != self.latent_dim:
+            raise ValueError(f"latents must have a last axis of size latent_dim={self.latent_dim}; got shape "
+                             f"{tuple(z.shape)}")
+        check_finite(z, name="latents")
+        with torch.no_grad():
+            return self.decoder(z)
+
+    def _require_estimator(self) -> Estimator:
+        if self.estimator is None:
+            raise RuntimeError("this result has no estimator attached; pass estimator= to CoarseGrainResult.load")
+        return self.estimator
+
+    def coefficients(self, locations: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drift (G, d) and diffusion (G, d) at latent ``locations`` (G, d), from the frozen estimator
+        with the encoded training data as context."""
+        from .._validation import check_locations
+
+        loc = check_locations(locations, d=self.latent_dim).to(self.latents.device, self.latents.dtype)
+        with torch.no_grad():
+            return _estimate(self._require_estimator(), self.latents, self.dt, loc,
+                             self.config.get("context_size", 12000))
+
+    def drift(self, locations: Any) -> torch.Tensor:
+        """Inferred latent drift at ``locations`` (G, d); returns (G, d) (latent units per time unit)."""
+        return self.coefficients(locations)[0]
+
+    def diffusion(self, locations: Any) -> torch.Tensor:
+        """Inferred latent diffusion at ``locations`` (G, d); returns (G, d)."""
+        return self.coefficients(locations)[1]
+
+    def sde(self, *, grid_size: int = 256, margin: float = 0.1, name: str = "latent SDE") -> SDE:
+        """The latent SDE as a :class:`fimcg.SDE` for :func:`fimcg.simulate`.
+
+        1-D: drift and diffusion are tabulated once on ``grid_size`` points over the latent range
+        widened by ``margin`` (fraction of the range) and linearly interpolated (drift continues
+        linearly beyond, diffusion is held). d > 1: the estimator is called at every step (slow).
+        """
+        if self.latent_dim == 1:
+            lo, hi = float(self.latents.min()), float(self.latents.max())
+            span = hi - lo
+            grid = torch.linspace(lo - margin * span, hi + margin * span, grid_size)
+            f, g = self.coefficients(grid[:, None])
+            return SDE(Tabulated(grid, f[:, 0], extrapolate=True), Tabulated(grid, g[:, 0], extrapolate=False),
+                       dim=1, name=name, params={"latent_range": [lo, hi]})
+
+        def drift(x):
+            return self.coefficients(x.reshape(-1, x.shape[-1]))[0].reshape(x.shape)
+
+        def diffusion(x):
+            return self.coefficients(x.reshape(-1, x.shape[-1]))[1].reshape(x.shape)
+        return SDE(drift, diffusion, dim=self.latent_dim, name=name)
+
+    def precision(self) -> dict:
+        """Encoder precision estimated from the latent paths alone.
+
+        White encoder noise of standard deviation s makes consecutive increments covary by -s^2.
+        With r_t = Δz_t - f̂(z_t) dt, ``s^2 ≈ max(0, -mean(r_t r_{t+1}))`` per dimension. Returns
+        {"noise_std": s (latent units), "g2_inflation": 2 s^2 / dt, "g2_inflation_rel": that divided
+        by the mean estimated g^2 over the data}. A residual O(dt^2) correlation of the diffusion
+        itself sets a floor on the detectable s.
+        """
+        z = self.latents
+        d = z.shape[-1]
+        x = z[:, :-1].reshape(-1, d)
+        m = min(x.shape[0], 512)
+        idx = torch.arange(m, dtype=torch.int64) * (x.shape[0] - 1) // max(m - 1, 1)
+        loc = x[idx]
+        f, g = self.coefficients(loc)
+        if d == 1:  # drift at every start state by interpolation between the sampled ones
+            order = torch.argsort(loc[:, 0])
+            fz = torch.from_numpy(np.interp(z[:, :-1].reshape(-1).cpu().double().numpy(),
+                                            loc[order, 0].cpu().double().numpy(),
+                                            f[order, 0].cpu().double().numpy()))
+            fz = fz.to(z.dtype).reshape(z[:, :-1].shape).to(z.device)
+        else:
+            fz = torch.zeros_like(z[:, :-1])
+        r = (z[:, 1:] - z[:, :-1]) - fz * self.dt
+        cov = -(r[:, 1:] * r[:, :-1]).mean(dim=(0, 1))
+        s2 = cov.clamp_min(0.0)
+        infl = 2 * s2 / self.dt
+        mean_g2 = (g ** 2).mean(dim=0)
+        return {"noise_std": s2.sqrt().tolist(), "g2_inflation": infl.tolist(),
+                "g2_inflation_rel": (infl / mean_g2.clamp_min(1e-12)).tolist()}
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    FORMAT = "fimcg-coarse-grain-1"
+
+    def state(self) -> dict:
+        """Everything needed to rebuild the result (a dict of tensors and plain values)."""
+        return {"format": self.FORMAT, "frame_shape": self.encoder.pca.frame_shape,
+                "n_components": self.encoder.pca.n_components, "latent_dim": self.latent_dim,
+                "hidden": self.config.get("hidden", 64), "depth": self.config.get("depth", 2),
+                "encoder": self.encoder.state_dict(), "decoder": self.decoder.state_dict(), "dt": self.dt,
+                "latents": self.latents.detach().cpu(), "history": self.history, "config": self.config}
+
+    def save(self, path: str | Path) -> Path:
+        """Save atomically (the estimator is not saved: the FIM ships with fimcg)."""
+        return save_checkpoint(self.state(), path)
+
+    @classmethod
+    def from_state(cls, blob: dict, *, estimator: Any = None, device: str | torch.device = "cpu"
+                   ) -> "CoarseGrainResult":
+        """Rebuild a result from :meth:`state` (``estimator`` as in :meth:`load`)."""
+        if not isinstance(blob, dict) or blob.get("format") != cls.FORMAT:
+            found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
+            raise RuntimeError(f"not a saved {cls.__name__} (format {found!r}, expected {cls.FORMAT!r})")
+        enc, dec = _build_networks(tuple(blob["frame_shape"]), blob["n_components"], blob["latent_dim"],
+                                   blob["hidden"], blob["depth"])
+        enc.load_state_dict(blob["encoder"])
+        dec.load_state_dict(blob["decoder"])
+        enc.to(device).eval()
+        dec.to(device).eval()
+        est = as_estimator(estimator)[0] if estimator is not None else None
+        res = cls(enc, dec, float(blob["dt"]), blob["latents"].to(device), list(blob["history"]),
+                  dict(blob["config"]), est)
+        res._restore_extra(blob, device)
+        return res
+
+    def _restore_extra(self, blob: dict, device) -> None:
+        """Hook for subclasses that save more than the autoencoder."""
+
+    @classmethod
+    def load(cls, path: str | Path, *, estimator: Any = "fim", device: str | torch.device = "cpu"
+             ) -> "CoarseGrainResult":
+        """Load a saved result. ``estimator="fim"`` attaches the shipped FIM when the result was made
+        with the FIM (otherwise pass the estimator it was trained with, or None)."""
+        blob = load_checkpoint(path)
+        if isinstance(estimator, str) and estimator == "fim":
+            if isinstance(blob, dict) and blob.get("config", {}).get("estimator") == "FIM":
+                from ..fim.weights import load_fim
+                estimator = load_fim(device=device)
+            else:
+                estimator = None
+        return cls.from_state(blob, estimator=estimator, device=device)
+
+
+def _build_networks(frame_shape, n_components, latent_dim, hidden, depth) -> tuple[Encoder, nn.Module]:
+    """Encoder and decoder sharing one PCA; the decoder is a spline curve for a 1-D latent."""
+    pca = FramePCA(frame_shape, n_components)
+    dec = SplineDecoder(pca) if latent_dim == 1 else Decoder(pca, latent_dim, hidden=hidden, depth=depth)
+    return Encoder(pca, latent_dim, hidden=hidden, depth=depth), dec

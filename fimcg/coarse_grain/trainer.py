@@ -1,0 +1,275 @@
+"""One trainer for the decoupled and the joint method: initialisation, optimisation loop, atomic checkpoints, resume.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+import torch
+from torch import nn
+from .autoencoder import Encoder, SplineDecoder, isomap_coordinates
+from ..io.checkpoint import load_checkpoint, save_checkpoint
+from .result import CoarseGrainResult, _build_networks
+
+
+R = TypeVar("R", bound="CoarseGrainResult")  # the result type a training run returns
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the training loss becomes NaN/inf; the last good checkpoint is kept."""
+
+
+class CheckpointMismatch(ValueError):
+    """Raised when ``resume`` finds a checkpoint written for other data, options or another method."""
+
+
+def _init_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, latent_dim: int, *, seed: int,
+                      init_steps: int, lr: float, max_points: int, batch: int = 4096) -> dict:
+    """Initialise: encoder regressed on Isomap coordinates of a subsample (L-BFGS), then the decoder
+    fitted on all frames to invert the encoder (exact least squares for the spline decoder, Adam
+    for the MLP decoder); see the module doc."""
+    idx, coords = isomap_coordinates(feats, latent_dim, seed=seed, max_points=max_points)
+    idx = idx.to(feats.device)
+    coords = coords.to(feats.device)
+    x_sub = feats[idx]
+    loss_e = torch.zeros(())
+    if init_steps > 0:
+        opt = torch.optim.LBFGS(enc.net.parameters(), lr=1.0, max_iter=init_steps, history_size=20,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-10, tolerance_change=1e-14)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((enc.net(x_sub) - coords) ** 2).mean()
+            loss.backward()
+            return loss
+        opt.step(closure)
+        with torch.no_grad():
+            loss_e = ((enc.net(x_sub) - coords) ** 2).mean()
+    with torch.no_grad():
+        enc.train()
+        z = enc.from_features(feats)  # sets the anchoring statistics
+    if isinstance(dec, SplineDecoder):
+        loss_d = torch.tensor(dec.fit(z, feats))
+    else:
+        gen = torch.Generator().manual_seed(seed + 1)
+        opt = torch.optim.Adam(dec.net.parameters(), lr=lr)
+        power = (feats ** 2).sum(-1).mean()
+        loss_d = torch.zeros(())
+        for _ in range(init_steps):
+            b = torch.randint(0, feats.shape[0], (min(batch, feats.shape[0]),), generator=gen).to(feats.device)
+            loss_d = ((dec.net(z[b]) - feats[b]) ** 2).sum(-1).mean() / power
+            opt.zero_grad()
+            loss_d.backward()
+            opt.step()
+    return {"init_encoder_mse": float(loss_e.detach()), "init_decoder_rel": float(loss_d.detach()),
+            "isomap_points": int(idx.numel())}
+
+
+class _Run:
+    """Machinery shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
+
+    Builds the networks, restores a checkpoint of the same data and options (or fits the PCA and
+    initialises), then runs an optimisation loop with progress bar, gradient clipping, NaN guard,
+    atomic checkpoints and an optional evaluation callback whose time is not counted.
+    """
+
+    def __init__(self, frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: float, config: dict, *,
+                 fmt: str, device: torch.device, checkpoint: str | Path | None, resume: bool,
+                 extra: dict[str, nn.Module] | None = None) -> None:
+        c = config
+        self.config, self.fmt, self.dt, self.device = config, fmt, dt, device
+        self.n_paths, self.length = frames_t.shape[:2]
+        self.latent_dim = c["latent_dim"]
+        torch.manual_seed(c["seed"])
+        self.gen = torch.Generator().manual_seed(c["seed"])
+        self.enc, self.dec = _build_networks(frame_shape, c["n_components"], c["latent_dim"], c["hidden"], c["depth"])
+        self.extra = extra or {}
+        for m in [self.enc, self.dec, *self.extra.values()]:
+            m.to(device)
+        self.t_start = time.perf_counter()
+        self.paused = 0.0
+        self.history: list[dict] = []
+        self.start_step = 0
+        self.ckpt_path = Path(checkpoint) if checkpoint is not None else None
+        self.blob = None
+        flat = frames_t.to(device=device, dtype=torch.float32).reshape(self.n_paths * self.length, -1)
+        if self.ckpt_path is not None and resume and self.ckpt_path.is_file():
+            blob = load_checkpoint(self.ckpt_path, map_location=device)
+            old = blob.get("config", {}) if isinstance(blob, dict) else {}
+            keys = [k for k in config if k not in ("steps", "init")]
+            if not isinstance(blob, dict) or blob.get("format") != fmt or any(old.get(k) != config[k] for k in keys):
+                raise CheckpointMismatch(f"checkpoint {self.ckpt_path} belongs to other data or options; delete it "
+                                         "or pass resume=False to start over")
+            self.enc.load_state_dict(blob["encoder"])
+            self.dec.load_state_dict(blob["decoder"])
+            for k, m in self.extra.items():
+                m.load_state_dict(blob["extra"][k])
+            self.history = list(blob["history"])
+            self.start_step = int(blob["step"])
+            self.gen.set_state(blob["generator"])
+            config["init"] = old.get("init", {})
+            self.blob = blob
+            self.t_start -= self.history[-1]["time_s"] if self.history else config["init"].get("time_s", 0.0)
+        else:
+            with torch.no_grad():
+                self.enc.pca.fit(flat, seed=c["seed"])
+        self.feats = self.enc.pca.project(flat).detach()  # (N, k), fixed
+        self.feat_power = (self.feats ** 2).sum(-1).mean()
+        self.resumed = self.blob is not None
+
+    def initialise(self, how: str) -> None:
+        """``"isomap"``: the initialisation of the module doc; ``"random"``: networks as constructed."""
+        if self.resumed:
+            return
+        c = self.config
+        if how == "isomap":
+            c["init"] = _init_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, seed=c["seed"],
+                                          init_steps=c["init_steps"], lr=3e-3, max_points=c["isomap_points"])
+        else:
+            c["init"] = {}
+        c["init"]["method"] = how
+        c["init"]["time_s"] = time.perf_counter() - self.t_start
+
+    def latents(self) -> torch.Tensor:
+        """Encode all frames (with gradient): (n_paths, T, latent_dim)."""
+        return self.enc.from_features(self.feats).reshape(self.n_paths, self.length, self.latent_dim)
+
+    def reconstruction(self, z: torch.Tensor) -> torch.Tensor:
+        """Relative reconstruction error of all frames from latents z (n_paths, T, d)."""
+        return ((self.dec.coefficients(z.reshape(-1, self.latent_dim)) - self.feats) ** 2).sum(-1).mean() / self.feat_power
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t_start - self.paused
+
+    def save(self, step: int, opt: torch.optim.Optimizer) -> None:
+        if self.ckpt_path is None:
+            return
+        save_checkpoint({"format": self.fmt, "config": self.config, "step": step, "encoder": self.enc.state_dict(),
+                         "decoder": self.dec.state_dict(), "optimizer": opt.state_dict(),
+                         "extra": {k: m.state_dict() for k, m in self.extra.items()},
+                         "history": self.history, "generator": self.gen.get_state()}, self.ckpt_path)
+
+    def loop(self, params: list[nn.Parameter], step_fn: Callable[[int], tuple[torch.Tensor, dict]], *, steps: int,
+             lr: float, checkpoint_every: int, progress: bool, desc: str,
+             callback: Callable[[int, Any], Any] | None = None, eval_every: int = 0,
+             snapshot: Callable[[], Any] | None = None) -> None:
+        opt = torch.optim.Adam(params, lr=lr)
+        if self.blob is not None and "optimizer" in self.blob:
+            opt.load_state_dict(self.blob["optimizer"])
+        if not self.resumed:
+            self.save(0, opt)
+        if callback is not None and eval_every and self.start_step == 0:
+            self._callback(callback, 0, snapshot)
+        bar = None
+        if progress and steps > self.start_step:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=steps, initial=self.start_step, desc=desc, unit="step")
+        last_good = self.start_step
+        try:
+            for step in range(self.start_step, steps):
+                loss, parts = step_fn(step)
+                if not bool(torch.isfinite(loss.detach())):
+                    where = (f"the last good checkpoint (step {last_good}) is kept at {self.ckpt_path}"
+                             if self.ckpt_path is not None else "no checkpoint was requested")
+                    terms = ", ".join(f"{k} {float(v):.4g}" for k, v in parts.items())
+                    raise TrainingDiverged(f"training diverged: the loss became {float(loss.detach())} at step "
+                                           f"{step + 1} ({terms}); {where}. Try a smaller lr or a larger rec_weight.")
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 10.0)
+                opt.step()
+                rec = {"step": step + 1, "loss": float(loss.detach())}
+                rec.update({k: float(v) for k, v in parts.items()})
+                rec["time_s"] = self.elapsed()
+                self.history.append(rec)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{float(v):.3g}" for k, v in parts.items()})
+                if (step + 1) % checkpoint_every == 0 or step + 1 == steps:
+                    self.save(step + 1, opt)
+                    last_good = step + 1
+                if callback is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
+                    self._callback(callback, step + 1, snapshot)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _callback(self, callback, step: int, snapshot) -> None:
+        t0 = time.perf_counter()
+        was = self.enc.training
+        try:
+            callback(step, snapshot() if snapshot is not None else None)
+        finally:
+            self.enc.train(was)
+            self.paused += time.perf_counter() - t0
+
+    def final_latents(self) -> torch.Tensor:
+        """Exact standardisation over all frames, then frozen (eval mode) for encoding new frames."""
+        self.enc.train()
+        with torch.no_grad():
+            z = self.latents()
+        self.enc.eval()
+        self.dec.eval()
+        for m in self.extra.values():
+            m.eval()
+        self.config["train_time_s"] = self.elapsed()
+        return z.detach()
+
+
+def _train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: float, config: dict, *,
+                       fmt: str, device: torch.device, checkpoint: str | Path | None, resume: bool, init: str,
+                       train_decoder: bool, sim_loss: Callable[[_Run, torch.Tensor], torch.Tensor],
+                       make_result: Callable[[_Run, torch.Tensor, list[dict], dict], R],
+                       extra: dict[str, nn.Module] | None = None, checkpoint_every: int, progress: bool, desc: str,
+                       callback: Callable[[int, R], Any] | None, eval_every: int) -> R:
+    """The training shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
+
+    Sets up a :class:`_Run` (restoring a checkpoint or initialising with ``init``), then minimises
+    ``rec_weight * L_rec + sim_weight * sim_loss`` with Adam for ``config["steps"]`` steps at
+    ``config["lr"]`` (weights from ``config``; see the module doc for ``L_rec``).
+
+    Args:
+        frames_t, frame_shape: validated frames (n_paths, T, *frame_shape), see :func:`prepare_frames`.
+        dt: time between frames. config: the run's options and data facts (saved with checkpoints
+            and the result; it receives ``init`` and ``train_time_s``).
+        fmt: checkpoint format tag. device, checkpoint, resume: as in :func:`coarse_grain`.
+        init: ``"isomap"`` or ``"random"`` (see :meth:`_Run.initialise`).
+        train_decoder: train the decoder too; if False it is frozen after the initialisation.
+        sim_loss: ``(run, z) -> scalar`` dynamics term of the loss for latents z (n_paths, T, d)
+            carrying their graph.
+        make_result: ``(run, latents (n_paths, T, d) detached, history, config) -> result``.
+        extra: more trained modules (e.g. the joint model's head), checkpointed with the networks.
+        checkpoint_every, progress, desc, callback, eval_every: as in :meth:`_Run.loop`.
+
+    Returns:
+        ``make_result`` of the trained networks, the final latents, the history and ``config``.
+    """
+    run = _Run(frames_t, frame_shape, dt, config, fmt=fmt, device=device, checkpoint=checkpoint, resume=resume,
+               extra=extra)
+    run.initialise(init)
+    if not train_decoder:
+        run.dec.requires_grad_(False)
+    run.enc.train()
+    rec_weight, sim_weight = config["rec_weight"], config["sim_weight"]
+
+    def step_fn(step: int) -> tuple[torch.Tensor, dict]:
+        z = run.latents()
+        rec = run.reconstruction(z)
+        sim = sim_loss(run, z)
+        return rec_weight * rec + sim_weight * sim, {"rec": rec.detach(), "sim": sim.detach()}
+
+    def snapshot() -> R:
+        run.enc.train()
+        with torch.no_grad():
+            z = run.latents()
+        return make_result(run, z.detach(), list(run.history), dict(config))
+
+    params = list(run.enc.net.parameters())
+    if train_decoder:
+        params += list(run.dec.parameters())
+    params += [p for m in run.extra.values() for p in m.parameters()]
+    run.loop(params, step_fn, steps=config["steps"], lr=config["lr"], checkpoint_every=checkpoint_every,
+             progress=progress, desc=desc, callback=callback, eval_every=eval_every, snapshot=snapshot)
+    z = run.final_latents()
+    return make_result(run, z, run.history, config)

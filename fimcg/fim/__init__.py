@@ -1,0 +1,18 @@
+"""The Foundation Inference Model (FIM): drift and diffusion of an SDE, zero-shot, in one forward pass.
+
+Our FIM is a network that weighs classic and nonparametric estimates (kernel moments, polynomial and
+function-family least squares, a cross-validated average) by the context, pretrained on a synthetic
+prior of SDEs. Unlike FIM-SDE (a transformer that outputs f and g directly), every drift it returns is
+a location-wise mixture of those estimates.
+
+Modules, in reading order: :mod:`.normalise` (units), :mod:`.candidates` (the classic estimates),
+:mod:`.config`, :mod:`.network`, :mod:`.model` (:class:`FIM`), :mod:`.weights` (shipped weights),
+:mod:`.training` (prior, loss, loop). Imports within the package: ``sde``, ``io``, ``_validation``.
+"""
+
+from .config import FIMConfig
+from .model import FIM, EncodedContext, ExtrapolationWarning, Prediction
+from .weights import SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_SHA256, UnverifiedWeightsWarning, load_fim, save_weights
+
+__all__ = ["FIM", "FIMConfig", "load_fim", "save_weights", "ExtrapolationWarning", "UnverifiedWeightsWarning",
+           "EncodedContext", "Prediction", "SHIPPED_WEIGHTS", "SHIPPED_WEIGHTS_SHA256"]

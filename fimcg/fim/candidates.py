@@ -1,0 +1,649 @@
+"""The classic estimates the FIM weighs: kernel moments, polynomial least squares, higher degrees, function families, a cross-validated average.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+import torch
+import torch.nn.functional as F
+from .normalise import Normalised, _active_dims, time_weights
+
+
+#: prior standard deviation of the Legendre coefficients of :func:`high_degree_fits` and
+#: :func:`family_fits` (normalised units): weak, so that steep drifts are not shrunk
+GLOBAL_FIT_PRIOR_STD = 50.0
+
+
+#: nonlinear parameters of :func:`family_fits`, in standardised state units x' = (x - mean) / std:
+#: tanh steepness k and rational width r (both with centres c on a uniform grid over the data's 5th
+#: to 95th percentile), sine frequency ω (any phase)
+FAMILY_STEEPNESS = tuple(round(0.4 * 1.6 ** i, 3) for i in range(8))  # 0.4 to 10.7
+
+
+FAMILY_WIDTHS = (0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+FAMILY_FREQUENCIES = tuple(round(0.4 * 1.1 ** i, 3) for i in range(34))  # 0.4 to 9.2
+
+
+FAMILY_CENTRES = 15
+
+
+#: the Δ (Akaike units) a family member built on the cubic pays against those built on a line
+FAMILY_CUBIC_PENALTY = 16.0
+
+
+#: grid spacing (standardised units) of the linear binning behind the global fits: the error of a
+#: binned sum is below ~3% for the steepest family member and far less for the rest
+FIT_BIN_WIDTH = 0.04
+
+
+FAMILIES = ("tanh", "sine", "rational")
+
+
+def _gaussian_weights(d2: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Kernel weights exp(coef_k d²) (B, K, ...) of squared distances d2 (B, ...) for K coefficients."""
+    # clamping the exponent avoids denormal floats, which are very slow on CPUs
+    c = coef.reshape((1, -1) + (1,) * (d2.ndim - 1))
+    return torch.exp((d2[:, None] * c).clamp_(min=-60.0))
+
+
+def _kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """Exact Gaussian-kernel sums Σ_n exp(coef_k |q_g - x_n|²) vals_n: (B, K, G, C).
+
+    x (B, N, D), vals (B, N, C), q (B, G, D), coef (K,) negative. Queries are processed in chunks so
+    the (B, K, G, N) kernel matrix stays below ~16M entries.
+    """
+    B, N, _ = x.shape
+    K = coef.shape[0]
+    step = max(1, (1 << 24) // max(1, B * K * N))
+    sums = []
+    for g0 in range(0, q.shape[1], step):
+        d2 = torch.cdist(q[:, g0:g0 + step], x).square()  # (B, g, N); not in place: cdist needs its output for backward
+        w = _gaussian_weights(d2, coef)  # (B, K, g, N)
+        sums.append(torch.bmm(w.reshape(B, -1, N), vals).reshape(B, K, -1, vals.shape[-1]))
+    return torch.cat(sums, dim=2)
+
+
+def _linear_binning(x: torch.Tensor, vals: torch.Tensor, bin_width: float, n_bins: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear binning: each of the N values (B, N, V) at x (B, N) is split between the two nearest
+    of ``n_bins`` grid points (spacing ``bin_width``, from the smallest x). Returns the grid sums
+    (B, M, V) and the grid points (B, M); Σ_n f(x_n) v_n ≈ Σ_m f(c_m) V_m with an error of order
+    bin_width² f''. Differentiable in ``x`` and ``vals``."""
+    B, N = x.shape
+    lo = x.detach().min(dim=1, keepdim=True).values  # (B, 1)
+    u = (x - lo) / bin_width
+    i = u.detach().floor().clamp_(0, n_bins - 2)
+    frac = (u - i)[..., None]
+    i = i.long()[..., None].expand(B, N, vals.shape[-1])
+    grid_vals = torch.zeros(B, n_bins, vals.shape[-1], dtype=vals.dtype, device=vals.device)
+    grid_vals = grid_vals.scatter_add(1, i, vals * (1 - frac)).scatter_add(1, i + 1, vals * frac)
+    return grid_vals, lo + bin_width * torch.arange(n_bins, dtype=x.dtype, device=x.device)
+
+
+def _binned_kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: torch.Tensor,
+                        bin_width: float, n_bins: int) -> torch.Tensor:
+    """The same sums as :func:`_kernel_sums` for one-dimensional states, through linear binning.
+
+    Each transition's values are split between the two nearest of ``n_bins`` grid points (spacing
+    ``bin_width``) and the kernel is evaluated between queries and grid points: cost O(N + G M)
+    instead of O(N G). With ``bin_width`` a quarter of the smallest bandwidth the relative error
+    of the kernel weights is below 1%. Differentiable in ``x`` and ``vals``.
+
+    x (B, N) and q (B, G): the active coordinate; vals (B, N, C).
+    """
+    B = x.shape[0]
+    grid_vals, centres = _linear_binning(x, vals, bin_width, n_bins)
+    w = _gaussian_weights((q[:, :, None] - centres[:, None, :]).square(), coef)  # (B, K, G, M)
+    K, G = coef.shape[0], q.shape[1]
+    return torch.bmm(w.reshape(B, K * G, n_bins), grid_vals).reshape(B, K, G, -1)
+
+
+def _local_line(mass: torch.Tensor, sum_y: torch.Tensor, sum_x: torch.Tensor, sum_xx: torch.Tensor,
+                sum_xy: torch.Tensor, mean_y: torch.Tensor, q: torch.Tensor, s: float, h2: torch.Tensor):
+    """Nadaraya-Watson and local-linear fits of y at q from kernel sums (all broadcastable).
+
+    ``s`` pseudo-transitions at x' = q carrying the dataset's mean ``mean_y`` are added to every
+    sum (shrinkage where data are scarce), and the local variance of x gets a ridge of 5% of the
+    squared bandwidth ``h2``. Returns ``(nw, ll, ex, var)``: the local mean of y, the local line at
+    q, the local mean of x and the (ridged) local variance of x.
+    """
+    den = mass + s
+    nw = (sum_y + s * mean_y) / den
+    ex = (sum_x + s * q) / den
+    exx = (sum_xx + s * q * q) / den
+    exy = (sum_xy + s * q * mean_y) / den
+    var = (exx - ex ** 2).clamp_min(0) + 0.05 * h2  # a small ridge keeps sparse slopes tame
+    return nw, nw + (exy - ex * nw) / var * (q - ex), ex, var
+
+
+def _kernel_values(ctx: Normalised, da: int) -> torch.Tensor:
+    """Per-transition values whose kernel sums give every local estimate, for the first ``da``
+    dimensions: (B, N, 1 + 6 da), see :func:`_pad_moments`."""
+    x, dx, lagprod = ctx.x[..., :da], ctx.dx[..., :da], ctx.lagprod[..., :da]
+    y1 = dx / ctx.dt
+    vals = torch.cat([torch.ones_like(ctx.dt), y1, dx ** 2 / ctx.dt, lagprod / ctx.dt, x, x ** 2, x * y1], dim=-1)
+    omega = time_weights(ctx)
+    return vals if omega is None else vals * omega
+
+
+def _pad_moments(m: torch.Tensor, da: int, D: int) -> torch.Tensor:
+    """Moments (..., 1 + 6 da) of :func:`_kernel_values` padded to D dimensions, (..., 1 + 6 D): the
+    padding dimensions' moments are exactly zero (their states and increments are), so they are
+    filled in instead of summed."""
+    if da == D:
+        return m
+    blocks = m[..., 1:].unflatten(-1, (6, da))
+    return torch.cat([m[..., :1], F.pad(blocks, (0, D - da)).flatten(-2)], dim=-1)
+
+
+def _kernel_bin_width(bandwidths: Sequence[float]) -> float:
+    """Grid spacing of the binned kernel sums: a quarter of the smallest bandwidth."""
+    return min(bandwidths) / 4
+
+
+def _binning(ctx: Normalised, bin_width: float) -> tuple[bool, float, int]:
+    """(one-dimensional states?, bin width, number of bins) of the linear binning of a context on a
+    grid of spacing ``bin_width`` (standardised units)."""
+    one_dim = bool((ctx.dim_mask.sum(dim=1) == 1).all()) and bool((ctx.dim_mask[:, 0] == 1).all())
+    span = float((ctx.x[..., 0].detach().amax(dim=1) - ctx.x[..., 0].detach().amin(dim=1)).max()) if one_dim else 0.0
+    return one_dim, bin_width, int(math.ceil(span / bin_width)) + 2
+
+
+def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrinkage: float) -> torch.Tensor | None:
+    """Leave-out cross-validation error of the local-linear drift at every bandwidth, (B, K).
+
+    For every transition n, the local-linear drift at x'_n is computed without transitions n - 1,
+    n and n + 1 (leaving the neighbours out too keeps the negative correlation of consecutive
+    increments under observation noise from rewarding small bandwidths), and the squared error
+    against Δx'_n/Δt'_n is averaged over n. Under irregular sampling the local lines are the
+    weighted ones of :func:`kernel_features` and the average is weighted too, by the
+    :func:`time_weights` (the squared error of a transition has variance ∝ 1/Δt'). The kernel sums
+    at the data come from the binning grid (interpolated linearly), so the cost is O(N + M²) per
+    bandwidth. One-dimensional states only: returns None otherwise.
+    """
+    one_dim, bin_width, n_bins = _binning(ctx, _kernel_bin_width(bandwidths))
+    if not one_dim:
+        return None
+    B, N, _ = ctx.x.shape
+    x, y = ctx.x[..., 0], ctx.dx[..., 0] / ctx.dt[..., 0]
+    # what a local line needs, time-weighted as in kernel_features: 1, y, x, x², x y (B, N, 5)
+    vals = _kernel_values(ctx, 1)[..., [0, 1, 4, 5, 6]]
+    omega = time_weights(ctx)
+    glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 5)
+    coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=x.dtype, device=x.device)
+    lo = x.detach().min(dim=1, keepdim=True).values
+    nodes = lo + bin_width * torch.arange(n_bins, dtype=x.dtype, device=x.device)  # (B, M)
+    at_nodes = _binned_kernel_sums(x, vals, nodes, coef, bin_width, n_bins)  # (B, K, M, 5)
+    u = ((x - lo) / bin_width).detach()
+    i = u.floor().clamp(0, n_bins - 2).long()
+    frac = (u - i)[:, None, :, None]
+    K = coef.shape[0]
+    idx = i[:, None, :, None].expand(B, K, N, 5)
+    agg = (1 - frac) * at_nodes.gather(2, idx) + frac * at_nodes.gather(2, idx + 1)  # (B, K, N, 5) at x_n
+    for shift in (-1, 0, 1):  # leave out the transition and its two neighbours
+        w = _gaussian_weights((torch.roll(x, shift, dims=1) - x).square(), coef)  # (B, K, N)
+        agg = agg - w[..., None] * torch.roll(vals, shift, dims=1)[:, None]
+    # the local line at x_n, with the same shrinkage and ridge as kernel_features
+    h2 = torch.tensor([h * h for h in bandwidths], dtype=x.dtype, device=x.device)[None, :, None]
+    ll = _local_line(*agg.unbind(-1), glob[..., 1], x[:, None], shrinkage, h2)[1]  # (B, K, N)
+    err = (y[:, None] - ll).square()
+    return (err if omega is None else err * omega[:, None, :, 0]).mean(dim=2)
+
+
+def cross_validated_drift(ls_fits: torch.Tensor, ll: torch.Tensor, cv_poly: torch.Tensor,
+                          cv_kernel: torch.Tensor | None, n: int, penalty: float, *,
+                          poly_penalty: Sequence[float] | None = None, temperature: float = 0.5,
+                          cap: float = 1e4) -> tuple[torch.Tensor, torch.Tensor]:
+    """A model average of the least-squares and local-linear drifts, weighted by cross-validation.
+
+    Each candidate j (linear fit, cubic fit, higher-degree and family fits, local-linear drift at
+    each bandwidth) has a leave-out prediction error CV_j; Δ_j = n (CV_j - min CV) / σ² with σ² the
+    cubic fit's CV error is, for large n, the candidate's Akaike information criterion relative to
+    the best (Stone, 1977). Kernel drifts pay ``penalty`` on top and polynomial fits their
+    ``poly_penalty`` (a preference for the simple global fit unless the data clearly contradict
+    it), and the weights are softmax(-temperature Δ) (Akaike weights for 0.5). So a linear drift
+    gets the linear fit, a polynomial one the cubic fit, and a drift that no cubic explains a
+    higher-degree fit or the kernel drift at the bandwidth that predicts best.
+
+    Args:
+        ls_fits: (B, G, P, D) least-squares drifts at the queries: linear, cubic, then any others.
+        ll: (B, G, K, D) local-linear drifts at the queries, one per bandwidth.
+        cv_poly: (B, D, P) their CV errors (:func:`polynomial_fits` with ``with_cv``,
+            :func:`high_degree_fits`, :func:`family_fits`).
+        cv_kernel: (B, K) CV errors of the local-linear drifts in dimension 0
+            (:func:`kernel_cross_validation`), or None (least-squares candidates only).
+        n: transitions per dataset. penalty: Δ added to every kernel candidate.
+        poly_penalty: (P,) Δ added to each least-squares candidate (default: none).
+
+    Returns:
+        ``(drift, delta)``: drift (B, G, D) and Δ (B, D, P + K), capped at ``cap`` (unavailable
+        candidates sit at the cap).
+    """
+    B, G, K, D = ll.shape
+    P = ls_fits.shape[2]
+    kern = torch.full((B, D, K), math.inf, dtype=ll.dtype, device=ll.device)
+    if cv_kernel is not None:
+        kern[:, 0] = cv_kernel
+    cv = torch.cat([cv_poly, kern], dim=-1)  # (B, D, P + K)
+    sigma2 = cv_poly[..., 1:2].clamp_min(1e-12)
+    delta = n * (cv - cv.min(dim=-1, keepdim=True).values) / sigma2
+    extra = torch.zeros(P, dtype=ll.dtype, device=ll.device) if poly_penalty is None else torch.as_tensor(
+        poly_penalty, dtype=ll.dtype, device=ll.device)
+    delta = torch.cat([delta[..., :P] + extra, delta[..., P:] + penalty], dim=-1).clamp(max=cap)
+    w = torch.softmax(-temperature * delta, dim=-1)  # (B, D, P + K)
+    drift = torch.einsum("bdj,bgjd->bgd", w, torch.cat([ls_fits, ll], dim=2))
+    return drift, delta
+
+
+@dataclass
+class LocalEstimates:
+    """Kernel estimates at the query locations (normalised units), see :func:`kernel_features`.
+
+    Attributes:
+        features: (B, G, K (1 + 5 D)) per bandwidth: log kernel mass per transition, the
+            Nadaraya-Watson and local-linear drifts, the raw and noise-robust second moments and
+            the log standard error of the Nadaraya-Watson drift.
+        drift: (B, G, 2 K, D) Nadaraya-Watson drifts (one per bandwidth), then local-linear ones.
+        drift_log_se: (B, G, 2 K, D) log standard errors of those drift estimates.
+        g2: (B, G, 2 K, D) raw second moments, then noise-robust ones: estimates of g'².
+    """
+
+    features: torch.Tensor
+    drift: torch.Tensor
+    drift_log_se: torch.Tensor
+    g2: torch.Tensor
+
+    def queries(self, n: int) -> "LocalEstimates":
+        """The estimates at the first ``n`` query locations only."""
+        return LocalEstimates(self.features[:, :n], self.drift[:, :n], self.drift_log_se[:, :n], self.g2[:, :n])
+
+
+def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float], shrinkage: float,
+                    *, binned: bool | None = None) -> LocalEstimates:
+    """Smoothed Kramers–Moyal estimates at normalised query locations.
+
+    For every Gaussian kernel bandwidth h (standardised units), with kernel weights w_n(q):
+    the Nadaraya–Watson (local-constant) drift E_w[Δx'/Δt'], the local-linear drift (a weighted
+    straight-line fit of Δx'/Δt' against x' around q: no bias from the density's slope), the raw
+    second moment E_w[Δx'²]/Δt' and a noise-robust one (E_w[Δx'²] + 2 E_w[Δx'_t Δx'_t+1])/Δt', which
+    cancels white observation noise. ``shrinkage`` pseudo-transitions placed at q with the dataset's
+    mean values pull every estimate towards global values where the data are scarce. The standard
+    error of the drift estimates, sqrt(E_w[Δx'²]/Δt'² / n_eff), tells the decoder how far to trust them.
+
+    Args:
+        ctx: the normalised context (B datasets, N transitions, D padded dimensions).
+        q: (B, G, D) normalised query locations (padding dims 0).
+        bandwidths: kernel widths h_k, in standardised units.
+        shrinkage: pseudo-count towards the dataset-wide moments.
+        binned: use linear binning (one-dimensional states only, cost O(N + G M)); default: when the
+            states are one-dimensional and binning is cheaper than the exact sums.
+
+    Returns:
+        :class:`LocalEstimates`. Cost O(N G K) exact, O(N + G M K) binned.
+    """
+    B, N, D = ctx.x.shape
+    G, K = q.shape[1], len(bandwidths)
+    dt = ctx.dt.mean(dim=1, keepdim=True)  # (B, 1, 1): the (mean) rescaled step of each dataset
+    da = _active_dims(ctx)
+    vals = _kernel_values(ctx, da)  # (B, N, 1 + 6 da): the padding dimensions' sums are zero
+    glob = _pad_moments(vals.mean(dim=1), da, D)[:, None, None]  # (B, 1, 1, 1 + 6D)
+    coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
+    one_dim, bin_width, n_bins = _binning(ctx, _kernel_bin_width(bandwidths))
+    if binned is None:
+        binned = one_dim and n_bins * 2 < N
+    if binned:
+        if not one_dim:
+            raise ValueError("binned kernel sums need one-dimensional states")
+        agg = _binned_kernel_sums(ctx.x[..., 0], vals, q[..., 0], coef, bin_width, n_bins)
+    else:
+        agg = _kernel_sums(ctx.x, vals, q, coef)
+    agg = _pad_moments(agg, da, D)  # (B, K, G, 1 + 6D)
+    mass = agg[..., :1]
+    s = shrinkage
+    qk = q[:, None]  # (B, 1, G, D)
+    h2 = torch.tensor([h * h for h in bandwidths], dtype=q.dtype, device=q.device)[None, :, None, None]
+    m1, ll, ex, var = _local_line(agg[..., :1], agg[..., 1:1 + D], agg[..., 1 + 3 * D:1 + 4 * D],
+                                  agg[..., 1 + 4 * D:1 + 5 * D], agg[..., 1 + 5 * D:], glob[..., 1:1 + D], qk, s, h2)
+    # second moments with the same pseudo-transitions
+    m2 = (agg[..., 1 + D:1 + 2 * D] + s * glob[..., 1 + D:1 + 2 * D]) / (mass + s)
+    mlag = (agg[..., 1 + 2 * D:1 + 3 * D] + s * glob[..., 1 + 2 * D:1 + 3 * D]) / (mass + s)
+    # noise-robust second moment: it is noisier and can dip below zero, so it is floored at 5% of the raw one
+    robust = torch.maximum(m2 + 2 * mlag, 0.05 * m2)
+    log_se = 0.5 * (torch.log(m2.clamp_min(1e-8)) - torch.log(dt[:, None]) - torch.log(mass + s))
+    log_se_ll = log_se + 0.5 * torch.log1p((qk - ex) ** 2 / var)
+    log_mass = torch.log(mass / N + 1e-6)
+    feats = torch.cat([log_mass, torch.asinh(m1), torch.asinh(ll), torch.asinh(m2), torch.asinh(robust), log_se],
+                      dim=-1)  # (B, K, G, 1 + 5D)
+
+    def per_query(t: torch.Tensor) -> torch.Tensor:  # (B, K, G, D) x parts -> (B, G, K * parts, D)
+        return t.permute(0, 2, 1, 3)
+
+    return LocalEstimates(
+        features=feats.permute(0, 2, 1, 3).reshape(B, G, -1),
+        drift=torch.cat([per_query(m1), per_query(ll)], dim=2),
+        drift_log_se=torch.cat([per_query(log_se), per_query(log_se_ll)], dim=2),
+        g2=torch.cat([per_query(m2), per_query(robust)], dim=2),
+    )
+
+
+def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0, with_cv: bool = False
+                    ) -> tuple[torch.Tensor, ...]:
+    """Global Bayesian least-squares polynomial estimates at normalised query locations.
+
+    Per dataset and dimension (each in its own coordinate), the posterior mean of polynomial
+    coefficients with a N(0, prior_std²) prior, i.e. ridge regression with the data-dependent
+    penalty λ = Var(Δx'/Δt') / (N prior_std²): drift Δx'/Δt' on {1, x} and on {1, x, x², x³};
+    squared diffusion on {1, x, x²} from the squared residuals (Δx' - f̂ Δt')²/Δt', once raw and
+    once noise-robust (plus twice the covariance of consecutive increments). Short contexts are
+    shrunk towards zero drift, long ones approach ordinary least squares (the oracle for
+    polynomial systems); the network decides where to trust them. Cost O(N) per dataset.
+
+    Args:
+        ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
+
+    Returns:
+        ``(fits, log_se, f_stat)``: ``fits`` (B, G, 4, D) holds the drift of degree 1, the drift of
+        degree 3, g'² raw and g'² noise-robust (both floored at 5% of the dataset's mean second
+        moment); ``log_se`` (B, G, 2, D) the log standard errors of the two drift fits at the
+        queries; ``f_stat`` (B, D) the F statistic of the cubic drift fit (its identifiability).
+        With ``with_cv``, a fourth item: (B, D, 2) the leave-one-out cross-validation errors of the
+        linear and the cubic drift fit, mean of (residual / (1 - leverage))² (exact for ridge fits),
+        weighted by the :func:`time_weights` under irregular sampling (as the fits are).
+        Padding dimensions are not fitted: they get what the fits give on their all-zero data (zero
+        fits, F statistic and CV errors; the log standard error of a ridge fit to zeros).
+    """
+    D, da = ctx.x.shape[-1], _active_dims(ctx)
+    x, dt, dx, lagprod, q = ctx.x[..., :da], ctx.dt, ctx.dx[..., :da], ctx.lagprod[..., :da], q[..., :da]
+    B, N, _ = x.shape
+
+    def powers(z: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.ones_like(z), z, z * z, z * z * z], dim=-1)
+
+    phi = powers(x)  # (B, N, da, 4), computed once
+    omega = time_weights(ctx)
+    phi_w = phi if omega is None else phi * omega[..., None]  # weighted least squares for irregular steps
+    gram_all = torch.einsum("bndk,bndl->bdkl", phi_w, phi) / N  # every fit's Gram matrix is a corner of it
+    eye = torch.eye(4, dtype=x.dtype, device=x.device)
+    phi_q = powers(q).permute(0, 2, 3, 1)  # (B, da, 4, G)
+    lam_floor, var_floor = 1e-6, 1e-12  # of the ridge penalty and of Var(y)
+
+    def fit(degree: int, y: torch.Tensor, *, with_se: bool = False):
+        k = degree + 1
+        var_y = y.var(dim=1)  # (B, da)
+        lam = (var_y / (N * prior_std ** 2)).clamp_min(lam_floor)
+        gram = gram_all[..., :k, :k] + lam[..., None, None] * eye[:k, :k]
+        rhs = torch.einsum("bndk,bnd->bdk", phi_w[..., :k], y) / N
+        coef = torch.linalg.solve(gram, rhs[..., None])[..., 0]  # (B, da, k)
+        if not with_se:
+            return coef
+        # posterior variance of the fit at q: Var(y) / N · φ(q)ᵀ (Gram + λ)⁻¹ φ(q)
+        lev = (phi_q[:, :, :k] * torch.linalg.solve(gram, phi_q[:, :, :k])).sum(dim=2)  # (B, da, G)
+        log_se = 0.5 * (torch.log(var_y.clamp_min(var_floor) / N)[..., None] + torch.log(lev.clamp_min(1e-12)))
+        if not with_cv:
+            return coef, log_se.transpose(1, 2)  # (B, G, da)
+        # leave-one-out: residual / (1 - h_n), h_n = ω_n φ_nᵀ (N (Gram + λ))⁻¹ φ_n
+        phi_k = phi[..., :k].permute(0, 2, 3, 1)  # (B, da, k, N)
+        h = (phi_w[..., :k].permute(0, 2, 3, 1) * torch.linalg.solve(gram, phi_k)).sum(dim=2) / N  # (B, da, N)
+        loo = (y - at(coef, x)) / (1 - h.transpose(1, 2)).clamp_min(0.05)  # (B, N, da)
+        cv = (loo.square() if omega is None else omega * loo.square()).mean(dim=1)  # (B, da)
+        return coef, log_se.transpose(1, 2), cv
+
+    def at(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        out = coef[:, None, :, -1]
+        for j in range(coef.shape[-1] - 2, -1, -1):  # Horner's scheme
+            out = out * z + coef[:, None, :, j]
+        return out
+
+    y1 = dx / dt
+    (c1, se1, *cv1), (c3, se3, *cv3) = fit(1, y1, with_se=True), fit(3, y1, with_se=True)
+    resid2 = (dx - at(c3, x) * dt) ** 2 / dt
+    floor = 0.05 * (dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, da)
+    g2 = at(fit(2, resid2), q).clamp_min(0) + floor
+    g2r = at(fit(2, resid2 + 2 * lagprod / dt), q).clamp_min(0) + floor
+    # identifiability of the drift: the F statistic of the cubic fit, (mean fitted f'²) / (its
+    # estimation variance), large when the data pin the drift down, about 1 when they do not
+    signal = (torch.einsum("bdk,bdkl->bdl", c3, gram_all) * c3).sum(-1)
+    f_stat = signal / (4 * y1.var(dim=1) / N).clamp_min(1e-12)
+    fits, log_se = torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2), torch.stack([se1, se3], dim=2)
+    cv = torch.stack([cv1[0], cv3[0]], dim=-1) if with_cv else None  # (B, da, 2)
+    if da < D:
+        # a ridge fit to zeros: Gram matrix diag(mean ω = 1, 0, ...), λ and Var(y) at their floors
+        pad = D - da
+        fits, f_stat = F.pad(fits, (0, pad)), F.pad(f_stat, (0, pad))
+        log_se = F.pad(log_se, (0, pad), value=0.5 * (math.log(var_floor / N) - math.log(1 + lam_floor)))
+        cv = None if cv is None else F.pad(cv, (0, 0, 0, pad))
+    return (fits, log_se, f_stat) if cv is None else (fits, log_se, f_stat, cv)
+
+
+@dataclass
+class _RegressionSums:
+    """What a global least-squares drift fit needs from a context, for its active dimensions.
+
+    The sums over transitions run over points z (B, M, da) with weights wz and weighted targets wy
+    (both (B, M, da)): the data themselves (M = N), or the nodes of a linear binning grid, which
+    gives the same sums to order bin_width² for a cost O(M) per regressor. Targets are y = Δx'/Δt'
+    (weighted by :func:`time_weights` for irregular sampling).
+    """
+
+    z: torch.Tensor
+    wz: torch.Tensor
+    wy: torch.Tensor
+    s_yy: torch.Tensor  # (B, da) Σ w y²
+    n: int  # transitions N
+    lam: torch.Tensor  # (B, da) ridge penalty
+    centre: torch.Tensor  # (B, 1, da): the data range is centre ± radius
+    radius: torch.Tensor
+    da: int
+
+    @classmethod
+    def of(cls, ctx: Normalised, binning: tuple[float, int] | None, prior_std: float) -> "_RegressionSums":
+        B, N, D = ctx.x.shape
+        da = _active_dims(ctx)
+        x, y = ctx.x[..., :da], (ctx.dx / ctx.dt)[..., :da]
+        omega = time_weights(ctx)
+        w = torch.ones_like(y) if omega is None else omega.expand_as(y)
+        lo, hi = x.detach().amin(dim=1, keepdim=True), x.detach().amax(dim=1, keepdim=True)
+        if binning is not None and da == 1:
+            sums, nodes = _linear_binning(x[..., 0], torch.stack([w[..., 0], (w * y)[..., 0]], dim=-1), *binning)
+            z, wz, wy = nodes[..., None], sums[..., :1], sums[..., 1:]
+        else:
+            z, wz, wy = x, w, w * y
+        return cls(z=z, wz=wz, wy=wy, s_yy=(w * y * y).sum(dim=1), n=N,
+                   lam=(y.var(dim=1) / (N * prior_std ** 2)).clamp_min(1e-6), centre=(hi + lo) / 2,
+                   radius=((hi - lo) / 2).clamp_min(1e-6), da=da)
+
+    def legendre(self, z: torch.Tensor, degree: int, *, clamp: bool = False) -> torch.Tensor:
+        """Legendre polynomials P0..P_degree of u = (z - centre) / radius (clamped to the data range
+        [-1, 1] with ``clamp``), (..., degree + 1): well conditioned up to high degree."""
+        u = (z - self.centre) / self.radius
+        u = u.clamp(-1, 1) if clamp else u
+        out = [torch.ones_like(u), u]
+        for m in range(1, degree):  # Bonnet's recursion
+            out.append(((2 * m + 1) * u * out[m] - m * out[m - 1]) / (m + 1))
+        return torch.stack(out[:degree + 1], dim=-1)
+
+    def solve(self, poly: torch.Tensor, extra: torch.Tensor | None = None, *, leading: Sequence[int] | None = None,
+              n_extra: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Ridge fits of y on shared regressors poly (B, M, da, kp) plus, for each of C candidates,
+        its own columns extra (B, M, da, C, e) (None: one candidate, poly alone), at the points.
+
+        ``leading`` lists how many leading columns of poly to use, one fit each (default: all kp);
+        the sums are taken once for all of them. ``n_extra`` (C,): how many of a candidate's e
+        columns are real (the rest are zero padding, which gets a zero coefficient and does not
+        count as a fitted coefficient); default all e.
+
+        Returns, per entry of ``leading``, coefficients (B, da, C, k) (k = used poly columns + e,
+        poly's first) and each fit's estimated prediction error (B, da, C): the residual mean
+        square inflated for its k coefficients, RSS / (N (1 - k/N)²), which is the leave-one-out
+        error of a fit whose leverages are all k/N (asymptotically Akaike's criterion).
+        """
+        N = self.n
+        pw = poly * self.wz[..., None]
+        s_pp = torch.einsum("bmdk,bmdl->bdkl", pw, poly)[:, :, None]  # (B, da, 1, kp, kp), shared
+        r_p = torch.einsum("bmdk,bmd->bdk", poly, self.wy)[:, :, None]
+        if extra is not None:  # the blocks of [poly, extra]ᵀ W [poly, extra], member by member
+            C = extra.shape[3]
+            s_pe = torch.einsum("bmdk,bmdce->bdcke", pw, extra)
+            s_ee = torch.einsum("bmdce,bmdcf->bdcef", extra * self.wz[..., None, None], extra)
+            s_pp = torch.cat([torch.cat([s_pp.expand(-1, -1, C, -1, -1), s_pe], dim=-1),
+                              torch.cat([s_pe.transpose(-1, -2), s_ee], dim=-1)], dim=-2)
+            r_p = torch.cat([r_p.expand(-1, -1, C, -1), torch.einsum("bmdce,bmd->bdce", extra, self.wy)], dim=-1)
+        kp, k_all = poly.shape[-1], s_pp.shape[-1]
+        out = []
+        for used in leading or [kp]:
+            idx = torch.tensor(list(range(used)) + list(range(kp, k_all)), device=poly.device)
+            s, rhs = s_pp[..., idx[:, None], idx], r_p[..., idx]
+            k = idx.numel()
+            eye = torch.eye(k, dtype=poly.dtype, device=poly.device)
+            n_coef = k if n_extra is None else (used + n_extra).to(poly.dtype)  # (C,) or a number
+            coef = torch.linalg.solve(s / N + self.lam[..., None, None, None] * eye, rhs[..., None] / N)[..., 0]
+            # Σ w (y - φᵀc)² = Σ w y² - 2 cᵀ r + cᵀ S c, from the sums alone
+            quad = (torch.einsum("bdckl,bdcl->bdck", s, coef) * coef).sum(-1)  # cᵀ S c
+            rss = self.s_yy[..., None] - 2 * (coef * rhs).sum(-1) + quad
+            out.append((coef, rss.clamp_min(0) / (N * (1 - n_coef / N) ** 2)))
+        return out
+
+
+def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *,
+                     prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
+                     sums: "_RegressionSums | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares drift fits of higher degree, with their estimated prediction errors.
+
+    Per dataset and dimension, Δx'/Δt' is regressed on Legendre polynomials of u = (x' - c)/r, where
+    c ± r spans the data (well conditioned up to high degree in single precision), with the ridge
+    penalty λ = Var(Δx'/Δt') / (N prior_std²) on the Legendre coefficients, weak by default
+    (:data:`GLOBAL_FIT_PRIOR_STD`: a steep drift has Legendre coefficients in the tens over a
+    data range of a few standard deviations; the ridge only keeps near-collinear bases solvable).
+    A polynomial of high degree swings wildly beyond the data, so outside the data range each fit
+    is continued by the cubic fit of the same basis: p_k(q) = p_k(u*) + p_3(u) - p_3(u*) with
+    u* = clamp(u, -1, 1).
+    Padding dimensions are skipped (zeros).
+
+    Args:
+        ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
+        degrees: the degrees to fit (each ≥ 4).
+        binning: (bin width, number of bins) of a linear binning grid for the sums (one-dimensional
+            states, see :func:`_binning`); None: exact sums over the transitions.
+        sums: the context's sums, when already taken (then ``prior_std`` and ``binning`` are theirs).
+
+    Returns:
+        ``(fits, cv)``: fits (B, G, P, D) at the queries, one per degree, and cv (B, D, P) their
+        estimated prediction errors (see :meth:`_RegressionSums.solve`).
+    """
+    B, N, D = ctx.x.shape
+    G = q.shape[1]
+    if any(p < 4 for p in degrees):
+        raise ValueError(f"high_degree_fits takes degrees >= 4 (the cubic is in polynomial_fits), got {list(degrees)}")
+    fits, cv = q.new_zeros(B, G, len(degrees), D), q.new_zeros(B, D, len(degrees))
+    if not degrees:
+        return fits, cv
+    sums = sums or _RegressionSums.of(ctx, binning, prior_std)
+    da, top = sums.da, max(degrees)
+    qa = q[..., :da]
+    inside, outside = sums.legendre(qa, top, clamp=True), sums.legendre(qa, top)  # (B, G, da, top + 1)
+    phi = sums.legendre(sums.z, top)  # (B, M, da, top + 1)
+    (c3, _), *high = sums.solve(phi, leading=[4] + [p + 1 for p in degrees])
+    # the cubic continues every fit outside the data
+    beyond = ((outside[..., :4] - inside[..., :4]) * c3[:, None, :, 0]).sum(-1)  # (B, G, da)
+    for j, (p, (coef, err)) in enumerate(zip(degrees, high)):
+        fits[:, :, j, :da] = (inside[..., :p + 1] * coef[:, None, :, 0]).sum(-1) + beyond
+        cv[:, :da, j] = err[..., 0]
+    return fits, cv
+
+
+def _family_columns(family: str, z: torch.Tensor, centres: torch.Tensor, params: Sequence[float]) -> torch.Tensor:
+    """Extra regressors of one family at states z (B, M, D): (B, M, D, C, e), C grid members with e
+    columns each (centres (B, n_c, D); ``params`` the family's steepnesses, widths or frequencies)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown function family {family!r}; known: {list(FAMILIES)}")
+    p = torch.tensor(params, dtype=z.dtype, device=z.device)
+    if family == "sine":
+        arg = z[..., None] * p  # (B, M, D, C)
+        return torch.stack([torch.sin(arg), torch.cos(arg)], dim=-1)
+    shift = (z[:, :, None, :] - centres[:, None]).permute(0, 1, 3, 2)[..., None, :]  # (B, M, D, 1, n_c)
+    p = p[:, None]  # (n_p, 1)
+    cols = torch.tanh(p * shift) if family == "tanh" else shift / (1 + p * shift * shift)
+    return cols.flatten(-2)[..., None]  # (B, M, D, n_p n_c, 1)
+
+
+def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
+                steepness: Sequence[float] = FAMILY_STEEPNESS, widths: Sequence[float] = FAMILY_WIDTHS,
+                frequencies: Sequence[float] = FAMILY_FREQUENCIES, centres: int = FAMILY_CENTRES,
+                prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
+                sums: "_RegressionSums | None" = None, cubic_penalty: float = FAMILY_CUBIC_PENALTY
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares drift fits of a line or a cubic plus one non-polynomial term: the prior's families.
+
+    For each family (``"tanh"``: tanh(k (x' - c)); ``"sine"``: sin(ω x') and cos(ω x'), i.e. any
+    phase; ``"rational"``: (x' - c) / (1 + r (x' - c)²)) and each member of a grid of its nonlinear
+    parameters (``steepness`` k, ``frequencies`` ω, ``widths`` r; ``centres`` centres c spread
+    evenly over the data's 5th to 95th percentile; defaults :data:`FAMILY_STEEPNESS` etc.),
+    Δx'/Δt' is regressed on a straight line and, separately, on a cubic (Legendre polynomials, as
+    in :func:`high_degree_fits`) plus the family's columns. The family's fit is the Akaike-weighted
+    average of its members, softmax(-Δ_m / 2) with Δ_m = N (err_m - min err) / min err (+
+    ``cubic_penalty`` for the members on the cubic) over their estimated prediction errors
+    (:meth:`_RegressionSums.solve`): neighbours on the grid share the weight, which is steadier than
+    picking one member. Padding dimensions are skipped (zeros).
+
+    Args:
+        ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
+        families: names from :data:`FAMILIES`.
+        binning, sums: as for :func:`high_degree_fits`.
+        cubic_penalty: the Δ (Akaike units, ≥ 0; default the shipped model's) the members on the
+            cubic pay on top of their estimated error: Akaike's criterion alone often prefers the
+            cubic's two extra coefficients on noisy data, which then bend the fit where data are
+            sparse. 0: Akaike weights alone.
+
+    Returns:
+        ``(fits, cv)``: fits (B, G, F, D) at the queries, one per family, and cv (B, D, F) the
+        weighted prediction errors of their members.
+    """
+    if not (math.isfinite(cubic_penalty) and cubic_penalty >= 0):
+        raise ValueError(f"cubic_penalty must be finite and >= 0, got {cubic_penalty}")
+    B, N, D = ctx.x.shape
+    G = q.shape[1]
+    fits, cv = q.new_zeros(B, G, len(families), D), q.new_zeros(B, D, len(families))
+    if not families:
+        return fits, cv
+    sums = sums or _RegressionSums.of(ctx, binning, prior_std)
+    da = sums.da
+    qa = q[..., :da]
+    xa = ctx.x[..., :da].detach()
+    p5 = xa.kthvalue(max(1, round(0.05 * N)), dim=1).values  # (B, da)
+    p95 = xa.kthvalue(max(1, round(0.95 * N)), dim=1).values
+    grid = torch.linspace(0, 1, centres, dtype=q.dtype, device=q.device)[None, :, None]
+    centre_points = p5[:, None] + grid * (p95 - p5)[:, None]  # (B, n_c, da)
+    params = {"tanh": steepness, "rational": widths, "sine": frequencies}
+    base, base_q = sums.legendre(sums.z, 3), sums.legendre(qa, 3)
+
+    def together(cols: list[torch.Tensor]) -> torch.Tensor:  # all members of all families, two columns each
+        return torch.cat([F.pad(c, (0, 2 - c.shape[-1])) for c in cols], dim=3)  # a second column of zeros if needed
+
+    cols = [_family_columns(f, sums.z, centre_points, params.get(f, ())) for f in families]  # each (B, M, da, C_f, e_f)
+    sizes = [c.shape[3] for c in cols]
+    width = torch.tensor([c.shape[4] for c in cols for _ in range(c.shape[3])], device=q.device)
+    # every member on a straight line (few coefficients) and on a cubic, all solved at once
+    fitted = sums.solve(base, together(cols), leading=[2, 4], n_extra=width)
+    extra_q = together([_family_columns(f, qa, centre_points, params.get(f, ())) for f in families])  # (B, G, da, C, 2)
+    offset = 0
+    for j, size in enumerate(sizes):
+        part = slice(offset, offset + size)
+        offset += size
+        err = torch.cat([e[..., part] for _, e in fitted], dim=-1)  # (B, da, 2 size): line members, cubic ones
+        best = err.min(dim=-1, keepdim=True).values
+        score = N * (err - best) / best.clamp_min(1e-12)
+        score = score + F.pad(score.new_full((size,), cubic_penalty), (size, 0))
+        weight = torch.softmax(-0.5 * score, dim=-1).detach()
+        cv[:, :da, j] = (weight * err).sum(-1)
+        fit = 0
+        for w_deg, (coef, _) in zip(weight.chunk(2, dim=-1), fitted):
+            c = w_deg[..., None] * coef[:, :, part]  # (B, da, size, k) weighted coefficients
+            kp = coef.shape[-1] - 2  # the polynomial part: one weighted coefficient vector
+            fit = fit + (base_q[..., :kp] * c[..., :kp].sum(2)[:, None]).sum(-1)
+            fit = fit + torch.einsum("bgdce,bdce->bgd", extra_q[:, :, :, part], c[..., kp:])
+        fits[:, :, j, :da] = fit
+    return fits, cv

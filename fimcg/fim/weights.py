@@ -1,0 +1,83 @@
+"""Shipped weights: saving, loading and verifying FIM weight files.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+import torch
+from ..io.checkpoint import load_checkpoint, sha256_of
+from .model import FIM
+from .config import FIMConfig
+
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "fim_1d.safetensors"
+
+
+#: SHA-256 of the shipped weights, held in the code (not beside the file): a swapped file is refused
+SHIPPED_WEIGHTS_SHA256 = "5783c6a466215f136caeced4c48296e1fd967afffbe9f4f5c149619032c26186"
+
+
+class UnverifiedWeightsWarning(UserWarning):
+    """Weights that are not the ones shipped with fimcg were loaded without a known checksum."""
+
+
+def save_weights(model: FIM, path: str | Path, *, meta: dict | None = None) -> str:
+    """Write ``model``'s weights and config to ``path`` (safetensors + JSON, see
+    :mod:`fimcg.checkpoint`) and return the file's SHA-256 (to publish beside it, for
+    ``load_fim(path, sha256=...)``)."""
+    from ..io.checkpoint import save_checkpoint
+
+    path = Path(path)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    save_checkpoint({"format": "fimcg-fim-1", "config": asdict(model.config), "state_dict": state,
+                     "meta": meta or {}}, path)
+    return sha256_of(path)
+
+
+def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cpu",
+             sha256: str | None = None) -> FIM:
+    """Load a pretrained FIM, frozen (eval mode, ``requires_grad=False``).
+
+    Loading never runs code (see :mod:`fimcg.checkpoint`). The shipped weights are checked against
+    :data:`SHIPPED_WEIGHTS_SHA256`, which is part of the code, so a swapped or damaged file is refused.
+    Other weights are checked against ``sha256`` when it is given; without it they load with an
+    :class:`UnverifiedWeightsWarning`.
+
+    Args:
+        path: a weights file written by :func:`save_weights`; default the weights shipped with fimcg.
+        device: where to put the model.
+        sha256: the expected hex SHA-256 of ``path`` (from a source you trust).
+
+    Raises:
+        FileNotFoundError: the weights are missing.
+        RuntimeError: the checksum does not match, or the file is not a fimcg FIM weights file (a file
+            of the former pickle format is refused with a message that says how to convert it).
+    """
+    shipped = path is None or Path(path).resolve() == SHIPPED_WEIGHTS.resolve()
+    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"FIM weights not found at {path}; reinstall fimcg or pretrain with "
+                                "`fimcg pretrain` (see fimcg/weights/MODEL_CARD.md)")
+    expected = SHIPPED_WEIGHTS_SHA256 if shipped else sha256
+    if expected is not None:
+        actual = sha256_of(path)
+        if actual != expected.strip().lower():
+            what = "the weights shipped with fimcg" if shipped else "the expected checksum"
+            raise RuntimeError(f"FIM weights {path} are corrupt or were replaced: SHA-256 {actual[:16]}... does not "
+                               f"match {what} ({expected[:16]}...)" + ("; reinstall fimcg" if shipped else ""))
+    blob = load_checkpoint(path)
+    if not isinstance(blob, dict) or blob.get("format") != "fimcg-fim-1":
+        raise RuntimeError(f"{path} is not a fimcg FIM weights file")
+    if expected is None:
+        warnings.warn(f"{path} is not the FIM shipped with fimcg and no sha256 was given: loaded unverified "
+                      "(pass load_fim(path, sha256=...) with the checksum printed when the weights were saved)",
+                      UnverifiedWeightsWarning, stacklevel=2)
+    model = FIM(FIMConfig.from_dict(blob["config"]))
+    model.load_state_dict(blob["state_dict"])
+    model.meta = blob.get("meta", {})
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
