@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import math
 import time
 import warnings
@@ -53,6 +52,7 @@ import torch
 
 import fimcg
 from fimcg import estimators
+from fimcg.coarse_grain import InitConfig, LossWeights
 from fimcg.analysis.alignment import compare_to_truth
 from fimcg.coarse_grain.decoupled import coarse_grain
 from fimcg.estimators.classic import local_linear
@@ -171,8 +171,8 @@ def run_case(case: Case, seed: int, args, fim) -> list[dict]:
     # --- two-stage: plain autoencoder (reconstruction only, from scratch) + local-linear -------
     if not args.skip_baselines:
         t0 = time.perf_counter()
-        ae = joint_coarse_grain(frames, case.dt, init="random", steps=args.ae_steps, sim_weight=0.0, seed=seed,
-                                progress=False)
+        ae = joint_coarse_grain(frames, case.dt, init=InitConfig(method="random"), steps=args.ae_steps,
+                                weights=LossWeights(likelihood=0.0), seed=seed, progress=False)
         cmp = _safe_compare(ae.latents, x, lambda loc: local_linear(ae.latents, case.dt, loc), sde)
         secs = time.perf_counter() - t0
         rows.append(_row("plain AE + local-linear", cmp, secs, secs if _meets(cmp) else None,
@@ -185,15 +185,15 @@ def run_case(case: Case, seed: int, args, fim) -> list[dict]:
             if step == 0:
                 return
             jevals.append((r.history[-1]["time_s"], _safe_compare(r.latents, x, r.coefficients, sde)))
-        jres = joint_coarse_grain(frames, case.dt, init="random", steps=args.joint_steps, seed=seed, progress=False,
-                                  callback=jcb, eval_every=args.joint_eval_every)
+        jres = joint_coarse_grain(frames, case.dt, init=InitConfig(method="random"), steps=args.joint_steps,
+                                  seed=seed, progress=False, callback=jcb, eval_every=args.joint_eval_every)
         jt_acc = next((t for t, c in jevals if _meets(c)), None)
         rows.append(_row("joint (poly head)", jevals[-1][1], jres.config["train_time_s"], jt_acc,
                          {"g2+": _g2_inflation(jevals[-1][1], case.dt)}))
         if case.reference and not args.no_joint_isomap:
             # the same joint model given our initialisation (a fairer, stronger baseline)
             jevals.clear()
-            jres = joint_coarse_grain(frames, case.dt, init="isomap", steps=args.joint_steps, seed=seed,
+            jres = joint_coarse_grain(frames, case.dt, init=InitConfig(), steps=args.joint_steps, seed=seed,
                                       progress=False, callback=jcb, eval_every=args.joint_eval_every)
             jt_acc = next((t for t, c in jevals if _meets(c)), None)
             rows.append(_row("joint (poly head, Isomap init)", jevals[-1][1], jres.config["train_time_s"], jt_acc,
@@ -211,9 +211,9 @@ def run_case(case: Case, seed: int, args, fim) -> list[dict]:
 
 
 def _chunked(est, x, dt, loc, context_size: int = 12000):
-    from fimcg.coarse_grain.data import _estimate
+    from fimcg.coarse_grain.data import estimate_in_contexts
     with torch.no_grad():
-        return _estimate(est, x.float(), dt, loc, context_size)
+        return estimate_in_contexts(est, x.float(), dt, loc, context_size)
 
 
 def summarise(rows: list[dict], case: str) -> str:

@@ -173,7 +173,7 @@ assert errors["diffusion_rel"] < 1.5 * yardstick["diffusion_rel"] + 0.05, "nor m
 #    `residual_std`?
 # 2. Add pixel noise (`noise=0.05`). How do `result.precision()` and the diffusion error change?
 #    Relate the two with the $2s^2/\Delta t$ rule of chapter 2.
-# 3. Set `sim_weight=0` (a plain autoencoder). Is the latent worse, or only different? Compare
+# 3. Set `weights=LossWeights(likelihood=0)` (a plain autoencoder). Is the latent worse, or only different? Compare
 #    the aligned drift and diffusion.
 # 4. Use the coordinate-change widget to find a map under which the drift in $z$ has no
 #    barrier-shaped zero crossing any more. Is the process in $z$ still bistable?

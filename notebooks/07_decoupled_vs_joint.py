@@ -62,7 +62,7 @@ print(f"{N_PATHS} videos x {N_FRAMES} frames; seeds {SEEDS}")
 # diffusion mapped by Itô's formula, relative errors on the visited region); the scoring time is
 # not counted as training time. The frozen-FIM model starts from the Isomap initialisation of
 # chapter 5; the joint model, as such models are usually trained, from random networks (with
-# `init="isomap"` you can give it the same start: try it in the exercises).
+# `init=InitConfig(method="isomap")` you can give it the same start: try it in the exercises).
 
 # %%
 runs = {}
@@ -126,7 +126,7 @@ assert med(fim_final, "drift_rel") < med(joint_final, "drift_rel"), "the frozen 
 #
 # ## Exercises
 #
-# 1. Give the joint model the same start (`init="isomap"`). How much of the gap remains?
+# 1. Give the joint model the same start (`init=InitConfig(method="isomap")`). How much of the gap remains?
 # 2. Replace the polynomial head by a neural one (`head="mlp"`). Faster or slower to converge?
 #    Better or worse in the end?
 # 3. Repeat the race on the arc embedding with pixel noise 0.05. Which method suffers more?

@@ -5,8 +5,8 @@
 #   bash scripts/run-main.sh --seed 3        # any `fimcg run` option is passed on
 #   OUT=elsewhere bash scripts/run-main.sh   # another output folder
 #
-# Creates .venv (python3 -m venv) if it is missing, installs fimcg into it (pip install -e .,
-# torch pinned to 2.13.0 by pyproject.toml), then runs `fimcg run`.
+# Creates .venv (python3 -m venv) if it is missing, installs fimcg into it (pip install -e ., with
+# torch pinned to 2.13.0 by constraints.txt), then runs `fimcg run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON_BIN=${PYTHON_BIN:-python3}
@@ -16,6 +16,6 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 PY=.venv/bin/python
 echo "run-main: installing fimcg into .venv"
-"$PY" -m pip install --quiet -e .
+"$PY" -m pip install --quiet -c constraints.txt -e .
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 exec "$PY" -m fimcg run --out "${OUT:-fimcg-report}" "$@"

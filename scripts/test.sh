@@ -24,7 +24,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 PY=.venv/bin/python
 echo "test: installing fimcg[test,book,bench] into .venv"
-"$PY" -m pip install --quiet -e ".[test,book,bench]"
+"$PY" -m pip install --quiet -c constraints.txt -e ".[test,book,bench]"
 if [[ " $STAGES " == *" book "* ]] && ! command -v chromium >/dev/null 2>&1 \
    && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   echo "test: installing Debian's chromium for the book check"

@@ -15,15 +15,17 @@ import fimcg
 from fimcg.analysis.alignment import fit_alignment
 from fimcg.coarse_grain.trainer import CheckpointMismatch, TrainingDiverged
 from fimcg.coarse_grain.result import CoarseGrainResult
-from fimcg.coarse_grain.losses import _sim_nll
+from fimcg.coarse_grain.losses import latent_nll
 from fimcg.coarse_grain.decoupled import coarse_grain
+from fimcg.coarse_grain.options import InitConfig, LikelihoodConfig, LossWeights
 from fimcg.estimators.classic import local_linear
 from fimcg.sde.systems import double_well
 from fimcg.video import render_video
 
 torch.set_num_threads(1)
 
-FAST = dict(estimator=local_linear, progress=False, init_steps=200, isomap_points=400, n_queries=64)
+FAST = dict(estimator=local_linear, progress=False, init=InitConfig(steps=200, points=400),
+            likelihood=LikelihoodConfig(n_queries=64))
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ def test_accepts_channels_and_other_image_sizes(data):
 
 @pytest.mark.parametrize("space", ["frames", "latent"])
 def test_gradient_flows_through_the_estimator_into_the_encoder(data, space):
-    from fimcg.coarse_grain.losses import _sim_nll_frames
+    from fimcg.coarse_grain.losses import frame_nll
 
     _, frames = data
     res = coarse_grain(frames, 0.01, steps=0, **FAST)
@@ -98,9 +100,9 @@ def test_gradient_flows_through_the_estimator_into_the_encoder(data, space):
         return local_linear(paths, dt, loc)
     gen = torch.Generator().manual_seed(0)
     if space == "frames":
-        nll = _sim_nll_frames(z, feats, 0.01, spy, res.decoder, gen, 64, 12000)
+        nll = frame_nll(z, feats, 0.01, spy, res.decoder, gen, 64, 12000)
     else:
-        nll = _sim_nll(z, 0.01, spy, gen, 64, 12000)
+        nll = latent_nll(z, 0.01, spy, gen, 64, 12000)
     nll.backward()
     assert calls == [True]  # the estimator saw the latent paths with their graph
     grads = [p.grad for p in enc.net.parameters()]
@@ -109,26 +111,26 @@ def test_gradient_flows_through_the_estimator_into_the_encoder(data, space):
 
 def test_frame_likelihood_is_invariant_to_rescaling_the_latent(data):
     """The frame-space likelihood does not change when latent, decoder and SDE are rescaled together."""
-    from fimcg.coarse_grain.losses import _sim_nll_frames
+    from fimcg.coarse_grain.losses import frame_nll
 
     _, frames = data
     res = coarse_grain(frames, 0.01, steps=0, **FAST)
     feats = res.encoder.pca(frames.reshape(-1, 16, 16))
     z = res.encode(frames)
     est = lambda p, dt, loc: local_linear(p, dt, loc, bandwidth=0.3)  # noqa: E731
-    base = _sim_nll_frames(z, feats, 0.01, est, res.decoder, torch.Generator().manual_seed(0), 128, 12000)
+    base = frame_nll(z, feats, 0.01, est, res.decoder, torch.Generator().manual_seed(0), 128, 12000)
     c = 3.0
     scaled_dec = copy.deepcopy(res.decoder)
     with torch.no_grad():  # D'(z') = D(z' / c): stretch the spline's knot range
         scaled_dec.lo *= c
         scaled_dec.hi *= c
     est_c = lambda p, dt, loc: local_linear(p, dt, loc, bandwidth=0.3 * c)  # noqa: E731
-    scaled = _sim_nll_frames(c * z, feats, 0.01, est_c, scaled_dec, torch.Generator().manual_seed(0), 128, 12000,
+    scaled = frame_nll(c * z, feats, 0.01, est_c, scaled_dec, torch.Generator().manual_seed(0), 128, 12000,
                              h=1e-2 * c)
     assert float(scaled) == pytest.approx(float(base), abs=1e-3)
     # the naive latent likelihood is not invariant: it drops by log(c) per transition
-    naive = _sim_nll(z, 0.01, est, torch.Generator().manual_seed(0), 128, 12000)
-    naive_c = _sim_nll(c * z, 0.01, est_c, torch.Generator().manual_seed(0), 128, 12000)
+    naive = latent_nll(z, 0.01, est, torch.Generator().manual_seed(0), 128, 12000)
+    naive_c = latent_nll(c * z, 0.01, est_c, torch.Generator().manual_seed(0), 128, 12000)
     assert float(naive_c) - float(naive) == pytest.approx(np.log(c), abs=1e-3)
 
 
@@ -216,8 +218,16 @@ def test_bad_input(data):
         coarse_grain(frames, 0.01, latent_dim=4, **FAST)
     with pytest.raises(ValueError, match="latent_dim must be >= 1"):
         coarse_grain(frames, 0.01, latent_dim=0, **FAST)
-    with pytest.raises(ValueError, match="sim_space must be 'frames' or 'latent'"):
-        coarse_grain(frames, 0.01, sim_space="pixels", **FAST)
+    with pytest.raises(ValueError, match="LikelihoodConfig.space must be one of frames, latent, got 'pixels'"):
+        LikelihoodConfig(space="pixels")
+    with pytest.raises(ValueError, match="LossWeights.likelihood must be a finite number >= 0"):
+        LossWeights(likelihood=-1.0)
+    with pytest.raises(ValueError, match="InitConfig.steps must be >= 0"):
+        InitConfig(steps=-1)
+    with pytest.raises(TypeError, match="likelihood must be of type LikelihoodConfig, got dict"):
+        coarse_grain(frames, 0.01, **dict(FAST, likelihood={"n_queries": 5}))
+    with pytest.raises(ValueError, match="coarse_grain needs InitConfig\\(method='isomap'\\)"):
+        coarse_grain(frames, 0.01, **dict(FAST, init=InitConfig(method="random")))
     with pytest.raises(TypeError, match="estimator must be a FIM or a callable"):
         coarse_grain(frames, 0.01, **dict(FAST, estimator="kramers"))
 
@@ -235,8 +245,8 @@ def test_runs_with_a_fim_estimator(data):
     x, frames = data
     fim = fimcg.fim.FIM(fimcg.fim.FIMConfig()).eval()  # untrained weights: only the wiring is tested
     fim.requires_grad_(False)
-    res = coarse_grain(frames, 0.01, estimator=fim, steps=2, progress=False, init_steps=100, isomap_points=300,
-                       n_queries=32)
+    res = coarse_grain(frames, 0.01, estimator=fim, steps=2, progress=False, init=InitConfig(steps=100, points=300),
+                       likelihood=LikelihoodConfig(n_queries=32))
     assert res.config["estimator"] == "FIM"
     assert len(res.history) == 2 and all(np.isfinite(h["loss"]) for h in res.history)
     f, g = res.coefficients(torch.zeros(3, 1))

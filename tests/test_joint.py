@@ -7,12 +7,15 @@ import torch
 import fimcg
 from fimcg.analysis.alignment import fit_alignment
 from fimcg.coarse_grain.joint import JointResult, MLPHead, PolynomialHead, joint_coarse_grain
+from fimcg.coarse_grain.options import InitConfig
 from fimcg.sde.systems import double_well
 from fimcg.video import render_video
 
 torch.set_num_threads(1)
 
-FAST = dict(progress=False, init_steps=200, isomap_points=400)
+FAST = dict(progress=False)
+RANDOM = InitConfig(method="random", steps=200, points=400)
+ISOMAP = InitConfig(steps=200, points=400)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def test_joint_training_learns_the_head(data, tmp_path):
         z = snap.latents
         g = snap.diffusion(z[:, :-1].reshape(-1, 1))
         ratios[step] = float((g ** 2).mean() * 0.01 / (z[:, 1:] - z[:, :-1]).var())
-    res = joint_coarse_grain(frames, 0.01, init="isomap", steps=300, lr=2e-2, callback=variance_ratio,
+    res = joint_coarse_grain(frames, 0.01, init=ISOMAP, steps=300, lr=2e-2, callback=variance_ratio,
                              eval_every=150, **FAST)
     assert isinstance(res, JointResult)
     assert len(res.history) == 300 and sorted(ratios) == [0, 150, 300]
@@ -59,7 +62,7 @@ def test_joint_training_learns_the_head(data, tmp_path):
 
 def test_random_init_and_mlp_head_run(data):
     _, frames = data
-    res = joint_coarse_grain(frames, 0.01, head="mlp", init="random", steps=5, **FAST)
+    res = joint_coarse_grain(frames, 0.01, head="mlp", init=RANDOM, steps=5, **FAST)
     assert res.config["init"]["method"] == "random"
     assert len(res.history) == 5 and np.isfinite(res.history[-1]["loss"])
 
@@ -68,8 +71,10 @@ def test_bad_input(data):
     _, frames = data
     with pytest.raises(ValueError, match="head must be 'polynomial' or 'mlp'"):
         joint_coarse_grain(frames, 0.01, head="gp", **FAST)
-    with pytest.raises(ValueError, match="init must be 'random' or 'isomap'"):
-        joint_coarse_grain(frames, 0.01, init="pca", **FAST)
+    with pytest.raises(ValueError, match="InitConfig.method must be one of isomap, random, got 'pca'"):
+        joint_coarse_grain(frames, 0.01, init=InitConfig(method="pca"), **FAST)
+    with pytest.raises(TypeError, match="init must be of type InitConfig, got str"):
+        joint_coarse_grain(frames, 0.01, init="random", **FAST)
     with pytest.raises(ValueError, match="latent_dim must be 1, 2 or 3"):
         joint_coarse_grain(frames, 0.01, latent_dim=4, **FAST)
     with pytest.raises(ValueError, match="dt must be finite and > 0"):

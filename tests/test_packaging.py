@@ -28,7 +28,8 @@ def _environment() -> dict:
 
 def test_environment_yml_pip_list_is_pyproject_dependencies_plus_lab_extra():
     project = _pyproject()["project"]
-    expected = {_norm(r) for r in project["dependencies"]} | {_norm(r) for r in project["optional-dependencies"]["lab"]}
+    pins = dict(_norm(r) for r in _constraints())  # the environment pins what the constraints pin
+    expected = {(n, pins.get(n, s)) for n, s in map(_norm, project["dependencies"] + project["optional-dependencies"]["lab"])}
     deps = _environment()["dependencies"]
     pip_lists = [d["pip"] for d in deps if isinstance(d, dict) and "pip" in d]
     assert len(pip_lists) == 1, "environment.yml needs exactly one pip: section"
@@ -38,8 +39,20 @@ def test_environment_yml_pip_list_is_pyproject_dependencies_plus_lab_extra():
     assert "-e ." in pip_lists[0], "environment.yml must install fimcg itself (-e .)"
 
 
-def test_torch_is_pinned_in_both():
-    assert "torch==2.13.0" in _pyproject()["project"]["dependencies"]
+def _constraints() -> list[str]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def test_the_library_accepts_a_torch_range_and_the_scripts_pin_it():
+    torch_req = next(Requirement(r) for r in _pyproject()["project"]["dependencies"] if r.startswith("torch"))
+    assert torch_req.specifier.contains("2.13.0") and torch_req.specifier.contains("2.6.0")
+    assert not torch_req.specifier.contains("3.0.0") and len(torch_req.specifier) == 2  # a range, not a pin
+    assert "torch==2.13.0" in _constraints()
+    for script in ("scripts/run-main.sh", "scripts/test.sh"):
+        installs = [ln for ln in (ROOT / script).read_text().splitlines()
+                    if "pip install" in ln and "-e" in ln and not ln.lstrip().startswith("#")]
+        assert installs and all("-c constraints.txt" in ln for ln in installs), script
     pip = [d["pip"] for d in _environment()["dependencies"] if isinstance(d, dict)][0]
     assert "torch==2.13.0" in pip
     # conda/Binder: the CPU wheel index, or pip fetches the multi-GB CUDA build

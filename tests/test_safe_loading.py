@@ -22,9 +22,10 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.io.checkpoint import LegacyFormatError, UnsafeFileError, load_checkpoint, save_checkpoint, sha256_of
+from fimcg.io.checkpoint import LegacyFormatError, load_checkpoint, save_checkpoint, sha256_of
 from fimcg.coarse_grain.result import CoarseGrainResult
 from fimcg.coarse_grain.decoupled import coarse_grain
+from fimcg.coarse_grain.options import InitConfig, LikelihoodConfig
 from fimcg.estimators.classic import local_linear
 from fimcg.fim.config import FIMConfig
 from fimcg.fim.weights import load_fim
@@ -97,7 +98,7 @@ def test_resuming_from_a_crafted_checkpoint_runs_no_code(ext, frames, tmp_path):
     path, marker = _crafted(tmp_path, f"ck{ext}")
     with pytest.raises(LegacyFormatError):
         coarse_grain(frames, 0.01, steps=2, estimator=local_linear, checkpoint=path, progress=False,
-                     init_steps=10, isomap_points=100)
+                     init=InitConfig(steps=10, points=100))
     run = tmp_path / "run"
     run.mkdir()
     torch.save({"model": _Exploit(marker)}, run / "checkpoint.safetensors")
@@ -190,14 +191,15 @@ def test_pretraining_killed_with_sigkill_resumes_losing_at_most_one_interval(tmp
 _CG_CHILD = """
 import sys, torch
 from fimcg.io.checkpoint import load_checkpoint
-from fimcg.coarse_grain import coarse_grain
+from fimcg.coarse_grain import InitConfig, LikelihoodConfig, coarse_grain
 from fimcg.estimators import local_linear
 torch.set_num_threads(1)
 frames = load_checkpoint(sys.argv[1])["frames"]
 def say(step, _):
     print(f"step {step}", flush=True)
 coarse_grain(frames, 0.01, steps=100_000, estimator=local_linear, checkpoint=sys.argv[2], checkpoint_every=5,
-             progress=False, init_steps=50, isomap_points=200, n_queries=32, callback=say, eval_every=1, seed=3)
+             progress=False, init=InitConfig(steps=50, points=200), likelihood=LikelihoodConfig(n_queries=32),
+             callback=say, eval_every=1, seed=3)
 """
 
 
@@ -226,6 +228,6 @@ def test_coarse_graining_killed_with_sigkill_resumes_losing_at_most_one_interval
     assert ck["step"] % 5 == 0 and printed - 5 < ck["step"] <= printed  # at most one interval (5 steps) lost
     # resuming continues from the checkpoint: the first steps' history is the killed run's
     res = coarse_grain(frames, 0.01, steps=ck["step"] + 2, estimator=local_linear, checkpoint=ckpt, progress=False,
-                       init_steps=50, isomap_points=200, n_queries=32, seed=3)
+                       init=InitConfig(steps=50, points=200), likelihood=LikelihoodConfig(n_queries=32), seed=3)
     assert [h["step"] for h in res.history] == list(range(1, ck["step"] + 3))
     assert res.history[:ck["step"]] == ck["history"]

@@ -76,7 +76,7 @@ def as_estimator(estimator: Any) -> tuple[Estimator, dict]:
     return estimator, {"name": name, "max_dim": 3, "trained_dims": (1, 2, 3)}
 
 
-def _check_latent_dim(latent_dim: Any, info: dict) -> int:
+def check_latent_dim(latent_dim: Any, info: dict) -> int:
     latent_dim = check_int(latent_dim, name="latent_dim", minimum=1)
     if latent_dim > info["max_dim"]:
         raise ValueError(f"latent_dim={latent_dim} is larger than the estimator {info['name']} supports "
@@ -87,7 +87,7 @@ def _check_latent_dim(latent_dim: Any, info: dict) -> int:
     return latent_dim
 
 
-def _fingerprint(frames: torch.Tensor, dt: float) -> str:
+def fingerprint(frames: torch.Tensor, dt: float) -> str:
     h = hashlib.sha256()
     h.update(repr((tuple(frames.shape), float(dt))).encode())
     flat = frames.reshape(-1)
@@ -97,7 +97,7 @@ def _fingerprint(frames: torch.Tensor, dt: float) -> str:
     return h.hexdigest()[:16]
 
 
-def _estimate(estimator: Estimator, z: torch.Tensor, dt: float, loc: torch.Tensor, context_size: int
+def estimate_in_contexts(estimator: Estimator, z: torch.Tensor, dt: float, loc: torch.Tensor, context_size: int
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Estimator on latent paths z (n_paths, T, d), split into contexts of at most ``context_size``
     transitions (whole paths); drift and squared diffusion are averaged over the contexts."""

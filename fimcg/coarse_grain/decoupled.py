@@ -15,7 +15,7 @@ latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation) and th
 
     L_rec = sum |D(z) - u|^2 / sum |u|^2                     (relative reconstruction error)
 
-    L_sim = mean over sampled transitions (p, t) of                        (sim_space="frames")
+    L_sim = mean over sampled transitions (p, t) of                        (likelihood.space="frames")
             1/2 [ (δ - f̂(z_t) dt)^T (ĝ(z_t)^2 dt)^-1 (δ - f̂(z_t) dt) + log det(2π ĝ(z_t)^2 dt) ]
             + 1/2 log det(J^T J)
        with J = ∂D/∂z at z_t, δ = (J^T J)^-1 J^T (u[p, t+1] - u[p, t]),
@@ -30,7 +30,7 @@ latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation) and th
   describes how the frames actually move, and it rises with encoder noise (noisy latents give the
   estimator a larger ĝ). Gradients reach the encoder through the estimator (its context is the
   encoded paths) and through the query points z_t.
-* ``sim_space="latent"`` instead scores the latent increments Δz themselves (the naive choice). With a
+* ``LikelihoodConfig(space="latent")`` instead scores the latent increments Δz themselves (the naive choice). With a
   standardised latent that likelihood can be lowered by distorting the coordinate ("sticky" latents,
   flat inside the wells, steep at the barrier, have small local diffusion), and we measured that it
   does so; it is kept for comparison.
@@ -38,11 +38,11 @@ latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation) and th
   at every step (batch normalisation without the affine part, computed on all frames), so the
   offset and scale cannot collapse or drift. The FIM is equivariant to them, the likelihood is not.
 * Initialisation (before the first step): the encoder is fitted to Isomap coordinates of the PCA
-  features (:func:`fimcg.autoencoder.isomap_coordinates`), the arc length along the frames' curve,
+  features (:func:`fimcg.coarse_grain.autoencoder.isomap_coordinates`), the arc length along the frames' curve,
   and the decoder (a cubic spline curve in PCA space for a 1-D latent) to invert it by exact least
   squares. The decoder is then frozen: it fixes the parameterisation, and the refinement adjusts the
   encoder only, with few Adam steps at a small learning rate.
-* What the refinement does (bench/coarse_grain.py): on noisy frames it makes the latent less noisy
+* What the refinement does (``bench/coarse_grain.py``): on noisy frames it makes the latent less noisy
   and the diffusion more accurate (e.g. diffusion relative RMSE 0.10 -> 0.07 at pixel noise 0.02);
   on clean frames the Isomap latent is already precise to ~1e-3 and the refinement costs a little
   diffusion accuracy (0.012 -> 0.03). ``steps=0`` gives the initialised encoder with the zero-shot
@@ -60,9 +60,10 @@ from typing import Any, Callable
 import torch
 from .._validation import check_int, check_positive
 from .result import CoarseGrainResult
-from .data import MIN_TRANSITIONS, _check_latent_dim, _fingerprint, as_estimator, prepare_frames
-from .trainer import _Run, _train_autoencoder
-from .losses import _check_loss_weights, _sim_nll, _sim_nll_frames
+from .data import as_estimator, check_latent_dim, fingerprint, prepare_frames
+from .losses import frame_nll, latent_nll
+from .options import AutoencoderConfig, InitConfig, LikelihoodConfig, LossWeights, check_option_types
+from .trainer import Trainer, train_autoencoder
 
 
 def coarse_grain(
@@ -73,18 +74,11 @@ def coarse_grain(
     estimator: Any = None,
     steps: int = 20,
     lr: float = 1e-4,
-    rec_weight: float = 1.0,
-    sim_weight: float = 1.0,
-    sim_space: str = "frames",
-    jacobian: bool = True,
-    n_components: int = 32,
-    hidden: int = 64,
-    depth: int = 2,
-    n_queries: int = 512,
-    context_size: int = 12000,
-    init_steps: int = 400,
-    isomap_points: int = 1000,
     seed: int = 0,
+    autoencoder: AutoencoderConfig = AutoencoderConfig(),
+    init: InitConfig = InitConfig(),
+    weights: LossWeights = LossWeights(),
+    likelihood: LikelihoodConfig = LikelihoodConfig(),
     device: str | torch.device = "cpu",
     checkpoint: str | Path | None = None,
     resume: bool = True,
@@ -105,17 +99,13 @@ def coarse_grain(
         steps: optimisation steps after the initialisation (each: one estimator call on the latent
             paths, forward and backward). ``0`` returns the initialised autoencoder.
         lr: Adam learning rate of the refinement.
-        rec_weight, sim_weight: weights of the reconstruction and likelihood terms (module doc).
-        sim_space: ``"frames"`` (default) or ``"latent"``: where the likelihood is measured (module doc).
-        jacobian: with ``sim_space="latent"``, add the decoder's log volume element.
-        n_components: PCA features of the frames (encoder input, decoder output).
-        hidden, depth: width and number of hidden layers of the encoder and decoder MLPs.
-        n_queries: transitions at which the likelihood is evaluated per step (random subset).
-        context_size: most transitions given to the estimator in one call (the shipped FIM was
-            pretrained on up to 12,000); larger data sets use random subsets of paths per step and
-            averaged estimates at the end.
-        init_steps, isomap_points: initialisation effort (see module doc).
         seed: seeds the networks, the subsamples and the query sampling.
+        autoencoder: the networks (:class:`~fimcg.coarse_grain.options.AutoencoderConfig`).
+        init: how they start (:class:`~fimcg.coarse_grain.options.InitConfig`; this method needs
+            ``method="isomap"``: the frozen decoder pins the latent's parameterisation).
+        weights: weights of the reconstruction and likelihood terms (module doc).
+        likelihood: where and on how many transitions the likelihood is measured
+            (:class:`~fimcg.coarse_grain.options.LikelihoodConfig`).
         device: where to train ("cpu", "cuda", ...).
         checkpoint: file for atomic training checkpoints (every ``checkpoint_every`` steps and at
             the end); with ``resume=True`` an existing checkpoint of the same data and options is
@@ -137,43 +127,41 @@ def coarse_grain(
     frames_t, frame_shape = prepare_frames(frames)
     dt = check_positive(dt, name="dt")
     steps = check_int(steps, name="steps", minimum=0)
-    init_steps = check_int(init_steps, name="init_steps", minimum=0)
-    n_components = check_int(n_components, name="n_components", minimum=1)
-    n_queries = check_int(n_queries, name="n_queries", minimum=1)
-    context_size = check_int(context_size, name="context_size", minimum=MIN_TRANSITIONS)
     checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
     eval_every = check_int(eval_every, name="eval_every", minimum=0)
     lr = check_positive(lr, name="lr")
-    _check_loss_weights(rec_weight, sim_weight)
-    if sim_space not in ("frames", "latent"):
-        raise ValueError(f"sim_space must be 'frames' or 'latent', got {sim_space!r}")
+    check_option_types(autoencoder=autoencoder, init=init, weights=weights, likelihood=likelihood)
+    if init.method != "isomap":
+        raise ValueError(f"coarse_grain needs InitConfig(method='isomap'), got {init.method!r}: the frozen decoder "
+                         "must come from the initialisation")
     device = torch.device(device)
     if estimator is None:
         from ..fim.weights import load_fim
         estimator = load_fim(device=device)
     est, info = as_estimator(estimator)
-    latent_dim = _check_latent_dim(latent_dim, info)
+    latent_dim = check_latent_dim(latent_dim, info)
     n_paths, length = frames_t.shape[:2]
+    lk = likelihood
     config = {"method": "coarse_grain", "latent_dim": latent_dim, "estimator": info["name"], "steps": steps,
-              "lr": lr, "rec_weight": float(rec_weight), "sim_weight": float(sim_weight), "jacobian": bool(jacobian),
-              "sim_space": sim_space, "n_components": n_components, "hidden": hidden, "depth": depth, "n_queries": n_queries,
-              "context_size": context_size, "init_steps": init_steps, "isomap_points": isomap_points,
+              "lr": lr, "rec_weight": weights.reconstruction, "sim_weight": weights.likelihood,
+              "jacobian": lk.jacobian, "sim_space": lk.space, **autoencoder.as_dict(), "n_queries": lk.n_queries,
+              "context_size": lk.context_size, "init_steps": init.steps, "isomap_points": init.points,
               "seed": seed, "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape),
-              "dt": dt, "fingerprint": _fingerprint(frames_t, dt)}
+              "dt": dt, "fingerprint": fingerprint(frames_t, dt)}
 
-    def sim_loss(run: _Run, z: torch.Tensor) -> torch.Tensor:
-        if sim_weight == 0:
+    def sim_loss(run: Trainer, z: torch.Tensor) -> torch.Tensor:
+        if weights.likelihood == 0:
             return torch.zeros((), device=z.device)
-        if sim_space == "frames":
-            return _sim_nll_frames(z, run.feats, dt, est, run.dec, run.gen, n_queries, context_size)
-        return _sim_nll(z, dt, est, run.gen, n_queries, context_size, run.dec if jacobian else None)
+        if lk.space == "frames":
+            return frame_nll(z, run.feats, dt, est, run.dec, run.gen, lk.n_queries, lk.context_size)
+        return latent_nll(z, dt, est, run.gen, lk.n_queries, lk.context_size, run.dec if lk.jacobian else None)
 
-    def make_result(run: _Run, z: torch.Tensor, history: list[dict], cfg: dict) -> CoarseGrainResult:
+    def make_result(run: Trainer, z: torch.Tensor, history: list[dict], cfg: dict) -> CoarseGrainResult:
         return CoarseGrainResult(run.enc, run.dec, dt, z, history, cfg, est)
 
     # the decoder is frozen after the initialisation: it pins the parameterisation of the latent, so
     # the likelihood can refine the encoder but cannot re-parameterise the latent
-    return _train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-coarse-grain-train-1", device=device,
+    return train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-coarse-grain-train-1", device=device,
                               checkpoint=checkpoint, resume=resume, init="isomap", train_decoder=False,
                               sim_loss=sim_loss, make_result=make_result, checkpoint_every=checkpoint_every,
                               progress=progress, desc="coarse-graining", callback=callback, eval_every=eval_every)

@@ -30,9 +30,10 @@ from torch import nn
 from .._validation import check_int, check_locations, check_positive
 from .autoencoder import mlp
 from .result import CoarseGrainResult
-from .trainer import TrainingDiverged, _Run, _train_autoencoder
-from .losses import _check_loss_weights, _em_step_nll
-from .data import _fingerprint, prepare_frames
+from .trainer import TrainingDiverged, Trainer, train_autoencoder
+from .losses import em_step_nll
+from .options import AutoencoderConfig, InitConfig, LossWeights, check_option_types
+from .data import fingerprint, prepare_frames
 from ..estimators.classic import polynomial_features
 
 __all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain", "TrainingDiverged"]
@@ -86,14 +87,14 @@ def _make_head(spec: dict, dim: int) -> nn.Module:
     return MLPHead(dim, hidden=spec["hidden"])
 
 
-def _em_nll(head: nn.Module, z: torch.Tensor, dt: float) -> torch.Tensor:
+def em_nll(head: nn.Module, z: torch.Tensor, dt: float) -> torch.Tensor:
     """``L_em`` of the module doc: mean Euler-Maruyama NLL of all latent steps of z (n_paths, T, d)
     under the head's drift and diffusion over the time step ``dt`` (variance floor 1e-6); a scalar."""
     d = z.shape[-1]
     x0 = z[:, :-1].reshape(-1, d)
     dz = (z[:, 1:] - z[:, :-1]).reshape(-1, d)
     f, g = head(x0)
-    return _em_step_nll(dz, f, g ** 2 * dt + 1e-6, dt).mean()
+    return em_step_nll(dz, f, g ** 2 * dt + 1e-6, dt).mean()
 
 
 class JointResult(CoarseGrainResult):
@@ -132,17 +133,12 @@ def joint_coarse_grain(
     *,
     latent_dim: int = 1,
     head: str = "polynomial",
-    init: str = "random",
     steps: int = 1500,
     lr: float = 3e-3,
-    rec_weight: float = 1.0,
-    sim_weight: float = 0.1,
-    n_components: int = 32,
-    hidden: int = 64,
-    depth: int = 2,
-    init_steps: int = 400,
-    isomap_points: int = 1000,
     seed: int = 0,
+    autoencoder: AutoencoderConfig = AutoencoderConfig(),
+    init: InitConfig = InitConfig(method="random"),
+    weights: LossWeights = LossWeights(likelihood=0.1),
     device: str | torch.device = "cpu",
     checkpoint: str | Path | None = None,
     resume: bool = True,
@@ -154,12 +150,13 @@ def joint_coarse_grain(
     """Train autoencoder and SDE head jointly (the baseline; see the module docstring).
 
     Args:
-        frames, dt, latent_dim, n_components, hidden, depth, seed, device, checkpoint, resume,
-        checkpoint_every, progress, callback, eval_every: as in :func:`fimcg.coarse_grain`.
+        frames, dt, latent_dim, seed, autoencoder, device, checkpoint, resume, checkpoint_every, progress,
+        callback, eval_every: as in :func:`fimcg.coarse_grain`.
         head: ``"polynomial"`` or ``"mlp"``.
-        init: ``"random"`` (networks from scratch) or ``"isomap"`` (the coarse_grain initialisation).
         steps, lr: Adam steps and learning rate (all transitions every step).
-        rec_weight, sim_weight: weights of reconstruction and Euler-Maruyama likelihood.
+        init: how the networks start: ``InitConfig(method="random")`` (from scratch, the default, as
+            joint models are usually trained) or ``method="isomap"`` (the coarse_grain initialisation).
+        weights: weights of reconstruction and Euler-Maruyama likelihood.
 
     Returns:
         :class:`JointResult`.
@@ -172,29 +169,26 @@ def joint_coarse_grain(
         raise ValueError(f"latent_dim must be 1, 2 or 3 (fimcg SDEs have d <= 3), got {latent_dim}")
     if head not in ("polynomial", "mlp"):
         raise ValueError(f"head must be 'polynomial' or 'mlp', got {head!r}")
-    if init not in ("random", "isomap"):
-        raise ValueError(f"init must be 'random' or 'isomap', got {init!r}")
+    check_option_types(autoencoder=autoencoder, init=init, weights=weights)
     lr = check_positive(lr, name="lr")
-    _check_loss_weights(rec_weight, sim_weight)
     n_paths, length = frames_t.shape[:2]
-    config = {"method": "joint", "latent_dim": latent_dim, "estimator": f"joint-{head}", "head": head, "init": init,
-              "steps": steps, "lr": lr, "rec_weight": float(rec_weight), "sim_weight": float(sim_weight),
-              "n_components": check_int(n_components, name="n_components", minimum=1), "hidden": hidden,
-              "depth": depth, "init_steps": init_steps, "isomap_points": isomap_points, "seed": seed,
-              "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape), "dt": dt,
-              "fingerprint": _fingerprint(frames_t, dt)}
+    config = {"method": "joint", "latent_dim": latent_dim, "estimator": f"joint-{head}", "head": head,
+              "init": init.method, "steps": steps, "lr": lr, "rec_weight": weights.reconstruction,
+              "sim_weight": weights.likelihood, **autoencoder.as_dict(), "init_steps": init.steps,
+              "isomap_points": init.points, "seed": seed, "n_paths": n_paths, "frames_per_path": length,
+              "frame_shape": list(frame_shape), "dt": dt, "fingerprint": fingerprint(frames_t, dt)}
     checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
     eval_every = check_int(eval_every, name="eval_every", minimum=0)
     torch.manual_seed(seed)
     head_mod = PolynomialHead(latent_dim) if head == "polynomial" else MLPHead(latent_dim)
 
-    def make_result(run: _Run, z: torch.Tensor, history: list[dict], cfg: dict) -> JointResult:
+    def make_result(run: Trainer, z: torch.Tensor, history: list[dict], cfg: dict) -> JointResult:
         res = JointResult(run.enc, run.dec, dt, z, history, cfg, None)
         res.head = head_mod
         return res
 
-    return _train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-joint-train-1", device=torch.device(device),
-                              checkpoint=checkpoint, resume=resume, init=init, train_decoder=True,
-                              sim_loss=lambda run, z: _em_nll(head_mod, z, dt), make_result=make_result,
-                              extra={"head": head_mod}, checkpoint_every=checkpoint_every, progress=progress,
-                              desc="joint training", callback=callback, eval_every=eval_every)
+    return train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-joint-train-1", device=torch.device(device),
+                             checkpoint=checkpoint, resume=resume, init=init.method, train_decoder=True,
+                             sim_loss=lambda run, z: em_nll(head_mod, z, dt), make_result=make_result,
+                             extra={"head": head_mod}, checkpoint_every=checkpoint_every, progress=progress,
+                             desc="joint training", callback=callback, eval_every=eval_every)

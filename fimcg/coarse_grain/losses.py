@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 import torch
 from .autoencoder import Decoder
 from .data import Estimator
 
 
-def _decoder_jacobian(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.Tensor:
+def decoder_jacobian(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.Tensor:
     """Jacobian J = dD/dz of the decoder D: z -> PCA features, by central differences of step ``h``
     (latent units) at latents z (B, d); returns (B, k, d). The decoder is frozen in coarse_grain:
     gradients reach z only."""
@@ -24,16 +23,16 @@ def _decoder_jacobian(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.T
     return torch.stack(cols, dim=-1)
 
 
-def _decoder_log_volume(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.Tensor:
+def decoder_log_volume(dec: Decoder, z: torch.Tensor, h: float = 1e-2) -> torch.Tensor:
     """log of the volume element sqrt(det(J^T J)) of the decoder D: z -> PCA features at z (B, d),
     J = dD/dz by central differences; returns (B,)."""
     d = z.shape[-1]
-    J = _decoder_jacobian(dec, z, h)  # (B, k, d)
+    J = decoder_jacobian(dec, z, h)  # (B, k, d)
     gram = J.transpose(1, 2) @ J  # (B, d, d)
     return 0.5 * torch.logdet(gram + 1e-8 * torch.eye(d, dtype=z.dtype, device=z.device))
 
 
-def _sample_transitions(n_paths: int, T: int, gen: torch.Generator, n_queries: int, context_size: int,
+def sample_transitions(n_paths: int, T: int, gen: torch.Generator, n_queries: int, context_size: int,
                         device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor]:
     """This step's random context and query transitions (see the module doc).
 
@@ -50,37 +49,37 @@ def _sample_transitions(n_paths: int, T: int, gen: torch.Generator, n_queries: i
     return sel, q
 
 
-def _em_step_nll(dz: torch.Tensor, f: torch.Tensor, var: torch.Tensor, dt: float) -> torch.Tensor:
+def em_step_nll(dz: torch.Tensor, f: torch.Tensor, var: torch.Tensor, dt: float) -> torch.Tensor:
     """Gaussian NLL of steps dz (B, d) over a time dt under the Euler-Maruyama step law
     N(f dt, var) (drift f and variance var, each (B, d)), summed over d; returns (B,)."""
     return 0.5 * (((dz - f * dt) ** 2) / var + torch.log(2 * math.pi * var)).sum(-1)
 
 
-def _transition_nll(dz: torch.Tensor, f: torch.Tensor, g: torch.Tensor, dt: float) -> torch.Tensor:
+def transition_nll(dz: torch.Tensor, f: torch.Tensor, g: torch.Tensor, dt: float) -> torch.Tensor:
     """Euler-Maruyama NLL of latent steps dz (B, d) under drift f (B, d) and diffusion g (B, d)
     over a time step dt, summed over d; the variance g^2 dt gets a floor of 1e-3 of its mean
     (not differentiated) so that a vanishing estimated diffusion cannot blow up. Returns (B,)."""
     var = g ** 2 * dt
-    return _em_step_nll(dz, f, var + 1e-3 * var.detach().mean() + 1e-12, dt)
+    return em_step_nll(dz, f, var + 1e-3 * var.detach().mean() + 1e-12, dt)
 
 
-def _sim_nll(z: torch.Tensor, dt: float, estimator: Estimator, gen: torch.Generator, n_queries: int,
+def latent_nll(z: torch.Tensor, dt: float, estimator: Estimator, gen: torch.Generator, n_queries: int,
              context_size: int, dec: Decoder | None = None) -> torch.Tensor:
     """One-step Gaussian NLL of sampled latent increments (sim_space="latent", see module doc)."""
     n_paths, T, d = z.shape
-    sel, q = _sample_transitions(n_paths, T, gen, n_queries, context_size, z.device)
+    sel, q = sample_transitions(n_paths, T, gen, n_queries, context_size, z.device)
     if sel is not None:
         z = z[sel]
     x0 = z[:, :-1].reshape(-1, d)[q]
     dz = (z[:, 1:] - z[:, :-1]).reshape(-1, d)[q]
     f, g = estimator(z, dt, x0)
-    nll = _transition_nll(dz, f, g, dt)
+    nll = transition_nll(dz, f, g, dt)
     if dec is not None:
-        nll = nll + _decoder_log_volume(dec, x0)
+        nll = nll + decoder_log_volume(dec, x0)
     return nll.mean()
 
 
-def _sim_nll_frames(z: torch.Tensor, feats: torch.Tensor, dt: float, estimator: Estimator, dec: Decoder,
+def frame_nll(z: torch.Tensor, feats: torch.Tensor, dt: float, estimator: Estimator, dec: Decoder,
                     gen: torch.Generator, n_queries: int, context_size: int, h: float = 1e-2) -> torch.Tensor:
     """One-step Gaussian NLL of the frame increments under the estimator's latent SDE (module doc).
 
@@ -88,21 +87,14 @@ def _sim_nll_frames(z: torch.Tensor, feats: torch.Tensor, dt: float, estimator: 
     """
     n_paths, T, d = z.shape
     u = feats.reshape(n_paths, T, -1)
-    sel, q = _sample_transitions(n_paths, T, gen, n_queries, context_size, z.device)
+    sel, q = sample_transitions(n_paths, T, gen, n_queries, context_size, z.device)
     if sel is not None:
         z, u = z[sel], u[sel]
     z0 = z[:, :-1].reshape(-1, d)[q]
     du = (u[:, 1:] - u[:, :-1]).reshape(-1, u.shape[-1])[q]  # observed frame increments (B, k)
-    J = _decoder_jacobian(dec, z0, h)  # (B, k, d) decoder Jacobian at z_t
+    J = decoder_jacobian(dec, z0, h)  # (B, k, d) decoder Jacobian at z_t
     gram = J.transpose(1, 2) @ J + 1e-8 * torch.eye(d, dtype=z.dtype, device=z.device)
     dz_obs = torch.linalg.solve(gram, (J.transpose(1, 2) @ du[:, :, None]))[:, :, 0]  # (B, d)
     f, g = estimator(z, dt, z0)
-    nll = _transition_nll(dz_obs, f, g, dt)
+    nll = transition_nll(dz_obs, f, g, dt)
     return (nll + 0.5 * torch.logdet(gram)).mean()
-
-
-def _check_loss_weights(rec_weight: Any, sim_weight: Any) -> None:
-    """Raise ``ValueError`` unless both loss weights are finite numbers >= 0."""
-    for nm, w in (("rec_weight", rec_weight), ("sim_weight", sim_weight)):
-        if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
-            raise ValueError(f"{nm} must be a finite number >= 0, got {w!r}")

@@ -13,7 +13,7 @@ from .._validation import as_tensor, check_finite
 from .autoencoder import Decoder, Encoder, FramePCA, SplineDecoder
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..sde.model import SDE, Tabulated
-from .data import Estimator, _estimate, as_estimator
+from .data import Estimator, estimate_in_contexts, as_estimator
 
 
 @dataclass
@@ -79,7 +79,7 @@ class CoarseGrainResult:
 
         loc = check_locations(locations, d=self.latent_dim).to(self.latents.device, self.latents.dtype)
         with torch.no_grad():
-            return _estimate(self._require_estimator(), self.latents, self.dt, loc,
+            return estimate_in_contexts(self._require_estimator(), self.latents, self.dt, loc,
                              self.config.get("context_size", 12000))
 
     def drift(self, locations: Any) -> torch.Tensor:
@@ -167,7 +167,7 @@ class CoarseGrainResult:
         if not isinstance(blob, dict) or blob.get("format") != cls.FORMAT:
             found = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
             raise RuntimeError(f"not a saved {cls.__name__} (format {found!r}, expected {cls.FORMAT!r})")
-        enc, dec = _build_networks(tuple(blob["frame_shape"]), blob["n_components"], blob["latent_dim"],
+        enc, dec = build_networks(tuple(blob["frame_shape"]), blob["n_components"], blob["latent_dim"],
                                    blob["hidden"], blob["depth"])
         enc.load_state_dict(blob["encoder"])
         dec.load_state_dict(blob["decoder"])
@@ -197,7 +197,7 @@ class CoarseGrainResult:
         return cls.from_state(blob, estimator=estimator, device=device)
 
 
-def _build_networks(frame_shape, n_components, latent_dim, hidden, depth) -> tuple[Encoder, nn.Module]:
+def build_networks(frame_shape, n_components, latent_dim, hidden, depth) -> tuple[Encoder, nn.Module]:
     """Encoder and decoder sharing one PCA; the decoder is a spline curve for a 1-D latent."""
     pca = FramePCA(frame_shape, n_components)
     dec = SplineDecoder(pca) if latent_dim == 1 else Decoder(pca, latent_dim, hidden=hidden, depth=depth)

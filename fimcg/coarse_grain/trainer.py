@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from .autoencoder import Encoder, SplineDecoder, isomap_coordinates
 from ..io.checkpoint import load_checkpoint, save_checkpoint
-from .result import CoarseGrainResult, _build_networks
+from .result import CoarseGrainResult, build_networks
 
 
 R = TypeVar("R", bound="CoarseGrainResult")  # the result type a training run returns
@@ -24,7 +24,7 @@ class CheckpointMismatch(ValueError):
     """Raised when ``resume`` finds a checkpoint written for other data, options or another method."""
 
 
-def _init_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, latent_dim: int, *, seed: int,
+def initialise_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, latent_dim: int, *, seed: int,
                       init_steps: int, lr: float, max_points: int, batch: int = 4096) -> dict:
     """Initialise: encoder regressed on Isomap coordinates of a subsample (L-BFGS), then the decoder
     fitted on all frames to invert the encoder (exact least squares for the spline decoder, Adam
@@ -66,7 +66,7 @@ def _init_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, latent_
             "isomap_points": int(idx.numel())}
 
 
-class _Run:
+class Trainer:
     """Machinery shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
 
     Builds the networks, restores a checkpoint of the same data and options (or fits the PCA and
@@ -83,7 +83,7 @@ class _Run:
         self.latent_dim = c["latent_dim"]
         torch.manual_seed(c["seed"])
         self.gen = torch.Generator().manual_seed(c["seed"])
-        self.enc, self.dec = _build_networks(frame_shape, c["n_components"], c["latent_dim"], c["hidden"], c["depth"])
+        self.enc, self.dec = build_networks(frame_shape, c["n_components"], c["latent_dim"], c["hidden"], c["depth"])
         self.extra = extra or {}
         for m in [self.enc, self.dec, *self.extra.values()]:
             m.to(device)
@@ -124,7 +124,7 @@ class _Run:
             return
         c = self.config
         if how == "isomap":
-            c["init"] = _init_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, seed=c["seed"],
+            c["init"] = initialise_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, seed=c["seed"],
                                           init_steps=c["init_steps"], lr=3e-3, max_points=c["isomap_points"])
         else:
             c["init"] = {}
@@ -217,15 +217,15 @@ class _Run:
         return z.detach()
 
 
-def _train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: float, config: dict, *,
+def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: float, config: dict, *,
                        fmt: str, device: torch.device, checkpoint: str | Path | None, resume: bool, init: str,
-                       train_decoder: bool, sim_loss: Callable[[_Run, torch.Tensor], torch.Tensor],
-                       make_result: Callable[[_Run, torch.Tensor, list[dict], dict], R],
+                       train_decoder: bool, sim_loss: Callable[[Trainer, torch.Tensor], torch.Tensor],
+                       make_result: Callable[[Trainer, torch.Tensor, list[dict], dict], R],
                        extra: dict[str, nn.Module] | None = None, checkpoint_every: int, progress: bool, desc: str,
                        callback: Callable[[int, R], Any] | None, eval_every: int) -> R:
     """The training shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
 
-    Sets up a :class:`_Run` (restoring a checkpoint or initialising with ``init``), then minimises
+    Sets up a :class:`Trainer` (restoring a checkpoint or initialising with ``init``), then minimises
     ``rec_weight * L_rec + sim_weight * sim_loss`` with Adam for ``config["steps"]`` steps at
     ``config["lr"]`` (weights from ``config``; see the module doc for ``L_rec``).
 
@@ -234,18 +234,18 @@ def _train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt:
         dt: time between frames. config: the run's options and data facts (saved with checkpoints
             and the result; it receives ``init`` and ``train_time_s``).
         fmt: checkpoint format tag. device, checkpoint, resume: as in :func:`coarse_grain`.
-        init: ``"isomap"`` or ``"random"`` (see :meth:`_Run.initialise`).
+        init: ``"isomap"`` or ``"random"`` (see :meth:`Trainer.initialise`).
         train_decoder: train the decoder too; if False it is frozen after the initialisation.
         sim_loss: ``(run, z) -> scalar`` dynamics term of the loss for latents z (n_paths, T, d)
             carrying their graph.
         make_result: ``(run, latents (n_paths, T, d) detached, history, config) -> result``.
         extra: more trained modules (e.g. the joint model's head), checkpointed with the networks.
-        checkpoint_every, progress, desc, callback, eval_every: as in :meth:`_Run.loop`.
+        checkpoint_every, progress, desc, callback, eval_every: as in :meth:`Trainer.loop`.
 
     Returns:
         ``make_result`` of the trained networks, the final latents, the history and ``config``.
     """
-    run = _Run(frames_t, frame_shape, dt, config, fmt=fmt, device=device, checkpoint=checkpoint, resume=resume,
+    run = Trainer(frames_t, frame_shape, dt, config, fmt=fmt, device=device, checkpoint=checkpoint, resume=resume,
                extra=extra)
     run.initialise(init)
     if not train_decoder:

@@ -1,0 +1,123 @@
+"""The options of :func:`fimcg.coarse_grain` and :func:`fimcg.joint_coarse_grain`, grouped by what they set.
+
+Each group is a frozen dataclass whose defaults are the methods' defaults, validated when it is made
+(a bad value raises ``ValueError``/``TypeError`` naming the field)::
+
+    fimcg.coarse_grain(frames, 0.01, steps=50,
+                       autoencoder=AutoencoderConfig(n_components=64),
+                       init=InitConfig(steps=200),
+                       likelihood=LikelihoodConfig(n_queries=256))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from .._validation import check_int
+from .data import MIN_TRANSITIONS
+
+__all__ = ["AutoencoderConfig", "InitConfig", "LossWeights", "LikelihoodConfig", "INIT_METHODS", "LIKELIHOOD_SPACES",
+           "check_option_types"]
+
+INIT_METHODS = ("isomap", "random")
+LIKELIHOOD_SPACES = ("frames", "latent")
+
+def _weight(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """The networks: PCA features of the frames, then MLPs (shared by both methods).
+
+    Attributes:
+        n_components: PCA features of the frames (the encoder's input, the decoder's output).
+        hidden: width of the encoder and decoder MLPs.
+        depth: hidden layers of each MLP.
+    """
+
+    n_components: int = 32
+    hidden: int = 64
+    depth: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("n_components", "hidden", "depth"):
+            object.__setattr__(self, name, check_int(getattr(self, name), name=f"AutoencoderConfig.{name}", minimum=1))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """How the networks start (see the module doc of :mod:`fimcg.coarse_grain.decoupled`).
+
+    Attributes:
+        method: ``"isomap"`` (encoder and decoder fitted to an Isomap embedding of the PCA features)
+            or ``"random"`` (networks as constructed).
+        steps: Adam steps that fit the networks to the Isomap embedding.
+        points: frames the Isomap graph is built on (a subsample).
+    """
+
+    method: str = "isomap"
+    steps: int = 400
+    points: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.method not in INIT_METHODS:
+            raise ValueError(f"InitConfig.method must be one of {', '.join(INIT_METHODS)}, got {self.method!r}")
+        object.__setattr__(self, "steps", check_int(self.steps, name="InitConfig.steps", minimum=0))
+        object.__setattr__(self, "points", check_int(self.points, name="InitConfig.points", minimum=2))
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the loss terms: ``reconstruction · L_rec + likelihood · L_sim`` (both ≥ 0)."""
+
+    reconstruction: float = 1.0
+    likelihood: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reconstruction", _weight(self.reconstruction, "LossWeights.reconstruction"))
+        object.__setattr__(self, "likelihood", _weight(self.likelihood, "LossWeights.likelihood"))
+
+
+@dataclass(frozen=True)
+class LikelihoodConfig:
+    """The likelihood term of :func:`fimcg.coarse_grain` (the frozen estimator's SDE scores the data).
+
+    Attributes:
+        space: ``"frames"`` (the observed frame increments through the decoder's Jacobian, invariant
+            to re-parameterising the latent) or ``"latent"`` (the latent increments; kept for comparison).
+        jacobian: with ``space="latent"``, add the decoder's log volume element.
+        n_queries: transitions at which the likelihood is evaluated per step (a random subset).
+        context_size: most transitions given to the estimator in one call (the shipped FIM was
+            pretrained on up to 12,000); larger data sets use random subsets of whole paths per step
+            and averaged estimates at the end.
+    """
+
+    space: str = "frames"
+    jacobian: bool = True
+    n_queries: int = 512
+    context_size: int = 12000
+
+    def __post_init__(self) -> None:
+        if self.space not in LIKELIHOOD_SPACES:
+            raise ValueError(f"LikelihoodConfig.space must be one of {', '.join(LIKELIHOOD_SPACES)}, got {self.space!r}")
+        object.__setattr__(self, "jacobian", bool(self.jacobian))
+        object.__setattr__(self, "n_queries", check_int(self.n_queries, name="LikelihoodConfig.n_queries", minimum=1))
+        object.__setattr__(self, "context_size", check_int(self.context_size, name="LikelihoodConfig.context_size",
+                                                           minimum=MIN_TRANSITIONS))
+
+
+def check_option_types(**options: object) -> None:
+    """Raise ``TypeError`` naming the option unless each keyword's value is an instance of the option
+    class its name stands for (``autoencoder``, ``init``, ``weights``, ``likelihood``)."""
+    kinds = {"autoencoder": AutoencoderConfig, "init": InitConfig, "weights": LossWeights,
+             "likelihood": LikelihoodConfig}
+    for name, value in options.items():
+        if not isinstance(value, kinds[name]):
+            raise TypeError(f"{name} must be of type {kinds[name].__name__}, got {type(value).__name__}")
