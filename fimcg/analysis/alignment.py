@@ -26,14 +26,15 @@ import numpy as np
 from scipy.interpolate import BSpline
 from scipy.optimize import lsq_linear
 
+from .._validation import to_numpy
+
 __all__ = ["MonotoneMap", "fit_alignment", "ito_transform", "aligned_coefficients", "latent_r2", "Comparison",
            "compare_to_truth"]
 
 
 def _as_1d(value: Any, *, name: str) -> np.ndarray:
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    a = np.asarray(value, dtype=np.float64)
+    """``value`` as a finite float64 array (N,), from (N,), (N, 1) or (n_paths, T, 1)."""
+    a = to_numpy(value, dtype=np.float64)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     elif a.ndim == 3 and a.shape[2] == 1:
@@ -91,7 +92,7 @@ class MonotoneMap:
         return _ispline_basis(self.knots)
 
     def _eval(self, z: Any, order: int) -> np.ndarray:
-        z = np.asarray(z.detach().cpu().numpy() if hasattr(z, "detach") else z, dtype=np.float64)
+        z = to_numpy(z, dtype=np.float64)
         u = self.sign * z
         lo, hi = self.z_range
         uc = np.clip(u, lo, hi)
@@ -122,7 +123,7 @@ class MonotoneMap:
 
         Where h is flat (zero slope) the smallest pre-image is returned.
         """
-        x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+        x = to_numpy(x, dtype=np.float64)
         lo, hi = self.z_range
         span = hi - lo
         a = np.full(x.shape, lo - 10 * span)
@@ -202,8 +203,7 @@ def ito_transform(dh: Any, d2h: Any, drift_z: Any, diffusion_z: Any) -> tuple[np
     Returns:
         ``f_x = h' f_z + 1/2 h'' g_z^2`` and ``g_x = |h'| g_z``, arrays of the input shape.
     """
-    arrs = [np.asarray(a.detach().cpu().numpy() if hasattr(a, "detach") else a, dtype=np.float64)
-            for a in (dh, d2h, drift_z, diffusion_z)]
+    arrs = [to_numpy(a, dtype=np.float64) for a in (dh, d2h, drift_z, diffusion_z)]
     shapes = {a.shape for a in arrs}
     if len(shapes) != 1:
         raise ValueError(f"dh, d2h, drift_z and diffusion_z must have the same shape; got {[a.shape for a in arrs]}")
@@ -227,13 +227,8 @@ def aligned_coefficients(alignment: MonotoneMap, drift_z: Callable[[np.ndarray],
     xg = _as_1d(x, name="x")
     zg = alignment.inverse(xg)
     loc = zg[:, None]
-
-    def _np(v):
-        v = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
-        return np.asarray(v, dtype=np.float64).reshape(-1)
-
-    f_z = _np(drift_z(loc))
-    g_z = _np(diffusion_z(loc))
+    f_z = to_numpy(drift_z(loc), dtype=np.float64).reshape(-1)
+    g_z = to_numpy(diffusion_z(loc), dtype=np.float64).reshape(-1)
     if f_z.shape != zg.shape or g_z.shape != zg.shape:
         raise ValueError(f"drift_z/diffusion_z must return one value per location ({zg.size}); "
                          f"got {f_z.size} and {g_z.size}")
