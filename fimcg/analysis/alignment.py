@@ -276,7 +276,7 @@ def compare_to_truth(latents: Any, x: Any, coefficients: Callable[[Any], tuple[A
             ``(drift, diffusion)`` (G, 1) in latent units (e.g. ``result.coefficients``).
         sde: the true :class:`fimcg.SDE` (1-D).
         grid: x-locations for the comparison; default ``n_grid`` points between the 2nd and 98th
-            percentile of ``x`` (the occupied region, as :func:`fimcg.metrics.occupied_grid`).
+            percentile of ``x`` (the occupied region, as :func:`fimcg.analysis.metrics.occupied_grid`).
         n_knots: knots of the monotone alignment (see :func:`fit_alignment`).
     """
     import torch
@@ -330,7 +330,7 @@ WARPS: dict[str, Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray, np.
 def score_coarse_graining(result, paths: Any, sde, *, grid_size: int = 80) -> dict:
     """Evaluate a coarse-graining against the truth (for synthetic data only).
 
-    A thin wrapper over :func:`fimcg.alignment.compare_to_truth`: fits the monotone alignment
+    A thin wrapper over :func:`fimcg.analysis.alignment.compare_to_truth`: fits the monotone alignment
     x = h(z), maps the result's drift and diffusion to x by Itô's formula, and compares with ``sde``
     on the occupied region of ``paths``; adds the training time so far.
 

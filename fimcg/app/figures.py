@@ -70,7 +70,7 @@ def density_figure(paths: Any, sde: SDE | None = None, *, bins: int = 60, title:
     Returns:
         Figure with a ``Bar`` trace "data" (bin centres, density; integrates to 1) and, when ``sde``
         is given, a ``Scatter`` trace "stationary density" from
-        :func:`fimcg.systems.stationary_density` over the histogram's range.
+        :func:`fimcg.sde.density.stationary_density` over the histogram's range.
     """
     p = check_paths(paths, min_length=1)
     if p.shape[-1] != 1:
@@ -233,7 +233,7 @@ def pca_figure(explained: Any, scores: Any, color: Any = None, *, color_title: s
     """Principal components of frames: explained variance (left), first two components (right).
 
     Args:
-        explained: fraction of variance per component (k,), e.g. from :func:`fimcg.widgets.frame_pca`.
+        explained: fraction of variance per component (k,), e.g. from :func:`fimcg.video.frame_pca`.
         scores: coordinates of the frames on the components (N, k), k >= 2.
         color: optional value per frame (N,) (e.g. the true latent) colouring the scatter.
         max_points: the scatter is thinned to at most this many points.
@@ -272,7 +272,7 @@ def error_curve_figure(curves: Mapping[str, Mapping[str, Any]], *, title: str | 
 
     Args:
         curves: name -> {"total_time": (K,), "drift_rel": (K,), "diffusion_rel": (K,)}, e.g. from
-            :func:`fimcg.widgets.error_curve`.
+            :func:`fimcg.widgets.estimation.error_curve`.
         reference_slope: adds a dotted guide line ∝ T^slope through each panel's first point of the
             first curve (None: no guide). -1/2 is the variance-limited rate of the drift.
 
@@ -387,7 +387,7 @@ def training_curve_figure(history: Sequence[Mapping[str, Any]], *, title: str | 
     """Training losses (left) and validation errors (right) against the step, from a pretraining log.
 
     Args:
-        history: records as written by :func:`fimcg.pretrain.pretrain` (``log.json``'s "history"):
+        history: records as written by :func:`fimcg.fim.training.loop.pretrain` (``log.json``'s "history"):
             each with "step" and some of "loss_f", "loss_g", "val_drift_rel", "val_diffusion_rel",
             "ref_drift_rel", "ref_diffusion_rel".
 

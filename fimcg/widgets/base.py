@@ -29,7 +29,7 @@ def set_traces(fig, xy: Sequence[tuple[Any, Any]], title: str) -> None:
 def slider_over(make_figure: Callable[[D], Any], datas: Sequence[D], labels: Sequence[str], *,
                  slider_title: str, slider_y: float):
     """One ``make_figure(data)`` per entry of ``datas`` behind a plotly slider labelled ``labels``
-    (:func:`fimcg.figures.slider_figure`): the static-page stand-in for an explorer."""
+    (:func:`fimcg.app.figures.slider_figure`): the static-page stand-in for an explorer."""
     from ..app.figures import slider_figure
 
     if len(datas) != len(labels):

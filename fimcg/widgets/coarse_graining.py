@@ -49,7 +49,7 @@ def coordinate_change_data(sde=None, *, kind: str = "tanh", strength: float = 1.
                            paths: Any = None) -> CoordinateChangeData:
     """Express a 1-D SDE in the coordinate z = h(x) and check Itô's formula against data.
 
-    The theory uses :func:`fimcg.alignment.ito_transform`; the check simulates ``sde`` (or takes
+    The theory uses :func:`fimcg.analysis.alignment.ito_transform`; the check simulates ``sde`` (or takes
     ``paths``), maps the paths through h and runs :func:`fimcg.binned_km` on them.
 
     Args:

@@ -22,7 +22,7 @@ class DiscoveryData:
     Attributes:
         x: locations (G,). drift, diffusion: the given values (G,).
         drift_fit, diffusion_fit: the discovered f and g = sqrt(max(p, 0)) at x (G,).
-        model: the :class:`fimcg.discovery.PolynomialSDE`. equation: its text.
+        model: the :class:`fimcg.analysis.discovery.PolynomialSDE`. equation: its text.
         n_terms: number of non-zero coefficients (f and g^2 together).
         threshold, drift_degree, diffusion_degree: the fit's settings.
     """
@@ -43,12 +43,12 @@ class DiscoveryData:
 def discovery_data(locations: Any, drift: Any, diffusion: Any, *, weights: Any = None, threshold: float = 0.1,
                    drift_degree: int = 3, diffusion_degree: int = 2, names: Sequence[str] | None = None
                    ) -> DiscoveryData:
-    """Run :func:`fimcg.discovery.discover_from_coefficients` on 1-D values and evaluate the result.
+    """Run :func:`fimcg.analysis.discovery.discover_from_coefficients` on 1-D values and evaluate the result.
 
     Args:
         locations: (G,) or (G, 1). drift, diffusion: values there, same shape.
         weights: optional (G,) weights (e.g. the data density). Other arguments: as in
-            :func:`fimcg.discovery.discover_from_coefficients`.
+            :func:`fimcg.analysis.discovery.discover_from_coefficients`.
     """
     from ..analysis.discovery import discover_from_coefficients
 

@@ -34,7 +34,7 @@ class EstimationData:
         grid: query locations (G,), over the occupied region (2nd..98th percentile of the data).
         drift, diffusion: the true f and g on the grid (G,).
         estimates: name -> (drift (G,), diffusion (G,)).
-        errors: name -> :func:`fimcg.metrics.sde_errors` dict (drift_rel, diffusion_rel, ...).
+        errors: name -> :func:`fimcg.analysis.metrics.sde_errors` dict (drift_rel, diffusion_rel, ...).
         n_paths, n_obs: data size (paths, observations per path). dt_obs: time between observations.
     """
 

@@ -27,7 +27,7 @@ class LandscapeData:
         std: standard deviation of all simulated observations.
         switches_per_time: switches between the two wells per unit time (a switch is counted when
             a path goes from below -well/2 to above +well/2 or back; see
-            :func:`fimcg.discovery.switching_statistics`).
+            :func:`fimcg.analysis.validation.switching_statistics`).
     """
 
     x: np.ndarray
@@ -160,7 +160,7 @@ def landscape_slider_figure(datas: Sequence[LandscapeData], labels: Sequence[str
                             slider_title: str = ""):
     """The static-page stand-in for :func:`potential_explorer`: a plotly slider over precomputed data.
 
-    One :func:`landscape_figure` per entry of ``datas``, combined by :func:`fimcg.figures.slider_figure`
+    One :func:`landscape_figure` per entry of ``datas``, combined by :func:`fimcg.app.figures.slider_figure`
     (no kernel needed, so it works on the website). All entries must show the same number of paths.
     """
     return slider_over(landscape_figure, datas, labels, slider_title=slider_title, slider_y=-0.3)

@@ -14,7 +14,7 @@ __all__ = ["AccuracyRecorder", "accuracy_vs_time_figure", "race_figure", "race_e
 
 class AccuracyRecorder:
     """A ``callback`` for :func:`fimcg.coarse_grain.coarse_grain` or
-    :func:`fimcg.joint.joint_coarse_grain` that scores the provisional result during training.
+    :func:`fimcg.coarse_grain.joint.joint_coarse_grain` that scores the provisional result during training.
 
     Each call runs :func:`score_coarse_graining` and stores the record with its ``step``; the
     training time comes from the result's history (evaluation time excluded). A result whose
