@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "to_numpy",
     "as_tensor",
     "check_finite",
     "check_positive",
@@ -22,6 +23,17 @@ __all__ = [
     "check_locations",
     "check_steps",
 ]
+
+
+def to_numpy(value: Any, *, dtype: Any = None) -> np.ndarray:
+    """A tensor or array-like as a numpy array (the one tensor-to-numpy conversion of the package).
+
+    A tensor is detached and moved to the CPU first; ``dtype`` (e.g. ``np.float64``) converts the
+    values, ``None`` keeps the input's dtype. The shape is unchanged.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
 
 
 def as_tensor(value: Any, *, name: str, dtype: torch.dtype | None = None,

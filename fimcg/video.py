@@ -29,7 +29,7 @@ import torch
 
 from ._validation import as_tensor, check_finite, check_int, check_paths, check_positive
 
-__all__ = ["EMBEDDINGS", "latent_to_pixel", "pixel_to_latent", "render_video", "frame_centroids"]
+__all__ = ["EMBEDDINGS", "latent_to_pixel", "pixel_to_latent", "render_video", "frame_centroids", "frame_pca"]
 
 #: embedding name -> supported latent dimensions
 EMBEDDINGS: dict[str, tuple[int, ...]] = {"line": (1, 2), "warped": (1, 2), "arc": (1,), "spiral": (1,)}
@@ -244,3 +244,32 @@ def frame_centroids(frames: Any, *, threshold: float = 0.1) -> torch.Tensor:
     col = (wgt.sum(dim=-2) * cols).sum(-1) / mass
     row = (wgt.sum(dim=-1) * rows).sum(-1) / mass
     return torch.stack([col, row], dim=-1)
+
+
+def frame_pca(frames: Any, *, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Principal components of frames seen as vectors of pixels.
+
+    Args:
+        frames: (..., H, W) images; all leading axes are flattened into N frames (keep N a few
+            thousand: the SVD costs O(N * (H W)^2)).
+        k: number of components (1..min(N, H*W)).
+
+    Returns:
+        ``(explained, scores)``: the fraction of the pixel variance each of the first ``k``
+        components explains (k,), and the frames' coordinates on them (N, k), frames in the
+        order of ``frames.reshape(-1, H, W)``.
+    """
+    f = as_tensor(frames, name="frames")
+    if f.ndim < 3:
+        raise ValueError(f"frames must have shape (..., H, W) with at least one frame axis; got {tuple(f.shape)}")
+    check_finite(f, name="frames")
+    x = f.reshape(-1, f.shape[-2] * f.shape[-1]).double()
+    k = check_int(k, name="k", minimum=1)
+    if k > min(x.shape):
+        raise ValueError(f"k must be <= min(frames, pixels) = {min(x.shape)}, got {k}")
+    x = x - x.mean(0)
+    _, s, vt = torch.linalg.svd(x, full_matrices=False)
+    var = s ** 2
+    explained = (var[:k] / var.sum()).numpy()
+    scores = (x @ vt[:k].T).numpy()
+    return explained, scores

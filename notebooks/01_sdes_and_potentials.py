@@ -43,7 +43,8 @@ import fimcg
 from fimcg import systems
 from fimcg.app import figures
 from fimcg.analysis.validation import switching_statistics
-from fimcg.widgets import fast_mode, landscape_data, landscape_sde, landscape_slider_figure, pick, potential_explorer, show
+from fimcg.sde.systems import landscape_sde
+from fimcg.widgets import fast_mode, landscape_data, landscape_slider_figure, pick, potential_explorer, show
 
 torch.set_num_threads(1)
 DT = 0.002                 # time step of the reference system

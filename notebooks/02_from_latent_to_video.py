@@ -39,7 +39,8 @@ import torch
 import fimcg
 from fimcg import systems
 from fimcg.app import figures
-from fimcg.widgets import frame_pca, pick, show, video_data, video_explorer, video_panel_figure, video_slider_figure
+from fimcg.video import frame_pca
+from fimcg.widgets import pick, show, video_data, video_explorer, video_panel_figure, video_slider_figure
 
 torch.set_num_threads(1)
 DT = 0.002

@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from fimcg import widgets
-from fimcg.sde.systems import double_well
+from fimcg.analysis.alignment import WARPS, score_coarse_graining
 from fimcg.sde.density import stationary_density
+from fimcg.sde.systems import double_well, landscape_sde
+from fimcg.video import frame_pca
 
 torch.set_num_threads(1)
 
@@ -64,30 +66,30 @@ def test_show_builds_widget_live_and_note_static(monkeypatch):
 def test_landscape_defaults_are_the_reference_system():
     x = torch.linspace(-2.2, 2.2, 101)[:, None]
     ref = double_well()
-    sde = widgets.landscape_sde()
+    sde = landscape_sde()
     torch.testing.assert_close(sde.drift(x), ref.drift(x), atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(sde.diffusion(x), ref.diffusion(x), atol=1e-5, rtol=1e-5)
 
 
 def test_landscape_geometry_barrier_wells_tilt():
-    sde = widgets.landscape_sde(barrier=2.5, well=1.3, tilt=0.0)
+    sde = landscape_sde(barrier=2.5, well=1.3, tilt=0.0)
     x = torch.tensor([[-1.3], [0.0], [1.3]], dtype=torch.float64)
     u = sde.potential(x)
     assert float(u[1] - u[0]) == pytest.approx(2.5)  # barrier height above the wells
     assert float(u[2] - u[0]) == pytest.approx(0.0, abs=1e-9)
     assert torch.allclose(sde.drift(x)[[0, 2]], torch.zeros(2, 1, dtype=torch.float64), atol=1e-9)
     # a positive tilt deepens the right well
-    tilted = widgets.landscape_sde(barrier=2.5, well=1.3, tilt=0.5)
+    tilted = landscape_sde(barrier=2.5, well=1.3, tilt=0.5)
     ut = tilted.potential(x)
     assert float(ut[2]) < float(ut[0])
     assert float(tilted.drift(x)[1]) == pytest.approx(0.5)
 
 
 def test_landscape_diffusion_width_and_constant():
-    sde = widgets.landscape_sde(noise=1.5, width=2.0)
+    sde = landscape_sde(noise=1.5, width=2.0)
     g = sde.diffusion(torch.tensor([[0.0], [1.0], [2.0], [2.5]]))[:, 0]
     assert g.tolist() == pytest.approx([1.5, 1.5 * math.sqrt(0.75), 0.0, 0.0], abs=1e-6)
-    const = widgets.landscape_sde(noise=1.5, state_dependent=False)
+    const = landscape_sde(noise=1.5, state_dependent=False)
     assert const.diffusion(torch.tensor([[0.0], [3.0]]))[:, 0].tolist() == pytest.approx([1.5, 1.5])
 
 
@@ -100,7 +102,7 @@ def test_landscape_diffusion_width_and_constant():
 ])
 def test_landscape_sde_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        widgets.landscape_sde(**kwargs)
+        landscape_sde(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,7 +111,7 @@ def test_landscape_sde_bad_input(kwargs, match):
 
 @pytest.fixture(scope="module")
 def reference_data():
-    return widgets.landscape_data(widgets.landscape_sde(), n_paths=100, t_max=10.0, dt=0.002, seed=1)
+    return widgets.landscape_data(landscape_sde(), n_paths=100, t_max=10.0, dt=0.002, seed=1)
 
 
 def test_landscape_data_shapes(reference_data):
@@ -138,7 +140,7 @@ def test_landscape_data_matches_reference_statistics(reference_data):
 def test_landscape_histogram_detects_a_wrong_theory(reference_data):
     """The TV check above can fail: against the constant-noise theory it is far off."""
     d = reference_data
-    wrong = stationary_density(widgets.landscape_sde(state_dependent=False), torch.as_tensor(d.bin_centers)).numpy()
+    wrong = stationary_density(landscape_sde(state_dependent=False), torch.as_tensor(d.bin_centers)).numpy()
     width = d.bin_centers[1] - d.bin_centers[0]
     tv = 0.5 * np.abs(d.histogram * width - wrong * width).sum()
     assert tv > 0.1
@@ -147,9 +149,9 @@ def test_landscape_histogram_detects_a_wrong_theory(reference_data):
 def test_higher_barrier_fewer_switches():
     # Kramers: rate ~ barrier * exp(-2 barrier / g^2); with g = 1 the exponential wins clearly
     # (with the reference g(0) = 2 the faster relaxation in a steeper well nearly cancels it)
-    low = widgets.landscape_data(widgets.landscape_sde(barrier=0.5, noise=1.0, state_dependent=False),
+    low = widgets.landscape_data(landscape_sde(barrier=0.5, noise=1.0, state_dependent=False),
                                  n_paths=40, t_max=10.0, seed=2)
-    high = widgets.landscape_data(widgets.landscape_sde(barrier=2.0, noise=1.0, state_dependent=False),
+    high = widgets.landscape_data(landscape_sde(barrier=2.0, noise=1.0, state_dependent=False),
                                   n_paths=40, t_max=10.0, seed=2)
     assert high.switches_per_time < 0.5 * low.switches_per_time
 
@@ -187,7 +189,7 @@ def test_landscape_figure_traces(reference_data):
 
 def test_update_landscape_figure_replaces_data(reference_data):
     fig = widgets.landscape_figure(reference_data)
-    other = widgets.landscape_data(widgets.landscape_sde(barrier=2.0), n_paths=10, t_max=2.0, seed=3)
+    other = widgets.landscape_data(landscape_sde(barrier=2.0), n_paths=10, t_max=2.0, seed=3)
     widgets.update_landscape_figure(fig, other)
     np.testing.assert_allclose(fig.data[0].y, other.potential)
     np.testing.assert_allclose(fig.data[2].y, other.histogram)
@@ -198,7 +200,7 @@ def test_update_landscape_figure_replaces_data(reference_data):
 
 
 def test_landscape_slider_figure_steps_toggle_visibility():
-    datas = [widgets.landscape_data(widgets.landscape_sde(barrier=b), n_paths=5, t_max=1.0, seed=0, n_show=2)
+    datas = [widgets.landscape_data(landscape_sde(barrier=b), n_paths=5, t_max=1.0, seed=0, n_show=2)
              for b in (0.5, 1.0, 2.0)]
     fig = widgets.landscape_slider_figure(datas, ["0.5", "1", "2"], slider_title="barrier: ")
     per = 4 + 2
@@ -390,14 +392,14 @@ def test_frame_pca_recovers_planted_structure():
     a, b = torch.rand(8, 8, generator=gen), torch.rand(8, 8, generator=gen)
     s, t = torch.randn(300, generator=gen), 0.3 * torch.randn(300, generator=gen)
     frames = s[:, None, None] * a + t[:, None, None] * b
-    explained, scores = widgets.frame_pca(frames, k=4)
+    explained, scores = frame_pca(frames, k=4)
     assert explained.shape == (4,) and scores.shape == (300, 4)
     assert explained[:2].sum() == pytest.approx(1.0, abs=1e-9) and explained[0] > explained[1]
     assert np.allclose(explained[2:], 0, atol=1e-12)
     with pytest.raises(ValueError, match=r"k must be <= min\(frames, pixels\) = 64, got 65"):
-        widgets.frame_pca(frames, k=65)
+        frame_pca(frames, k=65)
     with pytest.raises(ValueError, match="at least one frame axis"):
-        widgets.frame_pca(torch.zeros(8, 8))
+        frame_pca(torch.zeros(8, 8))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -568,11 +570,11 @@ def test_normalisation_explorer_headless(dw_paths):
 @pytest.mark.parametrize("kind", ["tanh", "sinh", "cubic"])
 def test_warps_are_monotone_with_correct_derivatives(kind):
     x = np.linspace(-2, 2, 2001)
-    h, h1, h2 = widgets.WARPS[kind](x, 0.8)
+    h, h1, h2 = WARPS[kind](x, 0.8)
     assert np.all(np.diff(h) > 0) and np.all(h1 > 0)
     np.testing.assert_allclose(np.gradient(h, x)[5:-5], h1[5:-5], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(np.gradient(h1, x)[5:-5], h2[5:-5], rtol=1e-3, atol=1e-5)
-    h0, d0, dd0 = widgets.WARPS[kind](x, 0.0)
+    h0, d0, dd0 = WARPS[kind](x, 0.0)
     np.testing.assert_allclose(h0, x)
     assert np.all(d0 == 1) and np.all(dd0 == 0)
 
@@ -740,14 +742,14 @@ class _ExactResult:
 
 
 def test_score_coarse_graining_exact_and_wrong(dw_paths):
-    exact = widgets.score_coarse_graining(_ExactResult(dw_paths), dw_paths, double_well())
+    exact = score_coarse_graining(_ExactResult(dw_paths), dw_paths, double_well())
     assert exact["r2"] > 0.9999 and exact["drift_rel"] < 0.02 and exact["diffusion_rel"] < 0.02
     assert exact["time_s"] == 1.0 and exact["grid"].shape == exact["drift"].shape == (80,)
     wrong = _ExactResult(dw_paths)
     wrong.diffusion = lambda loc: 6 * torch.ones(len(loc), 1)  # constant noise g_x = 3: wrong
-    assert widgets.score_coarse_graining(wrong, dw_paths, double_well())["diffusion_rel"] > 0.2
+    assert score_coarse_graining(wrong, dw_paths, double_well())["diffusion_rel"] > 0.2
     with pytest.raises(ValueError, match="paths hold"):
-        widgets.score_coarse_graining(_ExactResult(dw_paths[:2]), dw_paths, double_well())
+        score_coarse_graining(_ExactResult(dw_paths[:2]), dw_paths, double_well())
 
 
 def test_accuracy_recorder_and_figures(dw_paths):

@@ -26,14 +26,15 @@ import numpy as np
 from scipy.interpolate import BSpline
 from scipy.optimize import lsq_linear
 
+from .._validation import check_int, check_paths, to_numpy
+
 __all__ = ["MonotoneMap", "fit_alignment", "ito_transform", "aligned_coefficients", "latent_r2", "Comparison",
-           "compare_to_truth"]
+           "compare_to_truth", "score_coarse_graining", "WARPS", "warp_tanh", "warp_sinh", "warp_cubic"]
 
 
 def _as_1d(value: Any, *, name: str) -> np.ndarray:
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    a = np.asarray(value, dtype=np.float64)
+    """``value`` as a finite float64 array (N,), from (N,), (N, 1) or (n_paths, T, 1)."""
+    a = to_numpy(value, dtype=np.float64)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     elif a.ndim == 3 and a.shape[2] == 1:
@@ -91,7 +92,7 @@ class MonotoneMap:
         return _ispline_basis(self.knots)
 
     def _eval(self, z: Any, order: int) -> np.ndarray:
-        z = np.asarray(z.detach().cpu().numpy() if hasattr(z, "detach") else z, dtype=np.float64)
+        z = to_numpy(z, dtype=np.float64)
         u = self.sign * z
         lo, hi = self.z_range
         uc = np.clip(u, lo, hi)
@@ -122,7 +123,7 @@ class MonotoneMap:
 
         Where h is flat (zero slope) the smallest pre-image is returned.
         """
-        x = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+        x = to_numpy(x, dtype=np.float64)
         lo, hi = self.z_range
         span = hi - lo
         a = np.full(x.shape, lo - 10 * span)
@@ -202,8 +203,7 @@ def ito_transform(dh: Any, d2h: Any, drift_z: Any, diffusion_z: Any) -> tuple[np
     Returns:
         ``f_x = h' f_z + 1/2 h'' g_z^2`` and ``g_x = |h'| g_z``, arrays of the input shape.
     """
-    arrs = [np.asarray(a.detach().cpu().numpy() if hasattr(a, "detach") else a, dtype=np.float64)
-            for a in (dh, d2h, drift_z, diffusion_z)]
+    arrs = [to_numpy(a, dtype=np.float64) for a in (dh, d2h, drift_z, diffusion_z)]
     shapes = {a.shape for a in arrs}
     if len(shapes) != 1:
         raise ValueError(f"dh, d2h, drift_z and diffusion_z must have the same shape; got {[a.shape for a in arrs]}")
@@ -227,13 +227,8 @@ def aligned_coefficients(alignment: MonotoneMap, drift_z: Callable[[np.ndarray],
     xg = _as_1d(x, name="x")
     zg = alignment.inverse(xg)
     loc = zg[:, None]
-
-    def _np(v):
-        v = v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
-        return np.asarray(v, dtype=np.float64).reshape(-1)
-
-    f_z = _np(drift_z(loc))
-    g_z = _np(diffusion_z(loc))
+    f_z = to_numpy(drift_z(loc), dtype=np.float64).reshape(-1)
+    g_z = to_numpy(diffusion_z(loc), dtype=np.float64).reshape(-1)
     if f_z.shape != zg.shape or g_z.shape != zg.shape:
         raise ValueError(f"drift_z/diffusion_z must return one value per location ({zg.size}); "
                          f"got {f_z.size} and {g_z.size}")
@@ -281,7 +276,7 @@ def compare_to_truth(latents: Any, x: Any, coefficients: Callable[[Any], tuple[A
             ``(drift, diffusion)`` (G, 1) in latent units (e.g. ``result.coefficients``).
         sde: the true :class:`fimcg.SDE` (1-D).
         grid: x-locations for the comparison; default ``n_grid`` points between the 2nd and 98th
-            percentile of ``x`` (the occupied region, as :func:`fimcg.metrics.occupied_grid`).
+            percentile of ``x`` (the occupied region, as :func:`fimcg.analysis.metrics.occupied_grid`).
         n_knots: knots of the monotone alignment (see :func:`fit_alignment`).
     """
     import torch
@@ -302,3 +297,60 @@ def compare_to_truth(latents: Any, x: Any, coefficients: Callable[[Any], tuple[A
         gt = np.asarray(sde.diffusion(xt), dtype=np.float64).reshape(-1)
     rel = lambda a, b: float(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(b ** 2)))  # noqa: E731
     return Comparison(m, xg, f, g, ft, gt, rel(f, ft), rel(g, gt))
+
+
+def warp_sinh(x: np.ndarray, a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z = sinh(a x) / a, which stretches the edges; returns (h, h', h'') at ``x`` (a = 0: the identity)."""
+    if a == 0:
+        return x, np.ones_like(x), np.zeros_like(x)
+    return np.sinh(a * x) / a, np.cosh(a * x), a * np.sinh(a * x)
+
+
+def warp_tanh(x: np.ndarray, a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z = tanh(a x) / a, which compresses the edges; returns (h, h', h'') at ``x`` (a = 0: the identity)."""
+    if a == 0:
+        return x, np.ones_like(x), np.zeros_like(x)
+    t = np.tanh(a * x)
+    return t / a, 1 - t ** 2, -2 * a * t * (1 - t ** 2)
+
+
+def warp_cubic(x: np.ndarray, a: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z = x + a x^3; returns (h, h', h'') at ``x`` (a = 0: the identity)."""
+    return x + a * x ** 3, 1 + 3 * a * x ** 2, 6 * a * x
+
+
+#: monotone maps z = h(x) with strength a >= 0 (a = 0: the identity); each returns (h, h', h'')
+WARPS: dict[str, Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray, np.ndarray]]] = {
+    "tanh": warp_tanh,   # compresses the edges, like a camera that sees the wells foreshortened
+    "sinh": warp_sinh,   # stretches the edges
+    "cubic": warp_cubic,  # x + a x^3
+}
+
+
+def score_coarse_graining(result, paths: Any, sde, *, grid_size: int = 80) -> dict:
+    """Evaluate a coarse-graining against the truth (for synthetic data only).
+
+    A thin wrapper over :func:`fimcg.analysis.alignment.compare_to_truth`: fits the monotone alignment
+    x = h(z), maps the result's drift and diffusion to x by Itô's formula, and compares with ``sde``
+    on the occupied region of ``paths``; adds the training time so far.
+
+    Args:
+        result: a :class:`fimcg.coarse_grain.CoarseGrainResult` (or the joint baseline's result).
+        paths: the true states of the training frames (n_paths, T, 1).
+        sde: the true 1-D system.
+
+    Returns:
+        dict with ``r2`` (of the alignment), ``drift_rel``, ``diffusion_rel`` (relative RMSE after
+        alignment), ``grid``, ``drift``, ``diffusion`` (aligned, numpy (G,)), ``time_s`` (training
+        time so far, from the result's history).
+    """
+    p = check_paths(paths)
+    grid_size = check_int(grid_size, name="grid_size", minimum=2)
+    if result.latents.numel() != p.numel():
+        raise ValueError(f"paths hold {p.numel()} states but the result has {result.latents.numel()} latent values")
+    cmp = compare_to_truth(result.latents.detach().reshape(-1), p.detach().reshape(-1),
+                           lambda loc: (result.drift(loc), result.diffusion(loc)), sde, n_grid=grid_size)
+    time_s = float(result.history[-1]["time_s"]) if result.history else 0.0
+    return dict(r2=float(cmp.r2), drift_rel=float(cmp.drift_rel), diffusion_rel=float(cmp.diffusion_rel),
+                grid=np.asarray(cmp.grid), drift=np.asarray(cmp.drift), diffusion=np.asarray(cmp.diffusion),
+                time_s=time_s)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 import numpy as np
 import torch
-from .._validation import as_tensor, check_int, check_paths, check_positive
+from .._validation import as_tensor, check_int, check_paths, check_positive, to_numpy
 from ..sde.model import SDE
 
 
@@ -60,7 +60,7 @@ def _exponents(d: int, degree: int) -> list[tuple[int, ...]]:
 
 def polynomial_library(x: Any, exponents: Sequence[Sequence[int]]) -> np.ndarray:
     """Evaluate monomials at states ``x`` of shape (N, d); returns (N, n_terms) float64."""
-    xx = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+    xx = to_numpy(x, dtype=np.float64)
     if xx.ndim == 1:
         xx = xx[:, None]
     cols = [np.prod(xx ** np.asarray(e)[None, :], axis=1) for e in exponents]
@@ -266,7 +266,7 @@ def discover(paths: Any, dt: float, *, drift_degree: int = 3, diffusion_degree: 
     Returns:
         :class:`PolynomialSDE`.
     """
-    p = check_paths(paths, name="paths", min_length=2).detach().cpu().double().numpy()
+    p = to_numpy(check_paths(paths, name="paths", min_length=2), dtype=np.float64)
     dt = check_positive(dt, name="dt")
     drift_degree = _check_degree(drift_degree, "drift_degree")
     diffusion_degree = _check_degree(diffusion_degree, "diffusion_degree")
@@ -300,12 +300,12 @@ def discover_from_coefficients(locations: Any, drift: Any, diffusion: Any, *, we
         weights: optional (G,) non-negative weights, e.g. the data density at each location.
         drift_degree, diffusion_degree, threshold, names: as in :func:`discover`.
     """
-    loc = as_tensor(locations, name="locations").detach().cpu().double().numpy()
+    loc = to_numpy(as_tensor(locations, name="locations"), dtype=np.float64)
     if loc.ndim == 1:
         loc = loc[:, None]
     G, d = loc.shape
-    f = as_tensor(drift, name="drift").detach().cpu().double().numpy()
-    g = as_tensor(diffusion, name="diffusion").detach().cpu().double().numpy()
+    f = to_numpy(as_tensor(drift, name="drift"), dtype=np.float64)
+    g = to_numpy(as_tensor(diffusion, name="diffusion"), dtype=np.float64)
     if f.size != G * d or g.size != G * d:
         raise ValueError(f"drift and diffusion must have shape (G={G}, d={d}) like locations; got "
                          f"{tuple(f.shape)} and {tuple(g.shape)}")
@@ -317,7 +317,7 @@ def discover_from_coefficients(locations: Any, drift: Any, diffusion: Any, *, we
     diffusion_degree = _check_degree(diffusion_degree, "diffusion_degree")
     w = None
     if weights is not None:
-        w = np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights, dtype=np.float64)
+        w = to_numpy(weights, dtype=np.float64)
         w = w.reshape(-1)
         if w.shape != (G,) or np.any(w < 0) or not np.all(np.isfinite(w)) or w.sum() <= 0:
             raise ValueError(f"weights must be (G={G},) finite, non-negative, not all zero")

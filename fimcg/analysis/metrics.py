@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import as_tensor, check_finite, check_int, check_locations, check_paths
+from .._validation import as_tensor, check_finite, check_int, check_locations, check_paths, to_numpy
 from ..sde.model import SDE
 
 __all__ = ["occupied_grid", "rmse", "relative_rmse", "sde_errors"]
@@ -40,7 +40,7 @@ def occupied_grid(paths: Any, *, n: int = 100, lo: float = 0.02, hi: float = 0.9
     if not (0.0 <= lo < hi <= 1.0):
         raise ValueError(f"need 0 <= lo < hi <= 1, got lo={lo!r}, hi={hi!r}")
     d = p.shape[-1]
-    states = p.detach().reshape(-1, d).cpu().double().numpy()
+    states = to_numpy(p.reshape(-1, d), dtype=np.float64)
     q = np.quantile(states, [lo, hi], axis=0)  # (2, d)
     if not np.all(q[1] > q[0]):
         raise ValueError(f"the paths do not spread between the {lo:g} and {hi:g} quantiles "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 import numpy as np
 import torch
-from .._validation import as_tensor, check_int, check_paths, check_positive
+from .._validation import as_tensor, check_int, check_paths, check_positive, to_numpy
 from ..sde.model import SDE
 from ..sde.simulate import simulate
 from .discovery import PolynomialSDE
@@ -41,7 +41,7 @@ def switching_statistics(paths: Any, dt: float, *, thresholds: tuple[float, floa
     reached ``x >= high``; a switch is a change of well. NaN observations (diverged simulations)
     end a path's record.
     """
-    p = as_tensor(paths, name="paths").detach().cpu().double().numpy()
+    p = to_numpy(as_tensor(paths, name="paths"), dtype=np.float64)
     if p.ndim == 3 and p.shape[2] == 1:
         p = p[:, :, 0]
     elif p.ndim == 1:
@@ -86,7 +86,7 @@ def well_thresholds(drift: Callable[[Any], Any], lo: float, hi: float, *, fracti
     """
     xs = np.linspace(float(lo), float(hi), n_grid)
     fx = drift(torch.tensor(xs[:, None], dtype=torch.float64))
-    fx = np.asarray(fx.detach().cpu() if hasattr(fx, "detach") else fx, dtype=np.float64).reshape(-1)
+    fx = to_numpy(fx, dtype=np.float64).reshape(-1)
     s = np.sign(fx)
     down = np.nonzero((s[:-1] > 0) & (s[1:] <= 0))[0]
     up = np.nonzero((s[:-1] < 0) & (s[1:] >= 0))[0]
@@ -106,7 +106,7 @@ def ks_distance(a: Any, b: Any) -> float:
     be compared in a learned latent.
     """
     def flat(v):
-        v = np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=np.float64).reshape(-1)
+        v = to_numpy(v, dtype=np.float64).reshape(-1)
         return np.sort(v[np.isfinite(v)])
     x, y = flat(a), flat(b)
     if x.size == 0 or y.size == 0:
@@ -115,25 +115,6 @@ def ks_distance(a: Any, b: Any) -> float:
     fa = np.searchsorted(x, grid, side="right") / x.size
     fb = np.searchsorted(y, grid, side="right") / y.size
     return float(np.max(np.abs(fa - fb)))
-
-
-def stationary_density_1d(drift: Callable[[Any], Any], diffusion: Callable[[Any], Any], grid: Any) -> np.ndarray:
-    """Stationary density of a 1-D SDE on a grid: p ∝ exp(∫ 2f/g^2 dx) / g^2, normalised on the grid.
-
-    Points where g = 0 get density 0. Returns (G,) float64.
-    """
-    xs = np.asarray(grid.detach().cpu() if hasattr(grid, "detach") else grid, dtype=np.float64).reshape(-1)
-    xt = torch.tensor(xs[:, None], dtype=torch.float64)
-    f = np.asarray(drift(xt), dtype=np.float64).reshape(-1)
-    g2 = np.asarray(diffusion(xt), dtype=np.float64).reshape(-1) ** 2
-    ok = g2 > 1e-12 * max(g2.max(), 1e-300)
-    ratio = np.where(ok, 2 * f / np.where(ok, g2, 1.0), 0.0)
-    integ = np.concatenate([[0.0], np.cumsum(0.5 * (ratio[1:] + ratio[:-1]) * np.diff(xs))])
-    logp = np.where(ok, integ - np.log(np.where(ok, g2, 1.0)), -np.inf)
-    logp -= logp[ok].max()
-    p = np.exp(logp)
-    area = np.trapezoid(p, xs) if hasattr(np, "trapezoid") else np.trapz(p, xs)
-    return p / area
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ that declares its options; :func:`build_parser` wires them together. Other parts
 a subcommand by adding both functions to :data:`SUBCOMMANDS`.
 
 Errors in the user's input (``ValueError``/``TypeError``/``FileNotFoundError`` raised by the library
-for a bad argument, :class:`fimcg.checkpoint.UnsafeFileError` for a file that is not a fimcg file) are printed as one line, ``fimcg <command>: error: <message>``, with exit code 2
+for a bad argument, :class:`fimcg.io.checkpoint.UnsafeFileError` for a file that is not a fimcg file) are printed as one line, ``fimcg <command>: error: <message>``, with exit code 2
 and no traceback; argparse's own usage errors also exit with 2.
 """
 

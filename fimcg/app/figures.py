@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .._validation import as_tensor, check_int, check_locations, check_paths, check_positive
+from .._validation import as_tensor, check_int, check_locations, check_paths, check_positive, to_numpy
 from ..sde.model import SDE
 
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
@@ -29,12 +29,6 @@ _TRUTH = "#222222"
 #: colours of the FIM's gate options (Okabe-Ito, then Tol's muted colours and a grey): 17 distinct ones
 _GATE_COLORS = COLORS[:7] + ("#882255", "#44AA99", "#332288", "#AA4499", "#117733", "#CC6677", "#DDCC77",
                              "#88CCEE", "#999933", "#777777")
-
-
-def _np(t: Any) -> np.ndarray:
-    if isinstance(t, torch.Tensor):
-        return t.detach().cpu().numpy()
-    return np.asarray(t)
 
 
 def _layout(fig: go.Figure, title: str | None, **kw: Any) -> go.Figure:
@@ -60,7 +54,7 @@ def paths_figure(paths: Any, dt: float, *, n_show: int = 5, dim: int = 0, title:
     if not 0 <= dim < p.shape[-1]:
         raise ValueError(f"dim must be in [0, {p.shape[-1] - 1}], got {dim!r}")
     stride = max(1, int(np.ceil(p.shape[1] / max_points)))
-    arr = _np(p[:n_show, ::stride, dim])
+    arr = to_numpy(p[:n_show, ::stride, dim])
     t = np.arange(p.shape[1])[::stride] * dt
     fig = go.Figure()
     for i, row in enumerate(arr):
@@ -76,13 +70,13 @@ def density_figure(paths: Any, sde: SDE | None = None, *, bins: int = 60, title:
     Returns:
         Figure with a ``Bar`` trace "data" (bin centres, density; integrates to 1) and, when ``sde``
         is given, a ``Scatter`` trace "stationary density" from
-        :func:`fimcg.systems.stationary_density` over the histogram's range.
+        :func:`fimcg.sde.density.stationary_density` over the histogram's range.
     """
     p = check_paths(paths, min_length=1)
     if p.shape[-1] != 1:
         raise ValueError(f"density_figure needs 1-D paths, got d={p.shape[-1]}")
     bins = check_int(bins, name="bins", minimum=2)
-    x = _np(p).reshape(-1)
+    x = to_numpy(p).reshape(-1)
     dens, edges = np.histogram(x, bins=bins, density=True)
     centres = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure(go.Bar(x=centres, y=dens, width=np.diff(edges), name="data", opacity=0.55,
@@ -92,7 +86,7 @@ def density_figure(paths: Any, sde: SDE | None = None, *, bins: int = 60, title:
 
         span = edges[-1] - edges[0]
         xs = np.linspace(edges[0] - 0.05 * span, edges[-1] + 0.05 * span, n_theory)
-        ps = _np(stationary_density(sde, torch.as_tensor(xs, dtype=torch.float64)))
+        ps = to_numpy(stationary_density(sde, torch.as_tensor(xs, dtype=torch.float64)))
         fig.add_trace(go.Scatter(x=xs, y=ps, mode="lines", name="stationary density",
                                  line=dict(color=_TRUTH, width=2)))
     return _layout(fig, title, xaxis_title="x", yaxis_title="density", bargap=0)
@@ -118,14 +112,14 @@ def drift_diffusion_figure(locations: Any, estimates: Mapping[str, tuple[Any, An
     loc_t = check_locations(loc_t, d=d)
     if not 0 <= dim < d:
         raise ValueError(f"dim must be in [0, {d - 1}], got {dim!r}")
-    loc = _np(loc_t)
+    loc = to_numpy(loc_t)
     order = np.argsort(loc[:, dim])
     xs = loc[order, dim]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("drift f(x)", "diffusion g(x)"))
     if sde is not None:
         with torch.no_grad():
-            f_true = _np(sde.drift(loc_t))[order, dim]
-            g_true = _np(sde.diffusion(loc_t))[order, dim]
+            f_true = to_numpy(sde.drift(loc_t))[order, dim]
+            g_true = to_numpy(sde.diffusion(loc_t))[order, dim]
         for col, y in ((1, f_true), (2, g_true)):
             fig.add_trace(go.Scatter(x=xs, y=y, mode="lines", name="truth", legendgroup="truth",
                                      showlegend=col == 1, line=dict(color=_TRUTH, width=3, dash="dash")),
@@ -136,11 +130,11 @@ def drift_diffusion_figure(locations: Any, estimates: Mapping[str, tuple[Any, An
         except (TypeError, ValueError) as exc:
             raise TypeError(f"estimates[{name!r}] must be a pair (drift, diffusion)") from exc
         for col, (label, val) in enumerate((("drift", drift), ("diffusion", diffusion)), start=1):
-            arr = _np(val)
+            arr = to_numpy(val)
             arr = arr[:, None] if arr.ndim == 1 else arr
             if arr.ndim != 2 or arr.shape[0] != loc.shape[0]:
                 raise ValueError(f"estimates[{name!r}] {label} must have shape (G={loc.shape[0]}, d); "
-                                 f"got {np.shape(_np(val))}")
+                                 f"got {np.shape(to_numpy(val))}")
             fig.add_trace(go.Scatter(x=xs, y=arr[order, min(dim, arr.shape[1] - 1)], mode="lines", name=name,
                                      legendgroup=name, showlegend=col == 1,
                                      line=dict(color=COLORS[i % len(COLORS)], width=2)), row=1, col=col)
@@ -156,7 +150,7 @@ def _frames_of(frames: Any, path_index: int) -> np.ndarray:
         raise ValueError(f"frames must have shape (n_paths, T, H, W) or (T, H, W); got {tuple(f.shape)}")
     if not 0 <= path_index < f.shape[0]:
         raise ValueError(f"path_index must be in [0, {f.shape[0] - 1}], got {path_index!r}")
-    return _np(f[path_index])
+    return to_numpy(f[path_index])
 
 
 def video_figure(frames: Any, *, path_index: int = 0, max_frames: int = 60, dt: float | None = None,
@@ -220,7 +214,7 @@ def frame_strip_figure(frames: Any, *, path_index: int = 0, n_frames: int = 8, d
 def latent_scatter_figure(true: Sequence[float] | Any, estimated: Any, *, title: str | None = None,
                           max_points: int = 5000) -> go.Figure:
     """Recovered latent against the true latent (1-D), as a scatter plot (thinned to ``max_points``)."""
-    a, b = _np(as_tensor(true, name="true")).reshape(-1), _np(as_tensor(estimated, name="estimated")).reshape(-1)
+    a, b = to_numpy(as_tensor(true, name="true")).reshape(-1), to_numpy(as_tensor(estimated, name="estimated")).reshape(-1)
     if a.shape != b.shape:
         raise ValueError(f"true and estimated must hold the same number of values; got {a.size} and {b.size}")
     stride = max(1, a.size // max_points)
@@ -239,7 +233,7 @@ def pca_figure(explained: Any, scores: Any, color: Any = None, *, color_title: s
     """Principal components of frames: explained variance (left), first two components (right).
 
     Args:
-        explained: fraction of variance per component (k,), e.g. from :func:`fimcg.widgets.frame_pca`.
+        explained: fraction of variance per component (k,), e.g. from :func:`fimcg.video.frame_pca`.
         scores: coordinates of the frames on the components (N, k), k >= 2.
         color: optional value per frame (N,) (e.g. the true latent) colouring the scatter.
         max_points: the scatter is thinned to at most this many points.
@@ -247,14 +241,14 @@ def pca_figure(explained: Any, scores: Any, color: Any = None, *, color_title: s
     Returns:
         Figure with a ``Bar`` trace "explained variance" and a ``Scatter`` trace "frames".
     """
-    ev = _np(as_tensor(explained, name="explained")).reshape(-1)
-    sc = _np(as_tensor(scores, name="scores"))
+    ev = to_numpy(as_tensor(explained, name="explained")).reshape(-1)
+    sc = to_numpy(as_tensor(scores, name="scores"))
     if sc.ndim != 2 or sc.shape[1] < 2:
         raise ValueError(f"scores must have shape (N, k) with k >= 2; got {sc.shape}")
     stride = max(1, sc.shape[0] // check_int(max_points, name="max_points", minimum=1))
     marker: dict[str, Any] = dict(size=3, opacity=0.6, color=COLORS[0])
     if color is not None:
-        c = _np(as_tensor(color, name="color")).reshape(-1)
+        c = to_numpy(as_tensor(color, name="color")).reshape(-1)
         if c.size != sc.shape[0]:
             raise ValueError(f"color must hold one value per frame ({sc.shape[0]}), got {c.size}")
         marker.update(color=c[::stride], colorscale="Viridis", showscale=True,
@@ -278,7 +272,7 @@ def error_curve_figure(curves: Mapping[str, Mapping[str, Any]], *, title: str | 
 
     Args:
         curves: name -> {"total_time": (K,), "drift_rel": (K,), "diffusion_rel": (K,)}, e.g. from
-            :func:`fimcg.widgets.error_curve`.
+            :func:`fimcg.widgets.estimation.error_curve`.
         reference_slope: adds a dotted guide line ∝ T^slope through each panel's first point of the
             first curve (None: no guide). -1/2 is the variance-limited rate of the drift.
 
@@ -292,9 +286,9 @@ def error_curve_figure(curves: Mapping[str, Mapping[str, Any]], *, title: str | 
         missing = {"total_time", "drift_rel", "diffusion_rel"} - set(c)
         if missing:
             raise ValueError(f"curves[{name!r}] lacks {sorted(missing)}")
-        t = _np(c["total_time"]).astype(float)
+        t = to_numpy(c["total_time"]).astype(float)
         for col, key in ((1, "drift_rel"), (2, "diffusion_rel")):
-            y = _np(c[key]).astype(float)
+            y = to_numpy(c[key]).astype(float)
             if y.shape != t.shape:
                 raise ValueError(f"curves[{name!r}][{key!r}] has shape {y.shape}, total_time {t.shape}")
             fig.add_trace(go.Scatter(x=t, y=y, mode="lines+markers", name=name, legendgroup=name,
@@ -302,9 +296,9 @@ def error_curve_figure(curves: Mapping[str, Mapping[str, Any]], *, title: str | 
                           row=1, col=col)
     if reference_slope is not None:
         first = next(iter(curves.values()))
-        t = _np(first["total_time"]).astype(float)
+        t = to_numpy(first["total_time"]).astype(float)
         for col, key in ((1, "drift_rel"), (2, "diffusion_rel")):
-            y0 = float(_np(first[key])[0])
+            y0 = float(to_numpy(first[key])[0])
             fig.add_trace(go.Scatter(x=t, y=y0 * (t / t[0]) ** reference_slope, mode="lines",
                                      name=f"∝ T^{reference_slope:g}", legendgroup="guide", showlegend=col == 1,
                                      line=dict(color="#888888", dash="dot")), row=1, col=col)
@@ -368,9 +362,9 @@ def function_family_figure(x: Any, drifts: Any, diffusions: Any, *, labels: Sequ
     Returns:
         Figure with 2 B ``Scatter`` traces: drift b then diffusion b, for b = 0..B-1.
     """
-    xs = _np(as_tensor(x, name="x")).reshape(-1)
-    f = _np(as_tensor(drifts, name="drifts"))
-    g = _np(as_tensor(diffusions, name="diffusions"))
+    xs = to_numpy(as_tensor(x, name="x")).reshape(-1)
+    f = to_numpy(as_tensor(drifts, name="drifts"))
+    g = to_numpy(as_tensor(diffusions, name="diffusions"))
     f = f[..., 0] if f.ndim == 3 else f
     g = g[..., 0] if g.ndim == 3 else g
     if f.ndim != 2 or f.shape != g.shape or f.shape[1] != xs.size:
@@ -393,7 +387,7 @@ def training_curve_figure(history: Sequence[Mapping[str, Any]], *, title: str | 
     """Training losses (left) and validation errors (right) against the step, from a pretraining log.
 
     Args:
-        history: records as written by :func:`fimcg.pretrain.pretrain` (``log.json``'s "history"):
+        history: records as written by :func:`fimcg.fim.training.loop.pretrain` (``log.json``'s "history"):
             each with "step" and some of "loss_f", "loss_g", "val_drift_rel", "val_diffusion_rel",
             "ref_drift_rel", "ref_diffusion_rel".
 
@@ -452,7 +446,7 @@ def paths_grid_figure(datasets: Sequence[tuple[Any, float]], *, titles: Sequence
         dt = check_positive(dt, name=f"datasets[{i}] dt")
         stride = max(1, int(np.ceil(p.shape[1] / max_points)))
         t = np.arange(p.shape[1])[::stride] * dt
-        for j, row in enumerate(_np(p[:n_show, ::stride, 0])):
+        for j, row in enumerate(to_numpy(p[:n_show, ::stride, 0])):
             fig.add_trace(go.Scatter(x=t, y=row, mode="lines", showlegend=False, name=f"path {j}",
                                      line=dict(width=1, color=COLORS[j % len(COLORS)])),
                           row=i // cols + 1, col=i % cols + 1)
@@ -505,10 +499,10 @@ def gates_figure(locations: Any, explanation: Mapping[str, Any], *, min_share: f
         Figure with two stacked-area panels (drift gates left, diffusion gates right) whose traces
         sum to 1 at every location; one ``Scatter`` trace per option shown.
     """
-    x = _np(check_locations(locations, d=1))[:, 0]
+    x = to_numpy(check_locations(locations, d=1))[:, 0]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("drift: weight of each estimate", "diffusion: weight of each g² estimate"))
     for col, key in ((1, "drift_gates"), (2, "diffusion_gates")):
-        gates = {name: _np(w).reshape(-1) for name, w in explanation[key].items()}
+        gates = {name: to_numpy(w).reshape(-1) for name, w in explanation[key].items()}
         if any(len(w) != len(x) for w in gates.values()):
             raise ValueError(f"explanation[{key!r}] has weights for {[len(w) for w in gates.values()]} locations, "
                              f"not {len(x)}: explain() must be called with these locations")

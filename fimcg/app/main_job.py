@@ -36,6 +36,7 @@ from .. import __version__
 from .. import estimators as est
 from . import figures
 from ..analysis import metrics
+from ..analysis.validation import switching_statistics
 from ..sde import systems
 from .._validation import check_int, check_positive
 from ..io.checkpoint import atomic_write_json
@@ -103,17 +104,6 @@ class RunContext:
 Stage = Callable[[RunContext], None]
 
 
-def _well_switches(x: torch.Tensor, *, threshold: float) -> float:
-    """Mean number per path of moves between x < -threshold and x > threshold (with hysteresis)."""
-    side = torch.zeros(x.shape[0])
-    switches = torch.zeros(x.shape[0])
-    for t in range(x.shape[1]):
-        now = torch.where(x[:, t] > threshold, 1.0, torch.where(x[:, t] < -threshold, -1.0, 0.0))
-        switches += ((now != 0) & (side != 0) & (now != side)).float()
-        side = torch.where(now != 0, now, side)
-    return float(switches.mean())
-
-
 def stage_simulate(ctx: RunContext) -> None:
     c = ctx.config
     sde = systems.get_system(c.system)
@@ -128,7 +118,7 @@ def stage_simulate(ctx: RunContext) -> None:
         "system": repr(sde), "n_paths": c.n_paths, "n_observations_per_path": c.n_steps + 1, "dt": c.dt,
         "time_span_per_path": c.n_steps * c.dt, "state_mean": float(x.mean()), "state_std": float(x.std()),
         "state_min": float(x.min()), "state_max": float(x.max()),
-        "well_switches_per_path": _well_switches(paths[:, :, 0], threshold=0.5),
+        "well_switches_per_path": switching_statistics(paths, c.dt, thresholds=(-0.5, 0.5)).n_switches / c.n_paths,
     }
     ctx.report.heading("Data")
     ctx.report.text(f"{c.n_paths} paths of {sde!r}, simulated by Euler-Maruyama at dt = {c.dt:g} for "

@@ -34,7 +34,7 @@ def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size
 
     Returns:
         dict with ``result`` (:class:`CoarseGrainResult`), ``numbers`` (JSON-ready), ``comparison``
-        (or None), ``equation_latent``, ``equation_x`` (:class:`fimcg.discovery.PolynomialSDE` or None),
+        (or None), ``equation_latent``, ``equation_x`` (:class:`fimcg.analysis.discovery.PolynomialSDE` or None),
         ``validation``, ``x`` (the true states used) and ``frames_first`` (frames of the first path).
     """
     from ..analysis.alignment import compare_to_truth

@@ -113,3 +113,34 @@ def stationary_density(sde: SDE, x: Any, *, domain: tuple[float, float] | None =
     p = p / torch.trapezoid(p, grid)
     vals = np.interp(xt.detach().cpu().double().numpy(), grid.numpy(), p.numpy(), left=0.0, right=0.0)
     return torch.as_tensor(vals, dtype=xt.dtype, device=xt.device)
+
+
+def sample_stationary(sde: SDE, n: int, *, domain: tuple[float, float], generator: torch.Generator | None = None,
+                      n_grid: int = 4001) -> torch.Tensor:
+    """Draws from the stationary density of a 1-D SDE, by inverting its CDF on a grid.
+
+    The CDF is the trapezoid integral of :func:`stationary_density` on ``n_grid`` points spanning
+    ``domain``; uniform draws are mapped through its inverse by linear interpolation.
+
+    Args:
+        sde: a 1-D :class:`fimcg.SDE` whose drift confines the particle.
+        n: number of draws (>= 1).
+        domain: ``(lo, hi)``, the interval the draws come from (it should hold nearly all the mass).
+        generator: torch random generator of the uniform draws (``None``: the global one).
+        n_grid: points of the CDF grid (>= 101).
+
+    Returns:
+        The draws, shape (n, 1), float32.
+    """
+    n = check_int(n, name="n", minimum=1)
+    n_grid = check_int(n_grid, name="n_grid", minimum=101)
+    lo, hi = (float(v) for v in domain)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"domain must be finite with lo < hi, got {domain!r}")
+    grid = torch.linspace(lo, hi, n_grid, dtype=torch.float64)
+    p = stationary_density(sde, grid).numpy()
+    cdf = np.concatenate([[0.0], np.cumsum((p[1:] + p[:-1]) / 2 * np.diff(grid.numpy()))])
+    cdf /= cdf[-1]
+    u = torch.rand(n, generator=generator, dtype=torch.float64).numpy()
+    x = np.interp(u, cdf, grid.numpy())
+    return torch.as_tensor(x, dtype=torch.float32)[:, None]

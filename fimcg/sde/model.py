@@ -56,7 +56,7 @@ class SDE:
     def stationary_density(self, x, **kwargs) -> torch.Tensor:
         """Stationary density at ``x`` (G,) or (G, 1) of a 1-D SDE; returns (G,).
 
-        Shorthand for :func:`fimcg.systems.stationary_density` (see there for ``domain``, ``n_grid``).
+        Shorthand for :func:`fimcg.sde.density.stationary_density` (see there for ``domain``, ``n_grid``).
         """
         from .density import stationary_density
 

@@ -18,11 +18,12 @@ __all__ = [
     "double_well_soft",
     "ornstein_uhlenbeck",
     "polynomial_potential",
+    "landscape_sde",
+    "REFERENCE_WIDTH",
     "tanh_double_well",
     "periodic_well",
     "double_well_2d",
     "mueller_brown",
-    "stationary_density",
     "paths_from_wells",
     "get_system",
     "list_systems",
@@ -219,6 +220,51 @@ def polynomial_potential(*, coeffs: Sequence[float] = (0.0, 0.0, -2.0, 0.0, 1.0)
     return SDE(drift=drift, diffusion=diffusion, dim=1, name="polynomial_potential",
                potential=potential, params=params,
                formula=f"f(x) = -U'(x) + {tilt:g} with U(x) = {u or '0'}, g(x) = {g_text}")
+
+
+#: where the reference diffusion sqrt(4 - 1.25 x^2) vanishes
+REFERENCE_WIDTH = math.sqrt(4.0 / 1.25)
+
+
+def landscape_sde(*, barrier: float = 1.0, well: float = 1.0, tilt: float = 0.0, noise: float = 2.0,
+                  width: float = REFERENCE_WIDTH, state_dependent: bool = True) -> SDE:
+    """A double well described by what one sees in its picture, as a :class:`fimcg.SDE` (a :func:`polynomial_potential`).
+
+    Potential and drift (f = -U')::
+
+        U(x) = barrier * ((x / well)^2 - 1)^2 - tilt * x
+
+    so without tilt the wells sit at x = +-well and the barrier between them is ``barrier`` high.
+    Diffusion: ``noise * sqrt(max(1 - x^2 / width^2, 0))`` (a semicircle of half-width ``width``)
+    when ``state_dependent``, else the constant ``noise``. The defaults are the reference system
+    f(x) = 4x - 4x^3, g(x) = sqrt(max(4 - 1.25 x^2, 0)).
+
+    Args:
+        barrier: height of the barrier at x = 0 above the wells (> 0).
+        well: position of the wells (> 0).
+        tilt: constant force towards +x (any sign); it deepens the right well.
+        noise: g(0), the noise amplitude in the middle (> 0).
+        width: where the semicircle diffusion vanishes (> well, so the particle is confined by the
+            drift before the noise switches off); ignored for constant diffusion.
+        state_dependent: semicircle (True) or constant (False) diffusion.
+
+    Raises:
+        ValueError: a non-positive barrier, well, noise or width, or ``width <= well``.
+    """
+    barrier = check_positive(barrier, name="barrier")
+    well = check_positive(well, name="well")
+    noise = check_positive(noise, name="noise")
+    tilt = float(tilt)
+    if not math.isfinite(tilt):
+        raise ValueError(f"tilt must be finite, got {tilt!r}")
+    coeffs = (barrier, 0.0, -2.0 * barrier / well ** 2, 0.0, barrier / well ** 4)
+    if state_dependent:
+        width = check_positive(width, name="width")
+        if width <= well:
+            raise ValueError(f"width must exceed well (the noise must not vanish before the wells); "
+                             f"got width={width!r}, well={well!r}")
+        return polynomial_potential(coeffs=coeffs, tilt=tilt, semicircle=(noise ** 2, noise ** 2 / width ** 2))
+    return polynomial_potential(coeffs=coeffs, tilt=tilt, sigma=noise)
 
 
 def tanh_double_well(*, a: float = 1.5, b: float = 2.0, c: float = 1.0, sigma: float = 1.0) -> SDE:
