@@ -94,8 +94,8 @@ def run_prior_case(fim, n_datasets: int, noise: float) -> tuple[dict, dict]:
 
 def main() -> None:
     ap = cli.parser(__doc__)
-    cli.add_data_options(ap, prior_datasets=300,
-                         prior_help="per noise level (medians over a few hundred data sets still move by a few percent)")
+    cli.add_data_options(ap, prior_datasets=300, prior_help="per noise level (medians over a few hundred "
+                                                            "data sets still move by a few percent)")
     cli.add_fim_options(ap, json_default="bench/results/fim_accuracy.json")
     ap.add_argument("--quick", action="store_true", help="three cases only")
     ap.add_argument("--peers", action="store_true", help="also pysindy and StochasticForceInference (installed)")
