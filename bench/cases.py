@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 
@@ -23,7 +23,6 @@ from fimcg import systems
 from fimcg.analysis.metrics import occupied_grid
 from fimcg.fim.training.prior import PriorConfig, SyntheticPrior
 from fimcg.video import render_video
-
 
 # --- the accuracy benchmark ---------------------------------------------------------------------
 

@@ -23,8 +23,8 @@ import torch
 
 import fimcg
 from bench import cli
-from fimcg.io.checkpoint import sha256_of
 from fimcg.fim.weights import SHIPPED_WEIGHTS
+from fimcg.io.checkpoint import sha256_of
 
 COMMAND = "bash scripts/pretrain-fim.sh"
 
