@@ -40,65 +40,31 @@ drift 0.128 (max 0.18), diffusion 0.023, 8 s per run (session 3's FIM: 0.129 / 0
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import math
+import sys
 import time
 import warnings
-from dataclasses import dataclass
+from pathlib import Path
+
+if not __package__:  # run as a script (python bench/coarse_grain.py): import bench from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
 
 import fimcg
+from bench import cli
+from bench.cases import VIDEO_CASES, VideoCase, video_data
 from fimcg import estimators
 from fimcg.coarse_grain import InitConfig, LossWeights
 from fimcg.analysis.alignment import compare_to_truth
 from fimcg.coarse_grain.decoupled import coarse_grain
-from fimcg.estimators.classic import local_linear
 from fimcg.coarse_grain.joint import joint_coarse_grain
+from fimcg.estimators.classic import local_linear
 from fimcg.sde.systems import double_well
-from fimcg.video import render_video
 
 DRIFT_TARGET, DIFFUSION_TARGET = 0.2, 0.1
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    embedding: str
-    noise: float
-    dt: float
-    reference: bool = False
-
-
-CASES = [
-    Case("line, clean, dt=0.01", "line", 0.0, 0.01, reference=True),
-    Case("line, noise 0.02, dt=0.01", "line", 0.02, 0.01),
-    Case("arc, clean, dt=0.01", "arc", 0.0, 0.01),
-    Case("arc, noise 0.02, dt=0.01", "arc", 0.02, 0.01),
-    Case("line, clean, dt=0.002", "line", 0.0, 0.002),
-    Case("line, noise 0.02, dt=0.002", "line", 0.02, 0.002),
-    Case("arc, clean, dt=0.002", "arc", 0.0, 0.002),
-    Case("arc, noise 0.02, dt=0.002", "arc", 0.02, 0.002),
-]
-
-
-def make_data(case: Case, seed: int, n_paths: int, n_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """True states (n_paths, n_frames, 1) every case.dt and their video (n_paths, n_frames, 32, 32).
-
-    Paths start uniformly in [-1.5, 1.5] and run 1 time unit of burn-in first; Euler-Maruyama at
-    the reference step 0.002 (every 5th step kept for dt = 0.01).
-    """
-    sde = double_well()
-    gen = torch.Generator().manual_seed(1000 + seed)
-    x0 = torch.rand(n_paths, 1, generator=gen) * 3 - 1.5
-    every = max(1, round(case.dt / 0.002))
-    burn = round(1.0 / 0.002)
-    x = fimcg.simulate(sde, x0, dt=0.002, n_steps=burn + (n_frames - 1) * every, seed=2000 + seed)
-    x = x[:, burn::every][:, :n_frames]
-    frames = render_video(x, size=32, embedding=case.embedding, noise=case.noise, seed=3000 + seed)
-    return x, frames
 
 
 def _row(method: str, cmp, seconds: float, t_acc: float | None, extra: dict | None = None) -> dict:
@@ -129,9 +95,9 @@ def _g2_inflation(cmp, dt: float) -> float:
     return 2 * cmp.alignment.residual_std ** 2 / dt / float(np.mean(cmp.diffusion_true ** 2))
 
 
-def run_case(case: Case, seed: int, args, fim) -> list[dict]:
+def run_case(case: VideoCase, seed: int, args, fim) -> list[dict]:
     sde = double_well()
-    x, frames = make_data(case, seed, args.n_paths, args.n_frames)
+    x, frames = video_data(case, seed, args.n_paths, args.n_frames)
     rows: list[dict] = []
     ll = lambda p, dt, loc: local_linear(p, dt, loc)  # noqa: E731
 
@@ -244,7 +210,7 @@ def summarise(rows: list[dict], case: str) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("--fim", default=None, help="FIM weights file (default: the shipped weights)")
     p.add_argument("--estimator", default="fim", choices=["fim", "least_squares", "local_linear"],
                    help="frozen estimator inside coarse_grain (least_squares: degree 3/2 polynomials, the "
@@ -282,11 +248,11 @@ def main(argv=None) -> int:
     else:
         fim = local_linear
     if args.cases == "all":
-        cases = CASES
+        cases = VIDEO_CASES
     elif args.cases == "reference":
-        cases = [c for c in CASES if c.reference]
+        cases = [c for c in VIDEO_CASES if c.reference]
     else:
-        cases = [CASES[int(i)] for i in args.cases.split(",")]
+        cases = [VIDEO_CASES[int(i)] for i in args.cases.split(",")]
     meta = {"estimator": args.estimator, "fim": args.fim or "shipped", "fim_meta": getattr(fim, "meta", {}), "n_paths": args.n_paths,
             "n_frames": args.n_frames, "steps": args.steps, "joint_steps": args.joint_steps,
             "threads": args.threads, "torch": torch.__version__}
@@ -304,12 +270,12 @@ def main(argv=None) -> int:
             rows.extend(run_case(case, seed, args, fim))
             print(f"  {case.name} seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
         print(summarise(rows, case.name), flush=True)
-    ref = [r for r in rows if r["case"] == CASES[0].name and r["method"] == f"{args.label} (ours)"]
+    ref = [r for r in rows if r["case"] == VIDEO_CASES[0].name and r["method"] == f"{args.label} (ours)"]
     if ref:
         ok = sum(1 for r in ref if r["drift"] <= DRIFT_TARGET and r["diffusion"] <= DIFFUSION_TARGET
                  and r["seconds"] <= 120)
         ours_t = [r["t_acc"] for r in ref if r["t_acc"] is not None]
-        joint = [r for r in rows if r["case"] == CASES[0].name and r["method"] == "joint (poly head)"]
+        joint = [r for r in rows if r["case"] == VIDEO_CASES[0].name and r["method"] == "joint (poly head)"]
         joint_t = [r["t_acc"] for r in joint if r["t_acc"] is not None]
         print(f"\nTarget (reference case): drift <= {DRIFT_TARGET} and diffusion <= {DIFFUSION_TARGET} within 120 s "
               f"in >= 9/10 seeds: {ok}/{len(ref)} -> {'MET' if ok >= math.ceil(0.9 * len(ref)) else 'NOT MET'}")

@@ -19,25 +19,27 @@ they are (an approximation: the network reads the Δs too).
 
     python bench/fim_cv_penalties.py [--weights W] [--prior-datasets 200] [--seeds 5] [--json OUT]
 
-(``bench/results/fim_cv_penalties_session5.*``: the same with the session-5 weights, family penalty 6 and
-plain Akaike weights inside the families.)
+(The same with the session-5 weights, family penalty 6 and plain Akaike weights inside the families:
+``git show 14faa99:bench/results/fim_cv_penalties_session5.txt``.)
 
 The JSON keeps the shipped setting, the 20 best on the prior data and the best for each case.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
-import warnings
+import sys
 from dataclasses import replace
 from pathlib import Path
 
+if not __package__:  # run as a script (python bench/fim_cv_penalties.py): import bench from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import torch
 
-import fimcg
-from fim_accuracy import _errors, case_data, cases, noisy_prior_datasets
+from bench import cli
+from bench.cases import accuracy_cases, case_data, noisy_prior_datasets
+from bench.errors import mean, median, relative_error
 from fimcg import estimators
 from fimcg.fim.config import FIMConfig
 
@@ -70,33 +72,27 @@ def _penalty_vector(cfg: FIMConfig) -> torch.Tensor:
     return torch.tensor(cfg.global_fit_penalties() + [cfg.cv_penalty] * len(cfg.bandwidths))
 
 
-def _score(group: list[dict], penalty: torch.Tensor, temperature: float, median: bool) -> tuple[float, float]:
+def _score(group: list[dict], penalty: torch.Tensor, temperature: float, by_median: bool) -> tuple[float, float]:
     """(error of the average alone, error of the FIM with it swapped in) over a group of data sets."""
     alone, fim = [], []
     for r in group:
         w = torch.softmax(-temperature * (r["delta"] + penalty).clamp(max=1e4), dim=0)
         avg = (w[:, None] * r["candidates"]).sum(0)
-        alone.append(_errors(avg, r["truth"])[1])
-        fim.append(_errors(r["fim"] + r["gate"] * (avg - r["average"]), r["truth"])[1])
-    agg = (lambda v: float(torch.tensor(v).median())) if median else (lambda v: sum(v) / len(v))
+        alone.append(relative_error(avg, r["truth"]))
+        fim.append(relative_error(r["fim"] + r["gate"] * (avg - r["average"]), r["truth"]))
+    agg = median if by_median else mean
     return agg(alone), agg(fim)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--prior-datasets", type=int, default=200, help="per noise level")
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--noise", type=float, default=0.02, help="observation noise std as a fraction of std(x)")
-    ap.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", default="bench/results/fim_cv_penalties.json")
+    ap = cli.parser(__doc__)
+    cli.add_data_options(ap, prior_datasets=200)
+    cli.add_fim_options(ap, json_default="bench/results/fim_cv_penalties.json", threads=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    warnings.simplefilter("ignore")
-    fim = fimcg.load_fim(args.weights)
+    fim = cli.load_fim(args)
     cfg = fim.config
     groups: dict[str, list[dict]] = {}
-    for case in cases(False):
+    for case in accuracy_cases():
         for noise in (0.0, args.noise):
             label = f"{case.name}{'' if noise == 0 else ', noisy'}"
             for seed in range(args.seeds):
@@ -110,13 +106,13 @@ def main() -> None:
     for setting in itertools.product(*GRID.values()):
         kernel, high, family, temp = setting
         pen = _penalty_vector(replace(cfg, cv_penalty=kernel, high_degree_penalty=high, family_penalty=family))
-        scores = {g: _score(rs, pen, temp, median=g in prior_labels) for g, rs in groups.items()}
-        prior = sum(scores[g][0] for g in prior_labels) / len(prior_labels)
-        prior_fim = sum(scores[g][1] for g in prior_labels) / len(prior_labels)
+        scores = {g: _score(rs, pen, temp, by_median=g in prior_labels) for g, rs in groups.items()}
+        prior = mean(scores[g][0] for g in prior_labels)
+        prior_fim = mean(scores[g][1] for g in prior_labels)
         rows.append({"setting": dict(zip(GRID, setting)), "prior": prior, "prior_fim": prior_fim, "scores": scores,
                      "shipped": setting == shipped})
     rows.sort(key=lambda r: r["prior"])
-    baseline = {g: sum(_errors(r["local-linear"], r["truth"])[1] for r in rs) / len(rs)
+    baseline = {g: mean(relative_error(r["local-linear"], r["truth"]) for r in rs)
                 for g, rs in groups.items() if g not in prior_labels}
     print(f"{len(rows)} settings; held-out prior: {args.prior_datasets} data sets per noise level (median error); "
           f"benchmark cases: {args.seeds} seeds (mean)")
@@ -140,9 +136,7 @@ def main() -> None:
            "local_linear": baseline, "shipped": ship, "best_by_prior": rows[:20],
            "best_per_case": {g: min(rows, key=lambda r: r["scores"][g][0]) for g in groups},
            "prior_fim_range": [min(spread), max(spread)]}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1))
-    print(f"\nwrote {args.json}")
+    cli.write_json(out, args.json, indent=1)
 
 
 if __name__ == "__main__":

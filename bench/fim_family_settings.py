@@ -24,6 +24,11 @@ does not get worse), the one with the best development score. The benchmark is n
 ``bench/fim_accuracy.py`` then checks the chosen setting.
 
     python bench/fim_family_settings.py [--weights W] [--seeds 5] [--prior-datasets 300]
+    python bench/fim_family_settings.py --check      # the shipped config carries the committed choice
+
+``--check`` runs no model: it reads the committed result (``--json``) and fails (exit status 1) unless
+that result follows the rule and the weights' config (``--weights``, default the shipped one) has the
+setting it chose. Run it whenever the shipped config changes.
 
 ``bench/results/fim_family_settings.*`` is the run that chose the shipped settings: ``--weights`` the
 session-5 file (``git show 7b253cf:fimcg/weights/fim_1d.pt``, and its ``.sha256``), whose setting
@@ -33,68 +38,72 @@ prior ratios are relative to their setting (16 and 0).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import math
+import sys
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
+
+if not __package__:  # run as a script (python bench/fim_family_settings.py): import bench from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
 import fimcg
-from fim_accuracy import Case, _errors, case_data, noisy_prior_datasets
-from fimcg import estimators, systems
+from bench import cli
+from bench.cases import case_data, development_suite, noisy_prior_datasets
+from bench.errors import fim_drift_error, mean, relative_error
+from fimcg import estimators
 
 GRID = {"family_cubic_penalty": (0.0, 4.0, 8.0, 12.0, 16.0), "family_penalty": (0.0, 2.0, 4.0, 6.0, 8.0)}
 
 
-def rational_well(*, a: float = 3.0, sigma: float = 1.0) -> fimcg.SDE:
-    """f(x) = a x / (1 + x²) - x, g = sigma: a double well with a rational force (a > 1)."""
-    return fimcg.SDE(drift=lambda x: a * x / (1 + x * x) - x, diffusion=lambda x: sigma * torch.ones_like(x),
-                     dim=1, name="rational_well", params={"a": a, "sigma": sigma})
+def check(*, result_file: str | Path, weights: str | None = None) -> list[str]:
+    """What is wrong with the shipped family settings against the committed choice (empty: nothing).
 
-
-def development_suite() -> list[Case]:
-    """Systems and sampling regimes that the benchmark does not use (the oracle bases are unused here)."""
-    return [
-        Case("tanh well a=2 b=1, dt=0.01, 20 x 500", systems.tanh_double_well(a=2.0, b=1.0), 0.01, 20, 500, 3, 0,
-             False),
-        Case("tanh well a=1.2 b=3 c=0.6 sigma=0.8, dt=0.005, 10 x 1000",
-             systems.tanh_double_well(a=1.2, b=3.0, c=0.6, sigma=0.8), 0.005, 10, 1000, 3, 0, False),
-        Case("periodic well kappa=1 a=1.5 k=2, dt=0.01, 20 x 500", systems.periodic_well(kappa=1.0, a=1.5, k=2.0),
-             0.01, 20, 500, 3, 0, False),
-        Case("rational well a=3, dt=0.01, 20 x 500", rational_well(), 0.01, 20, 500, 3, 0, False),
-        Case("tilted quartic, dt=0.005, 10 x 1000", systems.polynomial_potential(), 0.005, 10, 1000, 3, 0, True),
-        Case("double well, constant g, dt=0.005, 5 x 2000", systems.double_well_constant(), 0.005, 5, 2000, 3, 0,
-             True),
-        Case("Ornstein-Uhlenbeck theta=2 sigma=0.5, dt=0.02, 50 x 200",
-             systems.ornstein_uhlenbeck(theta=2.0, sigma=0.5), 0.02, 50, 200, 1, 0, True),
-    ]
-
-
-def _drift_error(fim, paths, dt, x, f_true) -> float:
-    with torch.no_grad():
-        f, _ = fim.estimate(paths, dt, x, warn=False)
-    return _errors(f, f_true)[1]
+    The committed result (``result_file``, written by this script) must follow its own rule (the
+    chosen setting has a prior ratio within the tolerance and the best development score of those
+    that do), and the FIM of ``weights`` (default: the shipped one) must carry the chosen setting.
+    A config changed without re-running the choice fails here.
+    """
+    result = json.loads(Path(result_file).read_text())
+    limit = 1 + result["prior_tolerance"]
+    chosen = result["chosen"]
+    problems = []
+    if chosen["prior_ratio"] > limit:
+        problems.append(f"the chosen setting's prior ratio {chosen['prior_ratio']:.4f} exceeds {limit:g}")
+    best = min(r["dev_ratio"] for r in result["rows"] if r["prior_ratio"] <= limit)
+    if chosen["dev_ratio"] != best:
+        problems.append(f"the chosen setting's development score {chosen['dev_ratio']:.4f} is not the best allowed "
+                        f"({best:.4f})")
+    config = fimcg.load_fim(weights).config
+    for key, value in chosen["setting"].items():
+        if getattr(config, key) != value:
+            problems.append(f"{key}: the weights have {getattr(config, key)!r}, {result_file} chose {value!r}")
+    return problems
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--prior-datasets", type=int, default=300, help="per noise level")
-    ap.add_argument("--noise", type=float, default=0.02, help="observation noise std as a fraction of std(x)")
+    ap = cli.parser(__doc__)
+    cli.add_data_options(ap, prior_datasets=300)
     ap.add_argument("--prior-tolerance", type=float, default=0.01,
                     help="how much worse than the current setting's the prior errors may be (a ratio - 1)")
-    ap.add_argument("--weights", default=None, help="weights file (default: the shipped ones)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", default="bench/results/fim_family_settings.json")
+    cli.add_fim_options(ap, json_default="bench/results/fim_family_settings.json", threads=2)
+    ap.add_argument("--check", action="store_true",
+                    help="run nothing: check that the weights carry the setting chosen in --json (exit 1 if not)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    warnings.simplefilter("ignore")
-    fim = fimcg.load_fim(args.weights)
+    if args.check:
+        cli.set_up(args)
+        problems = check(result_file=args.json, weights=args.weights)
+        for p in problems:
+            print(f"MISMATCH: {p}")
+        if problems:
+            raise SystemExit(1)
+        print(f"ok: the weights carry the family settings chosen in {args.json}")
+        return
+    fim = cli.load_fim(args)
     shipped = fim.config
     if not all(getattr(shipped, k) in v for k, v in GRID.items()):
         raise SystemExit(f"the weights' setting { {k: getattr(shipped, k) for k in GRID} } is not on the grid")
@@ -104,8 +113,8 @@ def main() -> None:
         for noise in (0.0, args.noise):
             label = f"{case.name}{'' if noise == 0 else ', noisy'}"
             groups[label] = [case_data(case, 100 + seed, noise) for seed in range(args.seeds)]
-            ll = [_errors(estimators.local_linear(p, dt, x)[0], f)[1] for p, dt, x, f in groups[label]]
-            baseline[label] = sum(ll) / len(ll)
+            baseline[label] = mean(relative_error(estimators.local_linear(p, dt, x)[0], f)
+                                   for p, dt, x, f in groups[label])
     prior = [d for data in noisy_prior_datasets(args.prior_datasets, (0.0, args.noise), seed=777).values()
              for d in data]
     rows = []
@@ -113,10 +122,10 @@ def main() -> None:
     for values in itertools.product(*GRID.values()):
         setting = dict(zip(GRID, values))
         fim.config = replace(shipped, **setting)
-        dev = {g: sum(_drift_error(fim, *d) for d in data) / len(data) for g, data in groups.items()}
+        dev = {g: mean(fim_drift_error(fim, *d) for d in data) for g, data in groups.items()}
         ratios = [dev[g] / baseline[g] for g in groups]
-        rows.append({"setting": setting, "dev_ratio": sum(ratios) / len(ratios), "dev": dev,
-                     "wins": sum(r < 1 for r in ratios), "prior_errors": [_drift_error(fim, *d) for d in prior]})
+        rows.append({"setting": setting, "dev_ratio": mean(ratios), "dev": dev,
+                     "wins": sum(r < 1 for r in ratios), "prior_errors": [fim_drift_error(fim, *d) for d in prior]})
         print(f"  {setting}: development {rows[-1]['dev_ratio']:.4f} ({rows[-1]['wins']}/{len(groups)} won) "
               f"[{time.perf_counter() - t0:.0f} s]", flush=True)
     fim.config = shipped
@@ -150,9 +159,7 @@ def main() -> None:
     out = {"seeds": args.seeds, "prior_datasets": args.prior_datasets, "noise": args.noise, "grid": GRID,
            "prior_tolerance": args.prior_tolerance, "local_linear": baseline, "current": current,
            "chosen": chosen, "rows": rows}
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1))
-    print(f"\nwrote {args.json}")
+    cli.write_json(out, args.json, indent=1)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,10 @@ PY=${PYTHON:-.venv/bin/python}
     --init runs/fim/stage1.safetensors --export runs/fim-ft/stage2.safetensors "$@"
 "$PY" -m fimcg.fim.training --config fimcg/weights/finetune_stage3_config.json --out runs/fim-s3 \
     --init runs/fim-ft/stage2.safetensors --export fimcg/weights/fim_1d.safetensors "$@"
+cp runs/fim/log.json bench/results/pretrain_log.json   # the training logs the model card reads
 cp runs/fim-ft/log.json bench/results/finetune_log.json
 cp runs/fim-s3/log.json bench/results/finetune_stage3_log.json
+"$PY" bench/fim_family_settings.py --check   # the family settings are still the committed choice
 "$PY" bench/fim_accuracy.py
 "$PY" bench/fim_speed.py
 "$PY" bench/fim_model_card.py
