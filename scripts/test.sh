@@ -8,7 +8,8 @@
 #    installs Debian's chromium (for the book's browser check) when it is missing and we are root
 #    with apt-get;
 # 2. runs the stages, stopping at the first failure with a non-zero exit code:
-#    unit       pytest tests (no test collected counts as a failure)
+#    unit       pytest tests (no test collected counts as a failure), then the committed benchmark
+#               choices checked against the shipped weights (bench/fim_family_settings.py --check)
 #    notebooks  scripts/test-notebooks.sh (every notebook through nbval, fast mode), if present
 #    book       scripts/build-book.sh (the website, fast mode, checked in headless Chromium), if present
 # and prints the time of each stage.
@@ -62,7 +63,8 @@ run_stage() {  # run_stage NAME COMMAND...: time it, stop the script if it fails
 for stage in $STAGES; do
   case $stage in
     unit)
-      run_stage unit "$PY" -m pytest tests -q -p no:cacheprovider ;;
+      run_stage unit "$PY" -m pytest tests -q -p no:cacheprovider
+      run_stage bench-check "$PY" bench/fim_family_settings.py --check ;;
     notebooks)
       # hook for the notebooks: runs every notebook through nbval when the script exists
       if [[ -f scripts/test-notebooks.sh ]]; then

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 import fimcg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-peers = pytest.importorskip("peers")
+peers = pytest.importorskip("bench.peers")  # the repository root is on pytest's path (pyproject.toml)
 
 
 @pytest.fixture(scope="module")
