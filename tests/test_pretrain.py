@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from fimcg.io.checkpoint import load_checkpoint
-from fimcg.fim.config import FIMConfig
+from fimcg.fim.config import CandidateConfig, FIMConfig, NetworkConfig
 from fimcg.fim.weights import load_fim
 from fimcg.fim.training.loop import PretrainConfig, main, pretrain
 
-TINY_MODEL = asdict(FIMConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1))
+TINY_MODEL = asdict(FIMConfig(NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)))
 
 
 def _tiny(steps: int, **kw) -> PretrainConfig:
@@ -155,9 +155,9 @@ def test_warm_start_maps_features_and_options_by_name():
     from fimcg.fim.model import FIM
     from fimcg.fim.training.loop import warm_start
 
-    small = dict(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
-    old_cfg = FIMConfig(bandwidths=(0.05, 0.15, 0.4), n_test_points=0, cv_penalty=None, **small)
-    new_cfg = FIMConfig(bandwidths=(0.05, 0.15, 0.25, 0.4), **small)
+    small = NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
+    old_cfg = FIMConfig(small, CandidateConfig(bandwidths=(0.05, 0.15, 0.4), n_test_points=0, cv_penalty=None))
+    new_cfg = FIMConfig(small, CandidateConfig(bandwidths=(0.05, 0.15, 0.25, 0.4)))
     torch.manual_seed(0)
     old = FIM(old_cfg).eval()
     with torch.no_grad():
