@@ -735,3 +735,76 @@ def test_shipped_family_settings_are_the_ones_the_development_suite_chose(shippe
                                                 if r["prior_ratio"] <= 1 + result["prior_tolerance"])
     for key, value in result["chosen"]["setting"].items():
         assert getattr(shipped.config.candidates, key) == value, key
+
+
+# --- the candidate list ------------------------------------------------------------------------
+
+
+def test_names_and_counts_derive_from_the_candidate_list():
+    """Every name and count the network uses is the candidates' names, concatenated in list order."""
+    for cfg in (FIMConfig(), FIMConfig(NetworkConfig(max_dim=2), CandidateConfig(bandwidths=(0.1, 0.3)))):
+        cands = cfg.candidate_list()
+        m = FIM(cfg)
+        assert [c.name for c in m.candidates] == [c.name for c in cands]
+        assert m.drift_option_names == cfg.drift_option_names() == [n for c in cands for n in c.drift_options]
+        assert m.diffusion_option_names == [n for c in cands for n in c.diffusion_options]
+        assert cfg.query_feature_names() == [n for c in cands for n in c.query_feature_names + c.global_feature_names]
+        assert m.feature_layer().in_features == cfg.query_features
+        assert m.gate_layer().out_features == cfg.n_drift_options + cfg.n_diffusion_options
+
+
+def test_removing_candidates_shrinks_the_model():
+    """A config without the cross-validated average, the high-degree and the family fits builds a
+    model whose lists, features and head lose exactly those candidates' names."""
+    full = FIMConfig()
+    small = FIMConfig(candidates=CandidateConfig(cv_penalty=None, high_degrees=(), families=()))
+    names = lambda cfg: [c.name for c in cfg.candidate_list()]  # noqa: E731
+    removed = {"cross-validated average", "high-degree fits", "family fits"}
+    assert names(small) == [n for n in names(full) if n not in removed]
+    gone = [c for c in full.candidate_list() if c.name in removed]
+    assert set(full.drift_option_names()) - set(small.drift_option_names()) == {n for c in gone for n in c.drift_options}
+    assert set(full.query_feature_names()) - set(small.query_feature_names()) == {
+        n for c in gone for n in c.query_feature_names + c.global_feature_names}
+    assert small.drift_option_names() == ["nw h0.05", "nw h0.15", "nw h0.25", "nw h0.4", "ll h0.05", "ll h0.15",
+                                          "ll h0.25", "ll h0.4", "ls1", "ls3", "zero"]
+    m = FIM(small).eval()
+    assert m.gate_layer().out_features == len(small.drift_option_names()) + len(small.diffusion_option_names())
+    # the untrained model prefers the cubic fit when there is no cross-validated average
+    assert float(m.gate_layer().bias.detach()[m.drift_option_names.index("ls3")]) == 3.0
+    full_model = FIM(full)
+    assert float(full_model.gate_layer().bias.detach()[full_model.drift_option_names.index("cv average")]) == 3.0
+    out = m.explain(_ou_paths(), 0.01, torch.linspace(-0.5, 0.5, 5))
+    assert list(out["drift_gates"]) == small.drift_option_names()
+    assert not any(k.startswith("cv_delta") for k in out["statistics"])
+
+
+def test_the_cross_validated_average_reads_what_earlier_candidates_offer():
+    """Its options are every earlier candidate's cv options: the global fits, then the kernel drifts."""
+    from fimcg.fim.library import CrossValidatedAverage
+
+    cfg = FIMConfig(candidates=CandidateConfig(high_degrees=(5,), families=("sine",)))
+    cv = next(c for c in cfg.candidate_list() if isinstance(c, CrossValidatedAverage))
+    assert list(cv.option_names) == ["ls1", "ls3", "ls5", "sine fit", "ll h0.05", "ll h0.15", "ll h0.25", "ll h0.4"]
+    assert [n for n in cfg.query_feature_names() if n.endswith(":cv_delta0")] == [f"{o}:cv_delta0" for o in cv.option_names]
+    with pytest.raises(ValueError, match="needs the 'ls3' fit"):
+        CrossValidatedAverage([], 6.0, 0.5, 1)
+
+
+def test_calling_the_model_is_the_estimator_call_shape(model):
+    paths, loc = _ou_paths(), torch.linspace(-0.5, 0.5, 6)[:, None]
+    with torch.no_grad():
+        drift, diffusion = model(paths, 0.01, loc)
+        expected = model.estimate(paths, 0.01, loc)
+    assert drift.shape == diffusion.shape == (6, 1)
+    assert torch.equal(drift, expected[0]) and torch.equal(diffusion, expected[1])
+
+
+def test_config_round_trips_and_reads_the_flat_layout():
+    cfg = FIMConfig(NetworkConfig(d_model=32, n_heads=2), CandidateConfig(bandwidths=(0.1,), families=("tanh",)))
+    assert FIMConfig.from_dict(asdict(cfg)) == cfg
+    assert FIMConfig.from_dict({**asdict(cfg.network), **asdict(cfg.candidates)}) == cfg  # saved before the split
+    assert FIMConfig.from_dict({"candidates": {"bandwidths": [0.1]}}).candidates.bandwidths == (0.1,)
+    with pytest.raises(ValueError, match="unknown CandidateConfig field"):
+        FIMConfig.from_dict({"candidates": {"d_model": 3}})
+    with pytest.raises(ValueError, match="unknown FIMConfig field"):
+        FIMConfig.from_dict({"d_model": 3, "nonsense": 1})
