@@ -45,7 +45,7 @@ from IPython.display import display
 import fimcg
 from fimcg import systems
 from fimcg.app import figures
-from fimcg.fim.config import FIMConfig
+from fimcg.fim.config import FIMConfig, NetworkConfig
 from fimcg.fim.normalise import normalise
 from fimcg.fim.training.loop import PretrainConfig, export_weights, pretrain
 from fimcg.fim.training.prior import PriorConfig, SyntheticPrior, sample_equations
@@ -260,7 +260,7 @@ figures.drift_diffusion_figure(grid, {"FIM, per-path steps": fim.estimate(mixed,
 # the whole story):
 
 # %%
-tiny = PretrainConfig(model=asdict(FIMConfig(d_model=32, n_latents=8, n_encoder_blocks=1)),
+tiny = PretrainConfig(model=asdict(FIMConfig(NetworkConfig(d_model=32, n_latents=8, n_encoder_blocks=1))),
                       prior=asdict(PriorConfig(transitions_range=(100, 2000))),
                       steps=pick(400, 40), tokens_per_batch=4000, warmup=20, lr=3e-3,
                       val_every=pick(100, 20), val_batches=4, log_every=pick(10, 5))

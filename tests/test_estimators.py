@@ -326,3 +326,39 @@ def test_estimator_specific_bad_input():
         E.least_squares(GOOD, 0.1, loc, drift_basis="cubic")
     with pytest.raises(ValueError, match="drift_basis has 21 basis functions but only 18 increments"):
         E.least_squares(GOOD, 0.1, loc, drift_basis=20)
+
+
+# --- shared building blocks (also used by the FIM) ----------------------------------------------
+
+
+def test_shared_bases():
+    from fimcg.estimators.bases import basis, legendre, polynomial_features
+
+    x = torch.linspace(-1, 1, 7)[:, None]
+    assert torch.equal(polynomial_features(x, 3), torch.cat([torch.ones_like(x), x, x * x, x * x * x], dim=1))
+    assert E.polynomial_features is polynomial_features  # one implementation, re-exported
+    assert torch.equal(basis(2)(x), polynomial_features(x, 2))
+    with pytest.raises(TypeError, match="polynomial degree"):
+        basis(1.5, "drift_basis")
+    u = torch.linspace(-1, 1, 9)
+    p = legendre(u, 3)
+    torch.testing.assert_close(p[:, 2], 1.5 * u ** 2 - 0.5)
+    torch.testing.assert_close(p[:, 3], 2.5 * u ** 3 - 1.5 * u)
+
+
+def test_local_line_is_weighted_least_squares_and_shrinks_by_pseudo_counts():
+    from fimcg.estimators.kernels import local_line
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, generator=g, dtype=torch.float64)
+    y = 0.3 + 2.0 * x + 0.1 * torch.randn(200, generator=g, dtype=torch.float64)
+    w = torch.exp(-0.5 * ((x - 0.4) / 0.2) ** 2)
+    sums = [w.sum(), (w * y).sum(), (w * x).sum(), (w * x * x).sum(), (w * x * y).sum()]
+    nw, ll, _, _ = local_line(*sums, torch.tensor(0.4, dtype=torch.float64))
+    A = torch.stack([torch.ones_like(x), x - 0.4], dim=1) * w.sqrt()[:, None]
+    coef = torch.linalg.lstsq(A, (y * w.sqrt())[:, None]).solution[:, 0]
+    torch.testing.assert_close(ll, coef[0])
+    torch.testing.assert_close(nw, (w * y).sum() / w.sum())
+    # many pseudo-observations at q carrying prior_y pull both estimates to it
+    nw_s, ll_s, _, _ = local_line(*sums, torch.tensor(0.4, dtype=torch.float64), pseudo_count=1e9, prior_y=-1.0)
+    assert abs(float(nw_s) + 1) < 1e-5 and abs(float(ll_s) + 1) < 1e-5

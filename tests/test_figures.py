@@ -97,10 +97,10 @@ def test_latent_scatter_figure():
 
 def test_gates_figure_stacks_weights_that_sum_to_one():
     from fimcg.fim.model import FIM
-    from fimcg.fim.config import FIMConfig
+    from fimcg.fim.config import FIMConfig, NetworkConfig
 
     torch.manual_seed(0)
-    m = FIM(FIMConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1)).eval()
+    m = FIM(FIMConfig(NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1))).eval()
     with torch.no_grad():
         m.head[-1].weight.normal_(0, 0.5)
     sde = fimcg.systems.ornstein_uhlenbeck()

@@ -14,7 +14,7 @@ import fimcg
 from fimcg.io.checkpoint import LegacyFormatError
 from fimcg.fim.model import FIM, ExtrapolationWarning
 from fimcg.fim.weights import SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_SHA256, UnverifiedWeightsWarning, load_fim, save_weights
-from fimcg.fim.config import FIMConfig
+from fimcg.fim.config import CandidateConfig, FIMConfig, NetworkConfig
 
 torch.set_num_threads(1)
 
@@ -28,7 +28,7 @@ def _ou_paths(n_paths=4, n_steps=400, dt=0.01, seed=0):
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    m = FIM(FIMConfig(d_model=32, n_heads=2, n_latents=8, n_encoder_blocks=1, n_decoder_blocks=1))
+    m = FIM(FIMConfig(NetworkConfig(d_model=32, n_heads=2, n_latents=8, n_encoder_blocks=1, n_decoder_blocks=1)))
     # non-zero output head so the equivariance tests exercise the network, not only the kernel base
     with torch.no_grad():
         m.head[-1].weight.normal_(0, 0.3)
@@ -229,9 +229,9 @@ def test_missing_weights(tmp_path):
 def test_legacy_weights_are_refused_and_convert_to_the_model_they_were(tmp_path):
     """A pickle of the former format is never unpickled by load_fim; the explicit conversion
     completes configs saved before fields existed (no lack-of-fit tests, no cubic-member penalty)."""
-    legacy = FIM(FIMConfig(d_model=32, n_heads=2, n_latents=8, n_encoder_blocks=1, n_decoder_blocks=1,
-                           n_test_points=0, families=("tanh",), family_cubic_penalty=0.0))
-    cfg = asdict(legacy.config)
+    legacy = FIM(FIMConfig(NetworkConfig(d_model=32, n_heads=2, n_latents=8, n_encoder_blocks=1, n_decoder_blocks=1),
+                           CandidateConfig(n_test_points=0, families=("tanh",), family_cubic_penalty=0.0)))
+    cfg = {**asdict(legacy.config.network), **asdict(legacy.config.candidates)}  # the flat layout of the time
     del cfg["n_test_points"], cfg["family_cubic_penalty"]  # as saved before those fields existed
     old = tmp_path / "legacy.pt"
     torch.save({"format": "fimcg-fim-1", "config": cfg, "state_dict": legacy.state_dict(), "meta": {}}, old)
@@ -349,12 +349,13 @@ def test_polynomial_standard_errors_shrink_like_one_over_root_n():
 
 
 def test_feature_and_option_names_match_the_network():
-    for cfg in (FIMConfig(), FIMConfig(n_test_points=0), FIMConfig(bandwidths=(0.1,), max_dim=2)):
+    for cfg in (FIMConfig(), FIMConfig(candidates=CandidateConfig(n_test_points=0)),
+                FIMConfig(NetworkConfig(max_dim=2), CandidateConfig(bandwidths=(0.1,)))):
         names = cfg.query_feature_names()
         assert len(names) == len(set(names)) == cfg.query_features
         assert len(cfg.drift_option_names()) == cfg.n_drift_options
         assert len(cfg.diffusion_option_names()) == cfg.n_diffusion_options
-    assert FIMConfig(n_test_points=0).query_features < FIMConfig().query_features
+    assert FIMConfig(candidates=CandidateConfig(n_test_points=0)).query_features < FIMConfig().query_features
 
 
 def test_test_points_are_data_quantiles():
@@ -579,15 +580,15 @@ def test_family_members_on_the_cubic_pay_their_penalty():
     with pytest.raises(ValueError, match="cubic_penalty must be finite and >= 0"):
         family_fits(norm, q, ("tanh",), cubic_penalty=-1.0)
     with pytest.raises(ValueError, match="family_cubic_penalty must be finite and >= 0"):
-        FIMConfig(family_cubic_penalty=float("nan"))
+        CandidateConfig(family_cubic_penalty=float("nan"))
 
 
 def test_global_fits_on_a_binning_grid_match_the_exact_sums():
-    from fimcg.fim.candidates import FAMILIES, FIT_BIN_WIDTH, _binning, family_fits, high_degree_fits
+    from fimcg.fim.candidates import FAMILIES, FIT_BIN_WIDTH, context_binning, family_fits, high_degree_fits
 
     _, norm = _context_of(lambda x: x - x ** 3, sigma=0.8, n_steps=3000)
     q = torch.nn.functional.pad(torch.linspace(-1.5, 1.5, 30)[None, :, None], (0, 2))
-    one_dim, width, n_bins = _binning(norm, FIT_BIN_WIDTH)
+    one_dim, width, n_bins = context_binning(norm, FIT_BIN_WIDTH)
     assert one_dim and width == pytest.approx(FIT_BIN_WIDTH)
     for fn, arg in ((family_fits, FAMILIES), (high_degree_fits, (5, 7))):
         exact, cv_exact = fn(norm, q, arg)
@@ -597,10 +598,10 @@ def test_global_fits_on_a_binning_grid_match_the_exact_sums():
 
 
 def test_regression_sums_give_the_residuals_of_a_direct_fit():
-    from fimcg.fim.candidates import _RegressionSums
+    from fimcg.fim.candidates import RegressionSums
 
     _, norm = _context_of(lambda x: -x, n_paths=3, n_steps=200)
-    sums = _RegressionSums.of(norm, None, 1e6)  # a negligible ridge: ordinary least squares
+    sums = RegressionSums.of(norm, None, 1e6)  # a negligible ridge: ordinary least squares
     basis = sums.legendre(sums.z, 3)  # (1, N, 1, 4)
     (coef, err), = sums.solve(basis)
     y = (norm.dx / norm.dt)[0, :, 0].double()
@@ -619,15 +620,15 @@ def test_unknown_function_family_is_named():
     with pytest.raises(ValueError, match="unknown function family 'cosh'"):
         family_fits(norm, torch.zeros(1, 3, 3), ("cosh",))
     with pytest.raises(ValueError, match=r"unknown function families \['cosh'\]"):
-        FIMConfig(families=("tanh", "cosh"))
+        CandidateConfig(families=("tanh", "cosh"))
     with pytest.raises(ValueError, match="high_degrees must be >= 4"):
-        FIMConfig(high_degrees=(3, 5))
+        CandidateConfig(high_degrees=(3, 5))
     with pytest.raises(ValueError, match=r"family_frequencies must be a non-empty list of finite numbers > 0"):
-        FIMConfig(family_frequencies=(1.0, -2.0))
+        CandidateConfig(family_frequencies=(1.0, -2.0))
     with pytest.raises(ValueError, match="family_centres must be >= 1"):
-        FIMConfig(family_centres=0)
+        CandidateConfig(family_centres=0)
     with pytest.raises(ValueError, match="fit_bin_width must be finite and > 0"):
-        FIMConfig(fit_bin_width=0.0)
+        CandidateConfig(fit_bin_width=0.0)
 
 
 def test_family_grid_is_part_of_the_config():
@@ -643,9 +644,9 @@ def test_family_grid_is_part_of_the_config():
     omega = 3.0 * float(norm.std[0, 0])  # sin(3 x) in standardised units
     errors = {}
     for name, frequencies in (("right", (omega,)), ("wrong", (0.3 * omega,))):
-        cfg = FIMConfig(family_frequencies=frequencies)
+        cfg = FIMConfig(candidates=CandidateConfig(family_frequencies=frequencies))
         assert FIMConfig.from_dict(asdict(cfg)) == cfg
-        fits, _ = family_fits(norm, q, ("sine",), **cfg.family_grid())
+        fits, _ = family_fits(norm, q, ("sine",), **cfg.candidates.family_grid())
         errors[name] = _rel(fits[0, :, 0, 0], truth)
     assert errors["right"] < 0.5 * errors["wrong"], errors
 
@@ -733,4 +734,77 @@ def test_shipped_family_settings_are_the_ones_the_development_suite_chose(shippe
     assert result["chosen"]["dev_ratio"] == min(r["dev_ratio"] for r in result["rows"]
                                                 if r["prior_ratio"] <= 1 + result["prior_tolerance"])
     for key, value in result["chosen"]["setting"].items():
-        assert getattr(shipped.config, key) == value, key
+        assert getattr(shipped.config.candidates, key) == value, key
+
+
+# --- the candidate list ------------------------------------------------------------------------
+
+
+def test_names_and_counts_derive_from_the_candidate_list():
+    """Every name and count the network uses is the candidates' names, concatenated in list order."""
+    for cfg in (FIMConfig(), FIMConfig(NetworkConfig(max_dim=2), CandidateConfig(bandwidths=(0.1, 0.3)))):
+        cands = cfg.candidate_list()
+        m = FIM(cfg)
+        assert [c.name for c in m.candidates] == [c.name for c in cands]
+        assert m.drift_option_names == cfg.drift_option_names() == [n for c in cands for n in c.drift_options]
+        assert m.diffusion_option_names == [n for c in cands for n in c.diffusion_options]
+        assert cfg.query_feature_names() == [n for c in cands for n in c.query_feature_names + c.global_feature_names]
+        assert m.feature_layer().in_features == cfg.query_features
+        assert m.gate_layer().out_features == cfg.n_drift_options + cfg.n_diffusion_options
+
+
+def test_removing_candidates_shrinks_the_model():
+    """A config without the cross-validated average, the high-degree and the family fits builds a
+    model whose lists, features and head lose exactly those candidates' names."""
+    full = FIMConfig()
+    small = FIMConfig(candidates=CandidateConfig(cv_penalty=None, high_degrees=(), families=()))
+    names = lambda cfg: [c.name for c in cfg.candidate_list()]  # noqa: E731
+    removed = {"cross-validated average", "high-degree fits", "family fits"}
+    assert names(small) == [n for n in names(full) if n not in removed]
+    gone = [c for c in full.candidate_list() if c.name in removed]
+    assert set(full.drift_option_names()) - set(small.drift_option_names()) == {n for c in gone for n in c.drift_options}
+    assert set(full.query_feature_names()) - set(small.query_feature_names()) == {
+        n for c in gone for n in c.query_feature_names + c.global_feature_names}
+    assert small.drift_option_names() == ["nw h0.05", "nw h0.15", "nw h0.25", "nw h0.4", "ll h0.05", "ll h0.15",
+                                          "ll h0.25", "ll h0.4", "ls1", "ls3", "zero"]
+    m = FIM(small).eval()
+    assert m.gate_layer().out_features == len(small.drift_option_names()) + len(small.diffusion_option_names())
+    # the untrained model prefers the cubic fit when there is no cross-validated average
+    assert float(m.gate_layer().bias.detach()[m.drift_option_names.index("ls3")]) == 3.0
+    full_model = FIM(full)
+    assert float(full_model.gate_layer().bias.detach()[full_model.drift_option_names.index("cv average")]) == 3.0
+    out = m.explain(_ou_paths(), 0.01, torch.linspace(-0.5, 0.5, 5))
+    assert list(out["drift_gates"]) == small.drift_option_names()
+    assert not any(k.startswith("cv_delta") for k in out["statistics"])
+
+
+def test_the_cross_validated_average_reads_what_earlier_candidates_offer():
+    """Its options are every earlier candidate's cv options: the global fits, then the kernel drifts."""
+    from fimcg.fim.library import CrossValidatedAverage
+
+    cfg = FIMConfig(candidates=CandidateConfig(high_degrees=(5,), families=("sine",)))
+    cv = next(c for c in cfg.candidate_list() if isinstance(c, CrossValidatedAverage))
+    assert list(cv.option_names) == ["ls1", "ls3", "ls5", "sine fit", "ll h0.05", "ll h0.15", "ll h0.25", "ll h0.4"]
+    assert [n for n in cfg.query_feature_names() if n.endswith(":cv_delta0")] == [f"{o}:cv_delta0" for o in cv.option_names]
+    with pytest.raises(ValueError, match="needs the 'ls3' fit"):
+        CrossValidatedAverage([], 6.0, 0.5, 1)
+
+
+def test_calling_the_model_is_the_estimator_call_shape(model):
+    paths, loc = _ou_paths(), torch.linspace(-0.5, 0.5, 6)[:, None]
+    with torch.no_grad():
+        drift, diffusion = model(paths, 0.01, loc)
+        expected = model.estimate(paths, 0.01, loc)
+    assert drift.shape == diffusion.shape == (6, 1)
+    assert torch.equal(drift, expected[0]) and torch.equal(diffusion, expected[1])
+
+
+def test_config_round_trips_and_reads_the_flat_layout():
+    cfg = FIMConfig(NetworkConfig(d_model=32, n_heads=2), CandidateConfig(bandwidths=(0.1,), families=("tanh",)))
+    assert FIMConfig.from_dict(asdict(cfg)) == cfg
+    assert FIMConfig.from_dict({**asdict(cfg.network), **asdict(cfg.candidates)}) == cfg  # saved before the split
+    assert FIMConfig.from_dict({"candidates": {"bandwidths": [0.1]}}).candidates.bandwidths == (0.1,)
+    with pytest.raises(ValueError, match="unknown CandidateConfig field"):
+        FIMConfig.from_dict({"candidates": {"d_model": 3}})
+    with pytest.raises(ValueError, match="unknown FIMConfig field"):
+        FIMConfig.from_dict({"d_model": 3, "nonsense": 1})

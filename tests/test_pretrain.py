@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from fimcg.io.checkpoint import load_checkpoint
-from fimcg.fim.config import FIMConfig
+from fimcg.fim.config import CandidateConfig, FIMConfig, NetworkConfig
 from fimcg.fim.weights import load_fim
 from fimcg.fim.training.loop import PretrainConfig, main, pretrain
 
-TINY_MODEL = asdict(FIMConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1))
+TINY_MODEL = asdict(FIMConfig(NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)))
 
 
 def _tiny(steps: int, **kw) -> PretrainConfig:
@@ -155,9 +155,9 @@ def test_warm_start_maps_features_and_options_by_name():
     from fimcg.fim.model import FIM
     from fimcg.fim.training.loop import warm_start
 
-    small = dict(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
-    old_cfg = FIMConfig(bandwidths=(0.05, 0.15, 0.4), n_test_points=0, cv_penalty=None, **small)
-    new_cfg = FIMConfig(bandwidths=(0.05, 0.15, 0.25, 0.4), **small)
+    small = NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
+    old_cfg = FIMConfig(small, CandidateConfig(bandwidths=(0.05, 0.15, 0.4), n_test_points=0, cv_penalty=None))
+    new_cfg = FIMConfig(small, CandidateConfig(bandwidths=(0.05, 0.15, 0.25, 0.4)))
     torch.manual_seed(0)
     old = FIM(old_cfg).eval()
     with torch.no_grad():
@@ -179,6 +179,36 @@ def test_warm_start_maps_features_and_options_by_name():
     assert float(g_new["ls3"].max()) < 0.01 * float(g_old["ls3"].min()) + 1e-6
     with pytest.raises(ValueError, match="do not have yet"):
         warm_start(FIM(new_cfg), handed.state_dict(), new_cfg, hand_over={"cv average": "ls3"})
+
+
+def test_warm_start_follows_names_not_positions():
+    """Two configs with the same candidates in another order (families, bandwidths) have the same
+    features and options at other positions: warm_start moves input columns and gate rows by
+    name, so the warm-started model computes what the old one did."""
+    from fimcg.fim.model import FIM
+    from fimcg.fim.training.loop import warm_start
+
+    small = NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
+    old_cfg = FIMConfig(small, CandidateConfig(bandwidths=(0.1, 0.3), families=("tanh", "sine"), high_degrees=()))
+    new_cfg = FIMConfig(small, CandidateConfig(bandwidths=(0.3, 0.1), families=("sine", "tanh"), high_degrees=()))
+    assert old_cfg.drift_option_names() != new_cfg.drift_option_names()
+    assert sorted(old_cfg.query_feature_names()) == sorted(new_cfg.query_feature_names())
+    torch.manual_seed(0)
+    old = FIM(old_cfg).eval()
+    with torch.no_grad():
+        old.gate_layer().weight.normal_(0, 0.3)
+        old.gate_layer().bias.normal_(0, 0.3)
+    new = FIM(new_cfg).eval()
+    assert warm_start(new, old.state_dict(), old_cfg) == ["query_embed.0.weight", "head.3.weight", "head.3.bias"]
+    gen = torch.Generator().manual_seed(1)
+    paths = (0.1 * torch.randn(4, 300, 1, generator=gen)).cumsum(1)
+    x = torch.linspace(-0.5, 0.5, 7)
+    with torch.no_grad():
+        for a, b in zip(old(paths, 0.01, x), new(paths, 0.01, x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        g_old, g_new = old.explain(paths, 0.01, x)["drift_gates"], new.explain(paths, 0.01, x)["drift_gates"]
+    for name in old_cfg.drift_option_names():
+        torch.testing.assert_close(g_new[name], g_old[name], rtol=1e-4, atol=1e-6)
 
 
 def test_fine_tuned_weights_remember_what_they_started_from(tmp_path):

@@ -27,14 +27,14 @@ from fimcg.coarse_grain.result import CoarseGrainResult
 from fimcg.coarse_grain.decoupled import coarse_grain
 from fimcg.coarse_grain.options import InitConfig, LikelihoodConfig
 from fimcg.estimators.classic import local_linear
-from fimcg.fim.config import FIMConfig
+from fimcg.fim.config import FIMConfig, NetworkConfig
 from fimcg.fim.weights import load_fim
 from fimcg.coarse_grain.joint import JointResult
 from fimcg.fim.training.loop import PretrainConfig, export_weights, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 EXTENSIONS = (".pt", ".pth", ".safetensors", ".bin", "")
-TINY_MODEL = asdict(FIMConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1))
+TINY_MODEL = asdict(FIMConfig(NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)))
 
 
 class _Exploit:

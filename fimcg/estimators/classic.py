@@ -32,13 +32,13 @@ With ``empty="nan"`` those locations are NaN instead, which makes "no data here"
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any, Callable, Literal
 
 import torch
 
 from .._validation import check_int, check_locations, check_paths, check_steps
+from .bases import basis, polynomial_features
 
 __all__ = ["increments", "binned_km", "local_linear", "default_bandwidth", "least_squares", "polynomial_features",
            "ESTIMATORS", "get_estimator"]
@@ -384,33 +384,6 @@ def local_linear(paths: Any, dt: Any, locations: Any, *, bandwidth: float | Any 
 # Least squares in a known function class (the oracle)
 # --------------------------------------------------------------------------------------------------
 
-def polynomial_features(x: torch.Tensor, degree: int) -> torch.Tensor:
-    """All monomials of total degree <= ``degree`` of the d coordinates: (..., d) -> (..., K).
-
-    Order: constant first, then by degree; for d = 1 this is [1, x, x^2, ..., x^degree].
-    """
-    degree = check_int(degree, name="degree", minimum=0)
-    d = x.shape[-1]
-    cols = [torch.ones_like(x[..., 0])]
-    for deg in range(1, degree + 1):
-        for combo in itertools.combinations_with_replacement(range(d), deg):
-            term = x[..., combo[0]]
-            for k in combo[1:]:
-                term = term * x[..., k]
-            cols.append(term)
-    return torch.stack(cols, dim=-1)
-
-
-def _basis(spec: int | Callable, name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    if callable(spec):
-        return spec
-    if isinstance(spec, bool) or not isinstance(spec, int):
-        raise TypeError(f"{name} must be a polynomial degree (int >= 0) or a callable (..., d) -> (..., K), "
-                        f"got {spec!r}")
-    deg = check_int(spec, name=name, minimum=0)
-    return lambda z: polynomial_features(z, deg)
-
-
 def _ls_solve(phi: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
     """Least-squares coefficients (K, d) of y (N, d) on features phi (N, K), in float64."""
     n, k = phi.shape
@@ -446,7 +419,7 @@ def least_squares(paths: Any, dt: Any, locations: Any, *, drift_basis: int | Cal
         double well) this is the best a parametric method can do on the data.
     """
     x, dx, tau, loc, _ = _prepare(paths, dt, locations, "fill", 1)
-    phi_f, phi_g = _basis(drift_basis, "drift_basis"), _basis(diff2_basis, "diff2_basis")
+    phi_f, phi_g = basis(drift_basis, "drift_basis"), basis(diff2_basis, "diff2_basis")
     callable_basis = callable(drift_basis) or callable(diff2_basis)
     x64, dx64, loc64 = x.double(), dx.double(), loc.double()
     if callable_basis:

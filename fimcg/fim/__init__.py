@@ -5,14 +5,17 @@ function-family least squares, a cross-validated average) by the context, pretra
 prior of SDEs. Unlike FIM-SDE (a transformer that outputs f and g directly), every drift it returns is
 a location-wise mixture of those estimates.
 
-Modules, in reading order: :mod:`.normalise` (units), :mod:`.candidates` (the classic estimates),
-:mod:`.config`, :mod:`.network`, :mod:`.model` (:class:`FIM`), :mod:`.weights` (shipped weights),
-:mod:`.training` (prior, loss, loop). Imports within the package: ``sde``, ``io``, ``_validation``.
+Modules, in reading order: :mod:`.normalise` (units), :mod:`.candidates` (the classic estimates as
+functions), :mod:`.library` (each candidate as one object behind the :class:`Candidate` protocol),
+:mod:`.config` (:class:`NetworkConfig`, :class:`CandidateConfig`, :class:`FIMConfig`), :mod:`.network`,
+:mod:`.model` (:class:`FIM`), :mod:`.weights` (shipped weights), :mod:`.training` (prior, loss, loop).
+Imports within the package: ``sde``, ``io``, ``estimators`` (shared bases and kernel formulas), ``_validation``.
 """
 
-from .config import FIMConfig
+from .config import CandidateConfig, FIMConfig, NetworkConfig
+from .library import Candidate, CandidateOutput, DecoderState
 from .model import FIM, EncodedContext, ExtrapolationWarning, Prediction
 from .weights import SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_SHA256, UnverifiedWeightsWarning, load_fim, save_weights
 
-__all__ = ["FIM", "FIMConfig", "load_fim", "save_weights", "ExtrapolationWarning", "UnverifiedWeightsWarning",
+__all__ = ["FIM", "FIMConfig", "NetworkConfig", "CandidateConfig", "Candidate", "CandidateOutput", "DecoderState", "load_fim", "save_weights", "ExtrapolationWarning", "UnverifiedWeightsWarning",
            "EncodedContext", "Prediction", "SHIPPED_WEIGHTS", "SHIPPED_WEIGHTS_SHA256"]

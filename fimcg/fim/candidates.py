@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Sequence
 import torch
 import torch.nn.functional as F
-from .normalise import Normalised, _active_dims, time_weights
+from ..estimators.bases import legendre, polynomial_features
+from ..estimators.kernels import local_line
+from .normalise import Normalised, active_dims, time_weights
 
 
 #: prior standard deviation of the Legendre coefficients of :func:`high_degree_fits` and
@@ -43,11 +45,70 @@ FIT_BIN_WIDTH = 0.04
 FAMILIES = ("tanh", "sine", "rational")
 
 
+#: prior standard deviation of the coefficients of the linear and cubic drift fits and the
+#: quadratic g² fits of :func:`polynomial_fits` (normalised units): a real prior, which shrinks
+#: short contexts towards zero drift (the global fits beyond use the weak :data:`GLOBAL_FIT_PRIOR_STD`)
+POLYNOMIAL_PRIOR_STD = 2.0
+
+
+#: the cross-validated average's weights are softmax(-temperature Δ): Akaike weights for 0.5
+CV_TEMPERATURE = 0.5
+
+
+#: Δ of the cross-validated average are capped here (unavailable candidates sit at the cap)
+CV_DELTA_CAP = 1e4
+
+
+#: ridge added to the local variance of x in every local line, as a fraction of the squared bandwidth
+LOCAL_LINE_RIDGE = 0.05
+
+
+#: the floor of the noise-robust estimates of g'², as a fraction of the raw ones (kernel second
+#: moments) or of the dataset's mean second moment (quadratic fits): they are noisier and can dip below 0
+G2_FLOOR = 0.05
+
+
+#: the floor of the denominator 1 - leverage of a leave-one-out residual
+LEVERAGE_FLOOR = 0.05
+
+
+#: floor of a variance before its logarithm is taken (log standard errors, log g'²)
+LOG_FLOOR = 1e-8
+
+
+#: floor of the kernel mass per transition before its logarithm (a query far from the data)
+LOG_MASS_FLOOR = 1e-6
+
+
+#: floor of variances and mean squared errors that are divided by (a context with no spread)
+VARIANCE_FLOOR = 1e-12
+
+
+#: floor of the data-dependent ridge penalties λ of the least-squares fits (and of the data range's radius)
+RIDGE_FLOOR = 1e-6
+
+
+#: kernel exponents below this are clamped: denormal floats are very slow on CPUs
+KERNEL_EXPONENT_FLOOR = -60.0
+
+
+#: entries of the (B, K, G, N) kernel matrix computed at once by the exact kernel sums
+KERNEL_CHUNK = 1 << 24
+
+
+#: grid points of the binned kernel sums per smallest bandwidth
+KERNEL_BINS_PER_BANDWIDTH = 4
+
+
+#: the centres of the tanh and rational family terms span these quantiles of the data
+FAMILY_CENTRE_QUANTILES = (0.05, 0.95)
+
+
 def _gaussian_weights(d2: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
     """Kernel weights exp(coef_k d²) (B, K, ...) of squared distances d2 (B, ...) for K coefficients."""
     # clamping the exponent avoids denormal floats, which are very slow on CPUs
     c = coef.reshape((1, -1) + (1,) * (d2.ndim - 1))
-    return torch.exp((d2[:, None] * c).clamp_(min=-60.0))
+    return torch.exp((d2[:, None] * c).clamp_(min=KERNEL_EXPONENT_FLOOR))
 
 
 def _kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
@@ -58,7 +119,7 @@ def _kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: tor
     """
     B, N, _ = x.shape
     K = coef.shape[0]
-    step = max(1, (1 << 24) // max(1, B * K * N))
+    step = max(1, KERNEL_CHUNK // max(1, B * K * N))
     sums = []
     for g0 in range(0, q.shape[1], step):
         d2 = torch.cdist(q[:, g0:g0 + step], x).square()  # (B, g, N); not in place: cdist needs its output for backward
@@ -67,7 +128,7 @@ def _kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, coef: tor
     return torch.cat(sums, dim=2)
 
 
-def _linear_binning(x: torch.Tensor, vals: torch.Tensor, bin_width: float, n_bins: int
+def _linearcontext_binning(x: torch.Tensor, vals: torch.Tensor, bin_width: float, n_bins: int
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Linear binning: each of the N values (B, N, V) at x (B, N) is split between the two nearest
     of ``n_bins`` grid points (spacing ``bin_width``, from the smallest x). Returns the grid sums
@@ -96,28 +157,10 @@ def _binned_kernel_sums(x: torch.Tensor, vals: torch.Tensor, q: torch.Tensor, co
     x (B, N) and q (B, G): the active coordinate; vals (B, N, C).
     """
     B = x.shape[0]
-    grid_vals, centres = _linear_binning(x, vals, bin_width, n_bins)
+    grid_vals, centres = _linearcontext_binning(x, vals, bin_width, n_bins)
     w = _gaussian_weights((q[:, :, None] - centres[:, None, :]).square(), coef)  # (B, K, G, M)
     K, G = coef.shape[0], q.shape[1]
     return torch.bmm(w.reshape(B, K * G, n_bins), grid_vals).reshape(B, K, G, -1)
-
-
-def _local_line(mass: torch.Tensor, sum_y: torch.Tensor, sum_x: torch.Tensor, sum_xx: torch.Tensor,
-                sum_xy: torch.Tensor, mean_y: torch.Tensor, q: torch.Tensor, s: float, h2: torch.Tensor):
-    """Nadaraya-Watson and local-linear fits of y at q from kernel sums (all broadcastable).
-
-    ``s`` pseudo-transitions at x' = q carrying the dataset's mean ``mean_y`` are added to every
-    sum (shrinkage where data are scarce), and the local variance of x gets a ridge of 5% of the
-    squared bandwidth ``h2``. Returns ``(nw, ll, ex, var)``: the local mean of y, the local line at
-    q, the local mean of x and the (ridged) local variance of x.
-    """
-    den = mass + s
-    nw = (sum_y + s * mean_y) / den
-    ex = (sum_x + s * q) / den
-    exx = (sum_xx + s * q * q) / den
-    exy = (sum_xy + s * q * mean_y) / den
-    var = (exx - ex ** 2).clamp_min(0) + 0.05 * h2  # a small ridge keeps sparse slopes tame
-    return nw, nw + (exy - ex * nw) / var * (q - ex), ex, var
 
 
 def _kernel_values(ctx: Normalised, da: int) -> torch.Tensor:
@@ -141,11 +184,12 @@ def _pad_moments(m: torch.Tensor, da: int, D: int) -> torch.Tensor:
 
 
 def _kernel_bin_width(bandwidths: Sequence[float]) -> float:
-    """Grid spacing of the binned kernel sums: a quarter of the smallest bandwidth."""
-    return min(bandwidths) / 4
+    """Grid spacing of the binned kernel sums: a fraction (:data:`KERNEL_BINS_PER_BANDWIDTH`) of the
+    smallest bandwidth."""
+    return min(bandwidths) / KERNEL_BINS_PER_BANDWIDTH
 
 
-def _binning(ctx: Normalised, bin_width: float) -> tuple[bool, float, int]:
+def context_binning(ctx: Normalised, bin_width: float) -> tuple[bool, float, int]:
     """(one-dimensional states?, bin width, number of bins) of the linear binning of a context on a
     grid of spacing ``bin_width`` (standardised units)."""
     one_dim = bool((ctx.dim_mask.sum(dim=1) == 1).all()) and bool((ctx.dim_mask[:, 0] == 1).all())
@@ -165,7 +209,7 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
     at the data come from the binning grid (interpolated linearly), so the cost is O(N + M²) per
     bandwidth. One-dimensional states only: returns None otherwise.
     """
-    one_dim, bin_width, n_bins = _binning(ctx, _kernel_bin_width(bandwidths))
+    one_dim, bin_width, n_bins = context_binning(ctx, _kernel_bin_width(bandwidths))
     if not one_dim:
         return None
     B, N, _ = ctx.x.shape
@@ -189,25 +233,52 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
         agg = agg - w[..., None] * torch.roll(vals, shift, dims=1)[:, None]
     # the local line at x_n, with the same shrinkage and ridge as kernel_features
     h2 = torch.tensor([h * h for h in bandwidths], dtype=x.dtype, device=x.device)[None, :, None]
-    ll = _local_line(*agg.unbind(-1), glob[..., 1], x[:, None], shrinkage, h2)[1]  # (B, K, N)
+    mass, sum_y, sum_x, sum_xx, sum_xy = agg.unbind(-1)
+    ll = local_line(mass, sum_y, sum_x, sum_xx, sum_xy, x[:, None], pseudo_count=shrinkage, prior_y=glob[..., 1],
+                    ridge=LOCAL_LINE_RIDGE * h2)[1]  # (B, K, N)
     err = (y[:, None] - ll).square()
     return (err if omega is None else err * omega[:, None, :, 0]).mean(dim=2)
 
 
+def cross_validated_average(drifts: torch.Tensor, cv: torch.Tensor, n: int, penalties: Sequence[float], *,
+                            reference: int, temperature: float = CV_TEMPERATURE, cap: float = CV_DELTA_CAP
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A model average of J drift estimates, weighted by their cross-validation errors.
+
+    Each candidate j has a leave-out prediction error CV_j; Δ_j = n (CV_j - min CV) / σ² with σ² the
+    error of the ``reference`` candidate is, for large n, the candidate's Akaike information
+    criterion relative to the best (Stone, 1977). Each candidate pays its ``penalties[j]`` on top
+    (a preference for simple global fits unless the data clearly contradict them), and the weights
+    are softmax(-temperature Δ) (Akaike weights for 0.5).
+
+    Args:
+        drifts: (B, G, J, D) the candidates' drifts at the queries.
+        cv: (B, D, J) their CV errors (inf: unavailable; such a candidate sits at the cap).
+        n: transitions per dataset. penalties: (J,) Δ added to each candidate.
+        reference: the index of the candidate whose CV error sets the scale σ².
+
+    Returns:
+        ``(drift, delta)``: drift (B, G, D) and Δ (B, D, J), capped at ``cap``.
+    """
+    sigma2 = cv[..., reference:reference + 1].clamp_min(VARIANCE_FLOOR)
+    delta = n * (cv - cv.min(dim=-1, keepdim=True).values) / sigma2
+    extra = torch.as_tensor(penalties, dtype=drifts.dtype, device=drifts.device)
+    delta = (delta + extra).clamp(max=cap)
+    w = torch.softmax(-temperature * delta, dim=-1)  # (B, D, J)
+    return torch.einsum("bdj,bgjd->bgd", w, drifts), delta
+
+
 def cross_validated_drift(ls_fits: torch.Tensor, ll: torch.Tensor, cv_poly: torch.Tensor,
                           cv_kernel: torch.Tensor | None, n: int, penalty: float, *,
-                          poly_penalty: Sequence[float] | None = None, temperature: float = 0.5,
-                          cap: float = 1e4) -> tuple[torch.Tensor, torch.Tensor]:
+                          poly_penalty: Sequence[float] | None = None, temperature: float = CV_TEMPERATURE,
+                          cap: float = CV_DELTA_CAP) -> tuple[torch.Tensor, torch.Tensor]:
     """A model average of the least-squares and local-linear drifts, weighted by cross-validation.
 
     Each candidate j (linear fit, cubic fit, higher-degree and family fits, local-linear drift at
-    each bandwidth) has a leave-out prediction error CV_j; Δ_j = n (CV_j - min CV) / σ² with σ² the
-    cubic fit's CV error is, for large n, the candidate's Akaike information criterion relative to
-    the best (Stone, 1977). Kernel drifts pay ``penalty`` on top and polynomial fits their
-    ``poly_penalty`` (a preference for the simple global fit unless the data clearly contradict
-    it), and the weights are softmax(-temperature Δ) (Akaike weights for 0.5). So a linear drift
-    gets the linear fit, a polynomial one the cubic fit, and a drift that no cubic explains a
-    higher-degree fit or the kernel drift at the bandwidth that predicts best.
+    each bandwidth) gets Δ_j as in :func:`cross_validated_average` with the cubic fit's error as
+    the scale. Kernel drifts pay ``penalty`` on top and polynomial fits their ``poly_penalty``. So
+    a linear drift gets the linear fit, a polynomial one the cubic fit, and a drift that no cubic
+    explains a higher-degree fit or the kernel drift at the bandwidth that predicts best.
 
     Args:
         ls_fits: (B, G, P, D) least-squares drifts at the queries: linear, cubic, then any others.
@@ -228,15 +299,9 @@ def cross_validated_drift(ls_fits: torch.Tensor, ll: torch.Tensor, cv_poly: torc
     kern = torch.full((B, D, K), math.inf, dtype=ll.dtype, device=ll.device)
     if cv_kernel is not None:
         kern[:, 0] = cv_kernel
-    cv = torch.cat([cv_poly, kern], dim=-1)  # (B, D, P + K)
-    sigma2 = cv_poly[..., 1:2].clamp_min(1e-12)
-    delta = n * (cv - cv.min(dim=-1, keepdim=True).values) / sigma2
-    extra = torch.zeros(P, dtype=ll.dtype, device=ll.device) if poly_penalty is None else torch.as_tensor(
-        poly_penalty, dtype=ll.dtype, device=ll.device)
-    delta = torch.cat([delta[..., :P] + extra, delta[..., P:] + penalty], dim=-1).clamp(max=cap)
-    w = torch.softmax(-temperature * delta, dim=-1)  # (B, D, P + K)
-    drift = torch.einsum("bdj,bgjd->bgd", w, torch.cat([ls_fits, ll], dim=2))
-    return drift, delta
+    penalties = list(poly_penalty if poly_penalty is not None else [0.0] * P) + [penalty] * K
+    return cross_validated_average(torch.cat([ls_fits, ll], dim=2), torch.cat([cv_poly, kern], dim=-1), n, penalties,
+                                   reference=1, temperature=temperature, cap=cap)
 
 
 @dataclass
@@ -288,11 +353,11 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     B, N, D = ctx.x.shape
     G, K = q.shape[1], len(bandwidths)
     dt = ctx.dt.mean(dim=1, keepdim=True)  # (B, 1, 1): the (mean) rescaled step of each dataset
-    da = _active_dims(ctx)
+    da = active_dims(ctx)
     vals = _kernel_values(ctx, da)  # (B, N, 1 + 6 da): the padding dimensions' sums are zero
     glob = _pad_moments(vals.mean(dim=1), da, D)[:, None, None]  # (B, 1, 1, 1 + 6D)
     coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=q.dtype, device=q.device)
-    one_dim, bin_width, n_bins = _binning(ctx, _kernel_bin_width(bandwidths))
+    one_dim, bin_width, n_bins = context_binning(ctx, _kernel_bin_width(bandwidths))
     if binned is None:
         binned = one_dim and n_bins * 2 < N
     if binned:
@@ -306,16 +371,19 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     s = shrinkage
     qk = q[:, None]  # (B, 1, G, D)
     h2 = torch.tensor([h * h for h in bandwidths], dtype=q.dtype, device=q.device)[None, :, None, None]
-    m1, ll, ex, var = _local_line(agg[..., :1], agg[..., 1:1 + D], agg[..., 1 + 3 * D:1 + 4 * D],
-                                  agg[..., 1 + 4 * D:1 + 5 * D], agg[..., 1 + 5 * D:], glob[..., 1:1 + D], qk, s, h2)
+    # the local lines: shrunk towards the dataset's mean drift by s pseudo-transitions at q, and a
+    # small ridge keeps sparse slopes tame
+    m1, ll, ex, var = local_line(agg[..., :1], agg[..., 1:1 + D], agg[..., 1 + 3 * D:1 + 4 * D],
+                                 agg[..., 1 + 4 * D:1 + 5 * D], agg[..., 1 + 5 * D:], qk, pseudo_count=s,
+                                 prior_y=glob[..., 1:1 + D], ridge=LOCAL_LINE_RIDGE * h2)
     # second moments with the same pseudo-transitions
     m2 = (agg[..., 1 + D:1 + 2 * D] + s * glob[..., 1 + D:1 + 2 * D]) / (mass + s)
     mlag = (agg[..., 1 + 2 * D:1 + 3 * D] + s * glob[..., 1 + 2 * D:1 + 3 * D]) / (mass + s)
-    # noise-robust second moment: it is noisier and can dip below zero, so it is floored at 5% of the raw one
-    robust = torch.maximum(m2 + 2 * mlag, 0.05 * m2)
-    log_se = 0.5 * (torch.log(m2.clamp_min(1e-8)) - torch.log(dt[:, None]) - torch.log(mass + s))
+    # noise-robust second moment: it is noisier and can dip below zero, so it is floored at G2_FLOOR of the raw one
+    robust = torch.maximum(m2 + 2 * mlag, G2_FLOOR * m2)
+    log_se = 0.5 * (torch.log(m2.clamp_min(LOG_FLOOR)) - torch.log(dt[:, None]) - torch.log(mass + s))
     log_se_ll = log_se + 0.5 * torch.log1p((qk - ex) ** 2 / var)
-    log_mass = torch.log(mass / N + 1e-6)
+    log_mass = torch.log(mass / N + LOG_MASS_FLOOR)
     feats = torch.cat([log_mass, torch.asinh(m1), torch.asinh(ll), torch.asinh(m2), torch.asinh(robust), log_se],
                       dim=-1)  # (B, K, G, 1 + 5D)
 
@@ -330,7 +398,7 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     )
 
 
-def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0, with_cv: bool = False
+def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = POLYNOMIAL_PRIOR_STD, with_cv: bool = False
                     ) -> tuple[torch.Tensor, ...]:
     """Global Bayesian least-squares polynomial estimates at normalised query locations.
 
@@ -356,12 +424,12 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
         Padding dimensions are not fitted: they get what the fits give on their all-zero data (zero
         fits, F statistic and CV errors; the log standard error of a ridge fit to zeros).
     """
-    D, da = ctx.x.shape[-1], _active_dims(ctx)
+    D, da = ctx.x.shape[-1], active_dims(ctx)
     x, dt, dx, lagprod, q = ctx.x[..., :da], ctx.dt, ctx.dx[..., :da], ctx.lagprod[..., :da], q[..., :da]
     B, N, _ = x.shape
 
-    def powers(z: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.ones_like(z), z, z * z, z * z * z], dim=-1)
+    def powers(z: torch.Tensor) -> torch.Tensor:  # (...) -> (..., 4): 1, z, z², z³ per coordinate
+        return polynomial_features(z[..., None], 3)
 
     phi = powers(x)  # (B, N, da, 4), computed once
     omega = time_weights(ctx)
@@ -369,7 +437,7 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
     gram_all = torch.einsum("bndk,bndl->bdkl", phi_w, phi) / N  # every fit's Gram matrix is a corner of it
     eye = torch.eye(4, dtype=x.dtype, device=x.device)
     phi_q = powers(q).permute(0, 2, 3, 1)  # (B, da, 4, G)
-    lam_floor, var_floor = 1e-6, 1e-12  # of the ridge penalty and of Var(y)
+    lam_floor, var_floor = RIDGE_FLOOR, VARIANCE_FLOOR  # of the ridge penalty and of Var(y)
 
     def fit(degree: int, y: torch.Tensor, *, with_se: bool = False):
         k = degree + 1
@@ -382,13 +450,13 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
             return coef
         # posterior variance of the fit at q: Var(y) / N · φ(q)ᵀ (Gram + λ)⁻¹ φ(q)
         lev = (phi_q[:, :, :k] * torch.linalg.solve(gram, phi_q[:, :, :k])).sum(dim=2)  # (B, da, G)
-        log_se = 0.5 * (torch.log(var_y.clamp_min(var_floor) / N)[..., None] + torch.log(lev.clamp_min(1e-12)))
+        log_se = 0.5 * (torch.log(var_y.clamp_min(var_floor) / N)[..., None] + torch.log(lev.clamp_min(VARIANCE_FLOOR)))
         if not with_cv:
             return coef, log_se.transpose(1, 2)  # (B, G, da)
         # leave-one-out: residual / (1 - h_n), h_n = ω_n φ_nᵀ (N (Gram + λ))⁻¹ φ_n
         phi_k = phi[..., :k].permute(0, 2, 3, 1)  # (B, da, k, N)
         h = (phi_w[..., :k].permute(0, 2, 3, 1) * torch.linalg.solve(gram, phi_k)).sum(dim=2) / N  # (B, da, N)
-        loo = (y - at(coef, x)) / (1 - h.transpose(1, 2)).clamp_min(0.05)  # (B, N, da)
+        loo = (y - at(coef, x)) / (1 - h.transpose(1, 2)).clamp_min(LEVERAGE_FLOOR)  # (B, N, da)
         cv = (loo.square() if omega is None else omega * loo.square()).mean(dim=1)  # (B, da)
         return coef, log_se.transpose(1, 2), cv
 
@@ -401,13 +469,13 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
     y1 = dx / dt
     (c1, se1, *cv1), (c3, se3, *cv3) = fit(1, y1, with_se=True), fit(3, y1, with_se=True)
     resid2 = (dx - at(c3, x) * dt) ** 2 / dt
-    floor = 0.05 * (dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, da)
+    floor = G2_FLOOR * (dx ** 2 / dt).mean(dim=1, keepdim=True)  # (B, 1, da)
     g2 = at(fit(2, resid2), q).clamp_min(0) + floor
     g2r = at(fit(2, resid2 + 2 * lagprod / dt), q).clamp_min(0) + floor
     # identifiability of the drift: the F statistic of the cubic fit, (mean fitted f'²) / (its
     # estimation variance), large when the data pin the drift down, about 1 when they do not
     signal = (torch.einsum("bdk,bdkl->bdl", c3, gram_all) * c3).sum(-1)
-    f_stat = signal / (4 * y1.var(dim=1) / N).clamp_min(1e-12)
+    f_stat = signal / (4 * y1.var(dim=1) / N).clamp_min(VARIANCE_FLOOR)  # 4 coefficients
     fits, log_se = torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2), torch.stack([se1, se3], dim=2)
     cv = torch.stack([cv1[0], cv3[0]], dim=-1) if with_cv else None  # (B, da, 2)
     if da < D:
@@ -419,8 +487,17 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = 2.0,
     return (fits, log_se, f_stat) if cv is None else (fits, log_se, f_stat, cv)
 
 
+def regression_sums(ctx: Normalised, bin_width: float, prior_std: float) -> "RegressionSums":
+    """The sums of the global least-squares fits of a context: on a linear binning grid of spacing
+    ``bin_width`` when the states are one-dimensional and the grid has fewer than half as many
+    points as there are transitions, else exact; ``prior_std`` as for :func:`high_degree_fits`."""
+    one_dim, width, n_bins = context_binning(ctx, bin_width)
+    binning = (width, n_bins) if one_dim and 2 * n_bins < ctx.x.shape[1] else None
+    return RegressionSums.of(ctx, binning, prior_std)
+
+
 @dataclass
-class _RegressionSums:
+class RegressionSums:
     """What a global least-squares drift fit needs from a context, for its active dimensions.
 
     The sums over transitions run over points z (B, M, da) with weights wz and weighted targets wy
@@ -440,31 +517,27 @@ class _RegressionSums:
     da: int
 
     @classmethod
-    def of(cls, ctx: Normalised, binning: tuple[float, int] | None, prior_std: float) -> "_RegressionSums":
+    def of(cls, ctx: Normalised, binning: tuple[float, int] | None, prior_std: float) -> "RegressionSums":
         B, N, D = ctx.x.shape
-        da = _active_dims(ctx)
+        da = active_dims(ctx)
         x, y = ctx.x[..., :da], (ctx.dx / ctx.dt)[..., :da]
         omega = time_weights(ctx)
         w = torch.ones_like(y) if omega is None else omega.expand_as(y)
         lo, hi = x.detach().amin(dim=1, keepdim=True), x.detach().amax(dim=1, keepdim=True)
         if binning is not None and da == 1:
-            sums, nodes = _linear_binning(x[..., 0], torch.stack([w[..., 0], (w * y)[..., 0]], dim=-1), *binning)
+            sums, nodes = _linearcontext_binning(x[..., 0], torch.stack([w[..., 0], (w * y)[..., 0]], dim=-1), *binning)
             z, wz, wy = nodes[..., None], sums[..., :1], sums[..., 1:]
         else:
             z, wz, wy = x, w, w * y
         return cls(z=z, wz=wz, wy=wy, s_yy=(w * y * y).sum(dim=1), n=N,
-                   lam=(y.var(dim=1) / (N * prior_std ** 2)).clamp_min(1e-6), centre=(hi + lo) / 2,
-                   radius=((hi - lo) / 2).clamp_min(1e-6), da=da)
+                   lam=(y.var(dim=1) / (N * prior_std ** 2)).clamp_min(RIDGE_FLOOR), centre=(hi + lo) / 2,
+                   radius=((hi - lo) / 2).clamp_min(RIDGE_FLOOR), da=da)
 
     def legendre(self, z: torch.Tensor, degree: int, *, clamp: bool = False) -> torch.Tensor:
         """Legendre polynomials P0..P_degree of u = (z - centre) / radius (clamped to the data range
         [-1, 1] with ``clamp``), (..., degree + 1): well conditioned up to high degree."""
         u = (z - self.centre) / self.radius
-        u = u.clamp(-1, 1) if clamp else u
-        out = [torch.ones_like(u), u]
-        for m in range(1, degree):  # Bonnet's recursion
-            out.append(((2 * m + 1) * u * out[m] - m * out[m - 1]) / (m + 1))
-        return torch.stack(out[:degree + 1], dim=-1)
+        return legendre(u.clamp(-1, 1) if clamp else u, degree)
 
     def solve(self, poly: torch.Tensor, extra: torch.Tensor | None = None, *, leading: Sequence[int] | None = None,
               n_extra: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -510,7 +583,7 @@ class _RegressionSums:
 
 def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *,
                      prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
-                     sums: "_RegressionSums | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     sums: "RegressionSums | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares drift fits of higher degree, with their estimated prediction errors.
 
     Per dataset and dimension, Δx'/Δt' is regressed on Legendre polynomials of u = (x' - c)/r, where
@@ -527,12 +600,12 @@ def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
         degrees: the degrees to fit (each ≥ 4).
         binning: (bin width, number of bins) of a linear binning grid for the sums (one-dimensional
-            states, see :func:`_binning`); None: exact sums over the transitions.
+            states, see :func:`context_binning`); None: exact sums over the transitions.
         sums: the context's sums, when already taken (then ``prior_std`` and ``binning`` are theirs).
 
     Returns:
         ``(fits, cv)``: fits (B, G, P, D) at the queries, one per degree, and cv (B, D, P) their
-        estimated prediction errors (see :meth:`_RegressionSums.solve`).
+        estimated prediction errors (see :meth:`RegressionSums.solve`).
     """
     B, N, D = ctx.x.shape
     G = q.shape[1]
@@ -541,7 +614,7 @@ def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *
     fits, cv = q.new_zeros(B, G, len(degrees), D), q.new_zeros(B, D, len(degrees))
     if not degrees:
         return fits, cv
-    sums = sums or _RegressionSums.of(ctx, binning, prior_std)
+    sums = sums or RegressionSums.of(ctx, binning, prior_std)
     da, top = sums.da, max(degrees)
     qa = q[..., :da]
     inside, outside = sums.legendre(qa, top, clamp=True), sums.legendre(qa, top)  # (B, G, da, top + 1)
@@ -574,7 +647,7 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
                 steepness: Sequence[float] = FAMILY_STEEPNESS, widths: Sequence[float] = FAMILY_WIDTHS,
                 frequencies: Sequence[float] = FAMILY_FREQUENCIES, centres: int = FAMILY_CENTRES,
                 prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
-                sums: "_RegressionSums | None" = None, cubic_penalty: float = FAMILY_CUBIC_PENALTY
+                sums: "RegressionSums | None" = None, cubic_penalty: float = FAMILY_CUBIC_PENALTY
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares drift fits of a line or a cubic plus one non-polynomial term: the prior's families.
 
@@ -586,7 +659,7 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
     in :func:`high_degree_fits`) plus the family's columns. The family's fit is the Akaike-weighted
     average of its members, softmax(-Δ_m / 2) with Δ_m = N (err_m - min err) / min err (+
     ``cubic_penalty`` for the members on the cubic) over their estimated prediction errors
-    (:meth:`_RegressionSums.solve`): neighbours on the grid share the weight, which is steadier than
+    (:meth:`RegressionSums.solve`): neighbours on the grid share the weight, which is steadier than
     picking one member. Padding dimensions are skipped (zeros).
 
     Args:
@@ -609,12 +682,13 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
     fits, cv = q.new_zeros(B, G, len(families), D), q.new_zeros(B, D, len(families))
     if not families:
         return fits, cv
-    sums = sums or _RegressionSums.of(ctx, binning, prior_std)
+    sums = sums or RegressionSums.of(ctx, binning, prior_std)
     da = sums.da
     qa = q[..., :da]
     xa = ctx.x[..., :da].detach()
-    p5 = xa.kthvalue(max(1, round(0.05 * N)), dim=1).values  # (B, da)
-    p95 = xa.kthvalue(max(1, round(0.95 * N)), dim=1).values
+    lo_level, hi_level = FAMILY_CENTRE_QUANTILES
+    p5 = xa.kthvalue(max(1, round(lo_level * N)), dim=1).values  # (B, da)
+    p95 = xa.kthvalue(max(1, round(hi_level * N)), dim=1).values
     grid = torch.linspace(0, 1, centres, dtype=q.dtype, device=q.device)[None, :, None]
     centre_points = p5[:, None] + grid * (p95 - p5)[:, None]  # (B, n_c, da)
     params = {"tanh": steepness, "rational": widths, "sine": frequencies}
@@ -635,9 +709,9 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
         offset += size
         err = torch.cat([e[..., part] for _, e in fitted], dim=-1)  # (B, da, 2 size): line members, cubic ones
         best = err.min(dim=-1, keepdim=True).values
-        score = N * (err - best) / best.clamp_min(1e-12)
+        score = N * (err - best) / best.clamp_min(VARIANCE_FLOOR)
         score = score + F.pad(score.new_full((size,), cubic_penalty), (size, 0))
-        weight = torch.softmax(-0.5 * score, dim=-1).detach()
+        weight = torch.softmax(-CV_TEMPERATURE * score, dim=-1).detach()  # Akaike weights
         cv[:, :da, j] = (weight * err).sum(-1)
         fit = 0
         for w_deg, (coef, _) in zip(weight.chunk(2, dim=-1), fitted):

@@ -1,15 +1,19 @@
-"""The FIM's configuration: network sizes and the settings of its classic candidates.
+"""The FIM's configuration: the network's sizes (:class:`NetworkConfig`) and the settings of its
+candidate estimates (:class:`CandidateConfig`), together a :class:`FIMConfig`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from .candidates import FAMILIES, FAMILY_CENTRES, FAMILY_CUBIC_PENALTY, FAMILY_FREQUENCIES, FAMILY_STEEPNESS, FAMILY_WIDTHS, FIT_BIN_WIDTH, GLOBAL_FIT_PRIOR_STD
+from dataclasses import dataclass, field, fields
+from .candidates import (CV_TEMPERATURE, FAMILIES, FAMILY_CENTRES, FAMILY_CUBIC_PENALTY, FAMILY_FREQUENCIES,
+                         FAMILY_STEEPNESS, FAMILY_WIDTHS, FIT_BIN_WIDTH, GLOBAL_FIT_PRIOR_STD, POLYNOMIAL_PRIOR_STD)
+from .library import (Candidate, ContextSummary, CrossValidatedAverage, FamilyFits, HighDegreeFits, KernelMoments,
+                      LackOfFit, PolynomialFits, Zero)
 
 
 @dataclass
-class FIMConfig:
+class NetworkConfig:
     """Sizes of the network. The defaults are the shipped model's.
 
     Attributes:
@@ -19,14 +23,44 @@ class FIMConfig:
         n_latents: learned summary vectors of the set encoder.
         n_encoder_blocks: (cross-attention + self-attention) blocks of the encoder.
         n_decoder_blocks: attention blocks of the query decoder over the latent summary.
-        bandwidths: kernel bandwidths of the query features, in standardised state units.
+        trained_dims: state dimensions the weights were trained on (others raise at inference).
+    """
+
+    max_dim: int = 3
+    d_model: int = 64
+    n_heads: int = 4
+    n_latents: int = 32
+    n_encoder_blocks: int = 2
+    n_decoder_blocks: int = 1
+    trained_dims: tuple[int, ...] = (1,)
+
+    def __post_init__(self) -> None:
+        self.trained_dims = tuple(self.trained_dims)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+
+    @property
+    def token_features(self) -> int:
+        """Inputs per transition token: x', asinh(Δx'/√Δt'), asinh(Δx'²/Δt') (each max_dim), log Δt', the mask."""
+        return 4 * self.max_dim + 1
+
+
+@dataclass
+class CandidateConfig:
+    """Statistical settings of the candidate estimates the FIM weighs. The defaults are the shipped model's.
+
+    Attributes:
+        bandwidths: kernel bandwidths of the kernel moments, in standardised state units.
         shrinkage: pseudo-count pulling local kernel moments towards global ones where data is scarce.
+        polynomial_prior_std: prior standard deviation of the linear, cubic and quadratic fits'
+            coefficients (:func:`polynomial_fits`).
         n_test_points: data quantiles at which the global lack-of-fit tests are evaluated (0: no
             tests, as in weights saved before they existed).
         cv_penalty: with a value, the drift options include a cross-validated model average (see
-            :func:`cross_validated_drift`) in which every kernel drift pays this penalty (in units
+            :func:`cross_validated_average`) in which every kernel drift pays this penalty (in units
             of Akaike's information criterion) for its complexity; None: no such option (weights
             saved before it existed).
+        cv_temperature: the average's weights are softmax(-cv_temperature Δ) (Akaike weights: 0.5).
         high_degrees: degrees of further least-squares drift fits (Legendre polynomials over the
             data range, :func:`high_degree_fits`): drift options, query features and candidates of
             the cross-validated average (() in weights saved before they existed).
@@ -46,19 +80,14 @@ class FIMConfig:
         fit_bin_width: grid spacing (standardised units) of the linear binning behind the global
             fits' sums (one-dimensional states).
         global_fit_prior_std: prior standard deviation of the global fits' Legendre coefficients.
-        trained_dims: state dimensions the weights were trained on (others raise at inference).
     """
 
-    max_dim: int = 3
-    d_model: int = 64
-    n_heads: int = 4
-    n_latents: int = 32
-    n_encoder_blocks: int = 2
-    n_decoder_blocks: int = 1
     bandwidths: tuple[float, ...] = (0.05, 0.15, 0.25, 0.4)
     shrinkage: float = 5.0
+    polynomial_prior_std: float = POLYNOMIAL_PRIOR_STD
     n_test_points: int = 16
     cv_penalty: float | None = 6.0
+    cv_temperature: float = CV_TEMPERATURE
     high_degrees: tuple[int, ...] = (5, 7)
     high_degree_penalty: float = 4.0
     families: tuple[str, ...] = ("tanh", "sine", "rational")
@@ -70,9 +99,13 @@ class FIMConfig:
     family_centres: int = FAMILY_CENTRES
     fit_bin_width: float = FIT_BIN_WIDTH
     global_fit_prior_std: float = GLOBAL_FIT_PRIOR_STD
-    trained_dims: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
+        for name in ("bandwidths", "high_degrees", "families", "family_steepness", "family_widths",
+                     "family_frequencies"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if not self.bandwidths or not all(math.isfinite(h) and h > 0 for h in self.bandwidths):
+            raise ValueError(f"bandwidths must be a non-empty list of finite numbers > 0, got {list(self.bandwidths)}")
         unknown = [f for f in self.families if f not in FAMILIES]
         if unknown:
             raise ValueError(f"unknown function families {unknown}; known: {list(FAMILIES)}")
@@ -87,90 +120,112 @@ class FIMConfig:
             raise ValueError(f"family_centres must be >= 1, got {self.family_centres}")
         if not (math.isfinite(self.family_cubic_penalty) and self.family_cubic_penalty >= 0):
             raise ValueError(f"family_cubic_penalty must be finite and >= 0, got {self.family_cubic_penalty}")
-        for name in ("fit_bin_width", "global_fit_prior_std"):
+        for name in ("fit_bin_width", "global_fit_prior_std", "polynomial_prior_std", "cv_temperature"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {getattr(self, name)}")
-
-    @property
-    def token_features(self) -> int:
-        return 4 * self.max_dim + 1
-
-    @property
-    def query_features(self) -> int:
-        k, D = len(self.bandwidths), self.max_dim
-        # location, kernel features, polynomial fits and their standard errors, misfit of the
-        # local-linear drifts against the cubic fit, global statistics, global lack-of-fit tests
-        n_cv = len(self.cv_candidate_names()) if self.cv_penalty is not None else 0
-        return (D + k * (1 + 5 * D) + 6 * D + k * D + 3 * D + 1 + (k + 1) * D * (self.n_test_points > 0)
-                + n_cv * D + (len(self.global_fit_names()) - 2) * D)
-
-    def query_feature_names(self) -> list[str]:
-        """Names of the decoder's query features, in input order (``len == query_features``)."""
-        D, hs = range(self.max_dim), [f"h{h:g}" for h in self.bandwidths]
-        names = [f"q{i}" for i in D]
-        for h in hs:
-            names += [f"{h}:log_mass"] + [f"{h}:{part}{i}" for part in ("nw", "ll", "m2", "robust", "log_se")
-                                          for i in D]
-        names += [f"{fit}{i}" for fit in ("ls1", "ls3", "g2_ls", "g2_ls_robust", "ls1_log_se", "ls3_log_se")
-                  for i in D]
-        names += [f"{h}:misfit{i}" for h in hs for i in D]
-        names += [f"lag1_{i}" for i in D] + [f"f_stat{i}" for i in D] + ["log_n"] + [f"mask{i}" for i in D]
-        if self.n_test_points > 0:
-            names += [f"{h}:lack_of_fit{i}" for h in hs for i in D] + [f"linear_lack_of_fit{i}" for i in D]
-        if self.cv_penalty is not None:
-            names += [f"{o}:cv_delta{i}" for o in self.cv_candidate_names() for i in D]
-        names += [f"{fit}_{i}" for fit in self.global_fit_names()[2:] for i in D]
-        return names
-
-    def cv_candidate_names(self) -> list[str]:
-        """The candidate drifts of the cross-validated average, in order (:func:`cross_validated_drift`)."""
-        return self.global_fit_names() + [f"ll h{h:g}" for h in self.bandwidths]
-
-    def global_fit_names(self) -> list[str]:
-        """Names of the global least-squares drift fits: by degree, then the function families."""
-        return ["ls1", "ls3"] + [f"ls{p}" for p in self.high_degrees] + [f"{f} fit" for f in self.families]
 
     def family_grid(self) -> dict:
         """The keyword arguments of :func:`family_fits` that set its grid of nonlinear parameters."""
         return {"steepness": self.family_steepness, "widths": self.family_widths,
                 "frequencies": self.family_frequencies, "centres": self.family_centres}
 
-    def global_fit_penalties(self) -> list[float]:
-        """The Δ each global fit pays in the cross-validated average, in :meth:`global_fit_names` order."""
-        return ([0.0, 0.0] + [self.high_degree_penalty] * len(self.high_degrees)
-                + [self.family_penalty] * len(self.families))
+    def build(self, max_dim: int) -> list[Candidate]:
+        """The candidate list these settings make, in the decoder's order: the context summary,
+        kernel moments, polynomial fits, lack-of-fit diagnostics, high-degree fits, family fits,
+        the cross-validated average of all fits before it, zero. Empty settings drop a candidate
+        (``high_degrees=()``, ``families=()``, ``cv_penalty=None``)."""
+        kernel = KernelMoments(self.bandwidths, self.shrinkage, max_dim)
+        out: list[Candidate] = [ContextSummary(max_dim), kernel, PolynomialFits(self.polynomial_prior_std, max_dim),
+                                LackOfFit(list(zip(kernel.labels, kernel.local_linear)), self.n_test_points, max_dim)]
+        if self.high_degrees:
+            out.append(HighDegreeFits(self.high_degrees, self.high_degree_penalty, self.fit_bin_width,
+                                      self.global_fit_prior_std, max_dim))
+        if self.families:
+            out.append(FamilyFits(self.families, self.family_penalty, self.family_grid(), self.family_cubic_penalty,
+                                  self.fit_bin_width, self.global_fit_prior_std, max_dim))
+        if self.cv_penalty is not None:
+            out.append(CrossValidatedAverage(out, self.cv_penalty, self.cv_temperature, max_dim))
+        out.append(Zero())
+        return out
+
+
+def _from_dict(cls, d: dict, what: str):
+    d = dict(d)
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} field(s) {', '.join(unknown)}")
+    return cls(**d)
+
+
+@dataclass
+class FIMConfig:
+    """A FIM's configuration: ``network`` (sizes) and ``candidates`` (statistical settings).
+
+    The candidate list (:meth:`candidate_list`) and every name and count the network needs derive
+    from it: the query features, the drift and diffusion options, the output head's size.
+    """
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    candidates: CandidateConfig = field(default_factory=CandidateConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.network, dict):
+            self.network = _from_dict(NetworkConfig, self.network, "NetworkConfig")
+        if isinstance(self.candidates, dict):
+            self.candidates = _from_dict(CandidateConfig, self.candidates, "CandidateConfig")
+
+    @property
+    def max_dim(self) -> int:
+        """``network.max_dim``."""
+        return self.network.max_dim
+
+    @property
+    def trained_dims(self) -> tuple[int, ...]:
+        """``network.trained_dims``."""
+        return self.network.trained_dims
+
+    def candidate_list(self) -> list[Candidate]:
+        """The candidates the decoder weighs, in order (:meth:`CandidateConfig.build`)."""
+        return self.candidates.build(self.network.max_dim)
+
+    def query_feature_names(self) -> list[str]:
+        """Names of the decoder's query features, in input order: each candidate's query features,
+        then its global features."""
+        return [n for c in self.candidate_list() for n in c.query_feature_names + c.global_feature_names]
+
+    @property
+    def query_features(self) -> int:
+        return len(self.query_feature_names())
 
     def drift_option_names(self) -> list[str]:
         """Names of the drift estimates the output gates mix, in gate order."""
-        return ([f"nw h{h:g}" for h in self.bandwidths] + [f"ll h{h:g}" for h in self.bandwidths]
-                + self.global_fit_names() + (["cv average"] if self.cv_penalty is not None else []) + ["zero"])
+        return [n for c in self.candidate_list() for n in c.drift_options]
 
     def diffusion_option_names(self) -> list[str]:
-        """Names of the g² estimates the output gates mix, in gate order."""
-        return ([f"m2 h{h:g}" for h in self.bandwidths] + [f"robust h{h:g}" for h in self.bandwidths]
-                + ["ls2", "ls2 robust"])
+        """Names of the g'² estimates the output gates mix, in gate order."""
+        return [n for c in self.candidate_list() for n in c.diffusion_options]
 
     @property
     def n_drift_options(self) -> int:
-        """Nadaraya-Watson and local-linear drifts per bandwidth, the global fits (degree 1, 3 and
-        ``high_degrees``, the ``families``), the cross-validated average (when ``cv_penalty`` is
-        set), zero."""
-        return 2 * len(self.bandwidths) + 1 + len(self.global_fit_names()) + (self.cv_penalty is not None)
+        return len(self.drift_option_names())
 
     @property
     def n_diffusion_options(self) -> int:
-        """Raw and noise-robust kernel second moments per bandwidth, raw and robust quadratic fits."""
-        return 2 * len(self.bandwidths) + 2
+        return len(self.diffusion_option_names())
 
     @classmethod
     def from_dict(cls, d: dict) -> "FIMConfig":
-        """Config from a dict (as :func:`dataclasses.asdict` writes it, or read from JSON)."""
+        """Config from a dict (as :func:`dataclasses.asdict` writes it, or read from JSON):
+        ``{"network": {...}, "candidates": {...}}`` (missing fields take their defaults), or the
+        flat layout of configs saved before the split (every field at the top level)."""
         d = dict(d)
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if set(d) <= {"network", "candidates"}:
+            return cls(network=_from_dict(NetworkConfig, d.get("network", {}), "NetworkConfig"),
+                       candidates=_from_dict(CandidateConfig, d.get("candidates", {}), "CandidateConfig"))
+        net_fields = {f.name for f in fields(NetworkConfig)}
+        cand_fields = {f.name for f in fields(CandidateConfig)}
+        unknown = sorted(set(d) - net_fields - cand_fields)
         if unknown:
             raise ValueError(f"unknown FIMConfig field(s) {', '.join(unknown)}")
-        for key in ("bandwidths", "trained_dims", "high_degrees", "families", "family_steepness", "family_widths",
-                    "family_frequencies"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)
+        return cls(network=NetworkConfig(**{k: v for k, v in d.items() if k in net_fields}),
+                   candidates=CandidateConfig(**{k: v for k, v in d.items() if k in cand_fields}))

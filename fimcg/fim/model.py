@@ -11,9 +11,30 @@ from torch import nn
 from .._validation import as_tensor, check_locations, check_paths
 from ..sde.model import SDE, Tabulated
 from .config import FIMConfig
-from .normalise import Normalised, TIME_SCALE, TimeSteps, _concat_normalised, _steps, normalise, test_points
-from .network import _Block, _mlp
-from .candidates import _RegressionSums, _binning, cross_validated_drift, family_fits, high_degree_fits, kernel_cross_validation, kernel_features, polynomial_fits
+from .normalise import Normalised, TIME_SCALE, TimeSteps, concat_normalised, group_steps, normalise, test_points
+from .network import Block, mlp
+from .candidates import LOG_FLOOR
+from .library import Candidate, DecoderState
+
+
+#: initial logit of the drift option the untrained model prefers (the last candidate's preferred_drift)
+PREFERRED_DRIFT_LOGIT = 3.0
+
+
+#: initial logit of each diffusion option the untrained model prefers
+PREFERRED_DIFFUSION_LOGIT = 2.0
+
+
+#: standard deviation of the initial latent summary vectors
+LATENT_INIT_STD = 0.1
+
+
+#: locations further than this fraction of the data range outside it raise an ExtrapolationWarning
+EXTRAPOLATION_MARGIN = 0.1
+
+
+#: relative spread below which a dimension of the observations counts as constant
+CONSTANT_TOLERANCE = 1e-8
 
 
 class ExtrapolationWarning(UserWarning):
@@ -47,35 +68,66 @@ class Prediction:
 class FIM(nn.Module):
     """Foundation Inference Model for SDEs with diagonal, state-dependent diffusion.
 
-    Use :func:`load_fim` for the shipped, pretrained model. The public methods are
-    :meth:`estimate` (drift and diffusion at locations, original units), :meth:`sde` (the inferred
-    SDE as a :class:`fimcg.SDE`) and :meth:`encode` / :meth:`evaluate` (encode a context once,
-    evaluate it at many locations).
+    A network that weighs classic and nonparametric estimates by the context: a set encoder
+    summarises the observed transitions, and a decoder, given the query features of a list of
+    candidate estimates (:mod:`.library`: kernel moments, polynomial, higher-degree and
+    function-family least squares, a cross-validated average, lack-of-fit diagnostics), outputs at
+    each location softmax gates over the candidates' drift and diffusion options. Every drift it
+    returns is a location-wise mixture of those estimates (and zero); every diffusion a gated
+    geometric mean of estimates of g².
+
+    Use :func:`load_fim` for the shipped, pretrained model. Calling the model,
+    ``fim(paths, dt, locations)``, has the call shape of the classic estimators
+    (:mod:`fimcg.estimators`) and is :meth:`estimate`; :meth:`sde` gives the inferred SDE as a
+    :class:`fimcg.SDE`, :meth:`encode` / :meth:`evaluate` encode a context once and evaluate it at
+    many locations, :meth:`explain` reports the gates. :meth:`predict_normalised` is the batched
+    pass in normalised units that pretraining uses.
+
+    Attributes:
+        config: the :class:`FIMConfig`.
+        candidates: the candidate list (from ``config.candidates``), in the decoder's order.
     """
 
     def __init__(self, config: FIMConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or FIMConfig()
-        H = cfg.d_model
-        if H % cfg.n_heads:
-            raise ValueError(f"d_model={H} must be divisible by n_heads={cfg.n_heads}")
-        self.token_embed = _mlp(cfg.token_features, H, H)
-        self.latents = nn.Parameter(torch.randn(cfg.n_latents, H) * 0.1)
-        self.enc_cross = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_encoder_blocks)])
-        self.enc_self = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_encoder_blocks)])
-        self.query_embed = _mlp(cfg.query_features, H, H)
-        self.decoder = nn.ModuleList([_Block(H, cfg.n_heads) for _ in range(cfg.n_decoder_blocks)])
-        # outputs: drift gates, then diffusion gates (softmax weights over the classic estimates)
+        self.candidates: list[Candidate] = cfg.candidate_list()
+        names = [c.name for c in self.candidates]
+        if len(set(names)) != len(names):
+            raise ValueError(f"candidate names must be unique, got {names}")
+        net, H = cfg.network, cfg.network.d_model
+        self.drift_option_names = [n for c in self.candidates for n in c.drift_options]
+        self.diffusion_option_names = [n for c in self.candidates for n in c.diffusion_options]
+        n_features = sum(len(c.query_feature_names) + len(c.global_feature_names) for c in self.candidates)
+        self.token_embed = mlp(net.token_features, H, H)
+        self.latents = nn.Parameter(torch.randn(net.n_latents, H) * LATENT_INIT_STD)
+        self.enc_cross = nn.ModuleList([Block(H, net.n_heads) for _ in range(net.n_encoder_blocks)])
+        self.enc_self = nn.ModuleList([Block(H, net.n_heads) for _ in range(net.n_encoder_blocks)])
+        self.query_embed = mlp(n_features, H, H)
+        self.decoder = nn.ModuleList([Block(H, net.n_heads) for _ in range(net.n_decoder_blocks)])
+        # outputs: drift gates, then diffusion gates (softmax weights over the candidates' options)
         self.head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, H), nn.GELU(),
-                                  nn.Linear(H, cfg.n_drift_options + cfg.n_diffusion_options))
+                                  nn.Linear(H, len(self.drift_option_names) + len(self.diffusion_option_names)))
         self.scale_head = nn.Sequential(nn.LayerNorm(H), nn.Linear(H, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
-        with torch.no_grad():  # start from the cross-validated (else cubic) drift and the quadratic g² fits
-            nf, k = cfg.n_drift_options, len(cfg.bandwidths)
-            start = "cv average" if cfg.cv_penalty is not None else "ls3"
-            self.head[-1].bias[cfg.drift_option_names().index(start)] = 3.0
-            self.head[-1].bias[nf + 2 * k:nf + 2 * k + 2] = 2.0
+        with torch.no_grad():  # start from the preferred options (the cross-validated drift, the quadratic g² fits)
+            preferred = [c.preferred_drift for c in self.candidates if c.preferred_drift is not None]
+            if preferred:
+                self.head[-1].bias[self.drift_option_names.index(preferred[-1])] = PREFERRED_DRIFT_LOGIT
+            nf = len(self.drift_option_names)
+            for name in (n for c in self.candidates for n in c.preferred_diffusion):
+                self.head[-1].bias[nf + self.diffusion_option_names.index(name)] = PREFERRED_DIFFUSION_LOGIT
+
+    def feature_layer(self) -> nn.Linear:
+        """The first layer of the query embedding: input column j reads query feature j
+        (:meth:`FIMConfig.query_feature_names`)."""
+        return self.query_embed[0]
+
+    def gate_layer(self) -> nn.Linear:
+        """The output layer of the gates: rows are the drift options, then the diffusion options
+        (:attr:`drift_option_names`, :attr:`diffusion_option_names`)."""
+        return self.head[-1]
 
     # -- batched core (used by pretraining) -----------------------------------------------------
 
@@ -98,92 +150,78 @@ class FIM(nn.Module):
         return lat
 
     def decode_normalised(self, norm: Normalised, latents: torch.Tensor, q: torch.Tensor) -> Prediction:
-        """Decode normalised query locations q (B, G, D) into normalised drift and diffusion."""
-        cfg = self.config
+        """Decode normalised query locations q (B, G, D) into normalised drift and diffusion.
+
+        Every candidate of :attr:`candidates` runs in order on a shared :class:`DecoderState` (the
+        queries and, when a candidate asks for them, test points at data quantiles); their query
+        and global features go into the decoder, whose output gates mix their options.
+        """
         B, G, D = q.shape
-        # the queries and the test points of the lack-of-fit tests go through the estimators together
-        q_all = torch.cat([q, test_points(norm, cfg.n_test_points)], dim=1) if cfg.n_test_points else q
-        loc_all = kernel_features(norm, q_all, cfg.bandwidths, cfg.shrinkage)
-        with_cv = cfg.cv_penalty is not None
-        # (B, G', 4, D), (B, G', 2, D), (B, D) and, with_cv, (B, D, 2)
-        poly_all, se_all, f_stat, *cv_poly = polynomial_fits(norm, q_all, with_cv=with_cv)
-        # misfit of each local-linear drift against the cubic fit, in units of their joint standard error
-        k = len(cfg.bandwidths)
-        ll, ll_se = loc_all.drift[:, :, k:], loc_all.drift_log_se[:, :, k:]
-        misfit_all = (ll - poly_all[:, :, 1:2]) / torch.sqrt(torch.exp(2 * ll_se) + torch.exp(2 * se_all[:, :, 1:2]))
-        log_n = torch.log(torch.tensor(float(norm.x.shape[1]), dtype=q.dtype, device=q.device))
-        glob = [norm.lag1, torch.log1p(f_stat) / 5.0, (log_n / 10.0).expand(B, 1), norm.dim_mask]
-        stats = {"f_stat": f_stat}
-        if cfg.n_test_points:
-            # global lack-of-fit tests over the data (mean squared z at the test points; small when the
-            # cubic fit is right): is the drift non-polynomial (local-linear vs cubic fit), is it
-            # linear (cubic vs linear fit, in units of the cubic fit's standard error)
-            lof_cubic = (misfit_all[:, G:] ** 2).mean(dim=1)  # (B, K, D)
-            ls3, ls1, se3 = poly_all[:, G:, 1], poly_all[:, G:, 0], torch.exp(se_all[:, G:, 1])
-            lof_linear = (((ls3 - ls1) / se3) ** 2).mean(dim=1)  # (B, D)
-            stats.update({f"lack_of_fit h{h:g}": lof_cubic[:, j] for j, h in enumerate(cfg.bandwidths)})
-            stats["linear_lack_of_fit"] = lof_linear
-            glob += [torch.log1p(lof_cubic.reshape(B, -1)) / 3.0, torch.log1p(lof_linear) / 3.0]
-        loc, poly, poly_log_se, misfit = loc_all.queries(G), poly_all[:, :G], se_all[:, :G], misfit_all[:, :G]
-        # the global fits' sums on a binning grid (one-dimensional states)
-        one_dim, bin_width, n_bins = _binning(norm, cfg.fit_bin_width)
-        binning = (bin_width, n_bins) if one_dim and 2 * n_bins < norm.x.shape[1] else None
-        sums = _RegressionSums.of(norm, binning, cfg.global_fit_prior_std)
-        high, cv_high = high_degree_fits(norm, q, cfg.high_degrees, sums=sums)  # (B, G, P, D), (B, D, P)
-        fam, cv_fam = family_fits(norm, q, cfg.families, sums=sums, cubic_penalty=cfg.family_cubic_penalty,
-                                  **cfg.family_grid())  # (B, G, F, D), (B, D, F)
-        high = torch.cat([high, fam], dim=2)  # the global fits beyond the linear and cubic ones
-        ls_fits = torch.cat([poly[:, :, :2], high], dim=2)
-        drifts = [loc.drift, ls_fits]  # the classic drift estimates the gates mix
-        if with_cv:
-            cv_kernel = kernel_cross_validation(norm, cfg.bandwidths, cfg.shrinkage)
-            cv_all = torch.cat([cv_poly[0], cv_high, cv_fam], dim=-1)
-            cv_drift, delta = cross_validated_drift(ls_fits, loc.drift[:, :, k:], cv_all, cv_kernel, norm.x.shape[1],
-                                                    cfg.cv_penalty, poly_penalty=cfg.global_fit_penalties())
-            drifts.append(cv_drift[:, :, None])
-            stats.update({f"cv_delta {n}": delta[..., j] for j, n in enumerate(cfg.cv_candidate_names())})
-            glob.append(torch.log1p(delta).transpose(1, 2).reshape(B, -1) / 3.0)
-        glob = torch.cat(glob, dim=-1)
-        feats = torch.cat([q, loc.features, torch.asinh(poly.reshape(B, G, -1)), poly_log_se.reshape(B, G, -1) / 5.0,
-                           torch.asinh(misfit.reshape(B, G, -1)), glob[:, None, :].expand(B, G, glob.shape[-1]),
-                           torch.asinh(high.reshape(B, G, -1))], dim=-1)
-        h = self.query_embed(feats)
+        n_test = max(c.test_points for c in self.candidates)
+        points = torch.cat([q, test_points(norm, n_test)], dim=1) if n_test else q
+        state = DecoderState(norm=norm, points=points, n_queries=G,
+                             cross_validate=any(c.needs_cross_validation for c in self.candidates))
+        feats, drifts, g2s, stats = [], [], [], {}
+        for cand in self.candidates:
+            out = cand(state)
+            state.add(cand, out)
+            if out.query_features is not None:
+                feats.append(out.query_features)
+            if out.global_features is not None:
+                feats.append(out.global_features[:, None, :].expand(B, G, out.global_features.shape[-1]))
+            if out.drift is not None:
+                drifts.append(out.drift)
+            if out.g2 is not None:
+                g2s.append(out.g2)
+            stats.update(out.statistics)
+        h = self.query_embed(torch.cat(feats, dim=-1))
         for block in self.decoder:
             h = block(h, latents)
         out = self.head(h)
-        nf = cfg.n_drift_options
-        # drift: a location-wise mixture of classic estimates: kernel (Nadaraya-Watson and
-        # local-linear) drifts, the least-squares fits of every degree, their cross-validated
-        # average, and zero (the last gate)
+        nf = len(self.drift_option_names)
+        # drift: a location-wise mixture of the candidates' drifts
         gate_f = torch.softmax(out[..., :nf], dim=-1)  # (B, G, n_drift_options)
-        options = F.pad(torch.cat(drifts, dim=2) * norm.dim_mask[:, None, None, :], (0, 0, 0, 1))  # and zero
+        options = torch.cat(drifts, dim=2) * norm.dim_mask[:, None, None, :]  # (B, G, n_drift_options, D)
         drift = (gate_f[..., None] * options).sum(dim=2)  # (B, G, D)
         # diffusion: a gated geometric mean of consistent estimators of g'² (raw for clean data,
         # noise-robust for noisy data): the network chooses the estimator per location and
         # context but cannot bias the result as a whole
-        gate_g = torch.softmax(out[..., nf:], dim=-1)  # (B, G, 2K + 2)
-        m2 = torch.cat([loc.g2, poly[:, :, 2:]], dim=2)  # (B, G, 2K + 2, D)
-        log_g = 0.5 * (gate_g[..., None] * torch.log(m2.clamp_min(1e-8))).sum(dim=2)
+        gate_g = torch.softmax(out[..., nf:], dim=-1)  # (B, G, n_diffusion_options)
+        g2 = torch.cat(g2s, dim=2)  # (B, G, n_diffusion_options, D)
+        log_g = 0.5 * (gate_g[..., None] * torch.log(g2.clamp_min(LOG_FLOOR))).sum(dim=2)
         diffusion = torch.exp(log_g) * norm.dim_mask[:, None, :]
         log_scale = self.scale_head(h.detach()).squeeze(-1)
         return Prediction(drift=drift, diffusion=diffusion, log_scale=log_scale, drift_gates=gate_f,
                           drift_options=options, diffusion_gates=gate_g, statistics=stats)
 
-    def forward(self, paths: torch.Tensor, dt: torch.Tensor | float, q: torch.Tensor) -> Prediction:
-        """Batched forward pass in normalised output units.
+    def predict_normalised(self, paths: torch.Tensor, dt: torch.Tensor | float, q: torch.Tensor) -> Prediction:
+        """Batched pass in normalised output units (pretraining's).
 
         Args:
-            paths: (B, P, T, d) B datasets. dt: float or (B,) observation steps.
+            paths: (B, P, T, d) B datasets of P paths (original units).
+            dt: float or (B,) observation steps (original time units).
             q: (B, G, d) query locations in original units.
         Returns:
-            :class:`Prediction` of f', g' (normalised units) at the queries.
+            :class:`Prediction` of f', g' (normalised units, (B, G, max_dim)) at the queries.
         """
-        norm = normalise(paths, dt, max_dim=self.config.max_dim)
+        max_dim = self.config.network.max_dim
+        norm = normalise(paths, dt, max_dim=max_dim)
         lat = self.encode_normalised(norm)
         d = paths.shape[-1]
         qn = (q - norm.mean[:, None, :d]) / norm.std[:, None, :d]
-        qn = F.pad(qn, (0, self.config.max_dim - d))
+        qn = F.pad(qn, (0, max_dim - d))
         return self.decode_normalised(norm, lat, qn)
+
+    def forward(self, paths, dt: TimeSteps, locations, *, warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``fim(paths, dt, locations)``: the estimator call shape, i.e. :meth:`estimate`.
+
+        Args:
+            paths: (n_paths, T, d) observations (see :meth:`estimate`). dt: the time step(s).
+            locations: (G, d) query states.
+        Returns:
+            drift (G, d) and diffusion (G, d) in the units of ``paths`` and ``dt``.
+        """
+        return self.estimate(paths, dt, locations, warn=warn)
 
     # -- public inference API -------------------------------------------------------------------
 
@@ -200,10 +238,10 @@ class FIM(nn.Module):
             if isinstance(dt, (list, tuple)):
                 if len(dt) != len(groups):
                     raise ValueError(f"dt is a list of {len(dt)} step arrays but there are {len(groups)} paths")
-                return groups, [_steps(s, g, name=f"dt[{i}]") for i, (s, g) in enumerate(zip(dt, groups))]
-            return groups, [_steps(dt, g, name="dt") for g in groups]
+                return groups, [group_steps(s, g, name=f"dt[{i}]") for i, (s, g) in enumerate(zip(dt, groups))]
+            return groups, [group_steps(dt, g, name="dt") for g in groups]
         group = check_paths(as_tensor(paths, name="paths", device=self._device()))[None]
-        return [group], [_steps(dt, group, name="dt")]
+        return [group], [group_steps(dt, group, name="dt")]
 
     def _device(self) -> torch.device:
         return self.latents.device
@@ -222,16 +260,16 @@ class FIM(nn.Module):
         d = groups[0].shape[-1]
         if any(g.shape[-1] != d for g in groups):
             raise ValueError(f"all paths must have the same state dimension; got {[g.shape[-1] for g in groups]}")
-        if d > self.config.max_dim:
-            raise ValueError(f"paths have d={d}; this FIM supports d <= {self.config.max_dim}")
-        if d not in self.config.trained_dims:
-            raise ValueError(f"these FIM weights were trained for d in {self.config.trained_dims}; got d={d}")
+        if d > self.config.network.max_dim:
+            raise ValueError(f"paths have d={d}; this FIM supports d <= {self.config.network.max_dim}")
+        if d not in self.config.network.trained_dims:
+            raise ValueError(f"these FIM weights were trained for d in {self.config.network.trained_dims}; got d={d}")
         dtype = torch.float32 if groups[0].dtype != torch.float64 else torch.float64
         groups = [g.to(dtype) for g in groups]
         # one dataset: normalise all groups together (tokens of all paths share one set)
         allobs = torch.cat([g.reshape(-1, d) for g in groups])
         mean, std = allobs.mean(dim=0), allobs.std(dim=0)
-        if bool((std.detach() <= 1e-8 * (1 + mean.detach().abs())).any()):
+        if bool((std.detach() <= CONSTANT_TOLERANCE * (1 + mean.detach().abs())).any()):
             raise ValueError("paths are constant (zero variance) in at least one dimension: nothing moves, "
                              "so drift and diffusion cannot be inferred")
         a = None  # regular sampling: normalise() rescales time by 0.01 / dt
@@ -241,9 +279,9 @@ class FIM(nn.Module):
                      for s, g in zip(steps, groups)]
             log_steps = torch.cat([torch.log(s).reshape(-1) for s in steps])
             a = TIME_SCALE / torch.exp(log_steps.mean())[None]  # 0.01 / geometric mean step
-        parts = [normalise(g, s, max_dim=self.config.max_dim, mean=mean[None], std=std[None], time_factor=a)
+        parts = [normalise(g, s, max_dim=self.config.network.max_dim, mean=mean[None], std=std[None], time_factor=a)
                  for g, s in zip(groups, steps)]
-        norm = _concat_normalised(parts)
+        norm = concat_normalised(parts)
         lat = self.encode_normalised(norm)
         return EncodedContext(norm=norm, latents=lat, data_min=allobs.min(dim=0).values[None],
                               data_max=allobs.max(dim=0).values[None], dim=d)
@@ -261,7 +299,7 @@ class FIM(nn.Module):
         loc = check_locations(locations, d=d).to(ctx.latents.device, ctx.latents.dtype)
         if warn:
             span = ctx.data_max[0] - ctx.data_min[0]
-            lo, hi = ctx.data_min[0] - 0.1 * span, ctx.data_max[0] + 0.1 * span
+            lo, hi = ctx.data_min[0] - EXTRAPOLATION_MARGIN * span, ctx.data_max[0] + EXTRAPOLATION_MARGIN * span
             outside = ((loc < lo) | (loc > hi)).any(dim=1)
             if bool(outside.any()):
                 warnings.warn(f"{int(outside.sum())} of {len(loc)} locations lie outside the observed data range "
@@ -278,7 +316,7 @@ class FIM(nn.Module):
         """Locations (G, d), original units -> (1, G, max_dim) in the context's normalised units."""
         d = ctx.dim
         qn = (loc[None] - ctx.norm.mean[:, None, :d]) / ctx.norm.std[:, None, :d]
-        return F.pad(qn, (0, self.config.max_dim - d))
+        return F.pad(qn, (0, self.config.network.max_dim - d))
 
     def estimate(self, paths, dt: TimeSteps, locations, *, warn: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Zero-shot drift and diffusion from observed paths.
@@ -315,13 +353,12 @@ class FIM(nn.Module):
         loc = check_locations(locations, d=d).to(ctx.latents.device, ctx.latents.dtype)
         with torch.no_grad():
             pred = self.decode_normalised(ctx.norm, ctx.latents, self._normalised_locations(ctx, loc))
-        cfg = self.config
         units = ctx.norm.time_factor[0] * ctx.norm.std[0, :d]  # normalised drift -> original units
         return {
-            "drift_gates": {n: pred.drift_gates[0, :, i] for i, n in enumerate(cfg.drift_option_names())},
+            "drift_gates": {n: pred.drift_gates[0, :, i] for i, n in enumerate(self.drift_option_names)},
             "drift_options": {n: pred.drift_options[0, :, i, :d] * units
-                              for i, n in enumerate(cfg.drift_option_names())},
-            "diffusion_gates": {n: pred.diffusion_gates[0, :, i] for i, n in enumerate(cfg.diffusion_option_names())},
+                              for i, n in enumerate(self.drift_option_names)},
+            "diffusion_gates": {n: pred.diffusion_gates[0, :, i] for i, n in enumerate(self.diffusion_option_names)},
             "statistics": {n: v[0, :d] for n, v in pred.statistics.items()},
         }
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class _Attention(nn.Module):
+class Attention(nn.Module):
     """Multi-head attention of queries (B, Lq, H) over keys/values (B, Lk, H)."""
 
     def __init__(self, dim: int, heads: int) -> None:
@@ -27,14 +27,14 @@ class _Attention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, Lq, H))
 
 
-class _Block(nn.Module):
+class Block(nn.Module):
     """Pre-norm residual block: attention of x over a context, then an MLP."""
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.norm_x = nn.LayerNorm(dim)
         self.norm_c = nn.LayerNorm(dim)
-        self.attn = _Attention(dim, heads)
+        self.attn = Attention(dim, heads)
         self.norm_m = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
 
@@ -44,5 +44,6 @@ class _Block(nn.Module):
         return x + self.mlp(self.norm_m(x))
 
 
-def _mlp(n_in: int, dim: int, n_out: int) -> nn.Sequential:
+def mlp(n_in: int, dim: int, n_out: int) -> nn.Sequential:
+    """Two hidden GELU layers of width ``dim``: (..., n_in) -> (..., n_out)."""
     return nn.Sequential(nn.Linear(n_in, dim), nn.GELU(), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, n_out))

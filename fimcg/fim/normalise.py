@@ -12,6 +12,14 @@ from .._validation import check_steps
 TIME_SCALE = 0.01  # the normalised typical step Δt'
 
 
+#: the levels of the data quantiles at which :func:`test_points` puts the lack-of-fit test points
+TEST_POINT_QUANTILES = (0.05, 0.95)
+
+
+#: floor of the standard deviations and sums of squares divided by (a context that does not move)
+SCALE_FLOOR = 1e-12
+
+
 TimeSteps = "float | torch.Tensor | Sequence"  # a regular step, or the steps between observations
 
 
@@ -71,7 +79,7 @@ def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3
         steps = typical[:, None, None].expand(B, P, T - 1)
     flat = paths.reshape(B, P * T, d)
     mean = flat.mean(dim=1) if mean is None else mean
-    std = (flat.std(dim=1) if std is None else std).clamp_min(1e-12)
+    std = (flat.std(dim=1) if std is None else std).clamp_min(SCALE_FLOOR)
     z = (paths - mean[:, None, None, :]) / std[:, None, None, :]
     a = TIME_SCALE / typical if time_factor is None else time_factor  # (B,)
     x = z[:, :, :-1].reshape(B, P * (T - 1), d)
@@ -81,7 +89,7 @@ def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3
     inc = z[:, :, 1:] - z[:, :, :-1]  # (B, P, T-1, d)
     if T >= 3:
         num = (inc[:, :, 1:] * inc[:, :, :-1]).sum(dim=(1, 2))
-        den = (inc ** 2).sum(dim=(1, 2)).clamp_min(1e-12)
+        den = (inc ** 2).sum(dim=(1, 2)).clamp_min(SCALE_FLOOR)
         lag1 = num / den
     else:
         lag1 = torch.zeros(B, d, dtype=dtype, device=device)
@@ -97,7 +105,7 @@ def normalise(paths: torch.Tensor, dt: torch.Tensor | float, *, max_dim: int = 3
                       lagprod=lagprod)
 
 
-def _active_dims(ctx: Normalised) -> int:
+def active_dims(ctx: Normalised) -> int:
     """How many leading state dimensions are active in some dataset of the batch (the rest is zero padding)."""
     return int(ctx.dim_mask.sum(dim=1).max())
 
@@ -109,7 +117,7 @@ def test_points(ctx: Normalised, n: int) -> torch.Tensor:
     density, so that the tests weigh misfit where the data are.
     """
     B, N, D = ctx.x.shape
-    levels = torch.linspace(0.05, 0.95, n, dtype=ctx.x.dtype, device=ctx.x.device)
+    levels = torch.linspace(*TEST_POINT_QUANTILES, n, dtype=ctx.x.dtype, device=ctx.x.device)
     idx = (levels * (N - 1)).round().long()
     return ctx.x.detach().sort(dim=1).values[:, idx]
 
@@ -126,19 +134,19 @@ def time_weights(ctx: Normalised) -> torch.Tensor | None:
     return ctx.dt / ctx.dt.mean(dim=1, keepdim=True)
 
 
-def _steps(dt, group: torch.Tensor, *, name: str) -> float | torch.Tensor:
+def group_steps(dt, group: torch.Tensor, *, name: str) -> float | torch.Tensor:
     """The time step of a group of paths (1, P, T, d), checked (:func:`check_steps`): a float, or a
     (1, P, T - 1) tensor of steps."""
     t = check_steps(dt, n_paths=group.shape[1], length=group.shape[2], name=name, device=group.device)
     return t if isinstance(t, float) else t[None]
 
 
-def _concat_normalised(parts: list[Normalised]) -> Normalised:
+def concat_normalised(parts: list[Normalised]) -> Normalised:
     """One dataset from groups of paths normalised with the same mean and std."""
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
     x, dx, dt, lagprod = (torch.cat([getattr(p, k) for p in parts], 1) for k in ("x", "dx", "dt", "lagprod"))
-    lag1 = lagprod.sum(dim=1) / (dx ** 2).sum(dim=1).clamp_min(1e-12)  # as normalise() computes it
+    lag1 = lagprod.sum(dim=1) / (dx ** 2).sum(dim=1).clamp_min(SCALE_FLOOR)  # as normalise() computes it
     return Normalised(x=x, dx=dx, dt=dt, mean=first.mean, std=first.std, time_factor=first.time_factor,
                       dim_mask=first.dim_mask, lag1=lag1, lagprod=lagprod)

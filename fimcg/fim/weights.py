@@ -16,7 +16,7 @@ SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "fim_1d.safe
 
 
 #: SHA-256 of the shipped weights, held in the code (not beside the file): a swapped file is refused
-SHIPPED_WEIGHTS_SHA256 = "5783c6a466215f136caeced4c48296e1fd967afffbe9f4f5c149619032c26186"
+SHIPPED_WEIGHTS_SHA256 = "8222b7dc643c79d9cdf4088279a8641f597573890110a43d43b081ac1035a455"
 
 
 class UnverifiedWeightsWarning(UserWarning):

@@ -90,6 +90,17 @@ class _PriorStream(torch.utils.data.IterableDataset):
                                    tokens_per_batch=self.tokens_per_batch))
 
 
+class _BatchPass(torch.nn.Module):
+    """The FIM's batched normalised-units pass as a module's forward (what DistributedDataParallel wraps)."""
+
+    def __init__(self, fim: FIM) -> None:
+        super().__init__()
+        self.fim = fim
+
+    def forward(self, paths: torch.Tensor, dt: torch.Tensor | float, queries: torch.Tensor):
+        return self.fim.predict_normalised(paths, dt, queries)
+
+
 def _lr_at(step: int, cfg: PretrainConfig, elapsed_s: float = 0.0) -> float:
     """Linear warm-up, then cosine decay to ``min_lr`` over the steps or, when ``max_minutes`` is
     set and runs out first, over the time budget."""
@@ -106,7 +117,10 @@ def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_log
     """Load weights trained with ``old_config`` into ``model``, which may have more features or options.
 
     The query features and the output gates of both configs are matched by name
-    (:meth:`FIMConfig.query_feature_names`, :meth:`FIMConfig.drift_option_names`, ...). Input
+    (:meth:`FIMConfig.query_feature_names`, :meth:`FIMConfig.drift_option_names`, ...): the input
+    columns of :meth:`FIM.feature_layer` and the output rows of :meth:`FIM.gate_layer` are
+    rearranged from the old names' order to the new ones' (so a reordered feature list changes
+    nothing either). Input
     weights of new query features start at zero, so they change nothing until fine-tuning teaches
     the model to use them; a new output option starts with zero weights and bias
     ``new_option_logit`` (a small share of the mixture that fine-tuning can grow; a very negative
@@ -120,41 +134,47 @@ def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_log
     """
     own, new_cfg = model.state_dict(), model.config
     fitted, remapped = dict(state), []
+    old_drift, new_drift = old_config.drift_option_names(), new_cfg.drift_option_names()
     for new, old in (hand_over or {}).items():
-        if new in old_config.drift_option_names() or new not in new_cfg.drift_option_names():
+        if new in old_drift or new not in new_drift:
             raise ValueError(f"cannot hand the gate of {old!r} over to {new!r}: {new!r} must be a drift option of "
                              f"the model that the weights do not have yet")
-        if old not in old_config.drift_option_names():
+        if old not in old_drift:
             raise ValueError(f"cannot hand over the gate of {old!r}: the weights have no such drift option")
 
     def index_map(old_names: list[str], new_names: list[str]) -> tuple[list[int], list[int]]:
         pos = {n: i for i, n in enumerate(old_names)}
         return [i for i, n in enumerate(new_names) if n in pos], [pos[n] for n in new_names if n in pos]
 
-    key = "query_embed.0.weight"
-    if state[key].shape != own[key].shape:
-        dst, src = index_map(old_config.query_feature_names(), new_cfg.query_feature_names())
-        if state[key].shape != (own[key].shape[0], len(old_config.query_feature_names())):
+    param_name = {id(p): n for n, p in model.named_parameters()}
+    # the query embedding's input columns, one per query feature (matched by name, in any order)
+    key = param_name[id(model.feature_layer().weight)]
+    old_features, new_features = old_config.query_feature_names(), new_cfg.query_feature_names()
+    if old_features != new_features:
+        if state[key].shape != (own[key].shape[0], len(old_features)):
             raise ValueError(f"cannot warm-start {key}: weights {tuple(state[key].shape)}, model {tuple(own[key].shape)}")
+        dst, src = index_map(old_features, new_features)
         w = torch.zeros_like(own[key])
         w[:, dst] = state[key][:, src]
         fitted[key] = w
         remapped.append(key)
-    for key in ("head.3.weight", "head.3.bias"):
-        if state[key].shape == own[key].shape:
+    # the gates' output rows, one per drift option, then one per diffusion option (matched by name)
+    old_rows = [f"f:{n}" for n in old_drift] + [f"g:{n}" for n in old_config.diffusion_option_names()]
+    new_rows = [f"f:{n}" for n in new_drift] + [f"g:{n}" for n in new_cfg.diffusion_option_names()]
+    gate = model.gate_layer()
+    for key in (param_name[id(gate.weight)], param_name[id(gate.bias)]):
+        if old_rows == new_rows and not hand_over:
             continue
-        old_names = ([f"f:{n}" for n in old_config.drift_option_names()]
-                     + [f"g:{n}" for n in old_config.diffusion_option_names()])
-        new_names = [f"f:{n}" for n in new_cfg.drift_option_names()] + [f"g:{n}" for n in new_cfg.diffusion_option_names()]
-        if state[key].shape[0] != len(old_names) or state[key].shape[1:] != own[key].shape[1:]:
+        if state[key].shape[0] != len(old_rows) or state[key].shape[1:] != own[key].shape[1:]:
             raise ValueError(f"cannot warm-start {key}: weights {tuple(state[key].shape)}, model {tuple(own[key].shape)}")
-        dst, src = index_map(old_names, new_names)
-        w = torch.zeros_like(own[key]) if key.endswith("weight") else torch.full_like(own[key], new_option_logit)
+        dst, src = index_map(old_rows, new_rows)
+        is_bias = state[key].ndim == 1
+        w = torch.full_like(own[key], new_option_logit) if is_bias else torch.zeros_like(own[key])
         w[dst] = state[key][src]
         for new, old in (hand_over or {}).items():
-            i_new, i_old = new_names.index(f"f:{new}"), new_names.index(f"f:{old}")
+            i_new, i_old = new_rows.index(f"f:{new}"), new_rows.index(f"f:{old}")
             w[i_new] = w[i_old]
-            if key.endswith("bias"):
+            if is_bias:
                 w[i_old] -= hand_over_drop
         fitted[key] = w
         remapped.append(key)
@@ -223,7 +243,8 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
             init_meta = {"step": blob["step"], "pretrain_config": blob["config"]}
         init_meta["path"] = str(init)
         warm_start(model, state, old_cfg, hand_over=cfg.init_hand_over)
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    batch_pass = _BatchPass(model)
+    ddp = torch.nn.parallel.DistributedDataParallel(batch_pass) if world > 1 else batch_pass
     prior_cfg = PriorConfig.from_dict(cfg.prior)
     # the data stream is a function of (seed, rank, step): resuming continues with fresh samples
     stream_seed = cfg.seed * 1_000_003 + rank * 7919 + step
@@ -282,7 +303,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
             for group in opt.param_groups:
                 group["lr"] = lr
             ddp.train()
-            pred = ddp(batch.paths, batch.dt, batch.queries)
+            pred = ddp(batch.paths, batch.dt, batch.queries)  # FIM.predict_normalised (see _BatchPass)
             loss, parts = fim_loss(pred, batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -74,7 +74,7 @@ def evaluate_on_prior(model: FIM, batches: list[TrainingBatch]) -> dict:
     dev = next(model.parameters()).device
     for b in batches:
         b = b.to(dev)
-        pred = model(b.paths, b.dt, b.queries)
+        pred = model.predict_normalised(b.paths, b.dt, b.queries)
         f_t, g_t = normalised_targets(b)
         d = f_t.shape[-1]
         rf.append(_rel_rmse(pred.drift[..., :d], f_t))
