@@ -41,22 +41,28 @@ from bench import cli
 from bench.cases import accuracy_cases, case_data, noisy_prior_datasets
 from bench.errors import mean, median, relative_error
 from fimcg import estimators
-from fimcg.fim.config import FIMConfig
+from fimcg.fim.config import CandidateConfig
+from fimcg.fim.library import CrossValidatedAverage
 
 GRID = {"kernel": (2.0, 4.0, 6.0, 8.0, 10.0, 14.0, 20.0), "high degree": (0.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0),
         "family": (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 14.0), "temperature": (0.25, 0.5, 1.0)}
 
 
+def _average(cfg: CandidateConfig, max_dim: int) -> CrossValidatedAverage:
+    """The cross-validated average among the candidates ``cfg`` builds."""
+    return next(c for c in cfg.build(max_dim) if isinstance(c, CrossValidatedAverage))
+
+
 def _record(fim, paths, dt, x, f_true) -> dict:
     """What the cross-validated average is made of on one data set, with the penalties taken out."""
     cfg = fim.config
-    names = cfg.cv_candidate_names()
+    names = _average(cfg.candidates, cfg.max_dim).option_names
     with torch.no_grad():
         why = fim.explain(paths, dt, x)
         ll = estimators.local_linear(paths, dt, x)[0][:, 0]
     # the FIM's estimate is the gated sum of its options (FIM.explain): no second forward pass
     f = sum(why["drift_gates"][n][:, None] * option for n, option in why["drift_options"].items())[:, 0]
-    delta = torch.stack([why["statistics"][f"cv_delta {n}"][0] for n in names]) - _penalty_vector(cfg)
+    delta = torch.stack([why["statistics"][f"cv_delta {n}"][0] for n in names]) - _penalty_vector(cfg.candidates, cfg.max_dim)
     return {"candidates": torch.stack([why["drift_options"][n][:, 0] for n in names]),  # (C, G)
             "delta": delta, "average": why["drift_options"]["cv average"][:, 0],
             "gate": why["drift_gates"]["cv average"], "fim": f, "local-linear": ll, "truth": f_true[:, 0]}
@@ -67,9 +73,10 @@ def _fmt(s: dict) -> str:
     return f"kernel {s['kernel']:g}, degree 5/7 {s['high degree']:g}, family {s['family']:g}, T {s['temperature']:g}"
 
 
-def _penalty_vector(cfg: FIMConfig) -> torch.Tensor:
-    """The Δ each candidate of the cross-validated average pays, in ``cv_candidate_names`` order."""
-    return torch.tensor(cfg.global_fit_penalties() + [cfg.cv_penalty] * len(cfg.bandwidths))
+def _penalty_vector(cfg: CandidateConfig, max_dim: int) -> torch.Tensor:
+    """The Δ each option of the cross-validated average pays, in its ``option_names`` order."""
+    avg = _average(cfg, max_dim)
+    return torch.tensor([avg.penalty if p is None else p for *_, p in avg.entries])
 
 
 def _score(group: list[dict], penalty: torch.Tensor, temperature: float, by_median: bool) -> tuple[float, float]:
@@ -101,11 +108,13 @@ def main() -> None:
     for noise, data in noisy_prior_datasets(args.prior_datasets, (0.0, args.noise), seed=777).items():
         groups[f"held-out prior{'' if noise == 0 else ', noisy'}"] = [_record(fim, *d) for d in data]
     prior_labels = [g for g in groups if g.startswith("held-out prior")]
-    shipped = (cfg.cv_penalty, cfg.high_degree_penalty, cfg.family_penalty, 0.5)
+    cc = cfg.candidates
+    shipped = (cc.cv_penalty, cc.high_degree_penalty, cc.family_penalty, cc.cv_temperature)
     rows = []
     for setting in itertools.product(*GRID.values()):
         kernel, high, family, temp = setting
-        pen = _penalty_vector(replace(cfg, cv_penalty=kernel, high_degree_penalty=high, family_penalty=family))
+        pen = _penalty_vector(replace(cc, cv_penalty=kernel, high_degree_penalty=high, family_penalty=family),
+                              cfg.max_dim)
         scores = {g: _score(rs, pen, temp, by_median=g in prior_labels) for g, rs in groups.items()}
         prior = mean(scores[g][0] for g in prior_labels)
         prior_fim = mean(scores[g][1] for g in prior_labels)

@@ -43,7 +43,6 @@ import json
 import math
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 if not __package__:  # run as a script (python bench/fim_family_settings.py): import bench from the repository root
@@ -78,7 +77,7 @@ def check(*, result_file: str | Path, weights: str | None = None) -> list[str]:
     if chosen["dev_ratio"] != best:
         problems.append(f"the chosen setting's development score {chosen['dev_ratio']:.4f} is not the best allowed "
                         f"({best:.4f})")
-    config = fimcg.load_fim(weights).config
+    config = fimcg.load_fim(weights).config.candidates
     for key, value in chosen["setting"].items():
         if getattr(config, key) != value:
             problems.append(f"{key}: the weights have {getattr(config, key)!r}, {result_file} chose {value!r}")
@@ -104,7 +103,7 @@ def main() -> None:
         print(f"ok: the weights carry the family settings chosen in {args.json}")
         return
     fim = cli.load_fim(args)
-    shipped = fim.config
+    shipped = fim.config.candidates
     if not all(getattr(shipped, k) in v for k, v in GRID.items()):
         raise SystemExit(f"the weights' setting { {k: getattr(shipped, k) for k in GRID} } is not on the grid")
     groups: dict[str, list[tuple]] = {}
@@ -121,14 +120,13 @@ def main() -> None:
     t0 = time.perf_counter()
     for values in itertools.product(*GRID.values()):
         setting = dict(zip(GRID, values))
-        fim.config = replace(shipped, **setting)
-        dev = {g: mean(fim_drift_error(fim, *d) for d in data) for g, data in groups.items()}
+        model = fim.with_candidate_settings(**setting)
+        dev = {g: mean(fim_drift_error(model, *d) for d in data) for g, data in groups.items()}
         ratios = [dev[g] / baseline[g] for g in groups]
         rows.append({"setting": setting, "dev_ratio": mean(ratios), "dev": dev,
-                     "wins": sum(r < 1 for r in ratios), "prior_errors": [fim_drift_error(fim, *d) for d in prior]})
+                     "wins": sum(r < 1 for r in ratios), "prior_errors": [fim_drift_error(model, *d) for d in prior]})
         print(f"  {setting}: development {rows[-1]['dev_ratio']:.4f} ({rows[-1]['wins']}/{len(groups)} won) "
               f"[{time.perf_counter() - t0:.0f} s]", flush=True)
-    fim.config = shipped
     current = next(r for r in rows if all(r["setting"][k] == getattr(shipped, k) for k in GRID))
     reference = torch.tensor(current["prior_errors"]).clamp_min(1e-6)
     for r in rows:  # the prior score: paired with the current setting, data set by data set

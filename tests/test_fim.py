@@ -726,20 +726,6 @@ def test_committed_configs_build_the_shipped_architectures(shipped):
     assert FIMConfig.from_dict(PretrainConfig.from_json(weights / "finetune_stage3_config.json").model) == shipped.config
 
 
-def test_shipped_family_settings_are_the_ones_the_development_suite_chose(shipped):
-    """The family settings were chosen by bench/fim_family_settings.py (its committed result); a
-    config changed without re-running that choice fails here."""
-    result = json.loads((Path(__file__).resolve().parents[1] / "bench/results/fim_family_settings.json").read_text())
-    assert result["chosen"]["prior_ratio"] <= 1 + result["prior_tolerance"]
-    assert result["chosen"]["dev_ratio"] == min(r["dev_ratio"] for r in result["rows"]
-                                                if r["prior_ratio"] <= 1 + result["prior_tolerance"])
-    for key, value in result["chosen"]["setting"].items():
-        assert getattr(shipped.config.candidates, key) == value, key
-
-
-# --- the candidate list ------------------------------------------------------------------------
-
-
 def test_names_and_counts_derive_from_the_candidate_list():
     """Every name and count the network uses is the candidates' names, concatenated in list order."""
     for cfg in (FIMConfig(), FIMConfig(NetworkConfig(max_dim=2), CandidateConfig(bandwidths=(0.1, 0.3)))):

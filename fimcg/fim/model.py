@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -118,6 +118,29 @@ class FIM(nn.Module):
             nf = len(self.drift_option_names)
             for name in (n for c in self.candidates for n in c.preferred_diffusion):
                 self.head[-1].bias[nf + self.diffusion_option_names.index(name)] = PREFERRED_DIFFUSION_LOGIT
+
+    def with_candidate_settings(self, **settings) -> "FIM":
+        """This model with other statistical settings of its candidates (e.g. ``family_penalty=2.0``):
+        the same network weights, a candidate list rebuilt from ``replace(config.candidates, **settings)``.
+
+        Only settings that keep every option and feature name are allowed (penalties, grids,
+        temperatures; not bandwidths, degrees or families, which change what the network reads).
+
+        Raises:
+            ValueError: a setting changes the names of the options or features.
+        """
+        new = FIMConfig(network=self.config.network, candidates=replace(self.config.candidates, **settings))
+        if new.query_feature_names() != self.config.query_feature_names() or \
+                new.drift_option_names() != self.drift_option_names or \
+                new.diffusion_option_names() != self.diffusion_option_names:
+            raise ValueError(f"the settings {settings} change the options or features the network reads; "
+                             "build a new FIM and warm-start it instead (fimcg.fim.training.warm_start)")
+        model = FIM(new).to(self.latents.device)
+        model.load_state_dict(self.state_dict())
+        model.train(self.training)
+        model.requires_grad_(any(p.requires_grad for p in self.parameters()))
+        model.meta = getattr(self, "meta", {})
+        return model
 
     def feature_layer(self) -> nn.Linear:
         """The first layer of the query embedding: input column j reads query feature j

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import as_tensor, check_finite, check_int, check_paths, check_positive
+from .._validation import as_tensor, check_finite, check_int, check_paths, check_positive
 
 __all__ = ["EMBEDDINGS", "latent_to_pixel", "pixel_to_latent", "render_video", "frame_centroids", "frame_pca"]
 
