@@ -1,21 +1,32 @@
-"""The pretraining loss and the validation metrics of a FIM.
-"""
+"""The pretraining loss and the validation metrics of a FIM."""
 
 from __future__ import annotations
 
 import math
+
 import torch
+
 from ..model import FIM, Prediction
+from ..normalise import TIME_SCALE
 from .prior import TrainingBatch
+
+#: share of the mean g'² added to the drift's normaliser (keeps data sets with almost no drift finite)
+DRIFT_FLOOR_SHARE = 0.01
+#: relative errors are clamped here (the gradient stops): hopeless data sets cannot dominate a batch
+MAX_RELATIVE_ERROR = 1e4
+#: the drift term's weight is snr / (snr + SNR_HALF_WEIGHT): half weight at this signal-to-noise ratio
+SNR_HALF_WEIGHT = 10.0
+#: weight of the loss-scale head's term
+SCALE_LOSS_WEIGHT = 0.1
 
 
 def normalised_targets(batch: TrainingBatch) -> tuple[torch.Tensor, torch.Tensor]:
     """True drift and diffusion at the queries in the model's normalised units, each (B, G, d).
 
-    With a = 0.01/dt and s the per-dataset standard deviation of the observations (as in
+    With a = TIME_SCALE/dt (0.01/dt) and s the per-dataset standard deviation of the observations (as in
     :func:`fimcg.fim.normalise`): f' = f / (a s), g' = g / (s √a).
     """
-    a = 0.01 / batch.dt
+    a = TIME_SCALE / batch.dt
     s = batch.paths.flatten(1, 2).std(dim=1).clamp_min(1e-12)[:, None, :]  # (B, 1, d)
     return batch.drift / (a * s), batch.diffusion / (s * math.sqrt(a))
 
@@ -43,21 +54,21 @@ def fim_loss(pred: Prediction, batch: TrainingBatch) -> tuple[torch.Tensor, dict
     f_t, g_t = normalised_targets(batch)
     f_hat, g_hat = pred.drift[..., :d], pred.diffusion[..., :d]
     g2 = (g_t ** 2).mean(dim=(1, 2), keepdim=True).clamp_min(1e-8)
-    nf = (f_t ** 2).mean(dim=(1, 2), keepdim=True) + 0.01 * g2
+    nf = (f_t ** 2).mean(dim=(1, 2), keepdim=True) + DRIFT_FLOOR_SHARE * g2
     e_f = ((f_hat - f_t) ** 2) / nf  # (B, G, d)
     e_g = ((g_hat - g_t) ** 2) / g2
-    r_f = torch.sqrt(e_f.mean(dim=(1, 2)) + 1e-10).clamp(max=1e4)
-    r_g = torch.sqrt(e_g.mean(dim=(1, 2)) + 1e-10).clamp(max=1e4)
+    r_f = torch.sqrt(e_f.mean(dim=(1, 2)) + 1e-10).clamp(max=MAX_RELATIVE_ERROR)
+    r_g = torch.sqrt(e_g.mean(dim=(1, 2)) + 1e-10).clamp(max=MAX_RELATIVE_ERROR)
     # identifiability of each dataset's drift: its signal energy over the variance of a drift
     # estimated from N transitions spanning a time Δt' N (a signal-to-noise ratio, ~F statistic)
     n_trans = batch.paths.shape[1] * (batch.paths.shape[2] - 1)
-    snr = (f_t ** 2).mean(dim=(1, 2)) * (0.01 * n_trans) / g2.flatten()
-    w_f = snr / (snr + 10.0)
+    snr = (f_t ** 2).mean(dim=(1, 2)) * (TIME_SCALE * n_trans) / g2.flatten()
+    w_f = snr / (snr + SNR_HALF_WEIGHT)
     main = (w_f * torch.log1p(r_f)).sum() / w_f.sum().clamp_min(1e-8) + torch.log1p(r_g).mean()
     s = pred.log_scale
     per_location = (torch.log1p(e_f) + torch.log1p(e_g)).mean(-1).detach()
     scale_loss = (torch.exp(-s) * per_location + s).mean()
-    return main + 0.1 * scale_loss, {"main": float(main.detach()), "loss_f": float(torch.log1p(r_f).detach().mean()),
+    return main + SCALE_LOSS_WEIGHT * scale_loss, {"main": float(main.detach()), "loss_f": float(torch.log1p(r_f).detach().mean()),
                                      "loss_g": float(torch.log1p(r_g).detach().mean())}
 
 
