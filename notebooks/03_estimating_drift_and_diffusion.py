@@ -164,9 +164,11 @@ assert km["drift_rel"][-1] < 0.5 * km["drift_rel"][0], "16x more observed time m
 # %% [markdown]
 # ## The Foundation Inference Model, zero-shot
 #
-# A FIM {cite:p}`seifner2025fimsde` is a transformer that was pretrained on hundreds of thousands
-# of *synthetic* SDEs: for each, it saw simulated paths and learned to output drift and diffusion.
-# Given new paths, it does the same in one forward pass, with no fitting and no tuning:
+# A FIM is pretrained on many *synthetic* SDEs: for each, it saw simulated paths and learned to return
+# their drift and diffusion. FIM-SDE {cite:p}`seifner2025fimsde` is a transformer that outputs them
+# directly; fimcg's own FIM is a small network that weighs the classic estimates of this chapter (and a
+# few more) by the context, so its drift is always a location-wise mixture of them. Given new paths,
+# it answers in one forward pass, with no fitting and no tuning:
 # `fim.estimate(paths, dt, locations)` has exactly the call shape of the classic estimators.
 # `fimcg.load_fim()` loads the weights shipped with the package (chapter 4 looks inside).
 
