@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 import fimcg
+from fimcg.io import atomic_write_text
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -46,7 +47,6 @@ def load_fim(args: argparse.Namespace):
 
 
 def write_json(obj: Any, path: str | Path, *, indent: int = 2) -> None:
-    """Write a result to ``path`` (its folder made if missing) and say so."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=indent))
+    """Write a result to ``path`` atomically (its folder made if missing) and say so."""
+    atomic_write_text(json.dumps(obj, indent=indent), path)
     print(f"\nwrote {path}")

@@ -34,7 +34,7 @@
 import torch
 
 import fimcg
-from fimcg.analysis import discovery
+from fimcg.analysis import discovery, validation
 from fimcg.app import figures
 from fimcg.widgets import pick
 
@@ -84,7 +84,7 @@ z_grid = fimcg.occupied_grid(result.latents)
 model = discovery.discover_from_coefficients(z_grid, *result.coefficients(z_grid), names=["z"])
 print(model)
 thresholds = tuple(float(q) for q in torch.quantile(result.latents.reshape(-1), torch.tensor([0.3, 0.7])))
-check = discovery.validate(model, result.latents, dt, thresholds=thresholds, seed=1)  # wells: data quantiles
+check = validation.validate(model, result.latents, dt, thresholds=thresholds, seed=1)  # wells: data quantiles
 print(check)
 
 # %%

@@ -180,7 +180,7 @@ print("shipped weights:", {k: v for k, v in getattr(fim, "meta", {}).items() if 
 #   units of Akaike's information criterion, are `cv_delta`, penalties included (degrees 5 and 7
 #   pay `high_degree_penalty`, the kernel drifts `cv_penalty`, the families `family_penalty`; inside
 #   a family, the members built on the cubic pay `family_cubic_penalty` against those on a line:
-#   see `fim.config`, printed below). They weigh the *cv average* option.
+#   see `fim.config.candidates`, printed below). They weigh the *cv average* option.
 # - *lack of fit*: the mean squared difference between a kernel drift and the cubic fit at 16
 #   data quantiles, in units of its standard error: near 1 or below when a cubic explains the
 #   data, large when the data contradict it.
@@ -194,8 +194,8 @@ print("shipped weights:", {k: v for k, v in getattr(fim, "meta", {}).items() if 
 # against the truth, which cross-validation never sees:
 
 # %%
-print({k: getattr(fim.config, k) for k in ("high_degree_penalty", "cv_penalty", "family_penalty",
-                                           "family_cubic_penalty")})
+print({k: getattr(fim.config.candidates, k) for k in ("high_degree_penalty", "cv_penalty", "family_penalty",
+                                                      "family_cubic_penalty")})
 wells = {"double well": (sde, paths, DT)}
 per = systems.periodic_well()
 per_paths = fimcg.simulate(per, torch.randn(20, 1, generator=torch.Generator().manual_seed(1)), dt=0.01,

@@ -38,7 +38,7 @@ import torch
 
 import fimcg
 from fimcg import systems
-from fimcg.analysis import discovery
+from fimcg.analysis import discovery, validation
 from fimcg.app import figures
 from fimcg.widgets import discovery_data, discovery_explorer, discovery_figure, pick, show
 
@@ -123,7 +123,7 @@ figures.slider_figure([discovery_figure(d) for d in fits], [f"{t:g}" for t in th
 #   a monotone map applied to both);
 # - the **well-switching rate**: how often the process goes from one well to the other.
 #
-# `discovery.validate` simulates the discovered SDE and computes both. The switching thresholds
+# `validation.validate` simulates the discovered SDE and computes both. The switching thresholds
 # must not depend on the coordinate either, so we place them at quantiles of the data: a state
 # counts as "left well" below the 30% quantile of the latent and "right well" above the 70% one
 # (a monotone map moves the quantiles along with the states).
@@ -131,7 +131,7 @@ figures.slider_figure([discovery_figure(d) for d in fits], [f"{t:g}" for t in th
 # %%
 model = found.model
 thresholds = tuple(float(q) for q in torch.quantile(z.reshape(-1), torch.tensor([0.3, 0.7])))
-check = discovery.validate(model, z, DT, thresholds=thresholds, n_paths=pick(100, 40), duration=pick(50.0, 20.0),
+check = validation.validate(model, z, DT, thresholds=thresholds, n_paths=pick(100, 40), duration=pick(50.0, 20.0),
                            seed=1)
 print(check)
 figures.density_figure(z, model.sde(), title="latent data (histogram) vs stationary density of the discovered SDE")
