@@ -12,6 +12,7 @@ import torch
 
 import fimcg
 from fimcg.io.checkpoint import LegacyFormatError
+from fimcg.fim.weights import upgrade_legacy
 from fimcg.fim.model import FIM, ExtrapolationWarning
 from fimcg.fim.weights import SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_SHA256, UnverifiedWeightsWarning, load_fim, save_weights
 from fimcg.fim.config import CandidateConfig, FIMConfig, NetworkConfig
@@ -238,7 +239,7 @@ def test_legacy_weights_are_refused_and_convert_to_the_model_they_were(tmp_path)
     with pytest.raises(LegacyFormatError, match="fimcg convert"):
         load_fim(old, sha256=fimcg.io.checkpoint.sha256_of(old))
     with pytest.warns(UserWarning, match="unpickles"):
-        new = fimcg.io.checkpoint.convert_legacy(old, tmp_path / "new.safetensors")
+        new = fimcg.io.checkpoint.convert_legacy(old, tmp_path / "new.safetensors", upgrade=upgrade_legacy)
     loaded = load_fim(new, sha256=fimcg.io.checkpoint.sha256_of(new))
     assert loaded.config == legacy.config
     paths, x = _ou_paths(), torch.linspace(-0.5, 0.5, 4)[:, None]
@@ -785,12 +786,15 @@ def test_calling_the_model_is_the_estimator_call_shape(model):
     assert torch.equal(drift, expected[0]) and torch.equal(diffusion, expected[1])
 
 
-def test_config_round_trips_and_reads_the_flat_layout():
+def test_config_round_trips_and_refuses_the_flat_layout():
     cfg = FIMConfig(NetworkConfig(d_model=32, n_heads=2), CandidateConfig(bandwidths=(0.1,), families=("tanh",)))
     assert FIMConfig.from_dict(asdict(cfg)) == cfg
-    assert FIMConfig.from_dict({**asdict(cfg.network), **asdict(cfg.candidates)}) == cfg  # saved before the split
+    flat = {**asdict(cfg.network), **asdict(cfg.candidates)}  # as saved before the split
+    with pytest.raises(ValueError, match="fimcg convert"):
+        FIMConfig.from_dict(flat)
+    assert FIMConfig.from_dict(upgrade_legacy({"format": "fimcg-fim-1", "config": flat})["config"]) == cfg
     assert FIMConfig.from_dict({"candidates": {"bandwidths": [0.1]}}).candidates.bandwidths == (0.1,)
     with pytest.raises(ValueError, match="unknown CandidateConfig field"):
         FIMConfig.from_dict({"candidates": {"d_model": 3}})
-    with pytest.raises(ValueError, match="unknown FIMConfig field"):
+    with pytest.raises(ValueError, match="keys 'network' and 'candidates'"):
         FIMConfig.from_dict({"d_model": 3, "nonsense": 1})

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import warnings
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 import torch

@@ -132,13 +132,14 @@ def add_convert_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 def cmd_convert(args: argparse.Namespace) -> int:
     import warnings
 
+    from ..fim.weights import upgrade_legacy
     from ..io.checkpoint import convert_legacy, sha256_of
 
     print(f"fimcg convert: unpickling {args.src} ({'full unpickle allowed' if args.trust else 'restricted reader'});"
           " convert only files you made yourself or trust", file=sys.stderr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # said above
-        dest = convert_legacy(args.src, args.dest, trust=args.trust)
+        dest = convert_legacy(args.src, args.dest, trust=args.trust, upgrade=upgrade_legacy)
     print(f"wrote {dest} (SHA-256 {sha256_of(dest)})")
     return 0
 

@@ -216,16 +216,15 @@ class FIMConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "FIMConfig":
         """Config from a dict (as :func:`dataclasses.asdict` writes it, or read from JSON):
-        ``{"network": {...}, "candidates": {...}}`` (missing fields take their defaults), or the
-        flat layout of configs saved before the split (every field at the top level)."""
+        ``{"network": {...}, "candidates": {...}}``; missing fields take their defaults.
+
+        Raises:
+            ValueError: an unknown field, or the flat layout of configs saved before the split (such
+                a file is converted once by ``fimcg convert``).
+        """
         d = dict(d)
-        if set(d) <= {"network", "candidates"}:
-            return cls(network=_from_dict(NetworkConfig, d.get("network", {}), "NetworkConfig"),
-                       candidates=_from_dict(CandidateConfig, d.get("candidates", {}), "CandidateConfig"))
-        net_fields = {f.name for f in fields(NetworkConfig)}
-        cand_fields = {f.name for f in fields(CandidateConfig)}
-        unknown = sorted(set(d) - net_fields - cand_fields)
-        if unknown:
-            raise ValueError(f"unknown FIMConfig field(s) {', '.join(unknown)}")
-        return cls(network=NetworkConfig(**{k: v for k, v in d.items() if k in net_fields}),
-                   candidates=CandidateConfig(**{k: v for k, v in d.items() if k in cand_fields}))
+        if not set(d) <= {"network", "candidates"}:
+            raise ValueError(f"a FIMConfig dict has the keys 'network' and 'candidates', got {sorted(d)}; a flat "
+                             "config of an old weights file is brought up to date by `fimcg convert`")
+        return cls(network=_from_dict(NetworkConfig, d.get("network", {}), "NetworkConfig"),
+                   candidates=_from_dict(CandidateConfig, d.get("candidates", {}), "CandidateConfig"))

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 import torch
 from ..io.checkpoint import load_checkpoint, sha256_of
 from .model import FIM
-from .config import FIMConfig
+from .config import FIMConfig, NetworkConfig
 
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "fim_1d.safetensors"
@@ -81,3 +82,45 @@ def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cp
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+def upgrade_legacy(tree: Any) -> Any:
+    """Bring a tree read from a legacy (pickled) FIM weights file or pretraining checkpoint to the
+    current layout, for :func:`fimcg.io.checkpoint.convert_legacy` (``fimcg convert`` passes it).
+
+    FIM configurations were saved flat (every field at the top level) and without the fields added
+    later; they become ``{"network": ..., "candidates": ...}`` with the added fields set to the values
+    that reproduce the saved model: no lack-of-fit tests (``n_test_points`` 0), no cross-validated
+    average (``cv_penalty`` None), no higher degrees or families, and no extra penalty for family
+    members on the cubic. The provenance chain in ``meta`` (each stage's pretraining config) is
+    upgraded too. Other trees are returned unchanged.
+    """
+    def current(cfg: dict) -> dict:
+        if set(cfg) <= {"network", "candidates"}:
+            return cfg
+        cfg = dict(cfg)
+        cfg.setdefault("n_test_points", 0)
+        cfg.setdefault("cv_penalty", None)
+        cfg.setdefault("high_degrees", ())
+        cfg.setdefault("families", ())
+        if cfg["families"]:
+            cfg.setdefault("family_cubic_penalty", 0.0)
+        net = {f.name for f in fields(NetworkConfig)}
+        return {"network": {k: v for k, v in cfg.items() if k in net},
+                "candidates": {k: v for k, v in cfg.items() if k not in net}}
+
+    def walk(meta: Any) -> None:  # weights' provenance: each stage's pretraining config, nested
+        while isinstance(meta, dict):
+            pc = meta.get("pretrain_config")
+            if isinstance(pc, dict) and isinstance(pc.get("model"), dict):
+                pc["model"] = current(pc["model"])
+            meta = meta.get("init")
+
+    if isinstance(tree, dict):
+        if tree.get("format") == "fimcg-fim-1" and isinstance(tree.get("config"), dict):
+            tree["config"] = current(tree["config"])
+            walk(tree.get("meta"))
+        elif isinstance(tree.get("config"), dict) and isinstance(tree["config"].get("model"), dict):
+            tree["config"]["model"] = current(tree["config"]["model"])  # a pretraining checkpoint
+            walk(tree.get("init_meta"))
+    return tree

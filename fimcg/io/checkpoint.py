@@ -24,7 +24,7 @@ import struct
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -209,15 +209,17 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     return _decode(tree, tensors, path)
 
 
-def convert_legacy(src: str | os.PathLike, dest: str | os.PathLike, *, trust: bool = False) -> Path:
+def convert_legacy(src: str | os.PathLike, dest: str | os.PathLike, *, trust: bool = False,
+                   upgrade: Callable[[Any], Any] | None = None) -> Path:
     """Convert a file of fimcg's former pickle-based format to the current format; return ``dest``.
 
     This is the **only** place where fimcg unpickles, and only when called explicitly. The file is
     first read with torch's restricted unpickler (``weights_only=True``: tensors, dicts, lists and
     plain values only, no arbitrary code), which suffices for files fimcg wrote. With ``trust=True``
     a file that the restricted reader refuses is unpickled in full, which runs whatever code the file
-    holds: do that only for a file you made yourself. FIM weights saved by earlier versions get the
-    configuration fields added since, with the values that reproduce the old model.
+    holds: do that only for a file you made yourself. ``upgrade`` maps the old tree to the current
+    layout before it is written (``fimcg convert`` passes :func:`fimcg.fim.weights.upgrade_legacy`,
+    which brings FIM configurations up to date).
 
     Raises:
         FileNotFoundError: ``src`` does not exist.
@@ -246,35 +248,7 @@ def convert_legacy(src: str | os.PathLike, dest: str | os.PathLike, *, trust: bo
                              f"it ({type(exc).__name__}); convert it with trust=True (`fimcg convert --trust`) only if "
                              "you made the file yourself: a full unpickle runs any code the file holds") from exc
         blob = torch.load(src, map_location="cpu", weights_only=False)
-    return save_checkpoint(_upgrade_legacy(blob), dest)
-
-
-def _upgrade_legacy(blob: Any) -> Any:
-    """Bring a legacy tree to the current layout: FIM configs get the fields added after they were
-    saved, with the values that reproduce the saved model (this knowledge lives here only)."""
-    def complete(cfg: dict) -> None:
-        cfg.setdefault("n_test_points", 0)
-        cfg.setdefault("cv_penalty", None)
-        cfg.setdefault("high_degrees", ())
-        cfg.setdefault("families", ())
-        if cfg["families"]:
-            cfg.setdefault("family_cubic_penalty", 0.0)
-
-    def walk_meta(meta: Any) -> None:  # weights' provenance: each stage's pretraining config, nested
-        while isinstance(meta, dict):
-            pc = meta.get("pretrain_config")
-            if isinstance(pc, dict) and isinstance(pc.get("model"), dict):
-                complete(pc["model"])
-            meta = meta.get("init")
-
-    if isinstance(blob, dict):
-        if blob.get("format") == "fimcg-fim-1" and isinstance(blob.get("config"), dict):
-            complete(blob["config"])
-            walk_meta(blob.get("meta"))
-        elif isinstance(blob.get("config"), dict) and isinstance(blob["config"].get("model"), dict):
-            complete(blob["config"]["model"])  # a pretraining checkpoint
-            walk_meta(blob.get("init_meta"))
-    return blob
+    return save_checkpoint(blob if upgrade is None else upgrade(blob), dest)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
