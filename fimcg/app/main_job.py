@@ -251,7 +251,7 @@ def run_main(config: RunConfig | None = None, *, out: str | Path = "fimcg-report
     """Run the main job and write ``out/report.html`` and ``out/results.json``.
 
     Args:
-        config: the settings (default :class:`RunConfig`()).
+        config: the settings (default: a :class:`RunConfig` with its defaults).
         out: output folder (created if missing).
         progress: show tqdm progress bars.
         stages: override :data:`STAGES` (tests use a subset).

@@ -98,7 +98,7 @@ class FramePCA(nn.Module):
         return self
 
     def flatten(self, frames: torch.Tensor) -> torch.Tensor:
-        """(..., *frame_shape) -> (..., D)."""
+        """(..., \\*frame_shape) -> (..., D)."""
         nd = len(self.frame_shape)
         if tuple(frames.shape[-nd:]) != self.frame_shape:
             raise ValueError(f"frames have shape {tuple(frames.shape)}; this model was fitted on frames of shape "
@@ -110,7 +110,7 @@ class FramePCA(nn.Module):
         return ((flat - self.mean) @ self.components) / self.scale
 
     def reconstruct(self, coef: torch.Tensor) -> torch.Tensor:
-        """Scaled PCA coefficients (..., k) -> frames (..., *frame_shape)."""
+        """Scaled PCA coefficients (..., k) -> frames (..., \\*frame_shape)."""
         flat = coef * self.scale @ self.components.T + self.mean
         return flat.reshape(*coef.shape[:-1], *self.frame_shape)
 
@@ -144,7 +144,7 @@ class LatentNorm(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Frames (B, *frame_shape) -> latents (B, latent_dim) (standardised by :class:`LatentNorm`).
+    """Frames (B, \\*frame_shape) -> latents (B, latent_dim) (standardised by :class:`LatentNorm`).
 
     ``features(frames)`` gives the PCA features (B, k); ``from_features`` the rest, so a training
     loop can project the frames once and reuse the features.
@@ -167,7 +167,7 @@ class Encoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Latents (B, latent_dim) -> frames (B, *frame_shape) through ``k_rec`` PCA coefficients."""
+    """Latents (B, latent_dim) -> frames (B, \\*frame_shape) through ``k_rec`` PCA coefficients."""
 
     def __init__(self, pca: FramePCA, latent_dim: int, *, hidden: int = 64, depth: int = 2) -> None:
         super().__init__()

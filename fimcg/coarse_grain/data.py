@@ -22,7 +22,7 @@ MIN_TRANSITIONS = 100
 
 
 def prepare_frames(frames: Any, *, name: str = "frames") -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Validate video and return it as float32 (n_paths, T, *frame_shape) plus the frame shape.
+    """Validate video and return it as float32 (n_paths, T, \\*frame_shape) plus the frame shape.
 
     Accepts (n_paths, T, H, W) or (n_paths, T, C, H, W) arrays or tensors of any image size.
     Raises ``ValueError`` for a wrong rank, too few frames, NaN/inf, or frames that do not change.

@@ -30,13 +30,13 @@ from torch import nn
 from .._validation import check_int, check_locations, check_positive
 from .autoencoder import mlp
 from .result import CoarseGrainResult
-from .trainer import TrainingDiverged, Trainer, train_autoencoder
+from .trainer import Trainer, train_autoencoder
 from .losses import em_step_nll
 from .options import AutoencoderConfig, InitConfig, LossWeights, check_option_types
 from .data import fingerprint, prepare_frames
 from ..estimators.classic import polynomial_features
 
-__all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain", "TrainingDiverged"]
+__all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain"]
 
 
 class PolynomialHead(nn.Module):
@@ -149,11 +149,13 @@ def joint_coarse_grain(
 ) -> JointResult:
     """Train autoencoder and SDE head jointly (the baseline; see the module docstring).
 
+    ``frames``, ``dt``, ``latent_dim``, ``seed``, ``autoencoder``, ``device``, ``checkpoint``, ``resume``,
+    ``checkpoint_every``, ``progress``, ``callback`` and ``eval_every`` are as in :func:`fimcg.coarse_grain`.
+
     Args:
-        frames, dt, latent_dim, seed, autoencoder, device, checkpoint, resume, checkpoint_every, progress,
-        callback, eval_every: as in :func:`fimcg.coarse_grain`.
         head: ``"polynomial"`` or ``"mlp"``.
-        steps, lr: Adam steps and learning rate (all transitions every step).
+        steps: Adam steps (all transitions every step).
+        lr: Adam learning rate.
         init: how the networks start: ``InitConfig(method="random")`` (from scratch, the default, as
             joint models are usually trained) or ``method="isomap"`` (the coarse_grain initialisation).
         weights: weights of reconstruction and Euler-Maruyama likelihood.

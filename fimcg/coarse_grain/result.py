@@ -45,7 +45,7 @@ class CoarseGrainResult:
         return self.encoder.pca.mean.device
 
     def encode(self, frames: Any, *, batch: int = 8192) -> torch.Tensor:
-        """Frames (..., *frame_shape) -> latents (..., latent_dim) (no gradient)."""
+        """Frames (..., \\*frame_shape) -> latents (..., latent_dim) (no gradient)."""
         t = as_tensor(frames, name="frames", device=self._device()).float()
         check_finite(t, name="frames")
         flat = self.encoder.pca.flatten(t)
@@ -58,7 +58,7 @@ class CoarseGrainResult:
         return out.reshape(*lead, self.latent_dim)
 
     def decode(self, latents: Any) -> torch.Tensor:
-        """Latents (..., latent_dim) -> frames (..., *frame_shape) (no gradient)."""
+        """Latents (..., latent_dim) -> frames (..., \\*frame_shape) (no gradient)."""
         z = as_tensor(latents, name="latents", device=self._device()).float()
         if z.shape[-1] != self.latent_dim:
             raise ValueError(f"latents must have a last axis of size latent_dim={self.latent_dim}; got shape "

@@ -230,7 +230,7 @@ def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: 
     ``config["lr"]`` (weights from ``config``; see the module doc for ``L_rec``).
 
     Args:
-        frames_t, frame_shape: validated frames (n_paths, T, *frame_shape), see :func:`prepare_frames`.
+        frames_t, frame_shape: validated frames (n_paths, T, \\*frame_shape), see :func:`prepare_frames`.
         dt: time between frames. config: the run's options and data facts (saved with checkpoints
             and the result; it receives ``init`` and ``train_time_s``).
         fmt: checkpoint format tag. device, checkpoint, resume: as in :func:`coarse_grain`.
