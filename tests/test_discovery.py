@@ -146,3 +146,14 @@ def test_bad_input():
         discover_from_coefficients(np.linspace(0, 1, 10), np.zeros(9), np.zeros(10))
     with pytest.raises(ValueError, match="weights"):
         discover_from_coefficients(np.linspace(0, 1, 10), np.zeros(10), np.ones(10), weights=-np.ones(10))
+
+
+def test_the_library_is_the_estimators_monomial_basis():
+    """One monomial basis for discovery and the estimators: same terms, same order, same bits."""
+    from fimcg.analysis.discovery import polynomial_library
+    from fimcg.estimators.bases import monomial_exponents, polynomial_features
+
+    x = torch.randn(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    exps = monomial_exponents(2, 4)
+    assert exps[:4] == [(0, 0), (1, 0), (0, 1), (2, 0)] and len(exps) == 15
+    np.testing.assert_array_equal(polynomial_library(x.numpy(), exps), polynomial_features(x, 4).numpy())

@@ -36,35 +36,23 @@ be checked against the data in the same latent:
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 import numpy as np
 import torch
 from .._validation import as_tensor, check_int, check_paths, check_positive, to_numpy
+from ..estimators.bases import monomial_exponents, monomials
 from ..sde.model import SDE
 
 
-def _exponents(d: int, degree: int) -> list[tuple[int, ...]]:
-    """All exponent tuples of total degree <= degree in d variables, ordered by degree."""
-    out: list[tuple[int, ...]] = []
-    for deg in range(degree + 1):
-        for combo in itertools.combinations_with_replacement(range(d), deg):
-            e = [0] * d
-            for i in combo:
-                e[i] += 1
-            out.append(tuple(e))
-    return out
-
-
 def polynomial_library(x: Any, exponents: Sequence[Sequence[int]]) -> np.ndarray:
-    """Evaluate monomials at states ``x`` of shape (N, d); returns (N, n_terms) float64."""
-    xx = to_numpy(x, dtype=np.float64)
+    """Evaluate monomials (:func:`fimcg.estimators.bases.monomials`) at states ``x`` of shape (N, d)
+    (or (N,)); returns (N, n_terms) float64."""
+    xx = torch.as_tensor(to_numpy(x, dtype=np.float64))
     if xx.ndim == 1:
         xx = xx[:, None]
-    cols = [np.prod(xx ** np.asarray(e)[None, :], axis=1) for e in exponents]
-    return np.stack(cols, axis=1)
+    return monomials(xx, exponents).numpy()
 
 
 def stlsq(theta: np.ndarray, y: np.ndarray, *, threshold: float = 0.1, weights: np.ndarray | None = None,
@@ -278,7 +266,7 @@ def discover(paths: Any, dt: float, *, drift_degree: int = 3, diffusion_degree: 
     dx = (p[:, 1:] - p[:, :-1]).reshape(-1, d)
     if np.all(dx == 0):
         raise ValueError("paths do not move (all increments are zero): nothing to discover")
-    fe, ge = _exponents(d, drift_degree), _exponents(d, diffusion_degree)
+    fe, ge = monomial_exponents(d, drift_degree), monomial_exponents(d, diffusion_degree)
     lib_f = polynomial_library(x, fe)
     lib_g = polynomial_library(x, ge)
     a = np.stack([stlsq(lib_f, dx[:, i] / dt, threshold=threshold, min_t=min_t) for i in range(d)])
@@ -321,10 +309,10 @@ def discover_from_coefficients(locations: Any, drift: Any, diffusion: Any, *, we
         w = w.reshape(-1)
         if w.shape != (G,) or np.any(w < 0) or not np.all(np.isfinite(w)) or w.sum() <= 0:
             raise ValueError(f"weights must be (G={G},) finite, non-negative, not all zero")
-    n_f = len(_exponents(d, drift_degree))
+    n_f = len(monomial_exponents(d, drift_degree))
     if G < n_f:
         raise ValueError(f"need at least {n_f} locations for a degree-{drift_degree} drift library; got {G}")
-    fe, ge = _exponents(d, drift_degree), _exponents(d, diffusion_degree)
+    fe, ge = monomial_exponents(d, drift_degree), monomial_exponents(d, diffusion_degree)
     lib_f = polynomial_library(loc, fe)
     lib_g = polynomial_library(loc, ge)
     a = np.stack([stlsq(lib_f, f[:, i], threshold=threshold, weights=w) for i in range(d)])

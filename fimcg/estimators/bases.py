@@ -4,31 +4,56 @@
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 from .._validation import check_int
 
-__all__ = ["polynomial_features", "basis", "legendre"]
+__all__ = ["monomial_exponents", "monomials", "polynomial_features", "basis", "legendre"]
+
+
+def monomial_exponents(d: int, degree: int) -> list[tuple[int, ...]]:
+    """Exponent tuples of every monomial of total degree <= ``degree`` in ``d`` variables, constant
+    first, then by degree (within a degree in the order of
+    ``itertools.combinations_with_replacement``): for d = 1, [(0,), (1,), ..., (degree,)]."""
+    d = check_int(d, name="d", minimum=1)
+    degree = check_int(degree, name="degree", minimum=0)
+    out = []
+    for deg in range(degree + 1):
+        for combo in itertools.combinations_with_replacement(range(d), deg):
+            out.append(tuple(combo.count(i) for i in range(d)))
+    return out
+
+
+def monomials(x: torch.Tensor, exponents: Sequence[Sequence[int]]) -> torch.Tensor:
+    """The monomials ``Π_k x_k^e_k`` for each exponent tuple e: (..., d) -> (..., len(exponents)).
+
+    Powers are taken by repeated multiplication (coordinate 0 first), the same arithmetic for every
+    caller, so that equal monomials are equal to the last bit.
+    """
+    d = x.shape[-1]
+    cols = []
+    for e in exponents:
+        if len(e) != d:
+            raise ValueError(f"exponent tuple {tuple(e)} has {len(e)} entries for states of dimension {d}")
+        term = torch.ones_like(x[..., 0])
+        first = True
+        for k, power in enumerate(e):
+            for _ in range(int(power)):
+                term = x[..., k] if first else term * x[..., k]
+                first = False
+        cols.append(term)
+    return torch.stack(cols, dim=-1)
 
 
 def polynomial_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     """All monomials of total degree <= ``degree`` of the d coordinates: (..., d) -> (..., K).
 
-    Order: constant first, then by degree; for d = 1 this is [1, x, x^2, ..., x^degree] (so
+    Order: :func:`monomial_exponents`; for d = 1 this is [1, x, x^2, ..., x^degree] (so
     ``polynomial_features(z[..., None], p)`` is the per-coordinate power basis of z).
     """
-    degree = check_int(degree, name="degree", minimum=0)
-    d = x.shape[-1]
-    cols = [torch.ones_like(x[..., 0])]
-    for deg in range(1, degree + 1):
-        for combo in itertools.combinations_with_replacement(range(d), deg):
-            term = x[..., combo[0]]
-            for k in combo[1:]:
-                term = term * x[..., k]
-            cols.append(term)
-    return torch.stack(cols, dim=-1)
+    return monomials(x, monomial_exponents(x.shape[-1], degree))
 
 
 def basis(spec: int | Callable[[torch.Tensor], torch.Tensor], name: str = "basis"
