@@ -289,10 +289,11 @@ figures.drift_diffusion_figure(grid, estimates, sde=sde, title="the same paths, 
 err = {k: fimcg.analysis.metrics.sde_errors(sde, grid, f, g) for k, (f, g) in estimates.items()}
 print({k: (round(v["drift_rel"], 3), round(v["diffusion_rel"], 3)) for k, v in err.items()})
 val = [r for r in history if "val_drift_rel" in r]       # validation records, the first at step 0
-first, last = (r["val_drift_rel"] + r["val_diffusion_rel"] for r in (val[0], val[-1]))
-print(f"validation error (drift + diffusion) on held-out prior equations: step 0 {first:.3f}, "
-      f"step {val[-1]['step']} {last:.3f}")
-assert last < first, "pretraining must lower the validation error on held-out equations"
+score = [r["val_drift_rel"] + r["val_diffusion_rel"] for r in val]
+best = min(range(1, len(val)), key=score.__getitem__)  # the checkpoint pretraining keeps (best.safetensors)
+print(f"validation error (drift + diffusion) on held-out prior equations: step 0 {score[0]:.3f}, "
+      f"best (step {val[best]['step']}) {score[best]:.3f}, last (step {val[-1]['step']}) {score[-1]:.3f}")
+assert score[best] < score[0], "pretraining must lower the validation error on held-out equations"
 
 # %% [markdown]
 # ## Exercises

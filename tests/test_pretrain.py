@@ -218,3 +218,17 @@ def test_fine_tuned_weights_remember_what_they_started_from(tmp_path):
     assert meta["init"]["path"] == str(tmp_path / "w.safetensors")
     assert meta["init"]["step"] == load_fim(tmp_path / "w.safetensors").meta["step"]
     assert meta["stopped_at_step"] == 2 and meta["best_checkpoint_at_s"] is not None
+
+
+def test_the_initial_weights_depend_on_the_run_seed_only(tmp_path):
+    """A notebook's earlier cells must not change what a pretraining run starts from."""
+    states = []
+    for i, global_seed in enumerate((1, 2)):
+        torch.manual_seed(global_seed)
+        torch.rand(7)  # whatever ran before
+        pretrain(_tiny(0, seed=3), tmp_path / f"run{i}", device="cpu", progress=False)
+        states.append(load_checkpoint(tmp_path / f"run{i}" / "checkpoint.safetensors")["model"])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    pretrain(_tiny(0, seed=4), tmp_path / "other", device="cpu", progress=False)
+    other = load_checkpoint(tmp_path / "other" / "checkpoint.safetensors")["model"]
+    assert not all(torch.equal(states[0][k], other[k]) for k in other)

@@ -222,7 +222,9 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(asdict(cfg), out / "config.json")
 
-    model = FIM(FIMConfig.from_dict(cfg.model)).to(dev)
+    with torch.random.fork_rng(devices=[]):  # the initial weights depend on the run's seed only
+        torch.manual_seed(cfg.seed)
+        model = FIM(FIMConfig.from_dict(cfg.model)).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, best, history, elapsed = 0, math.inf, [], 0.0
     init_meta = None  # what a fine-tuning run started from (goes into the exported weights' metadata)
