@@ -6,6 +6,7 @@ paths) so they do not depend on the FIM's training state; a test at the end chec
 
 import copy
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -226,7 +227,7 @@ def test_bad_input(data):
         InitConfig(steps=-1)
     with pytest.raises(TypeError, match="likelihood must be of type LikelihoodConfig, got dict"):
         coarse_grain(frames, 0.01, **dict(FAST, likelihood={"n_queries": 5}))
-    with pytest.raises(ValueError, match="coarse_grain needs InitConfig\\(method='isomap'\\)"):
+    with pytest.raises(ValueError, match="coarse_grain needs InitConfig\\(method='isomap'\\) or method='slow'"):
         coarse_grain(frames, 0.01, **dict(FAST, init=InitConfig(method="random")))
     with pytest.raises(TypeError, match="estimator must be a FIM or a callable"):
         coarse_grain(frames, 0.01, **dict(FAST, estimator="kramers"))
@@ -296,3 +297,36 @@ def test_run_pipeline_replaces_a_checkpoint_of_other_data(data, tmp_path):
     run_pipeline(x, 0.01, double_well(), **opts)
     out = run_pipeline(x[:, :60], 0.01, double_well(), **opts)  # other data, same checkpoint file
     assert out["numbers"]["frames_per_path"] == 60
+
+
+@pytest.mark.slow
+def test_the_slow_initialisation_finds_the_particle_that_geometry_misses():
+    """A brighter, larger, fast distractor owns the frames' geometry; the frozen FIM, judging
+    candidate coordinates by how well their SDE predicts their future, prefers a slow one."""
+    from fimcg.coarse_grain import NoSlowVariableWarning
+    from fimcg.video import make_scene
+
+    scene = make_scene("distractor", n_paths=8, n_frames=400, seed=2)
+    fim = fimcg.load_fim()
+    r2 = {}
+    for method in ("isomap", "slow"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoSlowVariableWarning)
+            res = coarse_grain(scene.frames, scene.dt, estimator=fim, steps=0, init=InitConfig(method=method),
+                               progress=False)
+        r2[method] = fit_alignment(res.latents, scene.signal).r2
+    assert r2["isomap"] < 0.2 and r2["slow"] > r2["isomap"] + 0.5
+    rows = res.config["init"]["candidates"]
+    assert res.config["init"]["chosen"] == rows[0]["name"] != "PCA/Isomap"
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert {"PCA/Isomap", "TICA 1", "slow Isomap 2"} <= {r["name"] for r in rows}
+
+
+@pytest.mark.slow
+def test_frames_with_nothing_slow_give_a_warning():
+    from fimcg.coarse_grain import NoSlowVariableWarning
+    from fimcg.video import make_scene
+
+    scene = make_scene("noise_only", n_paths=6, n_frames=300, seed=0)
+    with pytest.warns(NoSlowVariableWarning, match="no slow variable found"):
+        coarse_grain(scene.frames, scene.dt, steps=0, init=InitConfig(method="slow"), progress=False)

@@ -71,7 +71,7 @@ def test_bad_input(data):
     _, frames = data
     with pytest.raises(ValueError, match="head must be 'polynomial' or 'mlp'"):
         joint_coarse_grain(frames, 0.01, head="gp", **FAST)
-    with pytest.raises(ValueError, match="InitConfig.method must be one of isomap, random, got 'pca'"):
+    with pytest.raises(ValueError, match="InitConfig.method must be one of isomap, slow, random, got 'pca'"):
         joint_coarse_grain(frames, 0.01, init=InitConfig(method="pca"), **FAST)
     with pytest.raises(TypeError, match="init must be of type InitConfig, got str"):
         joint_coarse_grain(frames, 0.01, init="random", **FAST)

@@ -101,8 +101,10 @@ def coarse_grain(
         lr: Adam learning rate of the refinement.
         seed: seeds the networks, the subsamples and the query sampling.
         autoencoder: the networks (:class:`~fimcg.coarse_grain.options.AutoencoderConfig`).
-        init: how they start (:class:`~fimcg.coarse_grain.options.InitConfig`; this method needs
-            ``method="isomap"``: the frozen decoder pins the latent's parameterisation).
+        init: how they start (:class:`~fimcg.coarse_grain.options.InitConfig`): ``method="isomap"``
+            (geometry) or ``method="slow"`` (the candidate coordinate the frozen estimator predicts
+            best, :mod:`fimcg.coarse_grain.slow`; the result's ``config["init"]["candidates"]`` lists
+            them with their scores); not ``"random"``: the frozen decoder pins the latent's parameterisation.
         weights: weights of the reconstruction and likelihood terms (module doc).
         likelihood: where and on how many transitions the likelihood is measured
             (:class:`~fimcg.coarse_grain.options.LikelihoodConfig`).
@@ -131,9 +133,9 @@ def coarse_grain(
     eval_every = check_int(eval_every, name="eval_every", minimum=0)
     lr = check_positive(lr, name="lr")
     check_option_types(autoencoder=autoencoder, init=init, weights=weights, likelihood=likelihood)
-    if init.method != "isomap":
-        raise ValueError(f"coarse_grain needs InitConfig(method='isomap'), got {init.method!r}: the frozen decoder "
-                         "must come from the initialisation")
+    if init.method == "random":
+        raise ValueError("coarse_grain needs InitConfig(method='isomap') or method='slow', got 'random': the frozen "
+                         "decoder must come from the initialisation")
     device = torch.device(device)
     if estimator is None:
         from ..fim.weights import load_fim
@@ -145,7 +147,9 @@ def coarse_grain(
     config = {"method": "coarse_grain", "latent_dim": latent_dim, "estimator": info["name"], "steps": steps,
               "lr": lr, "rec_weight": weights.reconstruction, "sim_weight": weights.likelihood,
               "jacobian": lk.jacobian, "sim_space": lk.space, **autoencoder.as_dict(), "n_queries": lk.n_queries,
-              "context_size": lk.context_size, "init_steps": init.steps, "isomap_points": init.points,
+              "context_size": lk.context_size, "init_method": init.method, "init_steps": init.steps,
+              "isomap_points": init.points, **({"init_lag": init.lag, "init_components": init.components,
+                                               "init_judge_lags": list(init.judge_lags)} if init.method == "slow" else {}),
               "seed": seed, "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape),
               "dt": dt, "fingerprint": fingerprint(frames_t, dt)}
 
@@ -162,6 +166,7 @@ def coarse_grain(
     # the decoder is frozen after the initialisation: it pins the parameterisation of the latent, so
     # the likelihood can refine the encoder but cannot re-parameterise the latent
     return train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-coarse-grain-train-1", device=device,
-                              checkpoint=checkpoint, resume=resume, init="isomap", train_decoder=False,
+                              checkpoint=checkpoint, resume=resume, init=init.method, train_decoder=False,
                               sim_loss=sim_loss, make_result=make_result, checkpoint_every=checkpoint_every,
-                              progress=progress, desc="coarse-graining", callback=callback, eval_every=eval_every)
+                              progress=progress, desc="coarse-graining", callback=callback, eval_every=eval_every,
+                             judge=est, init_config=init)

@@ -173,6 +173,9 @@ def joint_coarse_grain(
         raise ValueError(f"head must be 'polynomial' or 'mlp', got {head!r}")
     check_option_types(autoencoder=autoencoder, init=init, weights=weights)
     lr = check_positive(lr, name="lr")
+    if init.method == "slow":
+        raise ValueError("joint_coarse_grain has no frozen estimator to judge candidate coordinates: use "
+                         "InitConfig(method='random') or method='isomap'")
     n_paths, length = frames_t.shape[:2]
     config = {"method": "joint", "latent_dim": latent_dim, "estimator": f"joint-{head}", "head": head,
               "init": init.method, "steps": steps, "lr": lr, "rec_weight": weights.reconstruction,

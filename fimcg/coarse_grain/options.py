@@ -20,7 +20,7 @@ from .data import MIN_TRANSITIONS
 __all__ = ["AutoencoderConfig", "InitConfig", "LossWeights", "LikelihoodConfig", "INIT_METHODS", "LIKELIHOOD_SPACES",
            "check_option_types"]
 
-INIT_METHODS = ("isomap", "random")
+INIT_METHODS = ("isomap", "slow", "random")
 LIKELIHOOD_SPACES = ("frames", "latent")
 
 def _weight(value: float, name: str) -> float:
@@ -56,21 +56,35 @@ class InitConfig:
     """How the networks start (see the module doc of :mod:`fimcg.coarse_grain.decoupled`).
 
     Attributes:
-        method: ``"isomap"`` (encoder and decoder fitted to an Isomap embedding of the PCA features)
-            or ``"random"`` (networks as constructed).
-        steps: Adam steps that fit the networks to the Isomap embedding.
-        points: frames the Isomap graph is built on (a subsample).
+        method: ``"isomap"`` (encoder and decoder fitted to an Isomap embedding of the PCA features),
+            ``"slow"`` (fitted to the candidate coordinate whose SDE, as the frozen estimator infers
+            it, best predicts the coordinate's own future; :mod:`fimcg.coarse_grain.slow`) or
+            ``"random"`` (networks as constructed).
+        steps: optimiser steps that fit the networks to the chosen coordinate.
+        points: frames the Isomap graphs are built on (a subsample).
+        lag: with ``"slow"``, the TICA lag, in frames.
+        components: with ``"slow"``, the slowest TICA components the candidates are built from.
+        judge_lags: with ``"slow"``, the lags (frames) at which a candidate's predictions are scored.
     """
 
     method: str = "isomap"
     steps: int = 400
     points: int = 1000
+    lag: int = 5
+    components: int = 4
+    judge_lags: tuple[int, ...] = (1, 5, 20)
 
     def __post_init__(self) -> None:
         if self.method not in INIT_METHODS:
             raise ValueError(f"InitConfig.method must be one of {', '.join(INIT_METHODS)}, got {self.method!r}")
         object.__setattr__(self, "steps", check_int(self.steps, name="InitConfig.steps", minimum=0))
         object.__setattr__(self, "points", check_int(self.points, name="InitConfig.points", minimum=2))
+        object.__setattr__(self, "lag", check_int(self.lag, name="InitConfig.lag", minimum=1))
+        object.__setattr__(self, "components", check_int(self.components, name="InitConfig.components", minimum=1))
+        lags = tuple(check_int(v, name="InitConfig.judge_lags", minimum=1) for v in self.judge_lags)
+        if not lags:
+            raise ValueError("InitConfig.judge_lags must name at least one lag")
+        object.__setattr__(self, "judge_lags", lags)
 
 
 @dataclass(frozen=True)

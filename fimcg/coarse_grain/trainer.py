@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+import numpy as np
 import torch
 from torch import nn
+
 from .autoencoder import Encoder, SplineDecoder, isomap_coordinates
+from .options import InitConfig
+from .slow import NOTHING_SLOW_NATS, NoSlowVariableWarning, judge_candidates, slow_candidates
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from .result import CoarseGrainResult, build_networks
 
@@ -25,11 +31,20 @@ class CheckpointMismatch(ValueError):
 
 
 def initialise_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, latent_dim: int, *, seed: int,
-                      init_steps: int, lr: float, max_points: int, batch: int = 4096) -> dict:
-    """Initialise: encoder regressed on Isomap coordinates of a subsample (L-BFGS), then the decoder
-    fitted on all frames to invert the encoder (exact least squares for the spline decoder, Adam
-    for the MLP decoder); see the module doc."""
-    idx, coords = isomap_coordinates(feats, latent_dim, seed=seed, max_points=max_points)
+                           init_steps: int, lr: float, max_points: int, batch: int = 4096,
+                           targets: torch.Tensor | None = None) -> dict:
+    """Initialise: encoder regressed (L-BFGS) on target coordinates of a subsample of frames (Isomap
+    coordinates of the features, or ``targets`` (N, latent_dim) given for every frame), then the
+    decoder fitted on all frames to invert the encoder (exact least squares for the spline decoder,
+    Adam for the MLP decoder); see the module doc of :mod:`fimcg.coarse_grain.decoupled`."""
+    if targets is None:
+        idx, coords = isomap_coordinates(feats, latent_dim, seed=seed, max_points=max_points)
+    else:
+        gen = np.random.default_rng(seed)
+        idx = torch.as_tensor(np.sort(gen.choice(feats.shape[0], size=min(feats.shape[0], max_points),
+                                                 replace=False)))
+        t = targets.reshape(feats.shape[0], latent_dim).float()
+        coords = ((t - t.mean(0)) / t.std(0).clamp_min(1e-12))[idx]
     idx = idx.to(feats.device)
     coords = coords.to(feats.device)
     x_sub = feats[idx]
@@ -118,14 +133,34 @@ class Trainer:
         self.feat_power = (self.feats ** 2).sum(-1).mean()
         self.resumed = self.blob is not None
 
-    def initialise(self, how: str) -> None:
-        """``"isomap"``: the initialisation of the module doc; ``"random"``: networks as constructed."""
+    def initialise(self, how: str, *, judge: Callable | None = None, init: InitConfig | None = None) -> None:
+        """``"isomap"``: the initialisation of the module doc; ``"slow"``: the same, fitted to the
+        candidate coordinate the frozen estimator ``judge`` predicts best (:mod:`.slow`, settings
+        from ``init``); ``"random"``: networks as constructed."""
         if self.resumed:
             return
         c = self.config
+        common = dict(seed=c["seed"], init_steps=c["init_steps"], lr=3e-3, max_points=c["isomap_points"])
         if how == "isomap":
-            c["init"] = initialise_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, seed=c["seed"],
-                                          init_steps=c["init_steps"], lr=3e-3, max_points=c["isomap_points"])
+            c["init"] = initialise_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, **common)
+        elif how == "slow":
+            if judge is None or init is None or self.latent_dim != 1:
+                raise ValueError("the 'slow' initialisation needs an estimator to judge 1-D candidate coordinates")
+            feats = self.feats.reshape(self.n_paths, self.length, -1)
+            cands, facts = slow_candidates(feats, lag=init.lag, components=init.components, seed=c["seed"],
+                                           max_points=c["isomap_points"])
+            rows = judge_candidates(cands, self.dt, judge, lags=init.judge_lags)
+            best = rows[0]
+            if not best["per_lag"] or best["per_lag"][-1] < NOTHING_SLOW_NATS:
+                warnings.warn(f"no slow variable found: the best candidate coordinate ({best['name']}) predicts only "
+                              f"{best['per_lag'][-1] if best['per_lag'] else float('nan'):.3f} nats of its future at "
+                              f"lag {init.judge_lags[-1]} frames (less than an autocorrelation of 0.3): either nothing "
+                              "in these frames is slow at this time scale, or no candidate isolates it; the SDE fitted "
+                              "below may describe fast or mixed motion", NoSlowVariableWarning, stacklevel=4)
+            c["init"] = initialise_autoencoder(self.enc, self.dec, self.feats, self.latent_dim,
+                                               targets=cands[best["name"]].reshape(-1, 1).to(self.feats.device),
+                                               **common)
+            c["init"].update({"candidates": rows, "chosen": best["name"], **facts})
         else:
             c["init"] = {}
         c["init"]["method"] = how
@@ -222,7 +257,8 @@ def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: 
                        train_decoder: bool, sim_loss: Callable[[Trainer, torch.Tensor], torch.Tensor],
                        make_result: Callable[[Trainer, torch.Tensor, list[dict], dict], R],
                        extra: dict[str, nn.Module] | None = None, checkpoint_every: int, progress: bool, desc: str,
-                       callback: Callable[[int, R], Any] | None, eval_every: int) -> R:
+                       callback: Callable[[int, R], Any] | None, eval_every: int, judge: Callable | None = None,
+                       init_config: InitConfig | None = None) -> R:
     """The training shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
 
     Sets up a :class:`Trainer` (restoring a checkpoint or initialising with ``init``), then minimises
@@ -234,7 +270,8 @@ def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: 
         dt: time between frames. config: the run's options and data facts (saved with checkpoints
             and the result; it receives ``init`` and ``train_time_s``).
         fmt: checkpoint format tag. device, checkpoint, resume: as in :func:`coarse_grain`.
-        init: ``"isomap"`` or ``"random"`` (see :meth:`Trainer.initialise`).
+        init: ``"isomap"``, ``"slow"`` or ``"random"`` (see :meth:`Trainer.initialise`); ``judge`` and
+            ``init_config``: the estimator and settings of the ``"slow"`` initialisation.
         train_decoder: train the decoder too; if False it is frozen after the initialisation.
         sim_loss: ``(run, z) -> scalar`` dynamics term of the loss for latents z (n_paths, T, d)
             carrying their graph.
@@ -247,7 +284,7 @@ def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: 
     """
     run = Trainer(frames_t, frame_shape, dt, config, fmt=fmt, device=device, checkpoint=checkpoint, resume=resume,
                extra=extra)
-    run.initialise(init)
+    run.initialise(init, judge=judge, init=init_config)
     if not train_decoder:
         run.dec.requires_grad_(False)
     run.enc.train()
