@@ -8,7 +8,7 @@ pixel noise, frames every 0.01 or 0.002 time units) and seed, the same frames go
 * ``Isomap + local-linear``: the initial latent with the classic local-linear estimator;
 * ``plain AE + local-linear``: an autoencoder trained from scratch on reconstruction only, then the
   local-linear estimator on its latent (the classic two-stage pipeline);
-* ``joint (poly head)``: :func:`fimcg.coarse_grain.joint_coarse_grain`, the same autoencoder trained from
+* ``joint (poly head)``: :func:`fimcg.coarse_graining.joint_coarse_grain`, the same autoencoder trained from
   scratch jointly with a polynomial SDE head (Euler-Maruyama likelihood), the approach the FIM
   method argues against; on the reference case also with our Isomap initialisation (fairer);
 * oracles on the true states: the FIM and local-linear estimators without any video.
@@ -57,10 +57,10 @@ import fimcg
 from bench import cli
 from bench.cases import VIDEO_CASES, VideoCase, video_data
 from fimcg import estimators
-from fimcg.coarse_grain import InitConfig, LossWeights
+from fimcg.coarse_graining import InitConfig, LossWeights
 from fimcg.analysis.alignment import compare_to_truth
-from fimcg.coarse_grain.decoupled import coarse_grain
-from fimcg.coarse_grain.joint import joint_coarse_grain
+from fimcg.coarse_graining.decoupled import coarse_grain
+from fimcg.coarse_graining.joint import joint_coarse_grain
 from fimcg.estimators.classic import local_linear
 from fimcg.sde.systems import double_well
 
@@ -177,7 +177,7 @@ def run_case(case: VideoCase, seed: int, args, fim) -> list[dict]:
 
 
 def _chunked(est, x, dt, loc, context_size: int = 12000):
-    from fimcg.coarse_grain.data import estimate_in_contexts
+    from fimcg.coarse_graining.data import estimate_in_contexts
     with torch.no_grad():
         return estimate_in_contexts(est, x.float(), dt, loc, context_size)
 

@@ -32,7 +32,7 @@ import torch
 
 from bench import cli
 from fimcg.analysis.alignment import compare_to_truth
-from fimcg.coarse_grain import coarse_grain
+from fimcg.coarse_graining import coarse_grain
 from fimcg.video import make_scene
 
 CASES = ("reference", "arc", "pixel_noise", "distractor", "crowd", "slow_fast", "flicker", "shake", "rotation",

@@ -16,10 +16,10 @@ ALLOWED = {  # package -> the fimcg packages it may import (besides itself and _
     **{leaf: set() for leaf in LEAVES},
     "video": {"sde"},  # scenes simulate the processes that move their objects
     "fim": {"sde", "estimators", "io"},
-    "coarse_grain": {"sde", "estimators", "fim", "io", "video", "analysis"},
+    "coarse_graining": {"sde", "estimators", "fim", "io", "video", "analysis"},
     "analysis": {"sde", "estimators"},
-    "app": {"sde", "video", "estimators", "io", "fim", "coarse_grain", "analysis"},
-    "widgets": {"sde", "video", "estimators", "io", "fim", "coarse_grain", "analysis", "app"},
+    "app": {"sde", "video", "estimators", "io", "fim", "coarse_graining", "analysis"},
+    "widgets": {"sde", "video", "estimators", "io", "fim", "coarse_graining", "analysis", "app"},
 }
 
 

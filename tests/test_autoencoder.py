@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fimcg.coarse_grain.autoencoder import Decoder, Encoder, FramePCA, LatentNorm, isomap_coordinates
+from fimcg.coarse_graining.autoencoder import Decoder, Encoder, FramePCA, LatentNorm, isomap_coordinates
 
 torch.set_num_threads(1)
 
@@ -70,7 +70,7 @@ def test_isomap_recovers_arc_length_of_a_moving_blob():
 
 
 def test_spline_decoder_fits_a_smooth_curve_exactly():
-    from fimcg.coarse_grain.autoencoder import SplineDecoder
+    from fimcg.coarse_graining.autoencoder import SplineDecoder
 
     gen = torch.Generator().manual_seed(2)
     pos = torch.rand(600, generator=gen) * 10 + 3

@@ -14,11 +14,11 @@ import torch
 
 import fimcg
 from fimcg.analysis.alignment import fit_alignment
-from fimcg.coarse_grain.trainer import CheckpointMismatch, TrainingDiverged
-from fimcg.coarse_grain.result import CoarseGrainResult
-from fimcg.coarse_grain.losses import latent_nll
-from fimcg.coarse_grain.decoupled import coarse_grain
-from fimcg.coarse_grain.options import InitConfig, LikelihoodConfig, LossWeights
+from fimcg.coarse_graining.trainer import CheckpointMismatch, TrainingDiverged
+from fimcg.coarse_graining.result import CoarseGrainResult
+from fimcg.coarse_graining.losses import latent_nll
+from fimcg.coarse_graining.decoupled import coarse_grain
+from fimcg.coarse_graining.options import InitConfig, LikelihoodConfig, LossWeights
 from fimcg.estimators.classic import local_linear
 from fimcg.sde.systems import double_well
 from fimcg.video import render_video
@@ -86,7 +86,7 @@ def test_accepts_channels_and_other_image_sizes(data):
 
 @pytest.mark.parametrize("space", ["frames", "latent"])
 def test_gradient_flows_through_the_estimator_into_the_encoder(data, space):
-    from fimcg.coarse_grain.losses import frame_nll
+    from fimcg.coarse_graining.losses import frame_nll
 
     _, frames = data
     res = coarse_grain(frames, 0.01, steps=0, **FAST)
@@ -112,7 +112,7 @@ def test_gradient_flows_through_the_estimator_into_the_encoder(data, space):
 
 def test_frame_likelihood_is_invariant_to_rescaling_the_latent(data):
     """The frame-space likelihood does not change when latent, decoder and SDE are rescaled together."""
-    from fimcg.coarse_grain.losses import frame_nll
+    from fimcg.coarse_graining.losses import frame_nll
 
     _, frames = data
     res = coarse_grain(frames, 0.01, steps=0, **FAST)
@@ -303,7 +303,7 @@ def test_run_pipeline_replaces_a_checkpoint_of_other_data(data, tmp_path):
 def test_the_slow_initialisation_finds_the_particle_that_geometry_misses():
     """A brighter, larger, fast distractor owns the frames' geometry; the frozen FIM, judging
     candidate coordinates by how well their SDE predicts their future, prefers a slow one."""
-    from fimcg.coarse_grain import NoSlowVariableWarning
+    from fimcg.coarse_graining import NoSlowVariableWarning
     from fimcg.video import make_scene
 
     scene = make_scene("distractor", n_paths=8, n_frames=400, seed=2)
@@ -324,7 +324,7 @@ def test_the_slow_initialisation_finds_the_particle_that_geometry_misses():
 
 @pytest.mark.slow
 def test_frames_with_nothing_slow_give_a_warning():
-    from fimcg.coarse_grain import NoSlowVariableWarning
+    from fimcg.coarse_graining import NoSlowVariableWarning
     from fimcg.video import make_scene
 
     scene = make_scene("noise_only", n_paths=6, n_frames=300, seed=0)

@@ -247,6 +247,23 @@ def test_legacy_weights_are_refused_and_convert_to_the_model_they_were(tmp_path)
         assert torch.equal(loaded.estimate(paths, 0.01, x, warn=False)[0], legacy.estimate(paths, 0.01, x, warn=False)[0])
 
 
+def test_a_real_legacy_file_converts_to_the_model_it_was(tmp_path):
+    """A weights file written by the old code (commit 32ad65b, a pickle with a flat config and the old
+    order of query features) converts to a model with the same outputs as the old code computed."""
+    data = Path(__file__).parent / "data"
+    with pytest.warns(UserWarning, match="unpickles"):
+        new = fimcg.io.checkpoint.convert_legacy(data / "legacy_tiny_fim.pt", tmp_path / "tiny.safetensors",
+                                                 upgrade=upgrade_legacy)
+    model = load_fim(new, sha256=fimcg.io.checkpoint.sha256_of(new))
+    paths = fimcg.simulate(fimcg.systems.double_well(), torch.linspace(-1, 1, 5)[:, None], dt=0.01, n_steps=300,
+                           seed=0)
+    with torch.no_grad():
+        f, g = model.estimate(paths, 0.01, torch.linspace(-1.2, 1.2, 9)[:, None], warn=False)
+    saved = json.loads((data / "legacy_tiny_fim_outputs.json").read_text())
+    torch.testing.assert_close(f[:, 0], torch.tensor(saved["drift"]), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g[:, 0], torch.tensor(saved["diffusion"]), rtol=1e-5, atol=1e-5)
+
+
 def test_outputs_equal_the_saved_reference(shipped):
     """Outputs on a fixed suite of contexts (1 to 100 paths, regular and irregular steps, noise)
     equal those saved from the implementation before the file-format change, to float rounding."""
@@ -792,7 +809,9 @@ def test_config_round_trips_and_refuses_the_flat_layout():
     flat = {**asdict(cfg.network), **asdict(cfg.candidates)}  # as saved before the split
     with pytest.raises(ValueError, match="fimcg convert"):
         FIMConfig.from_dict(flat)
-    assert FIMConfig.from_dict(upgrade_legacy({"format": "fimcg-fim-1", "config": flat})["config"]) == cfg
+    model = FIM(cfg)
+    blob = upgrade_legacy({"format": "fimcg-fim-1", "config": flat, "state_dict": model.state_dict()})
+    assert FIMConfig.from_dict(blob["config"]) == cfg
     assert FIMConfig.from_dict({"candidates": {"bandwidths": [0.1]}}).candidates.bandwidths == (0.1,)
     with pytest.raises(ValueError, match="unknown CandidateConfig field"):
         FIMConfig.from_dict({"candidates": {"d_model": 3}})

@@ -6,8 +6,8 @@ import torch
 
 import fimcg
 from fimcg.analysis.alignment import fit_alignment
-from fimcg.coarse_grain.joint import JointResult, MLPHead, PolynomialHead, joint_coarse_grain
-from fimcg.coarse_grain.options import InitConfig
+from fimcg.coarse_graining.joint import JointResult, MLPHead, PolynomialHead, joint_coarse_grain
+from fimcg.coarse_graining.options import InitConfig
 from fimcg.sde.systems import double_well
 from fimcg.video import render_video
 

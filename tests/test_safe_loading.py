@@ -23,13 +23,13 @@ import torch
 
 import fimcg
 from fimcg.io.checkpoint import LegacyFormatError, load_checkpoint, save_checkpoint, sha256_of
-from fimcg.coarse_grain.result import CoarseGrainResult
-from fimcg.coarse_grain.decoupled import coarse_grain
-from fimcg.coarse_grain.options import InitConfig, LikelihoodConfig
+from fimcg.coarse_graining.result import CoarseGrainResult
+from fimcg.coarse_graining.decoupled import coarse_grain
+from fimcg.coarse_graining.options import InitConfig, LikelihoodConfig
 from fimcg.estimators.classic import local_linear
 from fimcg.fim.config import FIMConfig, NetworkConfig
 from fimcg.fim.weights import load_fim
-from fimcg.coarse_grain.joint import JointResult
+from fimcg.coarse_graining.joint import JointResult
 from fimcg.fim.training.loop import PretrainConfig, export_weights, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -191,7 +191,7 @@ def test_pretraining_killed_with_sigkill_resumes_losing_at_most_one_interval(tmp
 _CG_CHILD = """
 import sys, torch
 from fimcg.io.checkpoint import load_checkpoint
-from fimcg.coarse_grain import InitConfig, LikelihoodConfig, coarse_grain
+from fimcg.coarse_graining import InitConfig, LikelihoodConfig, coarse_grain
 from fimcg.estimators import local_linear
 torch.set_num_threads(1)
 frames = load_checkpoint(sys.argv[1])["frames"]

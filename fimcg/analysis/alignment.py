@@ -335,7 +335,7 @@ def score_coarse_graining(result, paths: Any, sde, *, grid_size: int = 80) -> di
     on the occupied region of ``paths``; adds the training time so far.
 
     Args:
-        result: a :class:`fimcg.coarse_grain.CoarseGrainResult` (or the joint baseline's result).
+        result: a :class:`fimcg.coarse_graining.CoarseGrainResult` (or the joint baseline's result).
         paths: the true states of the training frames (n_paths, T, 1).
         sde: the true 1-D system.
 

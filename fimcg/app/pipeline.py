@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 import torch
 from ..sde.model import SDE
-from ..coarse_grain.trainer import CheckpointMismatch
-from ..coarse_grain.decoupled import coarse_grain
+from ..coarse_graining.trainer import CheckpointMismatch
+from ..coarse_graining.decoupled import coarse_grain
 
 
 #: frames coarse-grained by the main job (a subset of paths of the rendered data set)

@@ -84,6 +84,27 @@ def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cp
     return model
 
 
+def legacy_query_feature_names(cfg: dict) -> list[str]:
+    """The query features of a FIM saved with a flat config (before the candidate library), in the
+    order its query embedding read them (the formula of those versions; ``cfg`` completed)."""
+    dims, hs = range(cfg.get("max_dim", 3)), [f"h{h:g}" for h in cfg["bandwidths"]]
+    names = [f"q{i}" for i in dims]
+    for h in hs:
+        names += [f"{h}:log_mass"] + [f"{h}:{part}{i}" for part in ("nw", "ll", "m2", "robust", "log_se")
+                                      for i in dims]
+    names += [f"{fit}{i}" for fit in ("ls1", "ls3", "g2_ls", "g2_ls_robust", "ls1_log_se", "ls3_log_se")
+              for i in dims]
+    names += [f"{h}:misfit{i}" for h in hs for i in dims]
+    names += [f"lag1_{i}" for i in dims] + [f"f_stat{i}" for i in dims] + ["log_n"] + [f"mask{i}" for i in dims]
+    fits = ["ls1", "ls3"] + [f"ls{p}" for p in cfg["high_degrees"]] + [f"{f} fit" for f in cfg["families"]]
+    if cfg["n_test_points"] > 0:
+        names += [f"{h}:lack_of_fit{i}" for h in hs for i in dims] + [f"linear_lack_of_fit{i}" for i in dims]
+    if cfg["cv_penalty"] is not None:
+        names += [f"{o}:cv_delta{i}" for o in fits + [f"ll h{h:g}" for h in cfg["bandwidths"]] for i in dims]
+    names += [f"{fit}_{i}" for fit in fits[2:] for i in dims]
+    return names
+
+
 def upgrade_legacy(tree: Any) -> Any:
     """Bring a tree read from a legacy (pickled) FIM weights file or pretraining checkpoint to the
     current layout, for :func:`fimcg.io.checkpoint.convert_legacy` (``fimcg convert`` passes it).
@@ -92,12 +113,13 @@ def upgrade_legacy(tree: Any) -> Any:
     later; they become ``{"network": ..., "candidates": ...}`` with the added fields set to the values
     that reproduce the saved model: no lack-of-fit tests (``n_test_points`` 0), no cross-validated
     average (``cv_penalty`` None), no higher degrees or families, and no extra penalty for family
-    members on the cubic. The provenance chain in ``meta`` (each stage's pretraining config) is
-    upgraded too. Other trees are returned unchanged.
+    members on the cubic. The query embedding read its features in another order then: the input
+    columns of its first layer (and their optimiser moments in a pretraining checkpoint) are
+    permuted by feature name into today's order (:func:`legacy_query_feature_names`), so the
+    converted model computes what the saved one did. The provenance chain in ``meta`` (each stage's
+    pretraining config) is upgraded too. Other trees are returned unchanged.
     """
-    def current(cfg: dict) -> dict:
-        if set(cfg) <= {"network", "candidates"}:
-            return cfg
+    def complete(cfg: dict) -> dict:
         cfg = dict(cfg)
         cfg.setdefault("n_test_points", 0)
         cfg.setdefault("cv_penalty", None)
@@ -105,9 +127,31 @@ def upgrade_legacy(tree: Any) -> Any:
         cfg.setdefault("families", ())
         if cfg["families"]:
             cfg.setdefault("family_cubic_penalty", 0.0)
+        return cfg
+
+    def current(cfg: dict) -> dict:
+        if set(cfg) <= {"network", "candidates"}:
+            return cfg
+        cfg = complete(cfg)
         net = {f.name for f in fields(NetworkConfig)}
         return {"network": {k: v for k, v in cfg.items() if k in net},
                 "candidates": {k: v for k, v in cfg.items() if k not in net}}
+
+    def reorder(flat: dict, state: dict, optimizer: dict | None = None) -> None:
+        """Permute the query embedding's input columns from the legacy order to today's, in place."""
+        new_cfg = FIMConfig.from_dict(current(flat))
+        old, new = legacy_query_feature_names(complete(flat)), new_cfg.query_feature_names()
+        if sorted(old) != sorted(new):
+            raise ValueError("cannot convert: the saved model's query features do not match today's")
+        perm = torch.tensor([old.index(n) for n in new])
+        key = "query_embed.0.weight"
+        state[key] = state[key][:, perm]
+        if optimizer is not None:  # Adam's moments of that parameter, found by its position
+            names = [n for n, _ in FIM(new_cfg).named_parameters()]
+            moments = optimizer.get("state", {}).get(names.index(key), {})
+            for m in ("exp_avg", "exp_avg_sq"):
+                if m in moments:
+                    moments[m] = moments[m][:, perm]
 
     def walk(meta: Any) -> None:  # weights' provenance: each stage's pretraining config, nested
         while isinstance(meta, dict):
@@ -117,10 +161,15 @@ def upgrade_legacy(tree: Any) -> Any:
             meta = meta.get("init")
 
     if isinstance(tree, dict):
-        if tree.get("format") == "fimcg-fim-1" and isinstance(tree.get("config"), dict):
-            tree["config"] = current(tree["config"])
+        cfg = tree.get("config")
+        if tree.get("format") == "fimcg-fim-1" and isinstance(cfg, dict):
+            if not set(cfg) <= {"network", "candidates"}:
+                reorder(cfg, tree["state_dict"])
+            tree["config"] = current(cfg)
             walk(tree.get("meta"))
-        elif isinstance(tree.get("config"), dict) and isinstance(tree["config"].get("model"), dict):
-            tree["config"]["model"] = current(tree["config"]["model"])  # a pretraining checkpoint
+        elif isinstance(cfg, dict) and isinstance(cfg.get("model"), dict):  # a pretraining checkpoint
+            if not set(cfg["model"]) <= {"network", "candidates"} and isinstance(tree.get("model"), dict):
+                reorder(cfg["model"], tree["model"], tree.get("optimizer"))
+            cfg["model"] = current(cfg["model"])
             walk(tree.get("init_meta"))
     return tree

@@ -171,7 +171,7 @@ def coordinate_change_explorer(sde=None, *, paths: Any = None, dt: float = 0.002
 
 
 class LatentRecorder:
-    """A ``callback`` for :func:`fimcg.coarse_grain.coarse_grain` that keeps snapshots of training.
+    """A ``callback`` for :func:`fimcg.coarse_graining.coarse_grain` that keeps snapshots of training.
 
     At every call it stores the step, the latent of the training frames against the true state
     (thinned to ``max_points``), and the drift and diffusion the frozen estimator gives on a grid

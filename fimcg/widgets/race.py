@@ -13,8 +13,8 @@ from ..analysis.alignment import score_coarse_graining
 __all__ = ["AccuracyRecorder", "accuracy_vs_time_figure", "race_figure", "race_explorer"]
 
 class AccuracyRecorder:
-    """A ``callback`` for :func:`fimcg.coarse_grain.coarse_grain` or
-    :func:`fimcg.coarse_grain.joint.joint_coarse_grain` that scores the provisional result during training.
+    """A ``callback`` for :func:`fimcg.coarse_graining.coarse_grain` or
+    :func:`fimcg.coarse_graining.joint.joint_coarse_grain` that scores the provisional result during training.
 
     Each call runs :func:`score_coarse_graining` and stores the record with its ``step``; the
     training time comes from the result's history (evaluation time excluded). A result whose

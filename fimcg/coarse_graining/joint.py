@@ -14,7 +14,7 @@ with ``(f_θ, g_θ)`` the head: ``"polynomial"`` (drift of degree 3, g^2 = softp
 polynomial, the FIM prior's function class) or ``"mlp"`` (a small neural SDE). Encoder, decoder and
 head are all trained; by default from a random initialisation (``init="random"``), as joint models
 are usually trained; ``init="isomap"`` gives it the same start as :func:`fimcg.coarse_grain`.
-The result has the interface of :class:`fimcg.coarse_grain.CoarseGrainResult`, with drift and
+The result has the interface of :class:`fimcg.coarse_graining.CoarseGrainResult`, with drift and
 diffusion from the learned head.
 """
 

@@ -38,7 +38,7 @@ latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation) and th
   at every step (batch normalisation without the affine part, computed on all frames), so the
   offset and scale cannot collapse or drift. The FIM is equivariant to them, the likelihood is not.
 * Initialisation (before the first step): the encoder is fitted to Isomap coordinates of the PCA
-  features (:func:`fimcg.coarse_grain.autoencoder.isomap_coordinates`), the arc length along the frames' curve,
+  features (:func:`fimcg.coarse_graining.autoencoder.isomap_coordinates`), the arc length along the frames' curve,
   and the decoder (a cubic spline curve in PCA space for a 1-D latent) to invert it by exact least
   squares. The decoder is then frozen: it fixes the parameterisation, and the refinement adjusts the
   encoder only, with few Adam steps at a small learning rate.
@@ -100,14 +100,14 @@ def coarse_grain(
             paths, forward and backward). ``0`` returns the initialised autoencoder.
         lr: Adam learning rate of the refinement.
         seed: seeds the networks, the subsamples and the query sampling.
-        autoencoder: the networks (:class:`~fimcg.coarse_grain.options.AutoencoderConfig`).
-        init: how they start (:class:`~fimcg.coarse_grain.options.InitConfig`): ``method="isomap"``
+        autoencoder: the networks (:class:`~fimcg.coarse_graining.options.AutoencoderConfig`).
+        init: how they start (:class:`~fimcg.coarse_graining.options.InitConfig`): ``method="isomap"``
             (geometry) or ``method="slow"`` (the candidate coordinate the frozen estimator predicts
-            best, :mod:`fimcg.coarse_grain.slow`; the result's ``config["init"]["candidates"]`` lists
+            best, :mod:`fimcg.coarse_graining.slow`; the result's ``config["init"]["candidates"]`` lists
             them with their scores); not ``"random"``: the frozen decoder pins the latent's parameterisation.
         weights: weights of the reconstruction and likelihood terms (module doc).
         likelihood: where and on how many transitions the likelihood is measured
-            (:class:`~fimcg.coarse_grain.options.LikelihoodConfig`).
+            (:class:`~fimcg.coarse_graining.options.LikelihoodConfig`).
         device: where to train ("cpu", "cuda", ...).
         checkpoint: file for atomic training checkpoints (every ``checkpoint_every`` steps and at
             the end); with ``resume=True`` an existing checkpoint of the same data and options is

@@ -36,7 +36,7 @@ def initialise_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, la
     """Initialise: encoder regressed (L-BFGS) on target coordinates of a subsample of frames (Isomap
     coordinates of the features, or ``targets`` (N, latent_dim) given for every frame), then the
     decoder fitted on all frames to invert the encoder (exact least squares for the spline decoder,
-    Adam for the MLP decoder); see the module doc of :mod:`fimcg.coarse_grain.decoupled`."""
+    Adam for the MLP decoder); see the module doc of :mod:`fimcg.coarse_graining.decoupled`."""
     if targets is None:
         idx, coords = isomap_coordinates(feats, latent_dim, seed=seed, max_points=max_points)
     else:

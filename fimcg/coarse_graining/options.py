@@ -53,12 +53,12 @@ class AutoencoderConfig:
 
 @dataclass(frozen=True)
 class InitConfig:
-    """How the networks start (see the module doc of :mod:`fimcg.coarse_grain.decoupled`).
+    """How the networks start (see the module doc of :mod:`fimcg.coarse_graining.decoupled`).
 
     Attributes:
         method: ``"isomap"`` (encoder and decoder fitted to an Isomap embedding of the PCA features),
             ``"slow"`` (fitted to the candidate coordinate whose SDE, as the frozen estimator infers
-            it, best predicts the coordinate's own future; :mod:`fimcg.coarse_grain.slow`) or
+            it, best predicts the coordinate's own future; :mod:`fimcg.coarse_graining.slow`) or
             ``"random"`` (networks as constructed).
         steps: optimiser steps that fit the networks to the chosen coordinate.
         points: frames the Isomap graphs are built on (a subsample).
