@@ -140,7 +140,7 @@ show(normalisation_explorer, fim.estimate, paths, DT)
 # %% [markdown]
 # ## The architecture
 #
-# The whole model is one file, `fimcg/fim.py`; its module docstring is the reference. In short:
+# The whole model is one package, `fimcg/fim/` (`model.py`, `library.py`, `candidates.py`); its module docstring is the reference. In short:
 #
 # 1. **Tokens**: one per transition, the features above (zero-padded to 3 dimensions).
 # 2. **Encoder**: a small set of learned *latent* vectors attends to all tokens (Perceiver-style

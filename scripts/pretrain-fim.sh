@@ -11,8 +11,11 @@
 #   3. the stage-2 network in the architecture with the wider cross-validated average (degree-5 and
 #      7 fits, the tanh, sine and rational families, whose settings bench/fim_family_settings.py
 #      chose; fimcg/weights/finetune_stage3_config.json): 0 training steps, exported to
-#      fimcg/weights/fim_1d.safetensors;
-# then the accuracy and speed benchmarks and the model card.
+#      runs/fim-s3/fim_1d.safetensors;
+# then the accuracy and speed benchmarks of the new weights. The shipped file is checked against the
+# SHA-256 held in fimcg/fim/weights.py, so new weights ship by copying the file to
+# fimcg/weights/fim_1d.safetensors, setting SHIPPED_WEIGHTS_SHA256 to the hash printed at the end,
+# and regenerating the model card (python bench/fim_model_card.py).
 #   bash scripts/pretrain-fim.sh --device cuda            # on a GPU
 #   bash scripts/pretrain-fim.sh --workers 1              # CPU only: expect hours for stage 1
 # Extra options go to every stage. Each resumes from its checkpoints when run again.
@@ -25,12 +28,14 @@ PY=${PYTHON:-.venv/bin/python}
 "$PY" -m fimcg.fim.training --config fimcg/weights/finetune_config.json --out runs/fim-ft \
     --init runs/fim/stage1.safetensors --export runs/fim-ft/stage2.safetensors "$@"
 "$PY" -m fimcg.fim.training --config fimcg/weights/finetune_stage3_config.json --out runs/fim-s3 \
-    --init runs/fim-ft/stage2.safetensors --export fimcg/weights/fim_1d.safetensors "$@"
+    --init runs/fim-ft/stage2.safetensors --export runs/fim-s3/fim_1d.safetensors "$@"
 cp runs/fim/log.json bench/results/pretrain_log.json   # the training logs the model card reads
 cp runs/fim-ft/log.json bench/results/finetune_log.json
 cp runs/fim-s3/log.json bench/results/finetune_stage3_log.json
-"$PY" bench/fim_family_settings.py --check   # the family settings are still the committed choice
-"$PY" bench/fim_accuracy.py
-"$PY" bench/fim_speed.py
-"$PY" bench/fim_model_card.py
-echo "new weights: fimcg/weights/fim_1d.safetensors; card: fimcg/weights/MODEL_CARD.md"
+NEW=runs/fim-s3/fim_1d.safetensors
+"$PY" bench/fim_family_settings.py --check --weights "$NEW"   # the family settings are still the committed choice
+"$PY" bench/fim_accuracy.py --weights "$NEW"
+"$PY" bench/fim_speed.py --weights "$NEW"
+echo "new weights: $NEW, SHA-256 $(sha256sum "$NEW" | cut -d' ' -f1)"
+echo "to ship them: copy to fimcg/weights/fim_1d.safetensors, set SHIPPED_WEIGHTS_SHA256 in fimcg/fim/weights.py,"
+echo "then python bench/fim_model_card.py"

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.io.checkpoint import LegacyFormatError, load_checkpoint, save_checkpoint, sha256_of
+from fimcg.io.checkpoint import LegacyFormatError, UnsafeFileError, load_checkpoint, save_checkpoint, sha256_of
 from fimcg.coarse_graining.result import CoarseGrainResult
 from fimcg.coarse_graining.decoupled import coarse_grain
 from fimcg.coarse_graining.options import InitConfig, LikelihoodConfig
@@ -231,3 +231,25 @@ def test_coarse_graining_killed_with_sigkill_resumes_losing_at_most_one_interval
                        init=InitConfig(steps=50, points=200), likelihood=LikelihoodConfig(n_queries=32), seed=3)
     assert [h["step"] for h in res.history] == list(range(1, ck["step"] + 3))
     assert res.history[:ck["step"]] == ck["history"]
+
+
+def test_a_run_folder_of_the_former_format_is_not_silently_restarted(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"step": 5}, run / "checkpoint.pt")
+    with pytest.raises(LegacyFormatError, match="fimcg convert .*checkpoint.pt"):
+        pretrain(PretrainConfig(model=TINY_MODEL, steps=1), run, progress=False)
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt"]  # nothing written
+
+
+def test_crafted_metadata_never_escapes_as_another_error(tmp_path):
+    from safetensors.torch import save
+    from fimcg.io.checkpoint import FILE_FORMAT
+    path = tmp_path / "x.safetensors"
+    for tree in ('{"__dict__": [[[1], 2]]}', "[" * 100000 + "]" * 100000):
+        path.write_bytes(save({"t": torch.ones(1)}, metadata={"format": FILE_FORMAT, "tree": tree}))
+        with pytest.raises(UnsafeFileError):
+            load_checkpoint(path)
+    save_checkpoint({"format": "fimcg-fim-1"}, path)  # a fimcg file, but no config or weights
+    with pytest.raises(RuntimeError, match="not a fimcg FIM weights file"):
+        load_fim(path, sha256=sha256_of(path))

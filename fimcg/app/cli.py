@@ -95,7 +95,7 @@ def add_pretrain_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     p = sub.add_parser("pretrain", help="pretrain the FIM on the synthetic prior (resumable)",
                        description="Pretrain the Foundation Inference Model on synthetic SDEs. Starting the same "
                                    "command again resumes from OUT/checkpoint.safetensors. For several GPUs/nodes/CPU "
-                                   "processes: torchrun --nproc_per_node N -m fimcg.pretrain ...",
+                                   "processes: torchrun --nproc_per_node N -m fimcg.fim.training ...",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     build_pretrain_parser(p)
     p.set_defaults(func=cmd_pretrain)

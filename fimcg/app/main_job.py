@@ -4,7 +4,7 @@ The job is a list of stages (:data:`STAGES`), each a function of a shared :class
 it reads what earlier stages left in ``ctx.data``, adds numbers to ``ctx.results`` (written to
 ``results.json``) and sections to ``ctx.report`` (written to ``report.html``). Later parts of the
 package extend the job by adding stages (see :func:`add_stage`) and command-line options (see
-``fimcg.cli``) without touching the existing ones.
+``fimcg.app.cli``) without touching the existing ones.
 
 Stages of the core job:
 

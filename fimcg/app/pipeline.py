@@ -93,7 +93,7 @@ def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size
 
 
 def pipeline_stage(ctx: Any) -> None:
-    """The coarse-graining stage of ``fimcg run`` (see :mod:`fimcg.report`): needs the ``render``
+    """The coarse-graining stage of ``fimcg run`` (see :mod:`fimcg.app.main_job`): needs the ``render``
     stage's ``frame_paths``/``dt_frames``; adds ``results["coarse_grain"]`` and report sections."""
     from . import figures
 

@@ -178,7 +178,7 @@ def joint_coarse_grain(
                          "InitConfig(method='random') or method='isomap'")
     n_paths, length = frames_t.shape[:2]
     config = {"method": "joint", "latent_dim": latent_dim, "estimator": f"joint-{head}", "head": head,
-              "init": init.method, "steps": steps, "lr": lr, "rec_weight": weights.reconstruction,
+              "init_method": init.method, "steps": steps, "lr": lr, "rec_weight": weights.reconstruction,
               "sim_weight": weights.likelihood, **autoencoder.as_dict(), "init_steps": init.steps,
               "isomap_points": init.points, "seed": seed, "n_paths": n_paths, "frames_per_path": length,
               "frame_shape": list(frame_shape), "dt": dt, "fingerprint": fingerprint(frames_t, dt)}

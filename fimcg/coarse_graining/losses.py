@@ -65,7 +65,7 @@ def transition_nll(dz: torch.Tensor, f: torch.Tensor, g: torch.Tensor, dt: float
 
 def latent_nll(z: torch.Tensor, dt: float, estimator: Estimator, gen: torch.Generator, n_queries: int,
              context_size: int, dec: Decoder | None = None) -> torch.Tensor:
-    """One-step Gaussian NLL of sampled latent increments (sim_space="latent", see module doc)."""
+    """One-step Gaussian NLL of sampled latent increments (LikelihoodConfig(space="latent"), see module doc)."""
     n_paths, T, d = z.shape
     sel, q = sample_transitions(n_paths, T, gen, n_queries, context_size, z.device)
     if sel is not None:

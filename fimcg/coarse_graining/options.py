@@ -60,7 +60,8 @@ class InitConfig:
             ``"slow"`` (fitted to the candidate coordinate whose SDE, as the frozen estimator infers
             it, best predicts the coordinate's own future; :mod:`fimcg.coarse_graining.slow`) or
             ``"random"`` (networks as constructed).
-        steps: optimiser steps that fit the networks to the chosen coordinate.
+        steps: L-BFGS iterations that fit the encoder to the chosen coordinate (and Adam steps for an
+            MLP decoder; the spline decoder of a 1-D latent is fitted exactly).
         points: frames the Isomap graphs are built on (a subsample).
         lag: with ``"slow"``, the TICA lag, in frames.
         components: with ``"slow"``, the slowest TICA components the candidates are built from.

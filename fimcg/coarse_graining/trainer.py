@@ -82,7 +82,7 @@ def initialise_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, la
 
 
 class Trainer:
-    """Machinery shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
+    """Machinery shared by :func:`coarse_grain` and :func:`fimcg.coarse_graining.joint.joint_coarse_grain`.
 
     Builds the networks, restores a checkpoint of the same data and options (or fits the PCA and
     initialises), then runs an optimisation loop with progress bar, gradient clipping, NaN guard,
@@ -110,7 +110,7 @@ class Trainer:
         self.blob = None
         flat = frames_t.to(device=device, dtype=torch.float32).reshape(self.n_paths * self.length, -1)
         if self.ckpt_path is not None and resume and self.ckpt_path.is_file():
-            blob = load_checkpoint(self.ckpt_path, map_location=device)
+            blob = load_checkpoint(self.ckpt_path)  # on the CPU: load_state_dict copies to the device
             old = blob.get("config", {}) if isinstance(blob, dict) else {}
             keys = [k for k in config if k not in ("steps", "init")]
             if not isinstance(blob, dict) or blob.get("format") != fmt or any(old.get(k) != config[k] for k in keys):
@@ -209,7 +209,7 @@ class Trainer:
                              if self.ckpt_path is not None else "no checkpoint was requested")
                     terms = ", ".join(f"{k} {float(v):.4g}" for k, v in parts.items())
                     raise TrainingDiverged(f"training diverged: the loss became {float(loss.detach())} at step "
-                                           f"{step + 1} ({terms}); {where}. Try a smaller lr or a larger rec_weight.")
+                                           f"{step + 1} ({terms}); {where}. Try a smaller lr or a larger LossWeights(reconstruction=...).")
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 10.0)
@@ -259,10 +259,10 @@ def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: 
                        extra: dict[str, nn.Module] | None = None, checkpoint_every: int, progress: bool, desc: str,
                        callback: Callable[[int, R], Any] | None, eval_every: int, judge: Callable | None = None,
                        init_config: InitConfig | None = None) -> R:
-    """The training shared by :func:`coarse_grain` and :func:`fimcg.joint.joint_coarse_grain`.
+    """The training shared by :func:`coarse_grain` and :func:`fimcg.coarse_graining.joint.joint_coarse_grain`.
 
     Sets up a :class:`Trainer` (restoring a checkpoint or initialising with ``init``), then minimises
-    ``rec_weight * L_rec + sim_weight * sim_loss`` with Adam for ``config["steps"]`` steps at
+    ``weights.reconstruction * L_rec + weights.likelihood * sim_loss`` with Adam for ``config["steps"]`` steps at
     ``config["lr"]`` (weights from ``config``; see the module doc for ``L_rec``).
 
     Args:

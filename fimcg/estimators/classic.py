@@ -26,7 +26,7 @@ A bin with fewer than ``min_count`` increments, or a local-linear location whose
 observations is below ``min_count``, has no estimate of its own. With ``empty="fill"`` (default) the
 value is filled from the nearest supported places (1-D: linear interpolation between them, constant
 beyond the outermost one; d > 1: the nearest supported one), so the output is always finite and the
-caller should restrict comparisons to the visited region (see :func:`fimcg.metrics.occupied_grid`).
+caller should restrict comparisons to the visited region (see :func:`fimcg.analysis.metrics.occupied_grid`).
 With ``empty="nan"`` those locations are NaN instead, which makes "no data here" explicit.
 """
 
@@ -113,7 +113,7 @@ def _fill(loc: torch.Tensor, values: list[torch.Tensor], supported: torch.Tensor
         return [torch.where(supported[:, None], v, torch.full_like(v, math.nan)) for v in values]
     if not bool(supported.any()):
         raise ValueError(f"no query location has enough data nearby for the {what} estimate; "
-                         "query inside the visited region (fimcg.metrics.occupied_grid)")
+                         "query inside the visited region (fimcg.analysis.metrics.occupied_grid)")
     ls, out = loc[supported], []
     for v in values:
         vs = v[supported]

@@ -26,7 +26,7 @@ class UnverifiedWeightsWarning(UserWarning):
 
 def save_weights(model: FIM, path: str | Path, *, meta: dict | None = None) -> str:
     """Write ``model``'s weights and config to ``path`` (safetensors + JSON, see
-    :mod:`fimcg.checkpoint`) and return the file's SHA-256 (to publish beside it, for
+    :mod:`fimcg.io.checkpoint`) and return the file's SHA-256 (to publish beside it, for
     ``load_fim(path, sha256=...)``)."""
     from ..io.checkpoint import save_checkpoint
 
@@ -41,7 +41,7 @@ def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cp
              sha256: str | None = None) -> FIM:
     """Load a pretrained FIM, frozen (eval mode, ``requires_grad=False``).
 
-    Loading never runs code (see :mod:`fimcg.checkpoint`). The shipped weights are checked against
+    Loading never runs code (see :mod:`fimcg.io.checkpoint`). The shipped weights are checked against
     :data:`SHIPPED_WEIGHTS_SHA256`, which is part of the code, so a swapped or damaged file is refused.
     Other weights are checked against ``sha256`` when it is given; without it they load with an
     :class:`UnverifiedWeightsWarning`.
@@ -69,8 +69,9 @@ def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cp
             raise RuntimeError(f"FIM weights {path} are corrupt or were replaced: SHA-256 {actual[:16]}... does not "
                                f"match {what} ({expected[:16]}...)" + ("; reinstall fimcg" if shipped else ""))
     blob = load_checkpoint(path)
-    if not isinstance(blob, dict) or blob.get("format") != "fimcg-fim-1":
-        raise RuntimeError(f"{path} is not a fimcg FIM weights file")
+    if not isinstance(blob, dict) or blob.get("format") != "fimcg-fim-1" or not isinstance(blob.get("config"), dict) \
+            or not isinstance(blob.get("state_dict"), dict):
+        raise RuntimeError(f"{path} is not a fimcg FIM weights file (it needs a format, a config and a state_dict)")
     if expected is None:
         warnings.warn(f"{path} is not the FIM shipped with fimcg and no sha256 was given: loaded unverified "
                       "(pass load_fim(path, sha256=...) with the checksum printed when the weights were saved)",

@@ -121,11 +121,12 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor], path: Path) -> Any:
             if not isinstance(value, str) or value not in tensors:
                 raise UnsafeFileError(f"{path} is corrupt: it refers to a tensor {value!r} it does not hold")
             t = tensors[value]
-            return t if key == _TENSOR else t.numpy()
+            return t if key == _TENSOR else t.cpu().numpy()
         if key == _TUPLE and isinstance(value, list):
             return tuple(_decode(v, tensors, path) for v in value)
         if key == _DICT and isinstance(value, list):
-            if not all(isinstance(p, list) and len(p) == 2 for p in value):
+            if not all(isinstance(p, list) and len(p) == 2 and (p[0] is None or isinstance(p[0], (bool, int, float, str)))
+                       for p in value):
                 raise UnsafeFileError(f"{path} is corrupt: a malformed dict entry")
             return {k: _decode(v, tensors, path) for k, v in value}
     return {k: _decode(v, tensors, path) for k, v in obj.items()}
@@ -168,7 +169,7 @@ def _check_header(path: Path) -> None:
         raise LegacyFormatError(
             f"{path} is in fimcg's former pickle-based format, which can run code when loaded; fimcg never "
             f"unpickles a file. If you made this file yourself (or trust whoever did), convert it once with "
-            f"`fimcg convert {path} NEW.safetensors` (or fimcg.checkpoint.convert_legacy) and load the new file.")
+            f"`fimcg convert {path} NEW.safetensors` (or fimcg.io.checkpoint.convert_legacy) and load the new file.")
     if len(head) < 9:
         raise UnsafeFileError(f"{path} is corrupt or not a fimcg file: only {size} bytes")
     raise UnsafeFileError(f"{path} is corrupt or not a fimcg file (not a safetensors file, or truncated)")
@@ -202,11 +203,14 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
                               f"{meta.get('format')!r}, expected {FILE_FORMAT!r})")
     try:
         tree = json.loads(meta["tree"])
-    except ValueError as exc:
-        raise UnsafeFileError(f"{path} is corrupt: its metadata is not valid JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise UnsafeFileError(f"{path} is corrupt: its metadata is not valid JSON ({type(exc).__name__})") from exc
     if str(map_location) != "cpu":
         tensors = {k: t.to(map_location) for k, t in tensors.items()}
-    return _decode(tree, tensors, path)
+    try:
+        return _decode(tree, tensors, path)
+    except RecursionError as exc:
+        raise UnsafeFileError(f"{path} is corrupt: its metadata nests too deeply") from exc
 
 
 def convert_legacy(src: str | os.PathLike, dest: str | os.PathLike, *, trust: bool = False,

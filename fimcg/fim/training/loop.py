@@ -1,14 +1,14 @@
 """Pretraining the FIM on the synthetic prior: the whole training loop in one file.
 
 Run it as ``fimcg pretrain --config CONFIG.json --out runs/fim [--export fimcg/weights/fim_1d.safetensors]``
-(or ``python -m fimcg.pretrain ...``; with ``torchrun --nproc_per_node N -m fimcg.pretrain ...``
+(or ``python -m fimcg.fim.training ...``; with ``torchrun --nproc_per_node N -m fimcg.fim.training ...``
 for data-parallel training on several GPUs, nodes or CPU processes).
 
-The loop, per step: draw a batch of synthetic datasets (:class:`fimcg.prior.SyntheticPrior`), run
+The loop, per step: draw a batch of synthetic datasets (:class:`fimcg.fim.training.prior.SyntheticPrior`), run
 the model, compute :func:`fim_loss`, AdamW update with gradient clipping and a warm-up + cosine
 learning-rate schedule. Every ``val_every`` steps it evaluates held-out prior samples and the
 reference double well, every ``checkpoint_every`` seconds it writes ``checkpoint.safetensors`` atomically
-(model, optimiser, step, RNG state, log), and the best validation model is kept in ``best.safetensors``. A
+(model, optimiser, step, log), and the best validation model is kept in ``best.safetensors``. A
 killed run loses at most one checkpoint interval: starting the same command again resumes.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
-from ...io.checkpoint import UnsafeFileError, atomic_write_json, load_checkpoint, save_checkpoint
+from ...io.checkpoint import LegacyFormatError, UnsafeFileError, atomic_write_json, load_checkpoint, save_checkpoint
 from ..model import FIM
 from ..config import FIMConfig
 from ..weights import save_weights
@@ -218,6 +218,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | os.PathLike, *, device: str = "
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     torch.set_num_threads(max(1, int(cfg.threads)))
     out = Path(out_dir)
+    legacy = [p for p in (out / "checkpoint.pt", out / "best.pt") if p.exists()]
+    if legacy and not (out / "checkpoint.safetensors").exists() and not fresh:
+        raise LegacyFormatError(f"{out} holds a run in fimcg's former pickle format ({legacy[0].name}); convert it with "
+                                f"`fimcg convert {legacy[0]} {legacy[0].with_suffix('.safetensors')}` to resume it, "
+                                "or pass --fresh to start over")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(asdict(cfg), out / "config.json")
