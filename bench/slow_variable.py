@@ -10,6 +10,8 @@ Methods, each followed by the shipped (frozen) FIM on the coordinate it finds:
   the frames, then Isomap, then the FIM's frame-space likelihood refines the encoder).
 * ``TICA + FIM``: linear TICA (``deeptime``, lag ``--tica-lag`` frames) on ``--tica-features`` PCA
   features of the frames; its slowest component is the coordinate.
+* ``slow init + FIM``: :func:`fimcg.coarse_grain` with ``InitConfig(method="slow")``: candidate
+  coordinates judged by the frozen FIM's predictive information (:mod:`fimcg.coarse_graining.slow`).
 
 Metrics (``fimcg.analysis.alignment.compare_to_truth``): the latent's R² against the hidden particle
 state after a monotone alignment, and the drift and diffusion relative RMSE after moving the inferred
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
@@ -32,7 +35,7 @@ import torch
 
 from bench import cli
 from fimcg.analysis.alignment import compare_to_truth
-from fimcg.coarse_graining import coarse_grain
+from fimcg.coarse_graining import InitConfig, NoSlowVariableWarning, coarse_grain
 from fimcg.video import make_scene
 
 CASES = ("reference", "arc", "pixel_noise", "distractor", "crowd", "slow_fast", "flicker", "shake", "rotation",
@@ -79,6 +82,13 @@ def run_case(name: str, seed: int, args, fim) -> dict[str, dict]:
     t0 = time.perf_counter()
     res = coarse_grain(scene.frames, scene.dt, estimator=fim, steps=args.steps, seed=seed, progress=False)
     rows["PCA/Isomap + FIM"] = _evaluate(res.latents, scene, res.coefficients, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoSlowVariableWarning)
+        res = coarse_grain(scene.frames, scene.dt, estimator=fim, steps=args.steps, seed=seed, progress=False,
+                           init=InitConfig(method="slow"))
+    rows["slow init + FIM"] = _evaluate(res.latents, scene, res.coefficients, time.perf_counter() - t0)
+    rows["slow init + FIM"]["chosen"] = res.config["init"]["chosen"]
     if args.tica:
         t0 = time.perf_counter()
         z = tica_coordinate(scene.frames, lag=args.tica_lag, k=args.tica_features)
