@@ -31,8 +31,9 @@ that result follows the rule and the weights' config (``--weights``, default the
 setting it chose. Run it whenever the shipped config changes.
 
 ``bench/results/fim_family_settings.*`` is the run that chose the shipped settings: ``--weights`` the
-session-5 file (``git show 7b253cf:fimcg/weights/fim_1d.pt``, and its ``.sha256``), whose setting
-(0 and 6) is "current" there. On the shipped weights the development scores are the same and the
+session-5 file (``git show 7b253cf:fimcg/weights/fim_1d.pt``, a pickle of the former format: convert it
+first with ``fimcg convert``, which prints the hash to pass as ``--sha256``), whose setting (0 and 6) is
+"current" there. On the shipped weights the development scores are the same and the
 prior ratios are relative to their setting (16 and 0).
 """
 
