@@ -19,6 +19,7 @@ __all__ = [
     "check_finite",
     "check_positive",
     "check_int",
+    "check_interval",
     "check_paths",
     "check_locations",
     "check_steps",
@@ -87,6 +88,18 @@ def check_int(value: Any, *, name: str, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_interval(value: Any, *, name: str) -> tuple[float, float]:
+    """``value`` as a pair of finite floats ``(lo, hi)`` with lo < hi; ``TypeError`` (not a pair) or
+    ``ValueError`` (not finite, not increasing) naming ``name``."""
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a pair (lo, hi), got {value!r}") from exc
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"{name} must be finite with lo < hi, got {value!r}")
+    return lo, hi
 
 
 def check_paths(paths: Any, *, name: str = "paths", min_length: int = 2,

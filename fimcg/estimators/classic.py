@@ -37,7 +37,7 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from .._validation import check_int, check_locations, check_paths, check_steps
+from .._validation import check_int, check_interval, check_locations, check_paths, check_steps
 from .bases import basis, polynomial_features
 
 __all__ = ["increments", "binned_km", "local_linear", "default_bandwidth", "least_squares", "polynomial_features",
@@ -165,12 +165,7 @@ def binned_km(paths: Any, dt: Any, locations: Any, *, n_bins: int = 30,
         pad = torch.where(span > 0, 1e-6 * span, torch.full_like(span, 1e-6))
         lo, hi = lo - pad, hi + pad
     else:
-        try:
-            r0, r1 = (float(v) for v in bin_range)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"bin_range must be a pair (lo, hi), got {bin_range!r}") from exc
-        if not (math.isfinite(r0) and math.isfinite(r1) and r0 < r1):
-            raise ValueError(f"bin_range must be finite with lo < hi, got {bin_range!r}")
+        r0, r1 = check_interval(bin_range, name="bin_range")
         lo = torch.full((d,), r0, dtype=x.dtype, device=x.device)
         hi = torch.full((d,), r1, dtype=x.dtype, device=x.device)
     width = (hi - lo) / n_bins

@@ -7,7 +7,7 @@ import math
 from typing import Any
 import numpy as np
 import torch
-from .._validation import as_tensor, check_finite, check_int
+from .._validation import as_tensor, check_finite, check_int, check_interval
 from .model import SDE
 
 
@@ -79,12 +79,7 @@ def stationary_density(sde: SDE, x: Any, *, domain: tuple[float, float] | None =
     cutoff = -40.0
 
     if domain is not None:
-        try:
-            lo, hi = (float(v) for v in domain)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"domain must be a pair (lo, hi), got {domain!r}") from exc
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-            raise ValueError(f"domain must be finite with lo < hi, got {domain!r}")
+        lo, hi = check_interval(domain, name="domain")
         grid, logp, _ = _log_density_on_grid(sde, lo, hi, n_grid)
     else:
         half = 8.0
@@ -134,9 +129,7 @@ def sample_stationary(sde: SDE, n: int, *, domain: tuple[float, float], generato
     """
     n = check_int(n, name="n", minimum=1)
     n_grid = check_int(n_grid, name="n_grid", minimum=101)
-    lo, hi = (float(v) for v in domain)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"domain must be finite with lo < hi, got {domain!r}")
+    lo, hi = check_interval(domain, name="domain")
     grid = torch.linspace(lo, hi, n_grid, dtype=torch.float64)
     p = stationary_density(sde, grid).numpy()
     cdf = np.concatenate([[0.0], np.cumsum((p[1:] + p[:-1]) / 2 * np.diff(grid.numpy()))])
