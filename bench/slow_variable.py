@@ -35,6 +35,7 @@ import torch
 
 from bench import cli
 from fimcg.analysis.alignment import compare_to_truth
+from fimcg.coarse_graining.autoencoder import FramePCA
 from fimcg.coarse_graining import InitConfig, NoSlowVariableWarning, coarse_grain
 from fimcg.video import make_scene
 
@@ -43,22 +44,15 @@ CASES = ("reference", "arc", "pixel_noise", "distractor", "crowd", "slow_fast", 
 TARGETS = {"r2": 0.98, "drift": 0.2, "diffusion": 0.1, "seconds": 60.0}
 
 
-def pca_features(frames: torch.Tensor, k: int, *, seed: int = 0, max_samples: int = 4000) -> np.ndarray:
-    """Coefficients of the frames (n_paths, T, H, W) on their first ``k`` principal components
-    (fitted on a random subsample of frames): (n_paths, T, k)."""
-    n, T = frames.shape[:2]
-    X = frames.reshape(n * T, -1).double()
-    mean = X.mean(0)
-    idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))[:max_samples]
-    _, _, V = torch.linalg.svd(X[idx] - mean, full_matrices=False)
-    return ((X - mean) @ V[:k].T).reshape(n, T, k).numpy()
-
-
 def tica_coordinate(frames: torch.Tensor, *, lag: int, k: int) -> torch.Tensor:
-    """The slowest linear TICA component of ``k`` PCA features (deeptime), standardised: (n_paths, T, 1)."""
+    """The slowest linear TICA component of ``k`` PCA features (the encoder's :class:`FramePCA`; TICA
+    (deeptime) does not depend on their scale), standardised: (n_paths, T, 1)."""
     from deeptime.decomposition import TICA
 
-    feats = pca_features(frames, k)
+    n, T = frames.shape[:2]
+    flat = frames.reshape(n * T, -1)
+    pca = FramePCA(tuple(frames.shape[2:]), k).fit(flat)
+    feats = pca.project(flat).double().reshape(n, T, k).numpy()
     model = TICA(lagtime=lag, dim=1).fit([p for p in feats]).fetch_model()
     z = np.stack([model.transform(p)[:, 0] for p in feats])
     z = (z - z.mean()) / z.std()
