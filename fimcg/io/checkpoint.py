@@ -70,23 +70,24 @@ def _atomic_replace(path: Path, write) -> None:
 # the tree <-> (JSON, tensors) encoding
 
 
+def _store(tensor: torch.Tensor, tensors: dict[str, torch.Tensor], where: str, marker: str) -> dict:
+    """Put ``tensor`` into ``tensors`` under its path (made unique) and return the reference to it."""
+    name = where or "tensor"
+    while name in tensors:  # paths are unique, but "a.b" the key and a -> b could collide
+        name += "'"
+    # own, contiguous storage on the CPU (safetensors refuses tensors that share memory)
+    tensors[name] = tensor.detach().to("cpu").contiguous().clone()
+    return {marker: name}
+
+
 def _encode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
     """JSON-ready copy of ``obj`` with its tensors moved into ``tensors`` (named by their path)."""
     if isinstance(obj, torch.Tensor):
-        name = where or "tensor"
-        while name in tensors:  # paths are unique, but "a.b" the key and a -> b could collide
-            name += "'"
-        # own, contiguous storage on the CPU (safetensors refuses tensors that share memory)
-        tensors[name] = obj.detach().to("cpu").contiguous().clone()
-        return {_TENSOR: name}
+        return _store(obj, tensors, where, _TENSOR)
     if isinstance(obj, np.ndarray):
         if obj.dtype == object:
             raise TypeError(f"cannot save {where or 'the object'}: a numpy array of Python objects")
-        name = where or "array"
-        while name in tensors:
-            name += "'"
-        tensors[name] = torch.from_numpy(np.ascontiguousarray(obj)).clone()
-        return {_NDARRAY: name}
+        return _store(torch.from_numpy(np.ascontiguousarray(obj)), tensors, where, _NDARRAY)
     if isinstance(obj, np.generic):
         return obj.item()
     if obj is None or isinstance(obj, (bool, int, str)):
