@@ -149,7 +149,10 @@ def coarse_grain(
               "jacobian": lk.jacobian, "sim_space": lk.space, **autoencoder.as_dict(), "n_queries": lk.n_queries,
               "context_size": lk.context_size, "init_method": init.method, "init_steps": init.steps,
               "isomap_points": init.points, **({"init_lag": init.lag, "init_components": init.components,
-                                               "init_judge_lags": list(init.judge_lags)} if init.method == "slow" else {}),
+                                               "init_judge_lags": list(init.judge_lags),
+                                               "init_predictive_lags": list(init.predictive_lags),
+                                               "init_predictive_steps": init.predictive_steps,
+                                               "init_judge": init.judge} if init.method == "slow" else {}),
               "seed": seed, "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape),
               "dt": dt, "fingerprint": fingerprint(frames_t, dt)}
 

@@ -17,10 +17,12 @@ from dataclasses import asdict, dataclass
 from .._validation import check_int
 from .data import MIN_TRANSITIONS
 
-__all__ = ["AutoencoderConfig", "InitConfig", "LossWeights", "LikelihoodConfig", "INIT_METHODS", "LIKELIHOOD_SPACES",
+__all__ = ["AutoencoderConfig", "InitConfig", "LossWeights", "LikelihoodConfig", "INIT_METHODS", "JUDGES", "LIKELIHOOD_SPACES",
            "check_option_types"]
 
 INIT_METHODS = ("isomap", "slow", "random")
+#: how the "slow" initialisation ranks its candidates (see InitConfig.judge)
+JUDGES = ("estimator", "slowness")
 LIKELIHOOD_SPACES = ("frames", "latent")
 
 def _weight(value: float, name: str) -> float:
@@ -66,6 +68,14 @@ class InitConfig:
         lag: with ``"slow"``, the TICA lag, in frames.
         components: with ``"slow"``, the slowest TICA components the candidates are built from.
         judge_lags: with ``"slow"``, the lags (frames) at which a candidate's predictions are scored.
+        predictive_lags: with ``"slow"``, one nonlinear candidate per lag (frames): an encoder trained
+            to predict the frames' slow features that many frames ahead (a time-lagged autoencoder,
+            :func:`fimcg.coarse_graining.slow.predictive_encoder`); ``()`` keeps the linear and
+            geometric candidates only.
+        predictive_steps: Adam steps of each predictive candidate.
+        judge: with ``"slow"``, how the candidates are ranked: ``"estimator"`` (the frozen estimator's
+            predictive information on held-out paths) or ``"slowness"`` (their autocorrelation at the
+            longest judge lag; for comparison, it cannot tell a resolved coordinate from a saturated one).
     """
 
     method: str = "isomap"
@@ -74,6 +84,9 @@ class InitConfig:
     lag: int = 5
     components: int = 4
     judge_lags: tuple[int, ...] = (1, 5, 20)
+    predictive_lags: tuple[int, ...] = (5, 20)
+    predictive_steps: int = 600
+    judge: str = "estimator"
 
     def __post_init__(self) -> None:
         if self.method not in INIT_METHODS:
@@ -86,6 +99,12 @@ class InitConfig:
         if not lags:
             raise ValueError("InitConfig.judge_lags must name at least one lag")
         object.__setattr__(self, "judge_lags", lags)
+        object.__setattr__(self, "predictive_lags", tuple(check_int(v, name="InitConfig.predictive_lags", minimum=1)
+                                                          for v in self.predictive_lags))
+        object.__setattr__(self, "predictive_steps", check_int(self.predictive_steps, name="InitConfig.predictive_steps",
+                                                               minimum=1))
+        if self.judge not in JUDGES:
+            raise ValueError(f"InitConfig.judge must be one of {', '.join(JUDGES)}, got {self.judge!r}")
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,52 @@
 """Choosing the slow coordinate: candidate coordinates from the frames, judged by the frozen estimator.
 
-The coarse-grained variable is the one whose dynamics is slow and Markov at the observation scale.
-Geometry alone (PCA, then Isomap) finds the largest-variance manifold of the frames, which a bright
-fast distractor owns. The ``"slow"`` initialisation of :func:`fimcg.coarse_grain`
-(``InitConfig(method="slow")``) therefore
+The coarse-grained variable is the one whose dynamics is slow and Markov at the observation scale
+(the leading eigenfunctions of the transfer operator; Mori-Zwanzig). Geometry alone (PCA, then
+Isomap) finds the largest-variance manifold of the frames, which a bright fast distractor owns. The
+``"slow"`` initialisation of :func:`fimcg.coarse_grain` (``InitConfig(method="slow")``) therefore
 
-1. builds candidate coordinates from the PCA features u of the frames (:func:`slow_candidates`):
-   the geometric one (Isomap on u), the slowest linear combination of u (TICA at lag τ: the
-   generalized eigenvectors of the symmetrised lagged covariance C(τ) against C(0), whose eigenvalue
-   λ is the autocorrelation at lag τ; implied time scale -τ/log λ), and Isomap on the m slowest
-   TICA components scaled by their eigenvalues (a kinetic map: the slow manifold, unrolled, for
-   m = 2 .. ``components``);
-2. asks the frozen estimator (the FIM) for the SDE of each candidate and scores how much that SDE
-   predicts the candidate's own future at several lags
+1. splits the recording into *fitting* paths and *held-out* paths (a quarter of the paths; with fewer
+   than four paths, the last quarter of every path), so that a flexible candidate cannot win by
+   memorising the data;
+2. builds candidate coordinates from the PCA features u of the frames, on the fitting part
+   (:func:`slow_candidates`):
+
+   * geometry: Isomap on u;
+   * linear slowness: TICA at lag τ (the generalized eigenvectors of the symmetrised lagged covariance
+     C(τ) against C(0); the eigenvalue λ is the autocorrelation at lag τ, the implied time scale
+     -τ / log λ), and Isomap on the m slowest TICA components scaled by their eigenvalues (a kinetic
+     map: the slow manifold, unrolled, for m = 2 .. ``components``);
+   * nonlinear predictability (:func:`predictive_encoder`, one per lag in ``predictive_lags``): an
+     encoder network ``z = e(u_t)`` with a 1-D bottleneck and a predictor ``p(z)`` trained to
+     minimise ``E |p(e(u_t)) - v_{t+τ}|²``, where v are the slowest TICA components (whitened). The
+     minimiser is the conditional mean ``E[v_{t+τ} | u_t]``; once τ exceeds the correlation times of
+     the fast motions (distractors, flicker, shake), that mean depends on the frame only through the
+     slow state, so the best 1-D bottleneck *is* a function of the slow state (a time-lagged
+     autoencoder). It is the same network as the coarse-graining encoder, so the encoder can start
+     on it exactly;
+3. asks the frozen estimator (the FIM) for the SDE of each candidate on the *held-out* part and scores
+   how much that SDE predicts the candidate's own future at several lags
    (:func:`fimcg.analysis.markov.predictive_information`: nats per transition, invariant to a
-   monotone re-parameterisation). A fast nuisance decorrelates (score ≈ 0), a coordinate mixing the
-   slow variable with others is mispredicted at long lags, the slow Markov coordinate scores highest;
-3. initialises the encoder and decoder on the best candidate (as the Isomap initialisation does),
-   after which the FIM's frame-space likelihood refines the encoder.
+   monotone re-parameterisation). A fast nuisance decorrelates (score ≈ 0); a coordinate mixing the
+   slow variable with others is mispredicted at long lags; a coordinate that keeps only the well
+   (a sign) but loses the position within it predicts less than one that keeps both. The slow Markov
+   coordinate, resolved everywhere, scores highest. This is the step where the FIM decides: slowness
+   alone (the highest autocorrelation, ``InitConfig(judge="slowness")``) cannot tell a resolved
+   coordinate from a saturated one, nor a metastable variable from a slowly drifting nuisance that
+   the SDE cannot predict;
+4. initialises the encoder and decoder on the winner (exactly, when it is a predictive encoder), after
+   which the FIM's frame-space likelihood refines the encoder.
 
 When even the best candidate predicts nothing beyond the longest lag (information below
 :data:`NOTHING_SLOW_NATS`, about an autocorrelation of 0.3 for a Gaussian coordinate), either the
 frames show nothing slow at this time scale or no candidate isolates it, and a
 :class:`NoSlowVariableWarning` says so instead of a confident SDE.
-
-Status: the candidates are linear (TICA) or geometric; on scenes where the slow variable is a
-nonlinear function of the frames (a distractor crossing the particle, flicker, a turning object)
-the best of them is still far from the particle (latent R² about 0.8 on the fast bright distractor,
-against 0.02 for geometry alone). Nonlinear candidates are the next step.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -41,9 +55,11 @@ from scipy.linalg import eigh
 
 from .._validation import check_int
 from ..analysis.markov import predictive_information
-from .autoencoder import isomap_coordinates
+from .autoencoder import isomap_coordinates, mlp
+from .options import JUDGES
 
-__all__ = ["NoSlowVariableWarning", "NOTHING_SLOW_NATS", "tica", "slow_candidates", "judge_candidates"]
+__all__ = ["NoSlowVariableWarning", "NOTHING_SLOW_NATS", "Split", "SlowCandidates", "tica",
+           "predictive_encoder", "slow_candidates", "judge_candidates"]
 
 #: mutual information of a Gaussian coordinate with autocorrelation 0.3 at the longest lag (-log(1 - 0.09)/2)
 NOTHING_SLOW_NATS = -0.5 * math.log(1 - 0.3 ** 2)
@@ -51,33 +67,137 @@ NOTHING_SLOW_NATS = -0.5 * math.log(1 - 0.3 ** 2)
 TICA_RIDGE = 1e-6
 #: neighbours of the inverse-distance extension of Isomap coordinates from landmarks to all frames
 EXTENSION_NEIGHBOURS = 8
+#: share of the recording held out from fitting the candidates (they are judged on it)
+HOLDOUT = 0.25
+#: predictive encoder: Adam learning rate, batch (transitions), weight decay, validation period (steps)
+PREDICTIVE_LR, PREDICTIVE_BATCH, PREDICTIVE_DECAY, PREDICTIVE_CHECK = 3e-3, 2048, 1e-4, 50
 
 
 class NoSlowVariableWarning(UserWarning):
     """No candidate coordinate of the frames stays predictable beyond the longest lag."""
 
 
-def tica(feats: torch.Tensor, *, lag: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+@dataclass(frozen=True)
+class Split:
+    """Which part of a recording (n_paths, T, ...) fits the candidates and which judges them.
+
+    With at least four paths a quarter of the paths (at least one) is held out; otherwise the last
+    quarter of every path. ``fit(x)`` and ``held_out(x)`` cut any (n_paths, T, ...) array.
+    """
+
+    n_paths: int
+    length: int
+    by_paths: bool = field(init=False)
+    cut: int = field(init=False)
+    order: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        by_paths = self.n_paths >= 4
+        object.__setattr__(self, "by_paths", by_paths)
+        if by_paths:
+            n_out = max(1, int(round(HOLDOUT * self.n_paths)))
+            # every k-th path is held out (paths are often ordered by start, e.g. alternating wells)
+            out = tuple(range(self.n_paths - 1, -1, -max(1, self.n_paths // n_out)))[:n_out]
+            object.__setattr__(self, "order", tuple(i for i in range(self.n_paths) if i not in out) + tuple(sorted(out)))
+            object.__setattr__(self, "cut", self.n_paths - n_out)
+        else:
+            object.__setattr__(self, "order", tuple(range(self.n_paths)))
+            object.__setattr__(self, "cut", self.length - max(2, int(round(HOLDOUT * self.length))))
+
+    def fit(self, x: torch.Tensor) -> torch.Tensor:
+        return x[list(self.order[:self.cut])] if self.by_paths else x[:, :self.cut]
+
+    def held_out(self, x: torch.Tensor) -> torch.Tensor:
+        return x[list(self.order[self.cut:])] if self.by_paths else x[:, self.cut:]
+
+
+def tica(feats: torch.Tensor, *, lag: int, dim: int, fit_on: torch.Tensor | None = None
+         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Time-lagged independent components of features (n_paths, T, k) at ``lag`` observations.
 
-    Returns ``(components (n_paths, T, dim), eigenvalues (dim,))``, slowest first; each component
-    has zero mean and unit variance over the data, and its eigenvalue is its autocorrelation at the lag.
+    The components are fitted on ``fit_on`` (n', T', k) (default: ``feats`` itself) and applied to
+    ``feats``. Returns ``(components (n_paths, T, dim), eigenvalues (dim,))``, slowest first; each
+    component is scaled to zero mean and unit variance over the fitted data, and its eigenvalue is
+    its autocorrelation at the lag there.
     """
     lag = check_int(lag, name="lag", minimum=1)
-    n, T, k = feats.shape
+    src = feats if fit_on is None else fit_on
+    n, T, k = src.shape
     if lag >= T:
         raise ValueError(f"lag={lag} must be shorter than the paths (T = {T})")
-    x = feats.detach().double().cpu()
-    x = x - x.reshape(-1, k).mean(0)
+    x = src.detach().double().cpu()
+    mean = x.reshape(-1, k).mean(0)
+    x = x - mean
     a, b = x[:, :-lag].reshape(-1, k), x[:, lag:].reshape(-1, k)
     c0 = (a.T @ a + b.T @ b) / (2 * a.shape[0])
     ct = (a.T @ b + b.T @ a) / (2 * a.shape[0])
     c0 = c0 + TICA_RIDGE * torch.trace(c0) / k * torch.eye(k, dtype=c0.dtype)
     w, v = eigh(ct.numpy(), c0.numpy())
     order = np.argsort(w)[::-1][:min(dim, k)]
-    comps = (x.reshape(-1, k).numpy() @ v[:, order]).reshape(n, T, -1)
-    comps = (comps - comps.reshape(-1, comps.shape[-1]).mean(0)) / comps.reshape(-1, comps.shape[-1]).std(0)
+    proj = v[:, order]
+    fitted = x.reshape(-1, k).numpy() @ proj
+    mu, sd = fitted.mean(0), fitted.std(0)
+    y = feats.detach().double().cpu() - mean
+    comps = ((y.reshape(-1, k).numpy() @ proj - mu) / sd).reshape(*feats.shape[:2], -1)
     return torch.as_tensor(comps, dtype=torch.float32), torch.as_tensor(w[order].copy(), dtype=torch.float32)
+
+
+def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split, *, lag: int, hidden: int,
+                       depth: int, steps: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A 1-D coordinate of features (n_paths, T, k) that best predicts ``targets`` (n_paths, T, m)
+    ``lag`` frames ahead (module doc, step 2): a time-lagged autoencoder with a 1-D bottleneck.
+
+    The encoder is ``mlp(k, hidden, 1, depth=depth)`` (the coarse-graining encoder's network); the
+    predictor an MLP of the same width. Adam for ``steps`` steps on the fitting part of ``split``;
+    the weights with the lowest prediction error on the held-out part are kept (checked every
+    :data:`PREDICTIVE_CHECK` steps). The input standardisation is folded into the first layer, so the
+    returned state computes the coordinate from the raw features.
+
+    Returns:
+        ``(coordinate (n_paths, T), state_dict of the encoder network)``.
+    """
+    lag = check_int(lag, name="lag", minimum=1)
+    n, T, k = feats.shape
+    if lag >= split.fit(feats).shape[1] - 1 or lag >= split.held_out(feats).shape[1] - 1:
+        raise ValueError(f"lag={lag} is too long for paths of {T} frames")
+    m = targets.shape[-1]
+    x = feats.detach().float().cpu()
+    mean = split.fit(x).reshape(-1, k).mean(0)
+    scale = float(split.fit(x).reshape(-1, k).std())
+    x = (x - mean) / scale
+    y = targets.detach().float().cpu()
+    pairs = {name: (part(x)[:, :-lag].reshape(-1, k), part(y)[:, lag:].reshape(-1, m))
+             for name, part in (("fit", split.fit), ("held_out", split.held_out))}
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        enc, pred = mlp(k, hidden, 1, depth=depth), mlp(1, hidden, m, depth=depth)
+    opt = torch.optim.AdamW([*enc.parameters(), *pred.parameters()], lr=PREDICTIVE_LR, weight_decay=PREDICTIVE_DECAY)
+
+    def loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        z = enc(a)
+        return ((pred((z - z.mean()) / (z.std() + 1e-6)) - b) ** 2).mean()
+
+    a_fit, b_fit = pairs["fit"]
+    best, best_state = math.inf, {k_: v.clone() for k_, v in enc.state_dict().items()}
+    for step in range(steps):
+        j = torch.randint(0, a_fit.shape[0], (min(PREDICTIVE_BATCH, a_fit.shape[0]),), generator=gen)
+        value = loss(a_fit[j], b_fit[j])
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+        if (step + 1) % PREDICTIVE_CHECK == 0 or step + 1 == steps:
+            with torch.no_grad():
+                held = float(loss(*pairs["held_out"]))
+            if held < best:
+                best, best_state = held, {k_: v.clone() for k_, v in enc.state_dict().items()}
+    enc.load_state_dict(best_state)
+    with torch.no_grad():  # fold (u - mean) / scale into the first layer
+        first = enc[0]
+        first.bias -= first.weight @ (mean / scale)
+        first.weight /= scale
+        z = enc(feats.detach().float().cpu().reshape(-1, k)).reshape(n, T)
+    return z, {k_: v.clone() for k_, v in enc.state_dict().items()}
 
 
 def _extend(points: np.ndarray, idx: np.ndarray, coords: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
@@ -93,42 +213,87 @@ def _extend(points: np.ndarray, idx: np.ndarray, coords: np.ndarray, *, chunk: i
     return out
 
 
-def _isomap_everywhere(points: torch.Tensor, *, seed: int, max_points: int) -> torch.Tensor:
-    """1-D Isomap coordinate of every row of ``points`` (N, m), via landmarks: (N,)."""
-    idx, coords = isomap_coordinates(points, 1, seed=seed, max_points=max_points)
+def _isomap_everywhere(points: torch.Tensor, fit_points: torch.Tensor, *, seed: int, max_points: int
+                       ) -> torch.Tensor:
+    """1-D Isomap coordinate of every row of ``points`` (N, m), embedded on landmarks drawn from
+    ``fit_points`` (N', m) and extended to all rows: (N,)."""
+    idx, coords = isomap_coordinates(fit_points, 1, seed=seed, max_points=max_points)
+    land = fit_points.detach().double().cpu().numpy()[np.asarray(idx)]
     flat = points.detach().double().cpu().numpy()
-    return torch.as_tensor(_extend(flat, np.asarray(idx), np.asarray(coords[:, 0], dtype=np.float64)),
-                           dtype=torch.float32)
+    both = np.concatenate([land, flat])
+    out = _extend(both, np.arange(land.shape[0]), np.asarray(coords[:, 0], dtype=np.float64))[land.shape[0]:]
+    return torch.as_tensor(out, dtype=torch.float32)
 
 
-def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int, max_points: int
-                    ) -> tuple[dict[str, torch.Tensor], dict]:
-    """Candidate 1-D coordinates of frames from their features (n_paths, T, k) (module doc, step 1).
+@dataclass
+class SlowCandidates:
+    """What :func:`slow_candidates` returns.
 
-    Returns ``(candidates, facts)``: {name: coordinate (n_paths, T)} and the TICA eigenvalues and
-    implied time scales (in observation steps).
+    Attributes:
+        coordinates: {name: coordinate (n_paths, T)} on the whole recording.
+        networks: {name: encoder-network state} for the candidates that are encoders (the predictive ones).
+        split: the fitting / held-out split they were built with.
+        facts: TICA eigenvalues and implied time scales (observation steps) on the fitting part.
     """
+
+    coordinates: dict[str, torch.Tensor]
+    networks: dict[str, dict[str, torch.Tensor]]
+    split: Split
+    facts: dict
+
+
+def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int, max_points: int,
+                    predictive_lags: tuple[int, ...] = (), predictive_steps: int = 600, hidden: int = 64,
+                    depth: int = 2) -> SlowCandidates:
+    """Candidate 1-D coordinates of frames from their features (n_paths, T, k) (module doc, step 2),
+    each fitted on the fitting part of :class:`Split` and evaluated on the whole recording."""
     n, T, k = feats.shape
-    comps, lam = tica(feats, lag=lag, dim=components)
-    out = {"PCA/Isomap": _isomap_everywhere(feats.reshape(-1, k), seed=seed, max_points=max_points).reshape(n, T),
+    split = Split(n, T)
+    fit = split.fit(feats)
+    comps, lam = tica(feats, lag=lag, dim=components, fit_on=fit)
+    out = {"PCA/Isomap": _isomap_everywhere(feats.reshape(-1, k), fit.reshape(-1, k), seed=seed,
+                                            max_points=max_points).reshape(n, T),
            "TICA 1": comps[..., 0]}
     for m in range(2, comps.shape[-1] + 1):
         kinetic = comps[..., :m] * lam[:m].clamp_min(0)
-        out[f"slow Isomap {m}"] = _isomap_everywhere(kinetic.reshape(-1, m), seed=seed,
-                                                     max_points=max_points).reshape(n, T)
+        out[f"slow Isomap {m}"] = _isomap_everywhere(kinetic.reshape(-1, m), split.fit(kinetic).reshape(-1, m),
+                                                     seed=seed, max_points=max_points).reshape(n, T)
+    nets = {}
+    for tau in predictive_lags:
+        targets, _ = tica(feats, lag=tau, dim=components, fit_on=fit)
+        name = f"predictive {tau}"
+        out[name], nets[name] = predictive_encoder(feats, targets, split, lag=tau, hidden=hidden, depth=depth,
+                                                   steps=predictive_steps, seed=seed + tau)
     timescales = [float(-lag / math.log(min(max(float(v), 1e-12), 1 - 1e-12))) for v in lam]
-    return out, {"tica_eigenvalues": [float(v) for v in lam], "tica_timescales_steps": timescales}
+    return SlowCandidates(out, nets, split, {"tica_eigenvalues": [float(v) for v in lam],
+                                              "tica_timescales_steps": timescales})
+
+
+def _autocorrelation(z: torch.Tensor, lag: int) -> float:
+    """Lag-``lag`` autocorrelation of a coordinate (n_paths, T) pooled over paths."""
+    x = z.double()
+    x = (x - x.mean()) / x.std().clamp_min(1e-12)
+    return float((x[:, :-lag] * x[:, lag:]).mean())
 
 
 def judge_candidates(candidates: dict[str, torch.Tensor], dt: float, estimator: Callable, *,
-                     lags: tuple[int, ...]) -> list[dict]:
-    """Score every candidate by the estimator's predictive information about its future (module
-    doc, step 2); returns one record per candidate, best first."""
+                     lags: tuple[int, ...], by: str = "estimator") -> list[dict]:
+    """Score every candidate (n_paths, T) (module doc, step 3); returns one record per candidate,
+    best first: ``score`` (the estimator's predictive information, nats per transition, mean over
+    ``lags``), ``per_lag``, ``autocorrelation`` at the longest lag and the implied ``timescale``
+    (observation steps). ``by="slowness"`` ranks by the autocorrelation instead (for ablation)."""
+    if by not in JUDGES:
+        raise ValueError(f"by must be one of {', '.join(JUDGES)}, got {by!r}")
     rows = []
     for name, z in candidates.items():
+        ac = _autocorrelation(z, lags[-1])
+        row = {"name": name, "autocorrelation": ac,
+               "timescale": float(-lags[-1] / math.log(ac)) if 0 < ac < 1 else (math.inf if ac >= 1 else 0.0)}
         try:
             info = predictive_information(z, dt, estimator, lags=lags)
-            rows.append({"name": name, "score": info.score, "per_lag": list(info.per_lag)})
+            row.update(score=info.score, per_lag=list(info.per_lag))
         except ValueError as exc:  # a constant candidate, say
-            rows.append({"name": name, "score": -math.inf, "per_lag": [], "error": str(exc)})
-    return sorted(rows, key=lambda r: -r["score"])
+            row.update(score=-math.inf, per_lag=[], error=str(exc))
+        rows.append(row)
+    key = "score" if by == "estimator" else "autocorrelation"
+    return sorted(rows, key=lambda r: -r[key] if np.isfinite(r[key]) else math.inf)

@@ -32,11 +32,14 @@ class CheckpointMismatch(ValueError):
 
 def initialise_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, latent_dim: int, *, seed: int,
                            init_steps: int, lr: float, max_points: int, batch: int = 4096,
-                           targets: torch.Tensor | None = None) -> dict:
+                           targets: torch.Tensor | None = None,
+                           net_state: dict[str, torch.Tensor] | None = None) -> dict:
     """Initialise: encoder regressed (L-BFGS) on target coordinates of a subsample of frames (Isomap
     coordinates of the features, or ``targets`` (N, latent_dim) given for every frame), then the
     decoder fitted on all frames to invert the encoder (exact least squares for the spline decoder,
-    Adam for the MLP decoder); see the module doc of :mod:`fimcg.coarse_graining.decoupled`."""
+    Adam for the MLP decoder); see the module doc of :mod:`fimcg.coarse_graining.decoupled`.
+    With ``net_state`` (an encoder network that already computes the coordinate, e.g. a predictive
+    candidate of :mod:`.slow`) the encoder is loaded from it instead of regressed."""
     if targets is None:
         idx, coords = isomap_coordinates(feats, latent_dim, seed=seed, max_points=max_points)
     else:
@@ -49,7 +52,12 @@ def initialise_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, la
     coords = coords.to(feats.device)
     x_sub = feats[idx]
     loss_e = torch.zeros(())
-    if init_steps > 0:
+    if net_state is not None:
+        enc.net.load_state_dict(net_state)
+        with torch.no_grad():
+            z_sub = enc.net(x_sub)
+            loss_e = ((z_sub - z_sub.mean(0)) / z_sub.std(0).clamp_min(1e-12) - coords).pow(2).mean()
+    elif init_steps > 0:
         opt = torch.optim.LBFGS(enc.net.parameters(), lr=1.0, max_iter=init_steps, history_size=20,
                                 line_search_fn="strong_wolfe", tolerance_grad=1e-10, tolerance_change=1e-14)
 
@@ -147,20 +155,24 @@ class Trainer:
             if judge is None or init is None or self.latent_dim != 1:
                 raise ValueError("the 'slow' initialisation needs an estimator to judge 1-D candidate coordinates")
             feats = self.feats.reshape(self.n_paths, self.length, -1)
-            cands, facts = slow_candidates(feats, lag=init.lag, components=init.components, seed=c["seed"],
-                                           max_points=c["isomap_points"])
-            rows = judge_candidates(cands, self.dt, judge, lags=init.judge_lags)
+            found = slow_candidates(feats, lag=init.lag, components=init.components, seed=c["seed"],
+                                    max_points=c["isomap_points"], predictive_lags=init.predictive_lags,
+                                    predictive_steps=init.predictive_steps, hidden=c["hidden"], depth=c["depth"])
+            held_out = {name: found.split.held_out(z) for name, z in found.coordinates.items()}
+            rows = judge_candidates(held_out, self.dt, judge, lags=init.judge_lags, by=init.judge)
             best = rows[0]
             if not best["per_lag"] or best["per_lag"][-1] < NOTHING_SLOW_NATS:
                 warnings.warn(f"no slow variable found: the best candidate coordinate ({best['name']}) predicts only "
                               f"{best['per_lag'][-1] if best['per_lag'] else float('nan'):.3f} nats of its future at "
-                              f"lag {init.judge_lags[-1]} frames (less than an autocorrelation of 0.3): either nothing "
-                              "in these frames is slow at this time scale, or no candidate isolates it; the SDE fitted "
-                              "below may describe fast or mixed motion", NoSlowVariableWarning, stacklevel=4)
-            c["init"] = initialise_autoencoder(self.enc, self.dec, self.feats, self.latent_dim,
-                                               targets=cands[best["name"]].reshape(-1, 1).to(self.feats.device),
-                                               **common)
-            c["init"].update({"candidates": rows, "chosen": best["name"], **facts})
+                              f"lag {init.judge_lags[-1]} frames on held-out data (less than an autocorrelation of "
+                              "0.3): either nothing in these frames is slow at this time scale, or no candidate "
+                              "isolates it; the SDE fitted below may describe fast or mixed motion",
+                              NoSlowVariableWarning, stacklevel=4)
+            chosen = found.coordinates[best["name"]].reshape(-1, 1).to(self.feats.device)
+            c["init"] = initialise_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, targets=chosen,
+                                               net_state=found.networks.get(best["name"]), **common)
+            c["init"].update({"candidates": rows, "chosen": best["name"], "judge": init.judge,
+                              "held_out": "paths" if found.split.by_paths else "path ends", **found.facts})
         else:
             c["init"] = {}
         c["init"]["method"] = how

@@ -1,0 +1,103 @@
+"""The slow initialisation's parts (fimcg.coarse_graining.slow): the held-out split, TICA, the predictive
+(time-lagged) encoder and the judge, on a small 1-D "video" where a bright fast bump hides a slow one."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import fimcg
+from fimcg.analysis.alignment import fit_alignment
+from fimcg.coarse_graining.autoencoder import mlp
+from fimcg.coarse_graining.options import InitConfig
+from fimcg.coarse_graining.slow import Split, judge_candidates, predictive_encoder, slow_candidates, tica
+from fimcg.sde import simulate
+from fimcg.sde.systems import double_well
+from fimcg.video import ou_process
+
+
+@pytest.fixture(scope="module")
+def strip():
+    """(features (8, 400, 48), slow state (8, 400)): a dim bump at the slow double-well position and a
+    brighter, wider bump moving by a fast OU process, on a strip of 48 pixels."""
+    n, T, dt = 8, 400, 0.01
+    x0 = torch.tensor([-1.0, 1.0]).repeat(n // 2)[:, None]
+    x = simulate(double_well(), x0, dt=dt, n_steps=T - 1, substeps=5, seed=3)[..., 0]
+    y = ou_process(n, T, rate=20.0, std=1.0, dt=dt, generator=torch.Generator().manual_seed(4))[..., 0]
+    pix = torch.linspace(-2.5, 2.5, 48)
+    feats = (0.6 * torch.exp(-0.5 * ((pix - x[..., None]) / 0.4) ** 2)
+             + torch.exp(-0.5 * ((pix - y[..., None]) / 0.6) ** 2))
+    return feats, x, dt
+
+
+def r2(z, x) -> float:
+    return fit_alignment(z.reshape(-1), x.reshape(-1)).r2
+
+
+def test_split_holds_out_whole_paths_or_path_ends():
+    s = Split(24, 100)
+    x = torch.arange(24)[:, None].expand(24, 100)
+    fit, out = s.fit(x)[:, 0].tolist(), s.held_out(x)[:, 0].tolist()
+    assert s.by_paths and len(out) == 6 and sorted(fit + out) == list(range(24)) and not set(fit) & set(out)
+    assert set(out) != set(range(18, 24))  # spread over the recording, not its last paths
+    s = Split(2, 100)
+    t = torch.arange(100).expand(2, 100)
+    assert not s.by_paths and s.fit(t).shape == (2, 75) and s.held_out(t)[0, 0] == 75
+
+
+def test_tica_fitted_on_part_applies_to_all(strip):
+    feats, x, _ = strip
+    comps, lam = tica(feats, lag=5, dim=3, fit_on=feats[:6])
+    again, lam6 = tica(feats[:6], lag=5, dim=3)
+    assert comps.shape == (8, 400, 3) and torch.allclose(lam, lam6)
+    assert torch.allclose(comps[:6].abs(), again.abs(), atol=1e-4)  # same components (up to sign)
+    assert (lam[:-1] >= lam[1:]).all()
+
+
+def test_predictive_encoder_reads_the_slow_bump_from_raw_features(strip):
+    feats, x, _ = strip
+    split = Split(*feats.shape[:2])
+    targets, _ = tica(feats, lag=5, dim=4, fit_on=split.fit(feats))
+    z, state = predictive_encoder(feats, targets, split, lag=5, hidden=32, depth=2, steps=400, seed=0)
+    assert z.shape == (8, 400)
+    assert r2(split.held_out(z), split.held_out(x)) > 0.5 > r2(feats.reshape(-1, 48) @ torch.linalg.svd(
+        feats.reshape(-1, 48) - feats.reshape(-1, 48).mean(0), full_matrices=False).Vh[0], x)  # PCA 1 follows the bright bump
+    net = mlp(48, 32, 1, depth=2)
+    net.load_state_dict(state)  # the standardisation is folded in: the network reads raw features
+    assert torch.allclose(net(feats.reshape(-1, 48)).reshape(8, 400), z, atol=1e-5)
+    with pytest.raises(ValueError, match="too long"):
+        predictive_encoder(feats, targets, split, lag=399, hidden=8, depth=1, steps=1, seed=0)
+
+
+def test_the_fim_judge_prefers_the_slow_coordinate_and_slowness_ranks_by_autocorrelation(strip):
+    feats, x, dt = strip
+    found = slow_candidates(feats, lag=5, components=3, seed=0, max_points=400, predictive_lags=(5,),
+                            predictive_steps=400, hidden=32)
+    assert {"PCA/Isomap", "TICA 1", "slow Isomap 2", "slow Isomap 3", "predictive 5"} == set(found.coordinates)
+    assert set(found.networks) == {"predictive 5"}
+    held = {k: found.split.held_out(v) for k, v in found.coordinates.items()}
+    fim = fimcg.load_fim()
+    rows = judge_candidates(held, dt, fim, lags=(1, 5, 20))
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    truth = {k: r2(v, x) for k, v in found.coordinates.items()}
+    assert rows[0]["name"] == max(truth, key=truth.get) == "predictive 5"  # the judge ranks like the truth
+    assert truth["PCA/Isomap"] < 0.2  # geometry follows the bright bump
+    by_ac = judge_candidates(held, dt, fim, lags=(1, 5, 20), by="slowness")
+    assert [r["autocorrelation"] for r in by_ac] == sorted((r["autocorrelation"] for r in by_ac), reverse=True)
+    for r in rows:
+        assert -1 <= r["autocorrelation"] <= 1 and r["timescale"] >= 0
+        assert math.isclose(r["score"], float(np.mean(r["per_lag"])), rel_tol=1e-9)
+    with pytest.raises(ValueError, match="by must be one of estimator, slowness"):
+        judge_candidates(held, dt, fim, lags=(1,), by="variance")
+
+
+def test_init_config_checks_the_slow_options():
+    assert InitConfig().predictive_lags == (5, 20) and InitConfig().judge == "estimator"
+    with pytest.raises(ValueError, match="InitConfig.judge must be one of estimator, slowness, got 'fast'"):
+        InitConfig(judge="fast")
+    with pytest.raises(ValueError, match="InitConfig.predictive_lags"):
+        InitConfig(predictive_lags=(0,))
+    with pytest.raises(ValueError, match="InitConfig.predictive_steps"):
+        InitConfig(predictive_steps=0)
+    assert InitConfig(predictive_lags=()).predictive_lags == ()
