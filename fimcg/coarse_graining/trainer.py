@@ -14,6 +14,7 @@ from torch import nn
 
 from .autoencoder import Encoder, SplineDecoder, isomap_coordinates
 from .options import InitConfig
+from ..analysis.markov import predictive_information
 from .slow import NOTHING_SLOW_NATS, NoSlowVariableWarning, judge_candidates, slow_candidates
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from .result import CoarseGrainResult, build_networks
@@ -151,6 +152,8 @@ class Trainer:
         common = dict(seed=c["seed"], init_steps=c["init_steps"], lr=3e-3, max_points=c["isomap_points"])
         if how == "isomap":
             c["init"] = initialise_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, **common)
+            if judge is not None and init is not None and self.latent_dim == 1:
+                self._check_geometry(judge, init)
         elif how == "slow":
             if judge is None or init is None or self.latent_dim != 1:
                 raise ValueError("the 'slow' initialisation needs an estimator to judge 1-D candidate coordinates")
@@ -177,6 +180,24 @@ class Trainer:
             c["init"] = {}
         c["init"]["method"] = how
         c["init"]["time_s"] = time.perf_counter() - self.t_start
+
+    def _check_geometry(self, judge: Callable, init: InitConfig) -> None:
+        """Score the geometric coordinate as the ``"slow"`` initialisation scores its candidates, and
+        warn when it predicts nothing of its own future at the longest lag (a fast object, flicker or
+        noise owns the frames' geometry)."""
+        with torch.no_grad():
+            self.enc.train()
+            z = self.latents()
+        try:
+            info = predictive_information(z, self.dt, judge, lags=init.judge_lags)
+        except ValueError:  # paths shorter than the lags, a constant coordinate: nothing to judge
+            return
+        self.config["init"].update(score=info.score, per_lag=list(info.per_lag))
+        if info.per_lag[-1] < NOTHING_SLOW_NATS:
+            warnings.warn(f"the geometric coordinate (PCA/Isomap) is not slow: its SDE predicts only "
+                          f"{info.per_lag[-1]:.3f} nats of its future at lag {init.judge_lags[-1]} frames (less than an "
+                          "autocorrelation of 0.3), so it probably follows a fast object, flicker or noise rather "
+                          "than the slow variable; try InitConfig(method='slow')", NoSlowVariableWarning, stacklevel=4)
 
     def latents(self) -> torch.Tensor:
         """Encode all frames (with gradient): (n_paths, T, latent_dim)."""
