@@ -23,18 +23,23 @@
 # - why a learned coordinate is only defined up to a smooth monotone change of variables, how
 #   drift and diffusion transform under it (Itô's formula), and how to compare with the truth.
 #
-# **The equations that matter.** The encoder maps frame $y_t$ to $z_t$; the FIM reads all
-# encoded paths and returns $\hat f(z)$ and $\hat g(z)$. Training minimises
+# **The equations that matter.** The frames $y_t$ enter through their leading principal
+# components $u_t$; the encoder maps them to $z_t$, the decoder $D$ maps a latent back to
+# components, and the FIM reads all encoded paths and returns $\hat f(z)$ and $\hat g(z)$.
+# Training minimises
 #
 # $$
-# L = w_{\text{rec}}\,\frac{\sum \lVert D(z_t) - y_t\rVert^2}{\sum \lVert y_t \rVert^2}
-#   + w_{\text{sim}}\;\mathbb E_t\!\left[\frac{(\Delta z_t - \hat f(z_t)\,\Delta t)^2}{2\,\hat g(z_t)^2\,\Delta t}
-#   + \tfrac12 \log\!\big(2\pi\,\hat g(z_t)^2 \Delta t\big)\right],
+# L = w_{\text{rec}}\,\frac{\sum \lVert D(z_t) - u_t\rVert^2}{\sum \lVert u_t \rVert^2}
+#   + w_{\text{sim}}\;\mathbb E_t\!\left[\frac{(\delta_t - \hat f(z_t)\,\Delta t)^2}{2\,\hat g(z_t)^2\,\Delta t}
+#   + \tfrac12 \log\!\big(2\pi\,\hat g(z_t)^2 \Delta t\big) + \tfrac12 \log J_t^2\right],
+# \qquad \delta_t = \frac{J_t^\top (u_{t+1} - u_t)}{J_t^\top J_t},\quad J_t = D'(z_t),
 # $$
 #
-# a reconstruction term and the one-step Euler–Maruyama likelihood of the latent increments
-# under the SDE the FIM reads off those same latents (in practice the frames enter through their
-# leading principal components, see the docstring of `fimcg.coarse_grain`). If
+# a reconstruction term and the one-step Euler–Maruyama likelihood of the *frames'* increments,
+# measured along the decoder's curve: $\delta_t$ is the latent step that the frames imply, and the
+# last term makes it a density of frame displacements, so squashing or stretching the latent
+# cannot lower it (the docstring of `fimcg.coarse_grain` derives it; `LikelihoodConfig(space="latent")`
+# scores $\Delta z_t$ itself instead, which a distorted latent can game). If
 # $x = h(z)$ is another coordinate, Itô's formula gives
 #
 # $$
@@ -64,12 +69,17 @@ figures.frame_strip_figure(frames, n_frames=8, dt=DT, title="the data: path 0 as
 # %% [markdown]
 # ## Training the encoder around the frozen FIM
 #
-# `coarse_grain` first initialises the encoder with a classic nonlinear dimension reduction of
-# the frames (Isomap: the arc length along the curve the frames trace in pixel space), then
-# refines encoder and decoder with the loss above. The FIM's weights never change; it is a
-# differentiable function from latent paths to drift and diffusion, so the likelihood term pushes
-# the encoder towards a coordinate that moves like a clean diffusion. A `LatentRecorder` keeps a
-# snapshot every few steps so we can watch.
+# `coarse_grain` first initialises encoder and decoder with a classic nonlinear dimension
+# reduction of the frames (Isomap: the arc length along the curve the frames trace in pixel
+# space). The decoder is then frozen: it pins the latent's parameterisation. The training refines
+# the encoder alone with the loss above, with a few small steps. The FIM's weights never change;
+# it is a differentiable function from latent paths to drift and diffusion, so the likelihood
+# term pushes the encoder towards a coordinate in which the FIM's SDE explains how the frames
+# move. A `LatentRecorder` keeps a snapshot every few steps so we can watch.
+#
+# Here geometry alone already finds the right coordinate: the only thing that moves is the
+# particle. Chapter 8 adds a distractor that owns the geometry, and shows how the FIM, used as a
+# judge of candidate coordinates (`InitConfig(method="slow")`), finds the slow variable anyway.
 
 # %%
 recorder = LatentRecorder(paths)

@@ -19,6 +19,7 @@ from fimcg.coarse_graining.result import CoarseGrainResult
 from fimcg.coarse_graining.losses import latent_nll
 from fimcg.coarse_graining.decoupled import coarse_grain
 from fimcg.coarse_graining.options import InitConfig, LikelihoodConfig, LossWeights
+from fimcg.coarse_graining.slow import NoSlowVariableWarning
 from fimcg.estimators.classic import local_linear
 from fimcg.sde.systems import double_well
 from fimcg.video import render_video
@@ -303,23 +304,40 @@ def test_run_pipeline_replaces_a_checkpoint_of_other_data(data, tmp_path):
 def test_the_slow_initialisation_finds_the_particle_that_geometry_misses():
     """A brighter, larger, fast distractor owns the frames' geometry; the frozen FIM, judging
     candidate coordinates by how well their SDE predicts their future, prefers a slow one."""
-    from fimcg.coarse_graining import NoSlowVariableWarning
     from fimcg.video import make_scene
 
-    scene = make_scene("distractor", n_paths=8, n_frames=400, seed=2)
+    scene = make_scene("distractor", n_paths=12, n_frames=500, size=24, seed=2)
     fim = fimcg.load_fim()
     r2 = {}
-    for method in ("isomap", "slow"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NoSlowVariableWarning)
-            res = coarse_grain(scene.frames, scene.dt, estimator=fim, steps=0, init=InitConfig(method=method),
-                               progress=False)
-        r2[method] = fit_alignment(res.latents, scene.signal).r2
-    assert r2["isomap"] < 0.2 and r2["slow"] > r2["isomap"] + 0.5
-    rows = res.config["init"]["candidates"]
-    assert res.config["init"]["chosen"] == rows[0]["name"] != "PCA/Isomap"
+    with pytest.warns(NoSlowVariableWarning, match="the geometric coordinate .* is not slow"):
+        res = coarse_grain(scene.frames, scene.dt, estimator=fim, steps=0, progress=False)
+    r2["isomap"] = fit_alignment(res.latents, scene.signal).r2
+    assert res.config["init"]["per_lag"][-1] < 0.05
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoSlowVariableWarning)  # the slow candidate is found: no warning
+        res = coarse_grain(scene.frames, scene.dt, estimator=fim, steps=0, init=InitConfig(method="slow"),
+                           progress=False)
+    r2["slow"] = fit_alignment(res.latents, scene.signal).r2
+    assert r2["isomap"] < 0.2 and r2["slow"] > 0.8
+    init = res.config["init"]
+    rows = init["candidates"]
+    assert init["chosen"] == rows[0]["name"] and init["chosen"].startswith("predictive")
+    assert init["held_out"] == "paths" and init["judge"] == "estimator"
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
-    assert {"PCA/Isomap", "TICA 1", "slow Isomap 2"} <= {r["name"] for r in rows}
+    assert {"PCA/Isomap", "TICA 1", "slow Isomap 2", "slow Isomap 3", "slow Isomap 4", "predictive 5",
+            "predictive 20"} == {r["name"] for r in rows}
+
+
+def test_geometry_that_finds_the_slow_variable_gives_no_warning():
+    from fimcg.video import make_scene
+
+    scene = make_scene("reference", n_paths=6, n_frames=400, size=16, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoSlowVariableWarning)
+        res = coarse_grain(scene.frames, scene.dt, steps=0, progress=False)
+        assert res.config["init"]["per_lag"][-1] > 0.2
+        short = coarse_grain(scene.frames[:, :150], scene.dt, steps=0, progress=False)  # 150 < 10 x lag 20
+    assert "per_lag" not in short.config["init"]
 
 
 @pytest.mark.slow

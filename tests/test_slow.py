@@ -101,3 +101,21 @@ def test_init_config_checks_the_slow_options():
     with pytest.raises(ValueError, match="InitConfig.predictive_steps"):
         InitConfig(predictive_steps=0)
     assert InitConfig(predictive_lags=()).predictive_lags == ()
+
+
+def test_the_encoder_starts_exactly_on_a_predictive_winner(strip):
+    from fimcg.coarse_graining.autoencoder import Encoder, FramePCA, SplineDecoder
+    from fimcg.coarse_graining.trainer import initialise_autoencoder
+
+    feats, x, _ = strip
+    split = Split(*feats.shape[:2])
+    targets, _ = tica(feats, lag=5, dim=4, fit_on=split.fit(feats))
+    z, state = predictive_encoder(feats, targets, split, lag=5, hidden=32, depth=2, steps=50, seed=0)
+    pca = FramePCA((48,), 48)
+    enc, dec = Encoder(pca, 1, hidden=32), SplineDecoder(pca, 1)
+    flat = feats.reshape(-1, 48)
+    initialise_autoencoder(enc, dec, flat, 1, seed=0, init_steps=5, lr=1e-3, max_points=300,
+                           targets=z.reshape(-1, 1), net_state=state)
+    with torch.no_grad():
+        out = enc.net(flat).reshape(8, 400)
+    assert torch.allclose(out, z, atol=1e-5)  # not regressed: the very network

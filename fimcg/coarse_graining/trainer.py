@@ -23,6 +23,10 @@ from .result import CoarseGrainResult, build_networks
 R = TypeVar("R", bound="CoarseGrainResult")  # the result type a training run returns
 
 
+#: the geometric coordinate is judged only on paths at least this many times the longest judge lag
+JUDGE_MIN_LAGS = 10
+
+
 class TrainingDiverged(RuntimeError):
     """Raised when the training loss becomes NaN/inf; the last good checkpoint is kept."""
 
@@ -184,7 +188,10 @@ class Trainer:
     def _check_geometry(self, judge: Callable, init: InitConfig) -> None:
         """Score the geometric coordinate as the ``"slow"`` initialisation scores its candidates, and
         warn when it predicts nothing of its own future at the longest lag (a fast object, flicker or
-        noise owns the frames' geometry)."""
+        noise owns the frames' geometry). Paths shorter than :data:`JUDGE_MIN_LAGS` longest lags are not
+        judged: on them even the true state's SDE is estimated too poorly to predict that far."""
+        if self.length < JUDGE_MIN_LAGS * max(init.judge_lags):
+            return  # too short to tell a slow coordinate from one poorly estimated at the longest lag
         with torch.no_grad():
             self.enc.train()
             z = self.latents()

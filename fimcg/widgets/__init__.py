@@ -2,9 +2,9 @@
 
 One module per chapter (:mod:`~fimcg.widgets.landscape` for notebook 01, :mod:`~fimcg.widgets.video`,
 :mod:`~fimcg.widgets.estimation`, :mod:`~fimcg.widgets.normalisation`, :mod:`~fimcg.widgets.coarse_graining`,
-:mod:`~fimcg.widgets.discovery`, :mod:`~fimcg.widgets.race` for 07), the shared explorer wiring in
-:mod:`~fimcg.widgets.base` and the run modes in :mod:`~fimcg.widgets.mode`; every public name is
-importable from :mod:`fimcg.widgets` itself.
+:mod:`~fimcg.widgets.discovery`, :mod:`~fimcg.widgets.race` for 07, :mod:`~fimcg.widgets.slow_variable`
+for 08), the shared explorer wiring in :mod:`~fimcg.widgets.base` and the run modes in
+:mod:`~fimcg.widgets.mode`; every public name is importable from :mod:`fimcg.widgets` itself.
 
 Every widget here is a thin shell: sliders, a :class:`plotly.graph_objects.FigureWidget`, and a
 callback that calls a pure function (in the same chapter module, or in the science packages of
@@ -36,6 +36,8 @@ from .coarse_graining import (CoordinateChangeData, coordinate_change_data, coor
     update_coordinate_change_figure, coordinate_change_explorer, LatentRecorder, latent_training_figure)
 from .discovery import DiscoveryData, discovery_data, discovery_figure, update_discovery_figure, discovery_explorer
 from .race import AccuracyRecorder, accuracy_vs_time_figure, race_figure, race_explorer
+from .slow_variable import (SlowVariableData, slow_variable_data, slow_variable_figure, update_slow_variable_figure,
+    slow_variable_slider_figure, slow_variable_explorer)
 
 __all__ = [
     "fast_mode",
@@ -84,4 +86,10 @@ __all__ = [
     "accuracy_vs_time_figure",
     "race_figure",
     "race_explorer",
+    "SlowVariableData",
+    "slow_variable_data",
+    "slow_variable_figure",
+    "update_slow_variable_figure",
+    "slow_variable_slider_figure",
+    "slow_variable_explorer",
 ]
