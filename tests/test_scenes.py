@@ -91,3 +91,28 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="slow signal must be 1-D"):
         from fimcg.sde import systems
         make_scene("reference", sde=systems.double_well_2d())
+
+
+def test_the_distractor_scene_takes_its_rate_and_brightness():
+    default = make_scene("distractor", n_paths=2, n_frames=200, size=16, seed=3)
+    same = make_scene("distractor", n_paths=2, n_frames=200, size=16, seed=3, rate=20.0, brightness=1.0)
+    assert torch.equal(default.frames, same.frames)
+    slow = make_scene("distractor", n_paths=2, n_frames=200, size=16, seed=3, rate=2.0)
+    d_fast, d_slow = default.states["distractor"][..., 0], slow.states["distractor"][..., 0]
+
+    def ac(z, lag=5):
+        z = (z - z.mean()) / z.std()
+        return float((z[:, :-lag] * z[:, lag:]).mean())
+    assert ac(d_slow) > 0.85 > 0.5 > ac(d_fast)  # exp(-2 * 0.05) = 0.90 against exp(-20 * 0.05) = 0.37
+    hidden = make_scene("distractor", n_paths=2, n_frames=200, size=16, seed=3, brightness=0.0, noise=0.0)
+    alone = make_scene("reference", n_paths=2, n_frames=200, size=16, seed=3, noise=0.0)
+    assert torch.allclose(hidden.frames / hidden.frames.max(), alone.frames / alone.frames.max(), atol=1e-5)
+    assert "correlation time 0.5" in slow.description
+    with pytest.raises(ValueError, match="scene 'distractor' has no option 'speed'; its options: rate, brightness"):
+        make_scene("distractor", n_paths=2, n_frames=20, speed=2.0)
+    with pytest.raises(ValueError, match="scene 'reference' has no option 'rate'; its options: none"):
+        make_scene("reference", n_paths=2, n_frames=20, rate=2.0)
+    with pytest.raises(ValueError, match="rate must be"):
+        make_scene("distractor", n_paths=2, n_frames=20, rate=0.0)
+    with pytest.raises(ValueError, match="brightness must be finite and >= 0"):
+        make_scene("distractor", n_paths=2, n_frames=20, brightness=-1.0)

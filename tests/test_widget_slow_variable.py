@@ -11,7 +11,6 @@ import torch
 
 import fimcg
 from fimcg import widgets
-from fimcg.video import make_scene
 
 torch.set_num_threads(1)
 
@@ -42,9 +41,6 @@ def test_slow_variable_data_shapes_and_the_distractor_scene(bright):
     assert bright.frames.shape == (4, 24, 24) and bright.frame_index.tolist() == [0, 5, 10, 15]
     assert bright.chosen == bright.names[int(np.argmax(bright.score))]
     assert bright.settings["correlation_time"] == pytest.approx(0.05) and bright.settings["dt"] == 0.01
-    # at speed 20, brightness 1 the frames are make_scene("distractor")'s
-    scene = make_scene("distractor", n_paths=8, n_frames=300, size=24, seed=0)
-    np.testing.assert_allclose(bright.frames, scene.frames[0, bright.frame_index].double().numpy(), atol=1e-6)
 
 
 def test_a_bright_fast_distractor_defeats_geometry_but_not_the_judge(bright, without):

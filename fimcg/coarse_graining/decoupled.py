@@ -42,6 +42,14 @@ latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation) and th
   and the decoder (a cubic spline curve in PCA space for a 1-D latent) to invert it by exact least
   squares. The decoder is then frozen: it fixes the parameterisation, and the refinement adjusts the
   encoder only, with few Adam steps at a small learning rate.
+* Geometry finds the largest-variance manifold of the frames, which is the slow variable only when
+  nothing else moves. The geometric coordinate is therefore scored as the slow initialisation
+  scores its candidates (:func:`fimcg.analysis.markov.predictive_information` with the frozen
+  estimator, on paths of at least 10 longest lags), and a :class:`~fimcg.coarse_graining.slow.NoSlowVariableWarning`
+  says when it predicts nothing of its own future. ``InitConfig(method="slow")`` instead starts on
+  the candidate coordinate (geometric, TICA, kinetic map or a time-lagged encoder) whose SDE, as
+  the frozen estimator infers it on held-out paths, best predicts the coordinate's future
+  (:mod:`fimcg.coarse_graining.slow`, chapter 8).
 * What the refinement does (``bench/coarse_grain.py``): on noisy frames it makes the latent less noisy
   and the diffusion more accurate (e.g. diffusion relative RMSE 0.10 -> 0.07 at pixel noise 0.02);
   on clean frames the Isomap latent is already precise to ~1e-3 and the refinement costs a little

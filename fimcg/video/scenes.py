@@ -23,6 +23,7 @@ Units: positions in pixels ``(column, row)``, pixel centres at 0 .. size-1; rate
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -237,11 +238,16 @@ def _pixel_noise(s, sde):
     return [_particle(s, x)], {"signal": x}, {"noise": max(s.noise, 0.05)}, "the particle, pixel noise 0.05"
 
 
-def _distractor_scene(s, sde):
+def _distractor_scene(s, sde, *, rate: float = 20.0, brightness: float = 1.0):
     x = _signal(s, sde)
-    blob, p = _distractor(s, rate=20.0, std=0.25 * s.size, width=2.0, brightness=1.0)
-    return ([_particle(s, x, brightness=0.7), blob], {"signal": x, "distractor": p}, {},
-            "a brighter, larger blob moving fast (2-D OU, correlation time 0.05) over the whole image")
+    rate = check_positive(rate, name="rate")
+    if not (math.isfinite(float(brightness)) and brightness >= 0):
+        raise ValueError(f"brightness must be finite and >= 0, got {brightness!r}")
+    blob, p = _distractor(s, rate=rate, std=0.25 * s.size, width=2.0, brightness=float(brightness) or 1.0)
+    blobs = [_particle(s, x, brightness=0.7)] + ([blob] if brightness > 0 else [])  # 0: drawn but not shown
+    return (blobs, {"signal": x, "distractor": p}, {},
+            f"a blob of brightness {float(brightness):g} (the particle's: 0.7), twice as wide, moving by a 2-D OU "
+            f"process (correlation time {1 / rate:.2g}) over the whole image")
 
 
 def _crowd(s, sde):
@@ -319,7 +325,8 @@ SCENES: dict[str, Builder] = {
 
 
 def make_scene(name: str, *, n_paths: int = 24, n_frames: int = 1000, dt: float = 0.01, size: int = 32,
-               noise: float = 0.02, seed: int = 0, sde: SDE | None = None, substeps: int = 5) -> Scene:
+               noise: float = 0.02, seed: int = 0, sde: SDE | None = None, substeps: int = 5,
+               **options: Any) -> Scene:
     """A named scene (:data:`SCENES`) with the slow signal ``sde`` (default: the reference double well).
 
     Args:
@@ -330,6 +337,9 @@ def make_scene(name: str, *, n_paths: int = 24, n_frames: int = 1000, dt: float 
         noise: pixel noise (the pixel-noise scenes use at least their own level).
         seed: seeds every process and the noise.
         sde: the slow system (1-D), default :func:`fimcg.sde.systems.double_well`.
+        options: the scene's own settings, where it has any: ``"distractor"`` takes ``rate`` (the
+            distractor's OU rate, 1/time units, default 20) and ``brightness`` (default 1.0; the
+            particle's is 0.7).
 
     Returns:
         :class:`Scene`.
@@ -344,7 +354,12 @@ def make_scene(name: str, *, n_paths: int = 24, n_frames: int = 1000, dt: float 
                        size=check_int(size, name="size", minimum=8), noise=float(noise),
                        gen=torch.Generator().manual_seed(int(seed)), seed=int(seed),
                        substeps=check_int(substeps, name="substeps", minimum=1))
-    blobs, states, render_options, description = SCENES[name](setting, sde)
+    accepted = [p.name for p in inspect.signature(SCENES[name]).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"scene {name!r} has no option {', '.join(map(repr, unknown))}; its options: "
+                         f"{', '.join(accepted) or 'none'}")
+    blobs, states, render_options, description = SCENES[name](setting, sde, **options)
     options = {"noise": setting.noise, **render_options}
     if blobs:
         frames = render_blobs(blobs, size=size, seed=seed + 1, **options)

@@ -87,13 +87,11 @@ def slow_variable_data(*, speed: float = 20.0, brightness: float = 1.0, n_paths:
                        predictive_steps: int = 200) -> SlowVariableData:
     """Render the particle with one distractor, build the slow-variable candidates and judge them.
 
-    The scene: the reference double well moves a blob of brightness 0.7 along a horizontal line
-    (:func:`fimcg.video.latent_to_pixel`); a distractor blob (width 2 px) moves by a 2-D
-    Ornstein-Uhlenbeck process (:func:`fimcg.video.ou_process`) of rate ``speed`` and standard
-    deviation 0.25·size px around the image centre; pixel noise 0.02; one frame every
-    :data:`DT`. At ``speed=20, brightness=1`` the frames are those of
-    ``make_scene("distractor", n_paths=n_paths, n_frames=n_frames, size=size, seed=seed)``;
-    ``brightness=0`` leaves the distractor out.
+    The scene is ``make_scene("distractor", rate=speed, brightness=brightness, ...)``: the reference
+    double well moves a blob of brightness 0.7 along a horizontal line; a distractor blob (width 2 px)
+    moves by a 2-D Ornstein-Uhlenbeck process of rate ``speed`` and standard deviation 0.25·size px
+    around the image centre; pixel noise 0.02; one frame every :data:`DT` (``brightness=0`` hides
+    the distractor).
 
     The method: :data:`N_FEATURES` PCA features of the frames
     (:class:`fimcg.coarse_graining.autoencoder.FramePCA`), the candidates of
@@ -121,13 +119,12 @@ def slow_variable_data(*, speed: float = 20.0, brightness: float = 1.0, n_paths:
     from ..analysis.markov import predictive_information
     from ..coarse_graining.autoencoder import FramePCA
     from ..coarse_graining.slow import judge_candidates, slow_candidates
-    from ..sde import simulate, systems
-    from ..video import Blob, latent_to_pixel, ou_process, render_blobs
+    from ..video import make_scene
 
     speed = check_positive(speed, name="speed")
     brightness = float(brightness)
     if not (math.isfinite(brightness) and brightness >= 0):
-        raise ValueError(f"brightness must be finite and >= 0, got {brightness!r}")
+        raise ValueError(f"brightness must be finite and >= 0, got {brightness!r}")  # before the FIM loads
     n_paths = check_int(n_paths, name="n_paths", minimum=4)
     n_frames = check_int(n_frames, name="n_frames", minimum=50)
     size = check_int(size, name="size", minimum=8)
@@ -137,17 +134,9 @@ def slow_variable_data(*, speed: float = 20.0, brightness: float = 1.0, n_paths:
 
         estimator = load_fim()
 
-    # the scene, drawn as make_scene("distractor") draws it (same generator, same order)
-    gen = torch.Generator().manual_seed(int(seed))
-    x0 = torch.tensor([-1.0, 1.0]).repeat((n_paths + 1) // 2)[:n_paths, None]
-    x0 = x0 + 0.2 * torch.randn(n_paths, 1, generator=gen)
-    x = simulate(systems.double_well(), x0, dt=DT, n_steps=n_frames - 1, substeps=5, seed=int(seed))
-    centre = (size - 1) / 2
-    distractor = ou_process(n_paths, n_frames, dim=2, rate=speed, std=0.25 * size, dt=DT, mean=centre, generator=gen)
-    blobs = [Blob(latent_to_pixel(x, size=size, x_range=(-2.0, 2.0)), brightness=0.7)]
-    if brightness > 0:
-        blobs.append(Blob(distractor, width=2.0, brightness=brightness))
-    frames = render_blobs(blobs, size=size, noise=0.02, seed=int(seed) + 1)
+    scene = make_scene("distractor", n_paths=n_paths, n_frames=n_frames, size=size, seed=int(seed), rate=speed,
+                       brightness=brightness)
+    frames, x = scene.frames, scene.signal
 
     flat = frames.reshape(n_paths * n_frames, -1)
     pca = FramePCA((size, size), N_FEATURES).fit(flat, seed=int(seed))
