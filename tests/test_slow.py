@@ -119,3 +119,12 @@ def test_the_encoder_starts_exactly_on_a_predictive_winner(strip):
     with torch.no_grad():
         out = enc.net(flat).reshape(8, 400)
     assert torch.allclose(out, z, atol=1e-5)  # not regressed: the very network
+
+
+def test_predictive_lags_longer_than_the_held_out_stretch_are_skipped(strip):
+    feats, x, _ = strip
+    found = slow_candidates(feats[:2, :60], lag=2, components=2, seed=0, max_points=100, predictive_lags=(2, 20),
+                            predictive_steps=20, hidden=8)
+    assert not found.split.by_paths and found.split.held_out(feats[:2, :60]).shape[1] == 15
+    assert "predictive 2" in found.coordinates and "predictive 20" not in found.coordinates
+    assert found.facts["skipped_predictive_lags"] == [20]

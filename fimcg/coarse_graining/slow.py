@@ -246,7 +246,8 @@ def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int
                     predictive_lags: tuple[int, ...] = (), predictive_steps: int = 600, hidden: int = 64,
                     depth: int = 2) -> SlowCandidates:
     """Candidate 1-D coordinates of frames from their features (n_paths, T, k) (module doc, step 2),
-    each fitted on the fitting part of :class:`Split` and evaluated on the whole recording."""
+    each fitted on the fitting part of :class:`Split` and evaluated on the whole recording. A
+    predictive lag as long as the fitting or held-out stretches is skipped (``facts["skipped_predictive_lags"]``)."""
     n, T, k = feats.shape
     split = Split(n, T)
     fit = split.fit(feats)
@@ -258,15 +259,19 @@ def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int
         kinetic = comps[..., :m] * lam[:m].clamp_min(0)
         out[f"slow Isomap {m}"] = _isomap_everywhere(kinetic.reshape(-1, m), split.fit(kinetic).reshape(-1, m),
                                                      seed=seed, max_points=max_points).reshape(n, T)
-    nets = {}
+    nets, skipped = {}, []
     for tau in predictive_lags:
+        if tau >= min(fit.shape[1], split.held_out(feats).shape[1]) - 1:
+            skipped.append(tau)  # longer than the fitting or held-out stretches: nothing to learn or check
+            continue
         targets, _ = tica(feats, lag=tau, dim=components, fit_on=fit)
         name = f"predictive {tau}"
         out[name], nets[name] = predictive_encoder(feats, targets, split, lag=tau, hidden=hidden, depth=depth,
                                                    steps=predictive_steps, seed=seed + tau)
     timescales = [float(-lag / math.log(min(max(float(v), 1e-12), 1 - 1e-12))) for v in lam]
     return SlowCandidates(out, nets, split, {"tica_eigenvalues": [float(v) for v in lam],
-                                              "tica_timescales_steps": timescales})
+                                              "tica_timescales_steps": timescales,
+                                              "skipped_predictive_lags": skipped})
 
 
 def _autocorrelation(z: torch.Tensor, lag: int) -> float:
