@@ -115,6 +115,8 @@ def run_case(name: str, seed: int, args, fim, *, peers: bool) -> dict[str, dict]
                        noise=args.noise)
     rows: dict[str, dict] = {}
     common = dict(estimator=fim, steps=args.steps, seed=seed, progress=False)
+    if args.only_slow:
+        return _slow_rows(scene, args, common, peers=peers)
 
     t0 = time.perf_counter()
     res = coarse_grain(scene.frames, scene.dt, **common)
@@ -133,6 +135,12 @@ def run_case(name: str, seed: int, args, fim, *, peers: bool) -> dict[str, dict]
         jres = joint_coarse_grain(scene.frames, scene.dt, steps=args.joint_steps, seed=seed, progress=False)
         rows["joint (poly head)"] = _evaluate(jres.latents, scene, jres.coefficients, time.perf_counter() - t0)
 
+    return {**rows, **_slow_rows(scene, args, common, peers=peers)}
+
+
+def _slow_rows(scene, args, common: dict, *, peers: bool) -> dict[str, dict]:
+    """The slow initialisation's rows: slowness judge (peer seeds), FIM judge at step 0, after refinement."""
+    rows: dict[str, dict] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoSlowVariableWarning)
         if peers:
@@ -184,6 +192,8 @@ def main() -> None:
     ap.add_argument("--tica-features", type=int, default=50, help="PCA features TICA reads")
     ap.add_argument("--vampnet-epochs", type=int, default=20)
     ap.add_argument("--joint-steps", type=int, default=1500, help="joint baseline steps (0: skip it)")
+    ap.add_argument("--only-slow", action="store_true", help="rerun only the slow initialisation's rows and merge "
+                    "them into --json (the other rows do not depend on it)")
     cli.add_fim_options(ap, json_default="bench/results/slow_variable.json", threads=2)
     args = ap.parse_args()
     fim = cli.load_fim(args)
@@ -194,9 +204,15 @@ def main() -> None:
         print("deeptime is not installed (pip install -e '.[peers]'): TICA and VAMPnet rows skipped")
         args.deeptime = False
     results: dict[str, dict] = {}
+    previous: dict = {}
+    if args.only_slow and Path(args.json).is_file():
+        import json
+        previous = json.loads(Path(args.json).read_text())
+        results = previous["results"]
     lines: list[str] = []
     for name in args.cases.split(","):
-        per_method: dict[str, list[dict]] = {}
+        per_method: dict[str, list[dict]] = ({k: v for k, v in results.get(name, {}).items() if not k.startswith("slow")}
+                                             if args.only_slow else {})
         for i in range(args.seeds):
             t0 = time.perf_counter()
             for method, row in run_case(name, SEED_OFFSET + i, args, fim, peers=i < args.peer_seeds).items():
@@ -205,7 +221,10 @@ def main() -> None:
         results[name] = per_method
         lines += _summary(name, per_method)
         print("\n".join(_summary(name, per_method)), flush=True)
-        cli.write_json({"config": {k: v for k, v in vars(args).items()}, "targets": TARGETS, "results": results},
+        config = {k: v for k, v in vars(args).items()}
+        if args.only_slow and previous:
+            config = {**previous["config"], "slow_rows_rerun": config}
+        cli.write_json({"config": config, "targets": TARGETS, "results": results},
                        args.json)  # after every case: an interrupted run keeps what it finished
     print("\n# summary\n" + "\n".join(lines))
 

@@ -55,7 +55,7 @@ import torch
 
 import fimcg
 from fimcg.analysis.alignment import compare_to_truth, latent_r2
-from fimcg.analysis.markov import predictive_information
+from fimcg.analysis.markov import autocorrelation, predictive_information
 from fimcg.app import figures
 from fimcg.coarse_graining import InitConfig, NoSlowVariableWarning
 from fimcg.coarse_graining.slow import NOTHING_SLOW_NATS, tica
@@ -109,12 +109,6 @@ figures.latent_scatter_figure(x, plain.latents[..., 0], title=f"geometry's laten
 # distractor's implied time scale must come out as its correlation time $1/\kappa = 0.05$.
 
 # %%
-def autocorrelation(z: torch.Tensor, lag: int) -> float:
-    """corr(z_t, z_{t+lag}) of a coordinate (n_paths, T), pooled over paths."""
-    z = (z - z.mean()) / z.std()
-    return float((z[:, :-lag] * z[:, lag:]).mean())
-
-
 _, scores = frame_pca(scene.frames, k=16)
 feats = torch.as_tensor(scores, dtype=torch.float32).reshape(n_paths, T, 16)   # 16 PCA features per frame
 tica_coords, tica_eigenvalues = tica(feats, lag=5, dim=4)

@@ -326,6 +326,22 @@ def test_the_slow_initialisation_finds_the_particle_that_geometry_misses():
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     assert {"PCA/Isomap", "TICA 1", "slow Isomap 2", "slow Isomap 3", "slow Isomap 4", "predictive 5",
             "predictive 20"} == {r["name"] for r in rows}
+    # the same candidates ranked by slowness alone (the ablation): the most autocorrelated one starts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoSlowVariableWarning)
+        by_ac = coarse_grain(scene.frames, scene.dt, estimator=fim, steps=0, progress=False,
+                             init=InitConfig(method="slow", judge="slowness"))
+    acs = {r["name"]: r["autocorrelation"] for r in by_ac.config["init"]["candidates"]}
+    assert by_ac.config["init"]["judge"] == "slowness" and by_ac.config["init"]["chosen"] == max(acs, key=acs.get)
+    assert acs == {r["name"]: r["autocorrelation"] for r in rows}  # same candidates, same split
+
+
+def test_the_slow_initialisation_needs_held_out_stretches_longer_than_its_lags():
+    from fimcg.video import make_scene
+
+    scene = make_scene("reference", n_paths=2, n_frames=60, size=16, seed=0)  # held out: 15 frames per path
+    with pytest.raises(ValueError, match="held-out stretches of 15 frames, no longer than the longest judge lag"):
+        coarse_grain(scene.frames, scene.dt, steps=0, init=InitConfig(method="slow"), progress=False)
 
 
 def test_geometry_that_finds_the_slow_variable_gives_no_warning():
@@ -336,8 +352,18 @@ def test_geometry_that_finds_the_slow_variable_gives_no_warning():
         warnings.simplefilter("error", NoSlowVariableWarning)
         res = coarse_grain(scene.frames, scene.dt, steps=0, progress=False)
         assert res.config["init"]["per_lag"][-1] > 0.2
-        short = coarse_grain(scene.frames[:, :150], scene.dt, steps=0, progress=False)  # 150 < 10 x lag 20
-    assert "per_lag" not in short.config["init"]
+        short = coarse_grain(scene.frames[:, :199], scene.dt, steps=0, progress=False)  # 199 < 10 x lag 20
+        judged = coarse_grain(scene.frames[:, :200], scene.dt, steps=0, progress=False)
+    assert "per_lag" not in short.config["init"] and len(judged.config["init"]["per_lag"]) == 3
+
+
+def test_the_geometric_warning_points_at_the_callers_line():
+    from fimcg.video import make_scene
+
+    scene = make_scene("noise_only", n_paths=4, n_frames=200, size=16, seed=0)
+    with pytest.warns(NoSlowVariableWarning, match="the geometric coordinate") as caught:
+        coarse_grain(scene.frames, scene.dt, steps=0, progress=False)
+    assert caught[0].filename == __file__
 
 
 @pytest.mark.slow

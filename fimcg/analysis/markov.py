@@ -38,7 +38,7 @@ from scipy.linalg import expm
 
 from .._validation import check_int, check_positive, to_numpy
 
-__all__ = ["PredictiveInformation", "predictive_information", "generator_matrix"]
+__all__ = ["PredictiveInformation", "predictive_information", "generator_matrix", "autocorrelation"]
 
 #: smallest transition probability a model is credited with (a never-predicted transition costs log 1e-6)
 PROBABILITY_FLOOR = 1e-6
@@ -168,3 +168,27 @@ def predictive_information(z: Any, dt: float, estimator: Callable[..., tuple[Any
         a, b = bins[:, :-lag].ravel(), bins[:, lag:].ravel()
         per_lag.append(float(np.mean(np.log(p[a, b])) + np.log(n_bins)))
     return PredictiveInformation(score=float(np.mean(per_lag)), per_lag=tuple(per_lag), lags=lags, n_bins=n_bins)
+
+
+def autocorrelation(z: Any, lag: int) -> float:
+    """Autocorrelation of a coordinate at ``lag`` observation steps, pooled over paths.
+
+    Args:
+        z: (n_paths, T) or (n_paths, T, 1), finite and not constant.
+        lag: observation steps (>= 1, shorter than the paths).
+
+    Returns:
+        corr(z_t, z_{t+lag}) with the mean and variance of all of z (dimensionless, in [-1, 1]).
+    """
+    x = to_numpy(z, dtype=np.float64)
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 2:
+        raise ValueError(f"z must have shape (n_paths, T) or (n_paths, T, 1), got {x.shape}")
+    lag = check_int(lag, name="lag", minimum=1)
+    if lag >= x.shape[1]:
+        raise ValueError(f"lag={lag} must be shorter than the paths (T = {x.shape[1]})")
+    if not np.isfinite(x).all() or x.std() == 0:
+        raise ValueError("z must be finite and not constant")
+    x = (x - x.mean()) / x.std()
+    return float((x[:, :-lag] * x[:, lag:]).mean())

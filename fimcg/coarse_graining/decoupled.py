@@ -43,10 +43,11 @@ latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation) and th
   squares. The decoder is then frozen: it fixes the parameterisation, and the refinement adjusts the
   encoder only, with few Adam steps at a small learning rate.
 * Geometry finds the largest-variance manifold of the frames, which is the slow variable only when
-  nothing else moves. The geometric coordinate is therefore scored as the slow initialisation
-  scores its candidates (:func:`fimcg.analysis.markov.predictive_information` with the frozen
-  estimator, on paths of at least 10 longest lags), and a :class:`~fimcg.coarse_graining.slow.NoSlowVariableWarning`
-  says when it predicts nothing of its own future. ``InitConfig(method="slow")`` instead starts on
+  nothing else moves. The geometric coordinate is therefore scored with the slow initialisation's
+  criterion (:func:`fimcg.analysis.markov.predictive_information` with the frozen estimator, on all
+  paths, when they are at least 10 longest judge lags long), and a
+  :class:`~fimcg.coarse_graining.slow.NoSlowVariableWarning` says when it predicts nothing of its own
+  future. ``InitConfig(method="slow")`` instead starts on
   the candidate coordinate (geometric, TICA, kinetic map or a time-lagged encoder) whose SDE, as
   the frozen estimator infers it on held-out paths, best predicts the coordinate's future
   (:mod:`fimcg.coarse_graining.slow`, chapter 8).

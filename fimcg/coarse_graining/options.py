@@ -67,7 +67,8 @@ class InitConfig:
         points: frames the Isomap graphs are built on (a subsample).
         lag: with ``"slow"``, the TICA lag, in frames.
         components: with ``"slow"``, the slowest TICA components the candidates are built from.
-        judge_lags: with ``"slow"``, the lags (frames) at which a candidate's predictions are scored.
+        judge_lags: the lags (frames, sorted) at which a coordinate's predictions are scored: the
+            ``"slow"`` candidates, and the ``"isomap"`` coordinate for its warning.
         predictive_lags: with ``"slow"``, one nonlinear candidate per lag (frames): an encoder trained
             to predict the frames' slow features that many frames ahead (a time-lagged autoencoder,
             :func:`fimcg.coarse_graining.slow.predictive_encoder`); ``()`` keeps the linear and
@@ -95,12 +96,12 @@ class InitConfig:
         object.__setattr__(self, "points", check_int(self.points, name="InitConfig.points", minimum=2))
         object.__setattr__(self, "lag", check_int(self.lag, name="InitConfig.lag", minimum=1))
         object.__setattr__(self, "components", check_int(self.components, name="InitConfig.components", minimum=1))
-        lags = tuple(check_int(v, name="InitConfig.judge_lags", minimum=1) for v in self.judge_lags)
+        lags = tuple(sorted({check_int(v, name="InitConfig.judge_lags", minimum=1) for v in self.judge_lags}))
         if not lags:
             raise ValueError("InitConfig.judge_lags must name at least one lag")
         object.__setattr__(self, "judge_lags", lags)
-        object.__setattr__(self, "predictive_lags", tuple(check_int(v, name="InitConfig.predictive_lags", minimum=1)
-                                                          for v in self.predictive_lags))
+        object.__setattr__(self, "predictive_lags", tuple(sorted({check_int(v, name="InitConfig.predictive_lags",
+                                                                            minimum=1) for v in self.predictive_lags})))
         object.__setattr__(self, "predictive_steps", check_int(self.predictive_steps, name="InitConfig.predictive_steps",
                                                                minimum=1))
         if self.judge not in JUDGES:

@@ -19,10 +19,11 @@ Isomap) finds the largest-variance manifold of the frames, which a bright fast d
    * nonlinear predictability (:func:`predictive_encoder`, one per lag in ``predictive_lags``): an
      encoder network ``z = e(u_t)`` with a 1-D bottleneck and a predictor ``p(z)`` trained to
      minimise ``E |p(e(u_t)) - v_{t+τ}|²``, where v are the slowest TICA components (whitened). The
-     minimiser is the conditional mean ``E[v_{t+τ} | u_t]``; once τ exceeds the correlation times of
-     the fast motions (distractors, flicker, shake), that mean depends on the frame only through the
-     slow state, so the best 1-D bottleneck *is* a function of the slow state (a time-lagged
-     autoencoder). It is the same network as the coarse-graining encoder, so the encoder can start
+     unconstrained minimiser is the conditional mean ``E[v_{t+τ} | u_t]``; once τ exceeds the
+     correlation times of the fast motions (distractors, flicker, shake), that mean depends on the
+     frame only through the slow state, so the best 1-D bottleneck approximates a function of the
+     slow state (a time-lagged autoencoder; training stops where a validation part of the fitting
+     paths is predicted best). It is the same network as the coarse-graining encoder, so the encoder can start
      on it exactly;
 3. asks the frozen estimator (the FIM) for the SDE of each candidate on the *held-out* part and scores
    how much that SDE predicts the candidate's own future at several lags
@@ -54,7 +55,7 @@ import torch
 from scipy.linalg import eigh
 
 from .._validation import check_int
-from ..analysis.markov import predictive_information
+from ..analysis.markov import autocorrelation, predictive_information
 from .autoencoder import isomap_coordinates, mlp
 from .options import JUDGES
 
@@ -95,19 +96,28 @@ class Split:
         by_paths = self.n_paths >= 4
         object.__setattr__(self, "by_paths", by_paths)
         if by_paths:
-            n_out = max(1, int(round(HOLDOUT * self.n_paths)))
-            # every k-th path is held out (paths are often ordered by start, e.g. alternating wells)
-            out = tuple(range(self.n_paths - 1, -1, -max(1, self.n_paths // n_out)))[:n_out]
-            object.__setattr__(self, "order", tuple(i for i in range(self.n_paths) if i not in out) + tuple(sorted(out)))
-            object.__setattr__(self, "cut", self.n_paths - n_out)
+            n_out = max(1, round(HOLDOUT * self.n_paths))
+            # held-out paths spread evenly over the recording, odd and even alike (paths are often
+            # ordered by how they start, e.g. in alternating wells)
+            out = []
+            for j in range(n_out):  # about every fourth path, alternately odd and even
+                i = min(int((j + 0.5) * self.n_paths / n_out), self.n_paths - 1)
+                if i % 2 != j % 2:
+                    i = i + 1 if i + 1 < self.n_paths else i - 1
+                out.append(i)
+            out = sorted(set(out))
+            object.__setattr__(self, "order", tuple(i for i in range(self.n_paths) if i not in out) + tuple(out))
+            object.__setattr__(self, "cut", self.n_paths - len(out))
         else:
             object.__setattr__(self, "order", tuple(range(self.n_paths)))
-            object.__setattr__(self, "cut", self.length - max(2, int(round(HOLDOUT * self.length))))
+            object.__setattr__(self, "cut", self.length - max(2, round(HOLDOUT * self.length)))
 
     def fit(self, x: torch.Tensor) -> torch.Tensor:
+        """The fitting part of ``x`` (n_paths, T, ...): (n_fit, T, ...) or (n_paths, cut, ...)."""
         return x[list(self.order[:self.cut])] if self.by_paths else x[:, :self.cut]
 
     def held_out(self, x: torch.Tensor) -> torch.Tensor:
+        """The held-out part of ``x`` (n_paths, T, ...): (n_out, T, ...) or (n_paths, T - cut, ...)."""
         return x[list(self.order[self.cut:])] if self.by_paths else x[:, self.cut:]
 
 
@@ -148,28 +158,32 @@ def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split,
     ``lag`` frames ahead (module doc, step 2): a time-lagged autoencoder with a 1-D bottleneck.
 
     The encoder is ``mlp(k, hidden, 1, depth=depth)`` (the coarse-graining encoder's network); the
-    predictor an MLP of the same width. Adam for ``steps`` steps on the fitting part of ``split``;
-    the weights with the lowest prediction error on the held-out part are kept (checked every
-    :data:`PREDICTIVE_CHECK` steps). The input standardisation is folded into the first layer, so the
-    returned state computes the coordinate from the raw features.
+    predictor an MLP of the same width. AdamW for ``steps`` steps on the fitting part of ``split``,
+    itself split again (:class:`Split`): the weights with the lowest prediction error on its inner
+    validation part are kept (checked every :data:`PREDICTIVE_CHECK` steps), so the held-out part of
+    ``split`` stays unseen for the judge. The input standardisation is folded into the first layer,
+    so the returned state computes the coordinate from the raw features.
 
     Returns:
         ``(coordinate (n_paths, T), state_dict of the encoder network)``.
     """
     lag = check_int(lag, name="lag", minimum=1)
     n, T, k = feats.shape
-    if lag >= split.fit(feats).shape[1] - 1 or lag >= split.held_out(feats).shape[1] - 1:
-        raise ValueError(f"lag={lag} is too long for paths of {T} frames")
     m = targets.shape[-1]
-    x = feats.detach().float().cpu()
-    mean = split.fit(x).reshape(-1, k).mean(0)
-    scale = float(split.fit(x).reshape(-1, k).std())
+    x = split.fit(feats.detach().float().cpu())
+    y = split.fit(targets.detach().float().cpu())
+    inner = Split(*x.shape[:2])
+    shortest = min(inner.fit(x).shape[1], inner.held_out(x).shape[1])
+    if lag >= shortest - 1:
+        raise ValueError(f"lag={lag} frames is too long: the predictive encoder's training and validation "
+                         f"stretches are {inner.fit(x).shape[1]} and {inner.held_out(x).shape[1]} frames long")
+    mean = x.reshape(-1, k).mean(0)
+    scale = float(x.reshape(-1, k).std())
     x = (x - mean) / scale
-    y = targets.detach().float().cpu()
     pairs = {name: (part(x)[:, :-lag].reshape(-1, k), part(y)[:, lag:].reshape(-1, m))
-             for name, part in (("fit", split.fit), ("held_out", split.held_out))}
+             for name, part in (("fit", inner.fit), ("validation", inner.held_out))}
     gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         enc, pred = mlp(k, hidden, 1, depth=depth), mlp(1, hidden, m, depth=depth)
     opt = torch.optim.AdamW([*enc.parameters(), *pred.parameters()], lr=PREDICTIVE_LR, weight_decay=PREDICTIVE_DECAY)
@@ -188,7 +202,7 @@ def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split,
         opt.step()
         if (step + 1) % PREDICTIVE_CHECK == 0 or step + 1 == steps:
             with torch.no_grad():
-                held = float(loss(*pairs["held_out"]))
+                held = float(loss(*pairs["validation"]))
             if held < best:
                 best, best_state = held, {k_: v.clone() for k_, v in enc.state_dict().items()}
     enc.load_state_dict(best_state)
@@ -247,7 +261,8 @@ def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int
                     depth: int = 2) -> SlowCandidates:
     """Candidate 1-D coordinates of frames from their features (n_paths, T, k) (module doc, step 2),
     each fitted on the fitting part of :class:`Split` and evaluated on the whole recording. A
-    predictive lag as long as the fitting or held-out stretches is skipped (``facts["skipped_predictive_lags"]``)."""
+    predictive lag too long for the stretches it would be trained and validated on is skipped
+    (``facts["skipped_predictive_lags"]``)."""
     n, T, k = feats.shape
     split = Split(n, T)
     fit = split.fit(feats)
@@ -260,9 +275,10 @@ def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int
         out[f"slow Isomap {m}"] = _isomap_everywhere(kinetic.reshape(-1, m), split.fit(kinetic).reshape(-1, m),
                                                      seed=seed, max_points=max_points).reshape(n, T)
     nets, skipped = {}, []
-    for tau in predictive_lags:
-        if tau >= min(fit.shape[1], split.held_out(feats).shape[1]) - 1:
-            skipped.append(tau)  # longer than the fitting or held-out stretches: nothing to learn or check
+    inner = Split(*fit.shape[:2])
+    for tau in sorted(set(predictive_lags)):
+        if tau >= min(inner.fit(fit).shape[1], inner.held_out(fit).shape[1]) - 1:
+            skipped.append(tau)  # longer than the stretches it would learn and be validated on
             continue
         targets, _ = tica(feats, lag=tau, dim=components, fit_on=fit)
         name = f"predictive {tau}"
@@ -272,13 +288,6 @@ def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int
     return SlowCandidates(out, nets, split, {"tica_eigenvalues": [float(v) for v in lam],
                                               "tica_timescales_steps": timescales,
                                               "skipped_predictive_lags": skipped})
-
-
-def _autocorrelation(z: torch.Tensor, lag: int) -> float:
-    """Lag-``lag`` autocorrelation of a coordinate (n_paths, T) pooled over paths."""
-    x = z.double()
-    x = (x - x.mean()) / x.std().clamp_min(1e-12)
-    return float((x[:, :-lag] * x[:, lag:]).mean())
 
 
 def judge_candidates(candidates: dict[str, torch.Tensor], dt: float, estimator: Callable, *,
@@ -291,9 +300,9 @@ def judge_candidates(candidates: dict[str, torch.Tensor], dt: float, estimator: 
         raise ValueError(f"by must be one of {', '.join(JUDGES)}, got {by!r}")
     rows = []
     for name, z in candidates.items():
-        ac = _autocorrelation(z, lags[-1])
+        ac = autocorrelation(z, max(lags)) if float(z.std()) > 0 else 0.0
         row = {"name": name, "autocorrelation": ac,
-               "timescale": float(-lags[-1] / math.log(ac)) if 0 < ac < 1 else (math.inf if ac >= 1 else 0.0)}
+               "timescale": float(-max(lags) / math.log(ac)) if 0 < ac < 1 else (math.inf if ac >= 1 else 0.0)}
         try:
             info = predictive_information(z, dt, estimator, lags=lags)
             row.update(score=info.score, per_lag=list(info.per_lag))

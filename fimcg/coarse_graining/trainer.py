@@ -15,7 +15,7 @@ from torch import nn
 from .autoencoder import Encoder, SplineDecoder, isomap_coordinates
 from .options import InitConfig
 from ..analysis.markov import predictive_information
-from .slow import NOTHING_SLOW_NATS, NoSlowVariableWarning, judge_candidates, slow_candidates
+from .slow import NOTHING_SLOW_NATS, NoSlowVariableWarning, Split, judge_candidates, slow_candidates
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from .result import CoarseGrainResult, build_networks
 
@@ -126,9 +126,12 @@ class Trainer:
             blob = load_checkpoint(self.ckpt_path)  # on the CPU: load_state_dict copies to the device
             old = blob.get("config", {}) if isinstance(blob, dict) else {}
             keys = [k for k in config if k not in ("steps", "init")]
-            if not isinstance(blob, dict) or blob.get("format") != fmt or any(old.get(k) != config[k] for k in keys):
-                raise CheckpointMismatch(f"checkpoint {self.ckpt_path} belongs to other data or options; delete it "
-                                         "or pass resume=False to start over")
+            differ = [k for k in keys if old.get(k) != config[k]] if isinstance(blob, dict) else []
+            if not isinstance(blob, dict) or blob.get("format") != fmt or differ:
+                what = ("; it differs in " + ", ".join(f"{k} ({old.get(k)!r} there, {config[k]!r} now)"
+                                                        for k in differ[:4])) if differ else ""
+                raise CheckpointMismatch(f"checkpoint {self.ckpt_path} belongs to other data or options{what}; "
+                                         "delete it or pass resume=False to start over")
             self.enc.load_state_dict(blob["encoder"])
             self.dec.load_state_dict(blob["decoder"])
             for k, m in self.extra.items():
@@ -162,13 +165,19 @@ class Trainer:
             if judge is None or init is None or self.latent_dim != 1:
                 raise ValueError("the 'slow' initialisation needs an estimator to judge 1-D candidate coordinates")
             feats = self.feats.reshape(self.n_paths, self.length, -1)
+            held_length = Split(self.n_paths, self.length).held_out(feats).shape[1]
+            if held_length <= max(init.judge_lags):
+                raise ValueError(f"the 'slow' initialisation judges candidates on held-out stretches of {held_length} "
+                                 f"frames, no longer than the longest judge lag ({max(init.judge_lags)} frames): "
+                                 "give longer paths, four or more paths, or shorter InitConfig(judge_lags=...)")
             found = slow_candidates(feats, lag=init.lag, components=init.components, seed=c["seed"],
                                     max_points=c["isomap_points"], predictive_lags=init.predictive_lags,
                                     predictive_steps=init.predictive_steps, hidden=c["hidden"], depth=c["depth"])
             held_out = {name: found.split.held_out(z) for name, z in found.coordinates.items()}
             rows = judge_candidates(held_out, self.dt, judge, lags=init.judge_lags, by=init.judge)
             best = rows[0]
-            if not best["per_lag"] or best["per_lag"][-1] < NOTHING_SLOW_NATS:
+            judged_far = held_length >= JUDGE_MIN_LAGS * max(init.judge_lags)
+            if judged_far and (not best["per_lag"] or best["per_lag"][-1] < NOTHING_SLOW_NATS):
                 warnings.warn(f"no slow variable found: the best candidate coordinate ({best['name']}) predicts only "
                               f"{best['per_lag'][-1] if best['per_lag'] else float('nan'):.3f} nats of its future at "
                               f"lag {init.judge_lags[-1]} frames on held-out data (less than an autocorrelation of "
@@ -204,7 +213,7 @@ class Trainer:
             warnings.warn(f"the geometric coordinate (PCA/Isomap) is not slow: its SDE predicts only "
                           f"{info.per_lag[-1]:.3f} nats of its future at lag {init.judge_lags[-1]} frames (less than an "
                           "autocorrelation of 0.3), so it probably follows a fast object, flicker or noise rather "
-                          "than the slow variable; try InitConfig(method='slow')", NoSlowVariableWarning, stacklevel=4)
+                          "than the slow variable; try InitConfig(method='slow')", NoSlowVariableWarning, stacklevel=5)
 
     def latents(self) -> torch.Tensor:
         """Encode all frames (with gradient): (n_paths, T, latent_dim)."""

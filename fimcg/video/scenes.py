@@ -241,12 +241,12 @@ def _pixel_noise(s, sde):
 def _distractor_scene(s, sde, *, rate: float = 20.0, brightness: float = 1.0):
     x = _signal(s, sde)
     rate = check_positive(rate, name="rate")
-    if not (math.isfinite(float(brightness)) and brightness >= 0):
-        raise ValueError(f"brightness must be finite and >= 0, got {brightness!r}")
+    if not (isinstance(brightness, (int, float)) and math.isfinite(brightness) and brightness >= 0):
+        raise ValueError(f"brightness must be a finite number >= 0, got {brightness!r}")
     blob, p = _distractor(s, rate=rate, std=0.25 * s.size, width=2.0, brightness=float(brightness) or 1.0)
     blobs = [_particle(s, x, brightness=0.7)] + ([blob] if brightness > 0 else [])  # 0: drawn but not shown
     return (blobs, {"signal": x, "distractor": p}, {},
-            f"a blob of brightness {float(brightness):g} (the particle's: 0.7), twice as wide, moving by a 2-D OU "
+            f"a blob of brightness {float(brightness):g} (the particle's: 0.7), wider (2 px against 1.5), moving by a 2-D OU "
             f"process (correlation time {1 / rate:.2g}) over the whole image")
 
 
@@ -360,12 +360,12 @@ def make_scene(name: str, *, n_paths: int = 24, n_frames: int = 1000, dt: float 
         raise ValueError(f"scene {name!r} has no option {', '.join(map(repr, unknown))}; its options: "
                          f"{', '.join(accepted) or 'none'}")
     blobs, states, render_options, description = SCENES[name](setting, sde, **options)
-    options = {"noise": setting.noise, **render_options}
+    rendering = {"noise": setting.noise, **render_options}
     if blobs:
-        frames = render_blobs(blobs, size=size, seed=seed + 1, **options)
+        frames = render_blobs(blobs, size=size, seed=seed + 1, **rendering)
     else:
         gen = torch.Generator().manual_seed(seed + 1)
-        frames = (0.3 + options["noise"] * torch.randn(n_paths, n_frames, size, size, generator=gen)).clamp(0, 1)
+        frames = (0.3 + rendering["noise"] * torch.randn(n_paths, n_frames, size, size, generator=gen)).clamp(0, 1)
     signal = states.get("signal")
     return Scene(name=name, frames=frames, dt=setting.dt, signal=signal, sde=sde if signal is not None else None,
                  states=states, description=description)
