@@ -19,12 +19,8 @@ from .base import check_trace_count, explorer, slider_over
 __all__ = ["SlowVariableData", "slow_variable_data", "slow_variable_figure", "update_slow_variable_figure",
            "slow_variable_slider_figure", "slow_variable_explorer"]
 
-#: time between frames (the scenes' default)
-DT = 0.01
 #: frames of path 0 shown, and the frames between two of them (the predictive candidate's lag)
 SAMPLE_FRAMES, SAMPLE_STRIDE = 4, 5
-#: lags (frames) at which the judge scores each candidate's predictions
-JUDGE_LAGS = (1, 5, 20)
 #: PCA features of the frames the candidates are built from
 N_FEATURES = 16
 #: the candidate the geometric initialisation uses (Isomap on the PCA features)
@@ -90,14 +86,14 @@ def slow_variable_data(*, speed: float = 20.0, brightness: float = 1.0, n_paths:
     The scene is ``make_scene("distractor", rate=speed, brightness=brightness, ...)``: the reference
     double well moves a blob of brightness 0.7 along a horizontal line; a distractor blob (width 2 px)
     moves by a 2-D Ornstein-Uhlenbeck process of rate ``speed`` and standard deviation 0.25·size px
-    around the image centre; pixel noise 0.02; one frame every :data:`DT` (``brightness=0`` hides
+    around the image centre; pixel noise 0.02; one frame every 0.01 time units (``brightness=0`` hides
     the distractor).
 
     The method: :data:`N_FEATURES` PCA features of the frames
     (:class:`fimcg.coarse_graining.autoencoder.FramePCA`), the candidates of
     :func:`fimcg.coarse_graining.slow.slow_candidates` (TICA lag 5, 4 components, one predictive
     encoder at lag 5 with 32 hidden units), fitted on the fitting paths and judged on the held-out
-    ones by :func:`fimcg.coarse_graining.slow.judge_candidates` at lags :data:`JUDGE_LAGS`.
+    ones by :func:`fimcg.coarse_graining.slow.judge_candidates` at the default ``InitConfig().judge_lags``.
 
     Args:
         speed: the distractor's rate, 1/time units (> 0); its correlation time is 1/speed.
@@ -118,6 +114,7 @@ def slow_variable_data(*, speed: float = 20.0, brightness: float = 1.0, n_paths:
     from ..analysis.alignment import latent_r2
     from ..analysis.markov import predictive_information
     from ..coarse_graining.autoencoder import FramePCA
+    from ..coarse_graining.options import InitConfig
     from ..coarse_graining.slow import judge_candidates, slow_candidates
     from ..video import make_scene
 
@@ -145,21 +142,22 @@ def slow_variable_data(*, speed: float = 20.0, brightness: float = 1.0, n_paths:
     found = slow_candidates(feats, lag=5, components=4, seed=int(seed), max_points=600, predictive_lags=(5,),
                             predictive_steps=predictive_steps, hidden=32)
     held_out = {name: found.split.held_out(z) for name, z in found.coordinates.items()}
-    ranked = judge_candidates(held_out, DT, estimator, lags=JUDGE_LAGS)  # best first
+    lags, dt = InitConfig().judge_lags, scene.dt
+    ranked = judge_candidates(held_out, dt, estimator, lags=lags)  # best first
     rows = {row["name"]: row for row in ranked}
     names = tuple(found.coordinates)
     truth = x[..., 0].reshape(-1).numpy()
     r2 = np.array([latent_r2(found.coordinates[n].reshape(-1).numpy(), truth) for n in names])
     score = np.array([rows[n]["score"] for n in names])
-    per_lag = np.array([rows[n]["per_lag"] if rows[n]["per_lag"] else [np.nan] * len(JUDGE_LAGS) for n in names])
-    truth_score = predictive_information(found.split.held_out(x[..., 0]), DT, estimator, lags=JUDGE_LAGS).score
+    per_lag = np.array([rows[n]["per_lag"] if rows[n]["per_lag"] else [np.nan] * len(lags) for n in names])
+    truth_score = predictive_information(found.split.held_out(x[..., 0]), dt, estimator, lags=lags).score
     idx = np.arange(SAMPLE_FRAMES) * SAMPLE_STRIDE  # n_frames >= 50 holds them all
     return SlowVariableData(
         frames=frames[0, idx].double().numpy(), frame_index=idx, names=names, r2=r2, score=score, per_lag=per_lag,
-        autocorrelation=np.array([rows[n]["autocorrelation"] for n in names]), lags=JUDGE_LAGS,
+        autocorrelation=np.array([rows[n]["autocorrelation"] for n in names]), lags=lags,
         chosen=ranked[0]["name"], truth_score=float(truth_score),
         settings=dict(speed=speed, correlation_time=1.0 / speed, brightness=brightness, n_paths=n_paths,
-                      n_frames=n_frames, size=size, seed=int(seed), predictive_steps=predictive_steps, dt=DT))
+                      n_frames=n_frames, size=size, seed=int(seed), predictive_steps=predictive_steps, dt=dt))
 
 
 def _slow_title(d: SlowVariableData) -> str:
