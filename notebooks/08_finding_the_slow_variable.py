@@ -226,15 +226,15 @@ for (rate, brightness), d in sweep.items():
           f"geometry R² {d.geometry_r2:.2f}, best score {d.score.max():.2f} vs the particle's {d.truth_score:.2f}")
 fast_bright, slow_bright = sweep[(20.0, 1.0)], sweep[(2.0, 1.0)]
 assert fast_bright.geometry_r2 < 0.3 and fast_bright.chosen_r2 > fast_bright.geometry_r2 + 0.5
-assert slow_bright.chosen_r2 < 0.5 and slow_bright.score.max() < slow_bright.truth_score - 0.1, \
-    "a slow distractor is a slow variable too: no candidate isolates the particle"
+assert slow_bright.chosen_r2 < 0.5, "a slow distractor is a slow variable too: the judge may well pick it"
 
 # %% [markdown]
 # A fast distractor, however bright, is told apart by time. A *slow* bright distractor (rate 2,
 # correlation time 0.5, close to the particle's implied time scale of about 0.7 found above) is a
-# slow variable in its own right. Then the candidates follow the distractor, and the FIM's best
-# score stays well below what the particle itself would score: "the slow variable" is only
-# defined relative to what else moves as slowly. In JupyterLab, move the sliders yourself (a few
+# slow variable in its own right. Then the candidates follow the distractor, and the best of them
+# scores about as high as the particle itself would (compare with the dashed line): both are slow
+# and Markov, and nothing in the frames says which one you meant. "The slow variable" is only
+# defined relative to what else moves as slowly; with two of them you need a 2-D latent. In JupyterLab, move the sliders yourself (a few
 # seconds per change):
 
 # %%
@@ -298,9 +298,10 @@ assert nothing, "pixel noise has no slow variable, and coarse_grain says so"
 # :::{dropdown} Solution
 # At rate 2 the distractor's correlation time is 0.5, 50 frames, close to the particle's implied
 # time scale (about 0.7): it is a slow variable too. TICA and the kinetic maps follow it, the
-# winner's R² against the particle drops to about 0.2, and its score stays well below the
-# particle's own: the FIM sees that no candidate is the particle, even though it cannot produce
-# one. Slowness separates variables only when their time scales differ.
+# winner's R² against the particle drops to about 0.2, and its score is about the particle's own
+# (0.49 against 0.45 for seed 0): the distractor is as predictable as the particle, so the judge
+# has no reason to prefer the particle. Slowness and Markovianity separate variables only when
+# their time scales differ; two slow variables call for a 2-D latent.
 # :::
 
 # %% tags=["hide-cell"]
