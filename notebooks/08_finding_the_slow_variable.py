@@ -260,8 +260,8 @@ assert comparison.drift_rel > 0.2, "the drift is not yet accurate on a scene wit
 # %% [markdown]
 # The refinement steps of `coarse_grain` (the FIM's likelihood of the frames' increments) are there
 # to sharpen the encoder, and `bench/slow_variable.py` measures how far they get. On this scene
-# (24 paths of 1,000 frames, median of 10 seeds) they move R² from 0.987 to 0.988 and the
-# diffusion error from 0.27 to 0.24, and leave the drift error at 0.9, against 0.14 on the clean
+# (24 paths of 1,000 frames, median of 10 seeds) they move R² from 0.985 to 0.986 and the
+# diffusion error from 0.31 to 0.29, and leave the drift error at 1.0, against 0.14 on the clean
 # scene of chapter 5. On that clean scene TICA's latent reaches R² 0.9999 and still gives a drift
 # error of 0.9: the drift needs a coordinate resolved to about a hundredth of the well's width. On such scenes the
 # encoder's precision, not the choice of coordinate, is the limit.
