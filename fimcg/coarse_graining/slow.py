@@ -214,10 +214,9 @@ def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split,
     return z, {k_: v.clone() for k_, v in enc.state_dict().items()}
 
 
-def _extend(points: np.ndarray, idx: np.ndarray, coords: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
-    """Coordinates of every point from those of the landmarks ``points[idx]``: inverse-distance
-    weighted mean over the nearest landmarks."""
-    land = points[idx]
+def _extend(points: np.ndarray, land: np.ndarray, coords: np.ndarray, *, chunk: int = 4096) -> np.ndarray:
+    """Coordinates of every row of ``points`` (N, m) from those of the landmarks ``land`` (L, m),
+    ``coords`` (L,): inverse-distance weighted mean over the nearest landmarks; (N,)."""
     out = np.empty(points.shape[0])
     for s in range(0, points.shape[0], chunk):
         d2 = ((points[s:s + chunk, None, :] - land[None]) ** 2).sum(-1)
@@ -233,9 +232,7 @@ def _isomap_everywhere(points: torch.Tensor, fit_points: torch.Tensor, *, seed: 
     ``fit_points`` (N', m) and extended to all rows: (N,)."""
     idx, coords = isomap_coordinates(fit_points, 1, seed=seed, max_points=max_points)
     land = fit_points.detach().double().cpu().numpy()[np.asarray(idx)]
-    flat = points.detach().double().cpu().numpy()
-    both = np.concatenate([land, flat])
-    out = _extend(both, np.arange(land.shape[0]), np.asarray(coords[:, 0], dtype=np.float64))[land.shape[0]:]
+    out = _extend(points.detach().double().cpu().numpy(), land, np.asarray(coords[:, 0], dtype=np.float64))
     return torch.as_tensor(out, dtype=torch.float32)
 
 
