@@ -17,10 +17,11 @@ from .analysis import compare_to_truth, discover, occupied_grid, relative_rmse, 
 from .coarse_graining import CoarseGrainResult, coarse_grain, joint_coarse_grain
 from .estimators import binned_km, least_squares, local_linear
 from .fim import FIM, load_fim
+from .io import open_recording
 from .sde import SDE, simulate, systems
 from .video import render_video
 
 __all__ = ["__version__", "SDE", "simulate", "systems", "render_video", "binned_km", "local_linear", "least_squares",
            "FIM", "load_fim", "coarse_grain", "CoarseGrainResult", "joint_coarse_grain", "compare_to_truth",
-           "discover", "validate", "occupied_grid", "relative_rmse",
+           "discover", "validate", "occupied_grid", "relative_rmse", "open_recording",
            "sde", "video", "estimators", "fim", "coarse_graining", "analysis", "io"]

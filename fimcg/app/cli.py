@@ -144,12 +144,101 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------------
+# fimcg coarse-grain / fimcg estimate (your own files)
+# --------------------------------------------------------------------------------------------------
+
+def add_coarse_grain_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from ..io.recording import DEFAULT_CHUNK_MB
+
+    p = sub.add_parser("coarse-grain", help="coarse-grain your own recording (video files, TIFF, npy, zarr, HDF5)",
+                       description="Learn a latent variable from the frames of FILE... and the SDE the frozen FIM "
+                                   "infers for it; write OUT/report.html, OUT/results.json, OUT/latents.npy "
+                                   "(n_paths, T, d) and OUT/result.safetensors. Frames are streamed, never all in "
+                                   "memory. Running the same command again resumes from OUT/checkpoint.safetensors.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="video (mp4, avi, mov, gif, ...), image folder, TIFF, .npy, .zarr or file.h5:/dataset; "
+                        "one path per file, or a stack with a path axis (see --layout)")
+    p.add_argument("--dt", type=float, default=None,
+                   help="time between consecutive frames of the files (default: from their frame rate)")
+    p.add_argument("--out", default="fimcg-coarse-grain", help="output folder")
+    p.add_argument("--latent-dim", type=int, default=1, help="dimension of the latent")
+    p.add_argument("--steps", type=int, default=20, help="refinement steps after the initialisation")
+    p.add_argument("--init", choices=("isomap", "slow"), default="isomap",
+                   help="isomap: the frames' geometry; slow: the candidate the FIM predicts best (chapter 8)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--layout", default=None, help="axes of arrays: THW, PTHW, THWC, PTCHW, ... (default by rank)")
+    p.add_argument("--dataset", default=None, help="dataset inside HDF5/zarr files (or write file.h5:/dataset)")
+    p.add_argument("--channels", action="store_true", help="keep colour channels (default: convert to grey)")
+    p.add_argument("--crop", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), default=None,
+                   help="keep pixels [TOP:BOTTOM, LEFT:RIGHT] of every frame")
+    p.add_argument("--downsample", type=int, default=1, help="average k x k pixel blocks")
+    p.add_argument("--stride", type=int, default=1, help="keep every k-th frame (the time step becomes k dt)")
+    p.add_argument("--chunk-mb", type=float, default=DEFAULT_CHUNK_MB, help="megabytes of frames read at a time")
+    p.add_argument("--restart", action="store_true", help="ignore a checkpoint in OUT and start over")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_coarse_grain)
+    return p
+
+
+def cmd_coarse_grain(args: argparse.Namespace) -> int:
+    from .own_data import coarse_grain_files
+
+    r = coarse_grain_files(args.files, out=args.out, dt=args.dt, latent_dim=args.latent_dim, steps=args.steps,
+                           init=args.init, seed=args.seed, layout=args.layout, dataset=args.dataset,
+                           grey=not args.channels, crop=tuple(args.crop) if args.crop else None,
+                           downsample=args.downsample, stride=args.stride, chunk_mb=args.chunk_mb,
+                           restart=args.restart, progress=not args.no_progress)
+    for note in r["warnings"]:
+        print(f"fimcg coarse-grain: warning: {note}", file=sys.stderr)
+    print(f"wrote {args.out}/report.html, results.json, latents.npy and result.safetensors "
+          f"({r['data']['paths']} paths x {r['data']['frames_per_path']} frames, {r['seconds_total']:.1f} s)")
+    print("equation: " + r["equation"].replace("\n", ";  "))
+    return 0
+
+
+def add_estimate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("estimate", help="estimate drift and diffusion of your own trajectories (CSV, npy)",
+                       description="Estimate the drift and diffusion of the 1-D trajectories in TRAJ... with the "
+                                   "frozen FIM and the classic estimators, discover a sparse equation and validate "
+                                   "it; write OUT/report.html, OUT/results.json and OUT/estimates.csv. CSV files may "
+                                   "have a path-id column (path, id, particle, track, ...) and a time column (t, "
+                                   "time; then the steps may be irregular and --dt is not given).",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("files", nargs="+", metavar="TRAJ", help="CSV/TSV table or .npy array ((T,), (n_paths, T) or "
+                                                            "(n_paths, T, 1))")
+    p.add_argument("--dt", type=float, default=None, help="time between observations (files without a time column)")
+    p.add_argument("--out", default="fimcg-estimate", help="output folder")
+    p.add_argument("--path-column", default=None, help="name of the path-id column, if not a usual name")
+    p.add_argument("--time-column", default=None, help="name of the time column, if not t or time")
+    p.add_argument("--n-bins", type=int, default=30, help="bins of the binned Kramers-Moyal estimator")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the validation")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.set_defaults(func=cmd_estimate)
+    return p
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from .own_data import estimate_files
+
+    r = estimate_files(args.files, out=args.out, dt=args.dt, path_column=args.path_column,
+                       time_column=args.time_column, n_bins=args.n_bins, seed=args.seed,
+                       progress=not args.no_progress)
+    print(f"wrote {args.out}/report.html, results.json and estimates.csv ({r['data']['paths']} paths, "
+          f"{r['data']['observations']} observations, {r['seconds_total']:.1f} s)")
+    print("equation: " + r["equation"].replace("\n", ";  "))
+    return 0
+
+
 #: name -> function adding the subcommand's parser (which sets ``func`` to its command function)
 SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentParser]] = {
     "run": add_run_parser,
     "systems": add_systems_parser,
     "pretrain": add_pretrain_parser,
     "convert": add_convert_parser,
+    "coarse-grain": add_coarse_grain_parser,
+    "estimate": add_estimate_parser,
 }
 
 

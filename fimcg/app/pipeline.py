@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 import torch
 from ..sde.model import SDE
 from ..coarse_graining.trainer import CheckpointMismatch
@@ -14,6 +14,53 @@ from ..coarse_graining.decoupled import coarse_grain
 
 #: frames coarse-grained by the main job (a subset of paths of the rendered data set)
 PIPELINE_FRAMES = 24_000
+
+
+def equation_and_validation(values: torch.Tensor, coefficients: Callable, dt: float | None, *,
+                            paths: torch.Tensor | None, seed: int = 0, name: str = "z") -> tuple[Any, Any, dict]:
+    """A sparse polynomial SDE for estimated coefficients, and its validation against the data.
+
+    The equation is fitted (:func:`~fimcg.analysis.discovery.discover_from_coefficients`) to
+    ``coefficients(grid) -> (drift, diffusion)`` on 100 points between the 2nd and 98th percentile of
+    ``values`` (N,) (every observed state), weighted by how often each is visited; it is validated
+    (:func:`~fimcg.analysis.validation.validate`: switching rate, first passages, stationary
+    distribution) against ``paths`` (n_paths, T, 1) observed every ``dt``; ``paths=None`` skips that.
+
+    Returns:
+        (equation, validation or None, JSON-ready {"equation", "coefficients", "validation"}).
+    """
+    from ..analysis.discovery import discover_from_coefficients
+    from ..analysis.validation import validate
+
+    v = values.reshape(-1).float()
+    grid = torch.linspace(float(torch.quantile(v, 0.02)), float(torch.quantile(v, 0.98)), 100)[:, None]
+    f, g = coefficients(grid)
+    hist = torch.histc(v, bins=100, min=float(grid[0]), max=float(grid[-1]))
+    eq = discover_from_coefficients(grid, f, g, weights=hist + 1e-3 * hist.max(), names=(name,))
+    numbers: dict[str, Any] = {"equation": eq.equation(), "coefficients": eq.coefficients()}
+    val = None
+    if paths is None or dt is None:
+        numbers["validation"] = {"skipped": "validation needs paths of equal length observed at a regular step"}
+        return eq, val, numbers
+    try:
+        val = validate(eq, paths, dt, seed=seed)
+        numbers["validation"] = val.as_dict()
+    except (ValueError, RuntimeError) as exc:  # e.g. a discovered drift without two wells
+        numbers["validation"] = {"skipped": str(exc)}
+    return eq, val, numbers
+
+
+def report_validation(rep: Any, val: Any, numbers: dict, *, name: str = "z") -> None:
+    """The validation section of a report (``val`` and ``numbers`` from :func:`equation_and_validation`)."""
+    if val is None:
+        rep.text(f"Validation skipped: {numbers['validation'].get('skipped')}")
+        return
+    rep.text(f"Validation in {name} (coordinate-free statistics, discovered SDE simulated vs the data):")
+    rep.table([{"statistic": "well switches per unit time", "data": val.data.rate, "model": val.model.rate},
+               {"statistic": "mean first passage time", "data": val.data.mfpt, "model": val.model.mfpt}])
+    rep.text(f"Kolmogorov-Smirnov distance between the stationary distributions of data and model: {val.ks:.3f} "
+             f"(hysteresis thresholds {val.data.thresholds[0]:.3g} / {val.data.thresholds[1]:.3g} in {name}, from "
+             "the discovered drift's wells).")
 
 
 def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size: int = 32, blob_width: float = 1.5,
@@ -39,7 +86,6 @@ def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size
     """
     from ..analysis.alignment import compare_to_truth
     from ..analysis.discovery import discover_from_coefficients
-    from ..analysis.validation import validate
     from ..video import render_video
 
     n_paths, length = paths.shape[:2]
@@ -68,13 +114,10 @@ def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size
                         "g2_inflation_from_precision": 2 * comparison.alignment.residual_std ** 2 / dt,
                         "drift_rel_rmse": comparison.drift_rel, "diffusion_rel_rmse": comparison.diffusion_rel})
     # equations: in the latent (what a user without ground truth gets) and, with the truth, in x
-    z = res.latents
-    zg = torch.linspace(float(torch.quantile(z, 0.02)), float(torch.quantile(z, 0.98)), 100)[:, None]
-    fz, gz = res.coefficients(zg)
-    hist = torch.histc(z.reshape(-1), bins=100, min=float(zg[0]), max=float(zg[-1]))
-    eq_z = discover_from_coefficients(zg, fz, gz, weights=hist + 1e-3 * hist.max(), names=("z",))
-    numbers["equation_latent"] = eq_z.equation()
-    numbers["coefficients_latent"] = eq_z.coefficients()
+    eq_z, val, found = equation_and_validation(res.latents.reshape(-1), res.coefficients, dt,
+                                               paths=res.latents, seed=seed)
+    numbers["equation_latent"] = found["equation"]
+    numbers["coefficients_latent"] = found["coefficients"]
     eq_x = None
     if comparison is not None:
         xs = torch.as_tensor(comparison.grid)[:, None]
@@ -82,12 +125,7 @@ def run_pipeline(paths: torch.Tensor, dt: float, sde: SDE | None = None, *, size
                                           torch.as_tensor(comparison.diffusion)[:, None])
         numbers["equation_x"] = eq_x.equation()
         numbers["coefficients_x"] = eq_x.coefficients()
-    try:
-        val = validate(eq_z, z, dt, seed=seed)
-        numbers["validation"] = val.as_dict()
-    except (ValueError, RuntimeError) as exc:  # e.g. a discovered drift without two wells
-        val = None
-        numbers["validation"] = {"skipped": str(exc)}
+    numbers["validation"] = found["validation"]
     return {"result": res, "numbers": numbers, "comparison": comparison, "equation_latent": eq_z,
             "equation_x": eq_x, "validation": val, "x": x, "frames_first": frames[0]}
 
@@ -145,13 +183,4 @@ def pipeline_stage(ctx: Any) -> None:
     if "equation_x" in n:
         rep.text("Moved to x by the alignment and Itô's formula: " + n["equation_x"].replace("\n", ";  ")
                  + f"  (truth, the simulated {ctx.data['sde'].name}: {ctx.data['sde'].describe()})")
-    if out["validation"] is not None:
-        v = out["validation"]
-        rep.text("Validation in the latent (coordinate-free statistics, discovered SDE simulated vs encoded data):")
-        rep.table([{"statistic": "well switches per unit time", "data": v.data.rate, "model": v.model.rate},
-                   {"statistic": "mean first passage time", "data": v.data.mfpt, "model": v.model.mfpt}])
-        rep.text(f"Kolmogorov-Smirnov distance between the stationary distributions of data and model: {v.ks:.3f} "
-                 f"(hysteresis thresholds {v.data.thresholds[0]:.3g} / {v.data.thresholds[1]:.3g} in z, from the "
-                 "discovered drift's wells).")
-    else:
-        rep.text(f"Validation skipped: {n['validation'].get('skipped')}")
+    report_validation(rep, out["validation"], n)

@@ -66,13 +66,22 @@ class FramePCA(nn.Module):
     def n_components(self) -> int:
         return self.components.shape[1]
 
+    @staticmethod
+    def sample(n: int, *, max_samples: int = 4000, seed: int = 0) -> torch.Tensor:
+        """Indices (m,) of the random subset of ``n`` frames the PCA is fitted on (all when n <= max_samples)."""
+        gen = torch.Generator().manual_seed(seed)
+        return torch.randperm(n, generator=gen)[:max_samples] if n > max_samples else torch.arange(n)
+
     @torch.no_grad()
     def fit(self, flat: torch.Tensor, *, max_samples: int = 4000, seed: int = 0) -> "FramePCA":
         """Fit on flattened frames ``flat`` (N, D) (a random subset of ``max_samples`` rows is used)."""
-        gen = torch.Generator().manual_seed(seed)
-        n = flat.shape[0]
-        idx = torch.randperm(n, generator=gen)[:max_samples] if n > max_samples else torch.arange(n)
-        sub = flat[idx.to(flat.device)].double()
+        idx = self.sample(flat.shape[0], max_samples=max_samples, seed=seed)
+        return self.fit_rows(flat[idx.to(flat.device)])
+
+    @torch.no_grad()
+    def fit_rows(self, rows: torch.Tensor) -> "FramePCA":
+        """Fit on the flattened frames ``rows`` (m, D) themselves (e.g. the :meth:`sample` of a recording)."""
+        sub = rows.double()
         mean = sub.mean(dim=0)
         centred = sub - mean
         k = self.n_components

@@ -1,11 +1,10 @@
-"""Frames in, estimators adapted: validation of video data, the estimator protocol, data fingerprints.
-"""
+"""Frames in, estimators adapted: validated frames (in memory or streamed from files), the estimator protocol."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 from .._validation import as_tensor, check_finite, check_int
@@ -21,12 +20,154 @@ MIN_FRAMES_PER_PATH = 10
 MIN_TRANSITIONS = 100
 
 
-def prepare_frames(frames: Any, *, name: str = "frames") -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Validate video and return it as float32 (n_paths, T, \\*frame_shape) plus the frame shape.
+class FrameData:
+    """Validated frames as the trainer reads them: ``n_paths`` paths of ``length`` frames each.
 
-    Accepts (n_paths, T, H, W) or (n_paths, T, C, H, W) arrays or tensors of any image size.
-    Raises ``ValueError`` for a wrong rank, too few frames, NaN/inf, or frames that do not change.
+    Two kinds, one interface: frames held in memory (:class:`TensorFrames`) and frames streamed from
+    a :class:`fimcg.io.Recording` (:class:`StreamedFrames`: files read a chunk at a time, never all
+    in memory). The trainer fits the PCA on :meth:`rows` of a random subset and projects every frame
+    through :meth:`blocks`, so both kinds give the same features for the same frames.
+
+    Attributes:
+        n_paths, length: paths and frames per path.
+        frame_shape: (H, W) or (C, H, W).
+        segments: for streamed frames, (file path index, first frame) of each path; None in memory.
     """
+
+    n_paths: int
+    length: int
+    frame_shape: tuple[int, ...]
+    segments: list[tuple[int, int]] | None = None
+
+    @property
+    def n_frames(self) -> int:
+        return self.n_paths * self.length
+
+    @property
+    def frame_size(self) -> int:
+        return int(np.prod(self.frame_shape))
+
+    def rows(self, flat_index: Any) -> torch.Tensor:
+        """Flattened frames (m, C*H*W) float32 at flat indices ``p * length + t``, in the given order."""
+        raise NotImplementedError
+
+    def blocks(self, *, chunk_mb: float) -> Iterator[torch.Tensor]:
+        """All flattened frames in flat order (path by path), as float32 blocks (n, C*H*W) of about
+        ``chunk_mb`` megabytes at most."""
+        raise NotImplementedError
+
+    def fingerprint(self, dt: float) -> str:
+        """A hash of the shape, ``dt`` and up to 64 evenly spaced frames (ties a checkpoint to its data)."""
+        h = hashlib.sha256()
+        h.update(repr((self.n_paths, self.length, tuple(self.frame_shape), float(dt))).encode())
+        m = min(self.n_frames, 64)
+        idx = np.arange(m, dtype=np.int64) * (self.n_frames - 1) // max(m - 1, 1)
+        h.update(self.rows(idx).double().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def facts(self, dt: float) -> dict:
+        """The data facts a run's config records (JSON-ready): sizes, ``dt``, the fingerprint and, for
+        streamed frames, the files and where each path (segment) starts in them."""
+        return {"n_paths": self.n_paths, "frames_per_path": self.length, "frame_shape": list(self.frame_shape),
+                "dt": dt, "fingerprint": self.fingerprint(dt)}
+
+
+class TensorFrames(FrameData):
+    """Frames in memory, (n_paths, T, \\*frame_shape) float32/float64."""
+
+    def __init__(self, frames: torch.Tensor) -> None:
+        self.frames = frames
+        self.n_paths, self.length = frames.shape[:2]
+        self.frame_shape = tuple(frames.shape[2:])
+        self.flat = frames.reshape(self.n_paths * self.length, -1)
+
+    def rows(self, flat_index: Any) -> torch.Tensor:
+        return self.flat[torch.as_tensor(flat_index, dtype=torch.int64, device=self.flat.device)].float()
+
+    def blocks(self, *, chunk_mb: float) -> Iterator[torch.Tensor]:
+        n = max(1, int(chunk_mb * 2 ** 20 // (4 * self.frame_size)))
+        for a in range(0, self.flat.shape[0], n):
+            yield self.flat[a:a + n].float()
+
+
+class StreamedFrames(FrameData):
+    """Frames of a :class:`~fimcg.io.Recording`, cut into paths (segments) of equal length.
+
+    Files of different lengths are cut into segments of the shortest file's length (what is left of
+    a longer file at its end is dropped and counted in ``dropped``). Frames are checked (finite, not
+    constant) as they are read.
+    """
+
+    def __init__(self, recording: Any, *, name: str = "frames") -> None:
+        self.recording, self.name = recording, name
+        lengths = recording.lengths
+        self.length = min(lengths)
+        if self.length < MIN_FRAMES_PER_PATH:
+            short = [f"{n} ({k} frames)" for n, k in zip(recording.names, lengths) if k < MIN_FRAMES_PER_PATH]
+            raise ValueError(f"{name}: {', '.join(short)}: fewer than {MIN_FRAMES_PER_PATH} frames; every file "
+                             "needs at least that many (after stride)")
+        self.segments = [(p, a) for p, k in enumerate(lengths) for a in range(0, k - self.length + 1, self.length)]
+        self.n_paths = len(self.segments)
+        self.dropped = recording.n_frames - self.n_paths * self.length
+        self.frame_shape = tuple(recording.frame_shape)
+        if self.n_paths * (self.length - 1) < MIN_TRANSITIONS:
+            raise ValueError(f"{name} holds {self.n_paths * (self.length - 1)} transitions ({self.n_paths} paths of "
+                             f"{self.length} frames); the estimator needs a context of at least {MIN_TRANSITIONS}")
+
+    def facts(self, dt: float) -> dict:
+        rec = self.recording
+        return {**super().facts(dt), "recording": {
+            "paths": list(rec.names), "frames": list(rec.lengths), "stride": rec.options.stride,
+            "segments": [list(s) for s in self.segments], "dropped_frames": self.dropped}}
+
+    def _check(self, block: torch.Tensor, path: int, first: int) -> None:
+        if not bool(torch.isfinite(block).all()):
+            bad = int((~torch.isfinite(block)).any(dim=1).nonzero()[0, 0])
+            raise ValueError(f"{self.name}: {self.recording.names[path]} has NaN or infinite pixels (first in frame "
+                             f"{first + bad} after stride)")
+
+    def rows(self, flat_index: Any) -> torch.Tensor:
+        idx = np.asarray(flat_index, dtype=np.int64).reshape(-1)
+        out = torch.empty(idx.size, self.frame_size)
+        seg, t = idx // self.length, idx % self.length
+        for s in np.unique(seg):
+            where = np.nonzero(seg == s)[0]
+            path, start = self.segments[int(s)]
+            block = torch.from_numpy(self.recording.take(path, start + t[where]).reshape(where.size, -1))
+            self._check(block, path, start)
+            out[torch.from_numpy(where)] = block
+        return out
+
+    def blocks(self, *, chunk_mb: float) -> Iterator[torch.Tensor]:
+        scale, change = 0.0, 0.0
+        for path, start in self.segments:
+            prev, at = None, start
+            for chunk in self.recording.chunks(path, start=start, stop=start + self.length, chunk_mb=chunk_mb):
+                block = torch.from_numpy(chunk.reshape(chunk.shape[0], -1))
+                self._check(block, path, at)
+                both = block if prev is None else torch.cat([prev, block])
+                if both.shape[0] > 1:
+                    change = max(change, float((both[1:] - both[:-1]).abs().max()))
+                scale = max(scale, float(block.abs().max()))
+                prev, at = block[-1:], at + block.shape[0]
+                yield block
+        if change <= 1e-6 * max(scale, 1e-12):
+            raise ValueError(f"{self.name} are constant: no pixel changes over time, so nothing moves and there is no "
+                             "dynamics to coarse-grain")
+
+
+def prepare_frames(frames: Any, *, name: str = "frames") -> FrameData:
+    """Validate video: a :class:`~fimcg.io.Recording` (streamed, :class:`StreamedFrames`) or an
+    array/tensor (n_paths, T, H, W) or (n_paths, T, C, H, W) of any image size, held in memory
+    (float32 unless float64, :class:`TensorFrames`).
+
+    Raises ``ValueError`` for a wrong rank, too few frames, NaN/inf, or frames that do not change
+    (for a recording, NaN/inf and constant frames are found as the frames are read).
+    """
+    from ..io.recording import Recording
+
+    if isinstance(frames, Recording):
+        return StreamedFrames(frames, name=name)
     t = as_tensor(frames, name=name)
     if t.ndim not in (4, 5):
         raise ValueError(f"{name} must have shape (n_paths, T, H, W) or (n_paths, T, C, H, W); got "
@@ -49,7 +190,7 @@ def prepare_frames(frames: Any, *, name: str = "frames") -> tuple[torch.Tensor, 
     if float(change) <= 1e-6 * float(scale) or float(change) == 0.0:
         raise ValueError(f"{name} are constant: no pixel changes over time, so nothing moves and there is no "
                          "dynamics to coarse-grain")
-    return t, tuple(t.shape[2:])
+    return TensorFrames(t)
 
 
 def as_estimator(estimator: Any) -> tuple[Estimator, dict]:
@@ -86,15 +227,6 @@ def check_latent_dim(latent_dim: Any, info: dict) -> int:
                          f"{info['trained_dims']} only")
     return latent_dim
 
-
-def fingerprint(frames: torch.Tensor, dt: float) -> str:
-    h = hashlib.sha256()
-    h.update(repr((tuple(frames.shape), float(dt))).encode())
-    flat = frames.reshape(-1)
-    m = min(flat.numel(), 100_000)
-    idx = torch.arange(m, dtype=torch.int64) * (flat.numel() - 1) // max(m - 1, 1)
-    h.update(flat[idx].detach().cpu().double().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def estimate_in_contexts(estimator: Estimator, z: torch.Tensor, dt: float, loc: torch.Tensor, context_size: int

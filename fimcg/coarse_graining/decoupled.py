@@ -69,10 +69,11 @@ from typing import Any, Callable
 import torch
 from .._validation import check_int, check_positive
 from .result import CoarseGrainResult
-from .data import as_estimator, check_latent_dim, fingerprint, prepare_frames
+from .data import as_estimator, check_latent_dim, prepare_frames
 from .losses import frame_nll, latent_nll
 from .options import AutoencoderConfig, InitConfig, LikelihoodConfig, LossWeights, check_option_types
 from .trainer import Trainer, train_autoencoder
+from ..io.recording import DEFAULT_CHUNK_MB
 
 
 def coarse_grain(
@@ -95,12 +96,18 @@ def coarse_grain(
     progress: bool = True,
     callback: Callable[[int, "CoarseGrainResult"], Any] | None = None,
     eval_every: int = 0,
+    chunk_mb: float = DEFAULT_CHUNK_MB,
 ) -> CoarseGrainResult:
     """Learn a latent coordinate from video and its SDE from a frozen estimator.
 
     Args:
         frames: video, (n_paths, T, H, W) or (n_paths, T, C, H, W), any image size, finite; each path
-            needs at least 10 frames and the whole set at least 100 transitions.
+            needs at least 10 frames and the whole set at least 100 transitions. Or a
+            :class:`fimcg.io.Recording` (:func:`fimcg.open_recording`: video files, TIFF, npy, zarr,
+            HDF5, dask arrays), streamed: the frames are read twice (a random subset for the PCA,
+            then all of them, ``chunk_mb`` at a time, into PCA features) and never held in memory
+            together; files of different lengths are cut into paths of the shortest one's length
+            (``result.config["recording"]`` says where each path starts).
         dt: time between consecutive frames (> 0).
         latent_dim: dimension of the latent (the shipped FIM supports 1).
         estimator: frozen ``(paths, dt, locations) -> (drift, diffusion)`` differentiable in ``paths``,
@@ -125,6 +132,7 @@ def coarse_grain(
         callback, eval_every: if given, ``callback(step, result)`` is called after the
             initialisation and every ``eval_every`` steps with a provisional result (sharing the live
             networks: use it at once, do not keep it); its time is excluded from ``history``.
+        chunk_mb: megabytes of frames read at a time (the memory the frames need, whatever their number).
 
     Returns:
         :class:`CoarseGrainResult`.
@@ -135,12 +143,13 @@ def coarse_grain(
         CheckpointMismatch: ``resume`` found a checkpoint of other data or options (a ValueError).
         TrainingDiverged: the loss became NaN/inf (the last good checkpoint is kept).
     """
-    frames_t, frame_shape = prepare_frames(frames)
+    data = prepare_frames(frames)
     dt = check_positive(dt, name="dt")
     steps = check_int(steps, name="steps", minimum=0)
     checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
     eval_every = check_int(eval_every, name="eval_every", minimum=0)
     lr = check_positive(lr, name="lr")
+    chunk_mb = check_positive(chunk_mb, name="chunk_mb")
     check_option_types(autoencoder=autoencoder, init=init, weights=weights, likelihood=likelihood)
     if init.method == "random":
         raise ValueError("coarse_grain needs InitConfig(method='isomap') or method='slow', got 'random': the frozen "
@@ -151,7 +160,6 @@ def coarse_grain(
         estimator = load_fim(device=device)
     est, info = as_estimator(estimator)
     latent_dim = check_latent_dim(latent_dim, info)
-    n_paths, length = frames_t.shape[:2]
     lk = likelihood
     config = {"method": "coarse_grain", "latent_dim": latent_dim, "estimator": info["name"], "steps": steps,
               "lr": lr, "rec_weight": weights.reconstruction, "sim_weight": weights.likelihood,
@@ -162,8 +170,7 @@ def coarse_grain(
                                                "init_predictive_lags": list(init.predictive_lags),
                                                "init_predictive_steps": init.predictive_steps,
                                                "init_judge": init.judge} if init.method == "slow" else {}),
-              "seed": seed, "n_paths": n_paths, "frames_per_path": length, "frame_shape": list(frame_shape),
-              "dt": dt, "fingerprint": fingerprint(frames_t, dt)}
+              "seed": seed, **data.facts(dt)}
 
     def sim_loss(run: Trainer, z: torch.Tensor) -> torch.Tensor:
         if weights.likelihood == 0:
@@ -177,8 +184,8 @@ def coarse_grain(
 
     # the decoder is frozen after the initialisation: it pins the parameterisation of the latent, so
     # the likelihood can refine the encoder but cannot re-parameterise the latent
-    return train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-coarse-grain-train-1", device=device,
+    return train_autoencoder(data, dt, config, fmt="fimcg-coarse-grain-train-1", device=device,
                               checkpoint=checkpoint, resume=resume, init=init.method, train_decoder=False,
                               sim_loss=sim_loss, make_result=make_result, checkpoint_every=checkpoint_every,
                               progress=progress, desc="coarse-graining", callback=callback, eval_every=eval_every,
-                             judge=est, init_config=init)
+                             judge=est, init_config=init, chunk_mb=chunk_mb)

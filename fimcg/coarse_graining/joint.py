@@ -33,7 +33,7 @@ from .result import CoarseGrainResult
 from .trainer import Trainer, train_autoencoder
 from .losses import em_step_nll
 from .options import AutoencoderConfig, InitConfig, LossWeights, check_option_types
-from .data import fingerprint, prepare_frames
+from .data import prepare_frames
 from ..estimators.classic import polynomial_features
 
 __all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain"]
@@ -163,7 +163,7 @@ def joint_coarse_grain(
     Returns:
         :class:`JointResult`.
     """
-    frames_t, frame_shape = prepare_frames(frames)
+    data = prepare_frames(frames)
     dt = check_positive(dt, name="dt")
     steps = check_int(steps, name="steps", minimum=0)
     latent_dim = check_int(latent_dim, name="latent_dim", minimum=1)
@@ -176,12 +176,10 @@ def joint_coarse_grain(
     if init.method == "slow":
         raise ValueError("joint_coarse_grain has no frozen estimator to judge candidate coordinates: use "
                          "InitConfig(method='random') or method='isomap'")
-    n_paths, length = frames_t.shape[:2]
     config = {"method": "joint", "latent_dim": latent_dim, "estimator": f"joint-{head}", "head": head,
               "init_method": init.method, "steps": steps, "lr": lr, "rec_weight": weights.reconstruction,
               "sim_weight": weights.likelihood, **autoencoder.as_dict(), "init_steps": init.steps,
-              "isomap_points": init.points, "seed": seed, "n_paths": n_paths, "frames_per_path": length,
-              "frame_shape": list(frame_shape), "dt": dt, "fingerprint": fingerprint(frames_t, dt)}
+              "isomap_points": init.points, "seed": seed, **data.facts(dt)}
     checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
     eval_every = check_int(eval_every, name="eval_every", minimum=0)
     torch.manual_seed(seed)
@@ -192,7 +190,7 @@ def joint_coarse_grain(
         res.head = head_mod
         return res
 
-    return train_autoencoder(frames_t, frame_shape, dt, config, fmt="fimcg-joint-train-1", device=torch.device(device),
+    return train_autoencoder(data, dt, config, fmt="fimcg-joint-train-1", device=torch.device(device),
                              checkpoint=checkpoint, resume=resume, init=init.method, train_decoder=True,
                              sim_loss=lambda run, z: em_nll(head_mod, z, dt), make_result=make_result,
                              extra={"head": head_mod}, checkpoint_every=checkpoint_every, progress=progress,

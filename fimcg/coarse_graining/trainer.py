@@ -12,7 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .autoencoder import Encoder, SplineDecoder, isomap_coordinates
+from .autoencoder import Encoder, FramePCA, SplineDecoder, isomap_coordinates
+from .data import FrameData
+from ..io.recording import DEFAULT_CHUNK_MB
 from .options import InitConfig
 from ..analysis.markov import predictive_information
 from .slow import NOTHING_SLOW_NATS, NoSlowVariableWarning, Split, judge_candidates, slow_candidates
@@ -94,6 +96,27 @@ def initialise_autoencoder(enc: Encoder, dec: nn.Module, feats: torch.Tensor, la
             "isomap_points": int(idx.numel())}
 
 
+def project_frames(pca: FramePCA, data: FrameData, *, chunk_mb: float = DEFAULT_CHUNK_MB, progress: bool = False
+                   ) -> torch.Tensor:
+    """PCA features (N, k) of every frame, flat order, read a chunk of about ``chunk_mb`` MB at a time
+    (the memory needed is a chunk plus the features, whatever the number of frames)."""
+    feats = torch.empty(data.n_frames, pca.n_components, device=pca.mean.device)
+    bar = None
+    if progress and data.segments is not None:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=data.n_frames, desc="reading frames", unit="frame", leave=False)
+    at = 0
+    with torch.no_grad():
+        for block in data.blocks(chunk_mb=chunk_mb):
+            feats[at:at + block.shape[0]] = pca.project(block.to(pca.mean.device))
+            at += block.shape[0]
+            if bar is not None:
+                bar.update(block.shape[0])
+    if bar is not None:
+        bar.close()
+    return feats
+
+
 class Trainer:
     """Machinery shared by :func:`coarse_grain` and :func:`fimcg.coarse_graining.joint.joint_coarse_grain`.
 
@@ -102,12 +125,13 @@ class Trainer:
     atomic checkpoints and an optional evaluation callback whose time is not counted.
     """
 
-    def __init__(self, frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: float, config: dict, *,
-                 fmt: str, device: torch.device, checkpoint: str | Path | None, resume: bool,
-                 extra: dict[str, nn.Module] | None = None) -> None:
+    def __init__(self, data: FrameData, dt: float, config: dict, *, fmt: str, device: torch.device,
+                 checkpoint: str | Path | None, resume: bool, extra: dict[str, nn.Module] | None = None,
+                 chunk_mb: float = DEFAULT_CHUNK_MB, progress: bool = False) -> None:
         c = config
         self.config, self.fmt, self.dt, self.device = config, fmt, dt, device
-        self.n_paths, self.length = frames_t.shape[:2]
+        self.n_paths, self.length = data.n_paths, data.length
+        frame_shape = data.frame_shape
         self.latent_dim = c["latent_dim"]
         torch.manual_seed(c["seed"])
         self.gen = torch.Generator().manual_seed(c["seed"])
@@ -121,7 +145,6 @@ class Trainer:
         self.start_step = 0
         self.ckpt_path = Path(checkpoint) if checkpoint is not None else None
         self.blob = None
-        flat = frames_t.to(device=device, dtype=torch.float32).reshape(self.n_paths * self.length, -1)
         if self.ckpt_path is not None and resume and self.ckpt_path.is_file():
             blob = load_checkpoint(self.ckpt_path)  # on the CPU: load_state_dict copies to the device
             old = blob.get("config", {}) if isinstance(blob, dict) else {}
@@ -143,9 +166,9 @@ class Trainer:
             self.blob = blob
             self.t_start -= self.history[-1]["time_s"] if self.history else config["init"].get("time_s", 0.0)
         else:
-            with torch.no_grad():
-                self.enc.pca.fit(flat, seed=c["seed"])
-        self.feats = self.enc.pca.project(flat).detach()  # (N, k), fixed
+            idx = FramePCA.sample(data.n_frames, seed=c["seed"])
+            self.enc.pca.fit_rows(data.rows(idx.numpy()).to(device))
+        self.feats = project_frames(self.enc.pca, data, chunk_mb=chunk_mb, progress=progress)  # (N, k), fixed
         self.feat_power = (self.feats ** 2).sum(-1).mean()
         self.resumed = self.blob is not None
 
@@ -301,13 +324,13 @@ class Trainer:
         return z.detach()
 
 
-def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: float, config: dict, *,
+def train_autoencoder(data: FrameData, dt: float, config: dict, *,
                        fmt: str, device: torch.device, checkpoint: str | Path | None, resume: bool, init: str,
                        train_decoder: bool, sim_loss: Callable[[Trainer, torch.Tensor], torch.Tensor],
                        make_result: Callable[[Trainer, torch.Tensor, list[dict], dict], R],
                        extra: dict[str, nn.Module] | None = None, checkpoint_every: int, progress: bool, desc: str,
                        callback: Callable[[int, R], Any] | None, eval_every: int, judge: Callable | None = None,
-                       init_config: InitConfig | None = None) -> R:
+                       init_config: InitConfig | None = None, chunk_mb: float = DEFAULT_CHUNK_MB) -> R:
     """The training shared by :func:`coarse_grain` and :func:`fimcg.coarse_graining.joint.joint_coarse_grain`.
 
     Sets up a :class:`Trainer` (restoring a checkpoint or initialising with ``init``), then minimises
@@ -315,7 +338,8 @@ def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: 
     ``config["lr"]`` (weights from ``config``; see the module doc for ``L_rec``).
 
     Args:
-        frames_t, frame_shape: validated frames (n_paths, T, \\*frame_shape), see :func:`prepare_frames`.
+        data: validated frames, in memory or streamed (:func:`~fimcg.coarse_graining.data.prepare_frames`);
+            they are read once, ``chunk_mb`` megabytes at a time, into PCA features.
         dt: time between frames. config: the run's options and data facts (saved with checkpoints
             and the result; it receives ``init`` and ``train_time_s``).
         fmt: checkpoint format tag. device, checkpoint, resume: as in :func:`coarse_grain`.
@@ -331,8 +355,8 @@ def train_autoencoder(frames_t: torch.Tensor, frame_shape: tuple[int, ...], dt: 
     Returns:
         ``make_result`` of the trained networks, the final latents, the history and ``config``.
     """
-    run = Trainer(frames_t, frame_shape, dt, config, fmt=fmt, device=device, checkpoint=checkpoint, resume=resume,
-               extra=extra)
+    run = Trainer(data, dt, config, fmt=fmt, device=device, checkpoint=checkpoint, resume=resume, extra=extra,
+                  chunk_mb=chunk_mb, progress=progress)
     run.initialise(init, judge=judge, init=init_config)
     if not train_decoder:
         run.dec.requires_grad_(False)

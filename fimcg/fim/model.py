@@ -166,7 +166,7 @@ class FIM(nn.Module):
             torch.log(norm.dt / TIME_SCALE),
             norm.dim_mask[:, None, :].expand(B, N, D),
         ], dim=-1)
-        tokens = self.token_embed(feats)
+        tokens = self.token_embed(feats.to(self.latents.dtype))  # float64 data meets float32 weights
         lat = self.latents[None].expand(B, -1, -1)
         for cross, self_ in zip(self.enc_cross, self.enc_self):
             lat = self_(cross(lat, tokens))
@@ -197,7 +197,7 @@ class FIM(nn.Module):
             if out.g2 is not None:
                 g2s.append(out.g2)
             stats.update(out.statistics)
-        h = self.query_embed(torch.cat(feats, dim=-1))
+        h = self.query_embed(torch.cat(feats, dim=-1).to(self.latents.dtype))
         for block in self.decoder:
             h = block(h, latents)
         out = self.head(h)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 __all__ = ["save_checkpoint", "load_checkpoint", "convert_legacy", "LegacyFormatError", "UnsafeFileError",
-           "atomic_write_text", "atomic_write_json", "sha256_of", "FILE_FORMAT"]
+           "atomic_write_text", "atomic_write_json", "atomic_write_array", "sha256_of", "FILE_FORMAT"]
 
 FILE_FORMAT = "fimcg-safetensors-1"  # the container; what the tree means is the tree's own "format" field
 
@@ -266,6 +266,16 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
 def atomic_write_json(obj: Any, path: str | os.PathLike) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     return atomic_write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", path)
+
+
+def atomic_write_array(array: Any, path: str | os.PathLike) -> Path:
+    """Write a numeric array as a ``.npy`` file atomically (never with pickled objects)."""
+    arr = np.asarray(array.detach().cpu() if isinstance(array, torch.Tensor) else array)
+    if arr.dtype.hasobject:
+        raise TypeError("atomic_write_array writes numeric arrays only, not Python objects")
+    path = Path(path)
+    _atomic_replace(path, lambda fh: np.save(fh, arr, allow_pickle=False))
+    return path
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -1,0 +1,310 @@
+"""The jobs behind ``fimcg coarse-grain`` and ``fimcg estimate``: a user's own files in, a report out.
+
+* :func:`coarse_grain_files`: video files, image stacks or arrays (:func:`fimcg.open_recording`) ->
+  :func:`fimcg.coarse_grain` with the frozen FIM, streamed and resumable -> the learned latent, its
+  SDE, a discovered equation and its validation.
+* :func:`estimate_files`: trajectories (:func:`fimcg.io.read_trajectories`) -> drift and diffusion
+  by the FIM and by the classic estimators, a discovered equation and its validation.
+
+Both write into a folder ``out``: ``report.html`` (self-contained; as ``fimcg run`` writes, without a
+truth section), ``results.json`` and the arrays (``latents.npy`` and the saved result ``result.safetensors``,
+or ``estimates.csv``). Every file is written atomically (a temporary file renamed into place) and
+only after the whole computation succeeded, ``results.json`` last: bad input or a failure leaves
+no output. The one file written earlier is coarse-graining's training checkpoint
+(``checkpoint.safetensors``): running the same command again resumes from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import plotly
+import torch
+
+from .. import __version__
+from . import figures
+from .._validation import check_int, check_positive
+from ..io.checkpoint import atomic_write_array, atomic_write_json, atomic_write_text
+from .pipeline import equation_and_validation, report_validation
+from .report import Report
+
+__all__ = ["coarse_grain_files", "estimate_files"]
+
+
+def _out_folder(out: str | Path) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
+    return out
+
+
+def _environment() -> dict:
+    return {"fimcg": __version__, "torch": torch.__version__, "plotly": plotly.__version__,
+            "python": platform.python_version(), "threads": torch.get_num_threads()}
+
+
+def _trust_checks(rep: Report, checks: list[tuple[str, bool, str]]) -> None:
+    """A 'before you trust this' list: (what, passed, detail) rows."""
+    rep.heading("Before you trust the result")
+    rep.table([{"check": what, "result": "ok" if ok else "LOOK", "detail": detail} for what, ok, detail in checks])
+
+
+# --------------------------------------------------------------------------------------------------
+# fimcg coarse-grain
+
+
+def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | None = None, latent_dim: int = 1,
+                       steps: int = 20, init: str = "isomap", seed: int = 0, layout: str | None = None,
+                       dataset: str | None = None, grey: bool = True, crop: tuple[int, int, int, int] | None = None,
+                       downsample: int = 1, stride: int = 1, chunk_mb: float | None = None, restart: bool = False,
+                       progress: bool = True) -> dict:
+    """Coarse-grain a recording and write the report, the numbers, the latents and the saved result.
+
+    Args:
+        files: video files, image folders, TIFF, npy, zarr or ``file.h5:/dataset`` (one path each, or a
+            stack with a path axis), or arrays; see :func:`fimcg.open_recording` (with ``layout``,
+            ``dataset``, ``grey``, ``crop``, ``downsample``, ``stride``).
+        out: output folder (created when the results are written).
+        dt: time between consecutive frames of the files (before ``stride``); default: from the
+            files' frame rate, when they state one.
+        latent_dim, steps, seed: as in :func:`fimcg.coarse_grain`; init: ``"isomap"`` or ``"slow"``.
+        chunk_mb: megabytes of frames read at a time (default :data:`fimcg.io.recording.DEFAULT_CHUNK_MB`).
+        restart: ignore an existing checkpoint in ``out`` (default: resume from it).
+
+    Returns:
+        The dict written to ``out/results.json``.
+    """
+    from ..coarse_graining import InitConfig, coarse_grain
+    from ..coarse_graining.slow import NoSlowVariableWarning
+    from ..coarse_graining.trainer import CheckpointMismatch
+    from ..io.recording import DEFAULT_CHUNK_MB, open_recording
+
+    out = _out_folder(out)
+    steps = check_int(steps, name="steps", minimum=0)
+    chunk_mb = check_positive(chunk_mb if chunk_mb is not None else DEFAULT_CHUNK_MB, name="chunk_mb")
+    t_all = time.perf_counter()
+    rec = open_recording(*files, layout=layout, dataset=dataset, grey=grey, crop=crop, downsample=downsample,
+                         stride=stride)
+    if dt is None:
+        if rec.fps is None:
+            raise ValueError("give dt (--dt): the files do not all state the same frame rate "
+                             f"({', '.join(rec.names)})")
+        dt, dt_from = 1.0 / rec.fps, f"the files' frame rate ({rec.fps * stride:g} frames/s) and stride {stride}"
+    else:
+        dt, dt_from = check_positive(dt, name="dt") * stride, f"dt = {dt:g} given, stride {stride}"
+    checkpoint = out / "checkpoint.safetensors"
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoSlowVariableWarning)
+        try:
+            res = coarse_grain(rec, dt, latent_dim=latent_dim, steps=steps, seed=seed, init=InitConfig(method=init),
+                               checkpoint=checkpoint, resume=not restart, progress=progress, chunk_mb=chunk_mb)
+        except CheckpointMismatch as exc:
+            raise ValueError(f"{exc} (or run again with --restart)") from exc
+    seconds = time.perf_counter() - t0
+    notes = [str(w.message) for w in caught if issubclass(w.category, (NoSlowVariableWarning, UserWarning))]
+    cfg = res.config
+    prec = res.precision()
+    eq, val, found = equation_and_validation(res.latents.reshape(-1), res.coefficients, dt, paths=res.latents,
+                                             seed=seed)
+    recording = cfg.get("recording", {})
+    results: dict[str, Any] = {
+        "data": {"files": list(rec.names), "frames_per_file": list(rec.lengths), "frame_shape": list(rec.frame_shape),
+                 "dt": dt, "dt_from": dt_from, "paths": res.latents.shape[0], "frames_per_path": res.latents.shape[1],
+                 "segments": recording.get("segments"), "dropped_frames": recording.get("dropped_frames", 0),
+                 "processing": {"grey": grey, "crop": list(crop) if crop else None, "downsample": downsample,
+                                "stride": stride}},
+        "coarse_grain": {"latent_dim": res.latent_dim, "steps": steps, "init": init, "seconds": seconds,
+                         "frames_per_second": rec.n_frames / max(seconds, 1e-9),
+                         "init_seconds": cfg["init"].get("time_s"), "init_choice": cfg["init"].get("chosen"),
+                         "final_reconstruction": res.history[-1]["rec"] if res.history else None,
+                         "noise_std_latent": prec["noise_std"][0], "g2_inflation_rel": prec["g2_inflation_rel"][0],
+                         "pca_explained": [float(v) for v in res.encoder.pca.explained[:8]]},
+        "equation": found["equation"], "coefficients": found["coefficients"], "validation": found["validation"],
+        "warnings": notes, "outputs": ["report.html", "results.json", "latents.npy", "result.safetensors"],
+        "environment": _environment()}
+    rep = _coarse_grain_report(rec, res, results, val, found, chunk_mb=chunk_mb)
+    results["seconds_total"] = time.perf_counter() - t_all
+    # everything computed: write, results.json last (its presence marks a complete run)
+    atomic_write_array(res.latents.numpy().astype(np.float32), out / "latents.npy")
+    res.save(out / "result.safetensors")
+    rep.write(out / "report.html")
+    atomic_write_json(results, out / "results.json")
+    return results
+
+
+def _coarse_grain_report(rec: Any, res: Any, results: dict, val: Any, found: dict, *, chunk_mb: float) -> Report:
+    d, c = results["data"], results["coarse_grain"]
+    rep = Report("fimcg coarse-grain report")
+    rep.heading("Recording")
+    rep.text(f"{len(d['files'])} file(s), {sum(d['frames_per_file'])} frames of {' x '.join(map(str, d['frame_shape']))} "
+             f"pixels ({', '.join(d['files'])}); time between frames dt = {d['dt']:g} ({d['dt_from']}). "
+             f"Coarse-grained as {d['paths']} paths of {d['frames_per_path']} frames"
+             + (f" ({d['dropped_frames']} frames at the ends of longer files dropped)" if d["dropped_frames"] else "")
+             + ".")
+    first = next(rec.chunks(0, stop=60, chunk_mb=chunk_mb))
+    rep.figure(figures.frame_strip_figure(torch.from_numpy(first)[None], n_frames=8, dt=d["dt"]))
+    rep.heading("The learned variable")
+    rep.text(f"An encoder (PCA features + MLP, initialised by {c['init']}"
+             + (f", chosen candidate {c['init_choice']}" if c["init_choice"] else "")
+             + f") maps each frame to a {c['latent_dim']}-D latent z; the frozen FIM (a network that weighs classic "
+             f"and nonparametric estimates by the context) infers dz = f(z) dt + g(z) dW from the encoded paths, "
+             f"and {c['steps']} steps refine the encoder. {c['seconds']:.1f} s "
+             f"({c['frames_per_second']:.0f} frames/s).")
+    z = res.latents
+    rep.figure(figures.paths_figure(z, d["dt"], n_show=5, title="latent paths z(t)"))
+    rep.figure(figures.density_figure(z, title="distribution of z"))
+    v = z.reshape(-1)
+    grid = torch.linspace(float(torch.quantile(v, 0.02)), float(torch.quantile(v, 0.98)), 100)[:, None]
+    f, g = res.coefficients(grid)
+    eq = found["equation"]
+    rep.figure(figures.drift_diffusion_figure(grid, {"FIM on the latent": (f, g)}, title="drift and diffusion in z"))
+    if res.history:
+        rep.figure(figures.history_figure(res.history, keys=["rec", "sim"], title="training loss terms"))
+    rep.heading("Discovered equation")
+    rep.text("In the learned latent z: " + eq.replace("\n", ";  "))
+    report_validation(rep, val, found)
+    checks = [
+        ("encoder noise", c["g2_inflation_rel"] < 0.2,
+         f"latent noise inflates g^2 by about {100 * c['g2_inflation_rel']:.0f}% (from the increments' lag-1 "
+         "correlation); above ~20% the diffusion is biased up: record at a lower noise or a larger dt"),
+        ("a slow variable", not results["warnings"],
+         "; ".join(results["warnings"]) or "the coordinate predicts its own future (no warning)"),
+        ("frames per path", d["frames_per_path"] >= 200,
+         f"{d['frames_per_path']} frames per path; the slow-variable checks need paths of 10 x 20 frames"),
+        ("time step", True, f"dt = {d['dt']:g}: the SDE's time unit is the unit of dt; check it against the "
+                            "recording's frame rate and stride"),
+    ]
+    _trust_checks(rep, checks)
+    rep.heading("Run")
+    rep.text("Settings and environment: " + json.dumps({"processing": d["processing"], **results["environment"]}))
+    return rep
+
+
+# --------------------------------------------------------------------------------------------------
+# fimcg estimate
+
+
+def estimate_files(files: Sequence[str | Path], *, out: str | Path, dt: float | None = None,
+                   path_column: str | None = None, time_column: str | None = None, n_bins: int = 30,
+                   grid_points: int = 100, seed: int = 0, progress: bool = True) -> dict:
+    """Drift and diffusion of observed 1-D trajectories: the FIM and the classic estimators, a
+    discovered equation and its validation; writes ``report.html``, ``results.json`` and
+    ``estimates.csv`` (one row per grid point) into ``out``.
+
+    Args:
+        files: CSV or npy files (:func:`fimcg.io.read_trajectories`, with ``dt``, ``path_column``,
+            ``time_column``).
+        n_bins: bins of the binned Kramers-Moyal estimator. grid_points: points of the grid between
+            the 2nd and 98th percentile of the observed states.
+
+    Returns:
+        The dict written to ``out/results.json``.
+    """
+    from tqdm.auto import tqdm
+
+    from .. import estimators as est
+    from ..fim.weights import load_fim
+    from ..io.trajectories import read_trajectories
+
+    out = _out_folder(out)
+    n_bins = check_int(n_bins, name="n_bins", minimum=2)
+    grid_points = check_int(grid_points, name="grid_points", minimum=2)
+    t_all = time.perf_counter()
+    traj = read_trajectories(*files, dt=dt, path_column=path_column, time_column=time_column)
+    if traj.dim != 1:
+        raise ValueError(f"{traj.names[0]}: {traj.dim} state columns {traj.columns}; fimcg estimate reads one-dimensional "
+                         "trajectories (the shipped FIM is trained for d = 1)")
+    step = traj.regular_step()
+    stacked = traj.equal_length()
+    values = torch.from_numpy(np.concatenate(traj.paths)[:, 0])
+    grid = torch.linspace(float(torch.quantile(values, 0.02)), float(torch.quantile(values, 0.98)), grid_points)[:, None]
+    grid = grid.double()
+    pairs, tau = (torch.from_numpy(a) for a in traj.transitions())
+    fim = load_fim()
+    if stacked is not None and step is not None:
+        fim_call = lambda loc: fim.estimate(torch.from_numpy(stacked), step, loc, warn=False)  # noqa: E731
+    else:  # ragged or irregular: a list of paths with their own steps
+        fim_call = lambda loc: fim.estimate([torch.from_numpy(p) for p in traj.paths],  # noqa: E731
+                                            [torch.from_numpy(s) for s in traj.steps], loc, warn=False)
+    methods = {
+        "FIM": lambda: fim_call(grid.float()),
+        "binned KM": lambda: est.binned_km(pairs, tau, grid, n_bins=n_bins),
+        "local linear": lambda: est.local_linear(pairs, tau, grid),
+        "least squares (deg 3 / 2)": lambda: est.least_squares(pairs, tau, grid, drift_basis=3, diff2_basis=2),
+    }
+    estimates, seconds = {}, {}
+    for name in tqdm(methods, desc="estimate", disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            f, g = methods[name]()
+        estimates[name] = (f.double().reshape(-1, 1), g.double().reshape(-1, 1))
+        seconds[name] = time.perf_counter() - t0
+
+    def fim_coefficients(loc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            return fim_call(loc.float())
+
+    paths_v = torch.from_numpy(stacked).float() if stacked is not None and step is not None else None
+    eq, val, found = equation_and_validation(values, fim_coefficients, step, paths=paths_v, seed=seed, name="x")
+    allsteps = np.concatenate(traj.steps)
+    results: dict[str, Any] = {
+        "data": {"files": [str(f) for f in files], "paths": len(traj.paths), "observations": traj.n_observations,
+                 "transitions": traj.n_transitions, "column": traj.columns[0],
+                 "dt": step, "steps": {"min": float(allsteps.min()), "median": float(np.median(allsteps)),
+                                       "max": float(allsteps.max()), "regular": step is not None},
+                 "state": {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+                           "max": float(values.max())}},
+        "grid": {"n": grid_points, "lo": float(grid[0, 0]), "hi": float(grid[-1, 0]), "quantiles": [0.02, 0.98]},
+        "estimates": {name: {"drift": f[:, 0].tolist(), "diffusion": g[:, 0].tolist(), "seconds": seconds[name]}
+                      for name, (f, g) in estimates.items()},
+        "equation": found["equation"], "coefficients": found["coefficients"], "validation": found["validation"],
+        "outputs": ["report.html", "results.json", "estimates.csv"], "environment": _environment()}
+    rep = Report("fimcg estimate report")
+    rep.heading("Trajectories")
+    d = results["data"]
+    rep.text(f"{d['paths']} path(s), {d['observations']} observations of {d['column']} from {', '.join(d['files'])}; "
+             + (f"time step {step:g}." if step is not None else
+                f"irregular time steps from {d['steps']['min']:g} to {d['steps']['max']:g} (median "
+                f"{d['steps']['median']:g}); every estimator weighs each increment by its own step."))
+    if stacked is not None and step is not None:
+        rep.figure(figures.paths_figure(stacked, step, n_show=5, title="observed paths"))
+        rep.figure(figures.density_figure(stacked, title="distribution of the observed states"))
+    rep.heading("Drift and diffusion")
+    rep.text("The FIM (a pretrained network that weighs classic and nonparametric estimates by the context) "
+             "against the classic estimators, on the grid between the 2nd and 98th percentile of the states.")
+    rep.figure(figures.drift_diffusion_figure(grid, estimates, title="estimated drift and diffusion"))
+    rep.table([{"estimator": k, "seconds": v} for k, v in seconds.items()])
+    rep.heading("Discovered equation")
+    rep.text("From the FIM's estimate: " + found["equation"].replace("\n", ";  "))
+    report_validation(rep, val, found, name="x")
+    _trust_checks(rep, [
+        ("amount of data", traj.n_transitions >= 1000,
+         f"{traj.n_transitions} transitions; below ~1000 every estimate is rough"),
+        ("estimators agree", _agree(estimates), "the FIM's drift within 30% (RMS) of local linear's"),
+        ("time step", True, "the SDE's time unit is the unit of the time column or dt"),
+    ])
+    results["seconds_total"] = time.perf_counter() - t_all
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow([traj.columns[0]] + [f"{name} {q}" for name in estimates for q in ("drift", "diffusion")])
+    for i in range(grid_points):
+        writer.writerow([f"{float(grid[i, 0]):.8g}"] + [f"{float(v[i, 0]):.8g}" for f, g in estimates.values()
+                                                      for v in (f, g)])
+    atomic_write_text(table.getvalue(), out / "estimates.csv")
+    rep.write(out / "report.html")
+    atomic_write_json(results, out / "results.json")
+    return results
+
+
+def _agree(estimates: dict) -> bool:
+    f_fim, f_ll = estimates["FIM"][0], estimates["local linear"][0]
+    return bool(((f_fim - f_ll) ** 2).mean().sqrt() <= 0.3 * (f_ll ** 2).mean().sqrt())
