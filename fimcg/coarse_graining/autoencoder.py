@@ -81,19 +81,25 @@ class FramePCA(nn.Module):
     @torch.no_grad()
     def fit_rows(self, rows: torch.Tensor) -> "FramePCA":
         """Fit on the flattened frames ``rows`` (m, D) themselves (e.g. the :meth:`sample` of a recording)."""
-        sub = rows.double()
-        mean = sub.mean(dim=0)
-        centred = sub - mean
+        # in place where possible: for 64x64 frames each (m, D) or (D, D) double copy is ~130 MB
+        centred = rows.double()
+        n_rows = centred.shape[0]
+        mean = centred.mean(dim=0)
+        centred -= mean
+        total = float((centred ** 2).sum())
         k = self.n_components
         if centred.shape[1] <= 4096:  # eigen-decomposition of the pixel covariance (D x D)
-            evals, evecs = torch.linalg.eigh(centred.T @ centred)
+            cov = centred.T @ centred
+            del centred
+            evals, evecs = torch.linalg.eigh(cov)
+            del cov
             order = torch.argsort(evals, descending=True)[:k]
             s = evals[order].clamp_min(0).sqrt()
             vh = evecs[:, order].T
+            del evecs
         else:  # wide frames: randomised SVD
             _, s, v = torch.svd_lowrank(centred, q=min(k + 10, min(centred.shape)), niter=4)
             vh = v.T
-        total = float((centred ** 2).sum())
         comps = vh[:k].T
         var = s[:k] ** 2
         if comps.shape[1] < k:  # fewer samples/pixels than components: pad with zeros
@@ -102,7 +108,7 @@ class FramePCA(nn.Module):
             var = torch.cat([var, torch.zeros(k - var.shape[0], dtype=var.dtype, device=var.device)])
         self.mean.copy_(mean.to(self.mean.dtype))
         self.components.copy_(comps.to(self.components.dtype))
-        self.scale.copy_(torch.sqrt(var[0] / max(sub.shape[0] - 1, 1)).clamp_min(1e-12).to(self.scale.dtype))
+        self.scale.copy_(torch.sqrt(var[0] / max(n_rows - 1, 1)).clamp_min(1e-12).to(self.scale.dtype))
         self.explained.copy_((var / max(total, 1e-300)).to(self.explained.dtype))
         return self
 
