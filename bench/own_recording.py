@@ -11,9 +11,11 @@
 2. **stream**: float32 stacks (n_paths, 1001, 64, 64) of ``--sizes-gb`` gigabytes, the same system
    rendered at 64x64, written to ``.npy`` files in ``--workdir`` (deleted afterwards), each run through
    ``fimcg coarse-grain STACK.npy --layout PTHW --dt 0.01`` in a child process. The table gives the
-   child's peak resident memory (``ru_maxrss`` from ``wait4``: everything the process touched,
-   torch and the FIM included; target < 1.5 GB at 3 GB of frames), the wall time, the throughput in
-   frames/s and the latents' R² (the streamed run must still find the variable).
+   child's peak resident memory (its own ``VmHWM``: everything the process touched, torch and the
+   FIM included; target < 1.5 GB at 3 GB of frames), the wall time, the throughput in frames/s and
+   the latents' R² (the streamed run must still find the variable). Time is a fixed part (the PCA's
+   eigen-decomposition of the 4096 x 4096 pixel covariance, Isomap on a subsample, the FIM's
+   contexts) plus a part linear in the frames; the last line fits the two.
 
 Seeds start at 100 (never used while building). Children run with ``--threads`` torch threads.
 """
@@ -49,19 +51,33 @@ def hidden_paths(n_paths: int, seed: int) -> torch.Tensor:
     return fimcg.simulate(sde, x0, dt=0.002, n_steps=5 * (FRAMES - 1), seed=seed + 1)[:, ::5]
 
 
+_CHILD = """
+import sys, torch
+torch.set_num_threads({threads})
+from fimcg.app.cli import main
+code = main(sys.argv[1:])
+with open("/proc/self/status") as fh:  # VmHWM: the peak resident memory of this process's own address space
+    hwm = [line.split()[1] for line in fh if line.startswith("VmHWM:")][0]
+print("VmHWM_kB", hwm, file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def peak_rss_child(args: list[str], threads: int) -> tuple[float, float]:
-    """(seconds, peak resident memory in GB) of ``fimcg args`` run as a child process."""
+    """(seconds, peak resident memory in GB) of ``fimcg args`` run as a child process.
+
+    The peak is the child's ``VmHWM`` (Linux), read by the child itself at its end: unlike the
+    ``ru_maxrss`` that ``wait4`` reports, it does not include the parent's resident memory at the
+    fork (here, the stack the parent just wrote)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    cmd = [sys.executable, "-c", f"import torch, sys; torch.set_num_threads({threads}); "
-                                 "from fimcg.app.cli import main; sys.exit(main(sys.argv[1:]))", *args]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", _CHILD.format(threads=threads), *args], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"fimcg {' '.join(args)} failed:\n{err[-2000:]}")
-    return seconds, usage.ru_maxrss / 2 ** 20  # kilobytes -> GB
+    if proc.returncode != 0:
+        raise RuntimeError(f"fimcg {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    hwm = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("VmHWM_kB")][-1]
+    return seconds, int(hwm) / 2 ** 20  # kB -> GB
 
 
 def score(out: Path, x: torch.Tensor) -> dict:
@@ -142,10 +158,15 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     streams = [r for r in rows if "gigabytes" in r]
     if len(streams) >= 2:
-        a, b = streams[0], streams[-1]
-        print(f"\ntime ratio {b['seconds'] / a['seconds']:.2f} for a frame ratio {b['frames'] / a['frames']:.2f} "
-              f"(linear: equal); seconds per 1,000 frames: "
-              + ", ".join(f"{1000 * r['seconds'] / r['frames']:.3f}" for r in streams))
+        n = np.array([r["frames"] for r in streams], float)
+        t = np.array([r["seconds"] for r in streams])
+        slope, fixed = np.polyfit(n, t, 1)
+        worst = float(np.max(np.abs(fixed + slope * n - t) / t))
+        print(f"\ntime = {fixed:.1f} s + {1000 * slope:.3f} s per 1,000 frames (largest deviation of a run from "
+              f"the line {100 * worst:.0f}%); frames ratio {n[-1] / n[0]:.1f}, time ratio {t[-1] / t[0]:.2f}")
+        for r in rows:
+            r["linear_fit"] = {"fixed_seconds": fixed, "seconds_per_frame": slope, "worst_relative": worst} \
+                if r in streams else None
     cli.write_json({"rows": rows, "threads": args.threads, "torch": torch.__version__}, args.json)
 
 

@@ -368,7 +368,7 @@ for name, z in coords.items():
 # %% [markdown]
 # ## Where next
 #
-# Back to the start: the quick-start notebook runs the whole pipeline in a handful of calls; pass
-# `init=InitConfig(method="slow")` there when the frames hold more than the variable you want, and
-# `bench/slow_variable.py` compares the method with TICA, VAMPnets and joint training on eight
+# Chapter 9 takes your own recordings (video files, image stacks, trajectories) through the same
+# pipeline; pass `init=InitConfig(method="slow")` (`--init slow` on the command line) when the
+# frames hold more than the variable you want. `bench/slow_variable.py` compares the method with TICA, VAMPnets and joint training on eight
 # scenes of `fimcg.video.SCENES`, with an ablation of its parts.

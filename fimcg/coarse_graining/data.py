@@ -156,16 +156,30 @@ class StreamedFrames(FrameData):
                              "dynamics to coarse-grain")
 
 
+def _lazy_array(obj: Any) -> bool:
+    """An array whose values are not (all) in memory: dask (has ``compute``), zarr, h5py, a memory map."""
+    if isinstance(obj, np.memmap):
+        return True
+    module = type(obj).__module__.split(".")[0]
+    return hasattr(obj, "shape") and (module in ("dask", "zarr", "h5py") or
+                                      (hasattr(obj, "compute") and hasattr(obj, "chunks")))
+
+
 def prepare_frames(frames: Any, *, name: str = "frames") -> FrameData:
     """Validate video: a :class:`~fimcg.io.Recording` (streamed, :class:`StreamedFrames`) or an
     array/tensor (n_paths, T, H, W) or (n_paths, T, C, H, W) of any image size, held in memory
     (float32 unless float64, :class:`TensorFrames`).
 
+    Arrays that live outside memory (a dask array, a zarr or h5py dataset, a numpy memory map) are
+    streamed too, read as (n_paths, T, H, W) or (n_paths, T, C, H, W).
+
     Raises ``ValueError`` for a wrong rank, too few frames, NaN/inf, or frames that do not change
     (for a recording, NaN/inf and constant frames are found as the frames are read).
     """
-    from ..io.recording import Recording
+    from ..io.recording import Recording, open_recording
 
+    if _lazy_array(frames) and getattr(frames, "ndim", len(getattr(frames, "shape", ()))) in (4, 5):
+        frames = open_recording(frames, layout="PTHW" if len(frames.shape) == 4 else "PTCHW")
     if isinstance(frames, Recording):
         return StreamedFrames(frames, name=name)
     t = as_tensor(frames, name=name)

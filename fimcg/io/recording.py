@@ -37,6 +37,7 @@ unreadable file, a truncated video, a missing dataset, mixed frame sizes, an emp
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,8 +231,21 @@ class _NpySource(_ArraySource):
         if os.path.getsize(path) < need:
             raise RecordingError(f"{path}: truncated: the header promises {need} bytes, the file has "
                                  f"{os.path.getsize(path)}")
-        self.path, self.np_shape, self.np_dtype = path, tuple(shape), dtype
-        super().__init__(None, str(path), layout, shape=self.np_shape, getter=self._map)
+        self._attach(path, self.offset, tuple(shape), dtype, layout, str(path))
+
+    def _attach(self, path: Path, offset: int, shape: tuple[int, ...], dtype: np.dtype, layout: str | None,
+                name: str) -> None:
+        self.path, self.offset, self.np_shape, self.np_dtype = path, offset, shape, dtype
+        super().__init__(None, name, layout, shape=shape, getter=self._map)
+
+    @classmethod
+    def of_memmap(cls, mm: np.memmap, layout: str | None) -> "_NpySource":
+        """Read the file behind a C-ordered numpy memory map the same way (not through the map itself,
+        whose pages would stay resident once touched)."""
+        src = cls.__new__(cls)
+        src._attach(Path(mm.filename), int(mm.offset), tuple(mm.shape), mm.dtype, layout,
+                    f"memory map of {mm.filename}")
+        return src
 
     def _map(self, index: tuple) -> np.ndarray:
         """Map only the rows of the first axis that ``index`` touches, copy the slice out, unmap."""
@@ -380,6 +394,9 @@ def _open_source(spec: Any, *, layout: str | None, dataset: str | None) -> _Sour
             raise RecordingError(f"{name}: not a file name or an array (it has no shape)")
         import torch
 
+        if isinstance(spec, np.memmap) and spec.filename and spec.flags.c_contiguous and spec.base is not None \
+                and isinstance(spec.base, mmap.mmap):
+            return _NpySource.of_memmap(spec, layout)
         if isinstance(spec, torch.Tensor):
             spec = spec.detach().cpu().numpy()
         return _ArraySource(spec, name, layout)
@@ -403,7 +420,7 @@ def _open_source(spec: Any, *, layout: str | None, dataset: str | None) -> _Sour
         if not hasattr(node, "shape"):
             raise RecordingError(f"{path}: {inner or '/'} is a zarr group, not an array; name the array as "
                                  f"{path}:/NAME (it holds {sorted(node.array_keys())})")
-        return _ArraySource(node, f"{path}:{inner or '/'}", layout)
+        return _ArraySource(node, f"{path}:{inner}" if inner else str(path), layout)
     if path.is_dir():
         return _FolderSource(path)
     if suffix in HDF5_SUFFIXES:
