@@ -52,7 +52,7 @@ import fimcg
 from fimcg.analysis.alignment import compare_to_truth, latent_r2
 from fimcg.app import figures
 from fimcg.app.cli import main as fimcg_cli
-from fimcg.widgets import pick
+from fimcg.widgets import pick, recording_explorer, recording_preview, recording_slider_figure, show
 
 torch.set_num_threads(1)
 work = Path(tempfile.mkdtemp(prefix="fimcg-ch9-"))  # stands for your own folder of recordings
@@ -61,8 +61,8 @@ work = Path(tempfile.mkdtemp(prefix="fimcg-ch9-"))  # stands for your own folder
 # ## A recording to start from
 #
 # We make the recording ourselves, so that we can check the answer: four videos of the reference
-# particle (chapter 2), each 10 time units at 100 frames per second, written as ordinary H.264 mp4
-# files (8-bit, lossy), as a camera would. To make it realistic the camera also burns a **frame
+# particle (chapter 2), each 10 time units (4 in fast mode) at 100 frames per second, written as
+# ordinary H.264 mp4 files (8-bit, lossy), as a camera would. To make it realistic the camera also burns a **frame
 # counter** into the top-left corner: a small patch whose brightness steps with every frame. From
 # here on we use only the files, as you would with yours; the hidden positions `x` are kept aside
 # for checking.
@@ -86,8 +86,8 @@ print([f"{p.name}: {p.stat().st_size / 1024:.0f} kB" for p in files])
 # %% [markdown]
 # ## Open it
 #
-# `open_recording` reads the files' headers and counts their frames; it reads pixels only when
-# asked, a chunk at a time. Each file is one path. The frame rate comes from the container, so the
+# `open_recording` reads the files' headers and counts their frames (decoding each video once);
+# after that it reads pixels only when asked, a chunk at a time. Each file is one path. The frame rate comes from the container, so the
 # time step is known; integer pixels are scaled to [0, 1] and colour is turned to grey.
 
 # %%
@@ -134,7 +134,19 @@ figures.frame_strip_figure(first_direction.abs()[None, None], n_frames=1,
 # ## Crop: keep the pixels where the system is
 #
 # `crop=(top, bottom, left, right)` keeps rows `top:bottom` and columns `left:right` of every
-# frame. Cropping the counter away leaves the particle alone in the frames.
+# frame. In JupyterLab, the explorer below shows the frames as fimcg will read them and where they
+# vary most, for any crop, downsampling and stride; move the rows' lower bound past the counter and
+# watch the first principal direction move to the particle's line.
+
+# %%
+show(recording_explorer, files, dt=dt)
+
+# %%
+previews = [recording_preview(files, crop=c, n_preview=pick(400, 200)) for c in (None, (6, 32, 0, 32))]
+recording_slider_figure(previews, ["whole frames", "rows 6:32"], slider_title="crop: ", dt=dt)
+
+# %% [markdown]
+# Cropping the counter away leaves the particle alone in the frames.
 
 # %%
 cropped = fimcg.open_recording(*files, crop=(6, 32, 0, 32))
@@ -184,7 +196,8 @@ for row in rows:
 # change over one step. With a long stride `coarse_grain` may also warn that the latent is not
 # slow: its judge lags are counted in *frames* (1, 5 and 20), and 20 frames are now 0.8 time units,
 # as long as the particle's own memory (chapter 8). Pass shorter lags,
-# `init=InitConfig(judge_lags=(1, 2, 5))`, when your frames are far apart.
+# `init=InitConfig(judge_lags=(1, 2, 5))` (`--judge-lags 1 2 5` on the command line), when your
+# frames are far apart.
 
 # %% [markdown]
 # ## On the command line
@@ -215,7 +228,7 @@ assert code == 0 and (out_dir / "report.html").is_file()
 #    images (`result.encoder.pca.components`): they show what owns the pixels (the counter above).
 #    The latent's paths should look like the system, not like a sawtooth, a drift or flicker.
 # 2. **No warning that nothing is slow** (chapter 8): if the latent predicts nothing of its own
-#    future, crop, try `--init slow`, or, when the frames are far apart, shorter judge lags.
+#    future, crop, try `--init slow`, or, when the frames are far apart, shorter `--judge-lags`.
 # 3. **Encoder noise**: `g2_inflation_rel` above about 0.2 means the diffusion is biased up;
 #    downsample, or a longer stride.
 # 4. **The time step**: the frame rate in the file is sometimes wrong (a screen capture, a
@@ -291,7 +304,7 @@ print("dt 0.01:", results["equation"])
 
 # %% [markdown]
 # **Exercise 3.** Save the cropped frames as one `.npy` stack (paths, frames, height, width) with
-# `np.save`, and coarse-grain it with `chunk_mb=0.1` (about 25 frames at a time). Is the result the
+# `np.save`, and coarse-grain it with `chunk_mb=0.1` (about 30 frames at a time). Is the result the
 # same as from the mp4 files? As from the frames in memory?
 #
 # :::{dropdown} Solution

@@ -156,8 +156,10 @@ def test_streamed_frames_with_nan_or_no_motion_are_refused():
     bad = np.random.default_rng(0).random((2, 60, 4, 4)).astype(np.float32)
     bad[1, 33, 2, 2] = np.nan
     data = prepare_frames(open_recording(bad))
-    with pytest.raises(ValueError, match=r"NaN or infinite pixels \(first in frame 33"):
+    with pytest.raises(ValueError, match=r"NaN or infinite pixels \(in frame 33 "):
         list(data.blocks(chunk_mb=0.001))
+    with pytest.raises(ValueError, match=r"NaN or infinite pixels \(in frame 33 "):  # a random subset, frame 33 in it
+        data.rows([60 + 5, 60 + 33, 60 + 40])
     still = prepare_frames(open_recording(np.ones((2, 60, 4, 4), np.float32)))
     with pytest.raises(ValueError, match="constant"):
         list(still.blocks(chunk_mb=0.001))
@@ -191,3 +193,56 @@ def test_dask_and_memory_mapped_arrays_are_streamed(tmp_path):
         assert isinstance(data, StreamedFrames) and (data.n_paths, data.length) == (3, 50)
         np.testing.assert_allclose(torch.cat(list(data.blocks(chunk_mb=0.01))).numpy(), frames.reshape(150, 36))
     assert not isinstance(prepare_frames(frames), StreamedFrames)  # in memory stays in memory
+
+
+class _CountingArray:
+    """An array-like that records how many frames each read covers."""
+
+    def __init__(self, arr):
+        self.arr, self.shape, self.dtype, self.reads = arr, arr.shape, arr.dtype, []
+
+    def __getitem__(self, index):
+        t = index[0]
+        self.reads.append(len(range(*t.indices(self.shape[0]))) if isinstance(t, slice) else 1)
+        return self.arr[index]
+
+
+def test_random_access_reads_are_bounded_whatever_the_path_length(monkeypatch):
+    frames = np.random.default_rng(0).random((3000, 8, 8)).astype(np.float32)
+    src = _CountingArray(frames)
+    rec = open_recording(src)
+    monkeypatch.setattr(type(rec.sources[0]), "TAKE_BYTES", 100 * 8 * 8 * 4)  # 100 frames a read at most
+    idx = np.sort(np.random.default_rng(1).choice(3000, size=800, replace=False))
+    src.reads.clear()
+    np.testing.assert_array_equal(rec.take(0, idx), frames[idx])
+    assert max(src.reads) <= 100 and sum(src.reads) <= 4 * 800
+
+
+def test_image_folders_of_mixed_sizes_name_the_odd_image(tmp_path):
+    for i in range(4):
+        iio.imwrite(tmp_path / f"f{i}.png", np.zeros((8, 8) if i != 2 else (8, 9), np.uint8))
+    with pytest.raises(RecordingError, match=r"f2.png: an image of shape \(8, 9, 1\)"):
+        open_recording(tmp_path).to_numpy()
+
+
+def test_a_file_name_with_a_colon_is_a_file_not_a_dataset(tmp_path):
+    path = _npy(tmp_path / "run 12:30.npy", np.random.default_rng(0).random((20, 4, 4)).astype(np.float32))
+    assert open_recording(str(path)).lengths == [20]
+
+
+def test_integer_frames_mean_the_same_in_memory_and_streamed(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 256, size=(2, 60, 6, 6), dtype=np.uint8)
+    np.save(tmp_path / "u8.npy", frames)
+    in_memory, streamed = prepare_frames(frames), prepare_frames(np.load(tmp_path / "u8.npy", mmap_mode="r"))
+    assert not isinstance(in_memory, StreamedFrames) and isinstance(streamed, StreamedFrames)
+    assert in_memory.fingerprint(0.1) == streamed.fingerprint(0.1)
+    np.testing.assert_allclose(in_memory.rows([7, 100]).numpy(), frames.reshape(120, 36)[[7, 100]] / 255, atol=1e-7)
+
+
+def test_hdf5_files_are_closed_and_groups_refused(files):
+    with pytest.raises(RecordingError, match="a group, not a dataset"):
+        open_recording(f"{files['h5']}:/group")
+    with open_recording(f"{files['h5']}:/group/frames") as rec:
+        handle = rec.sources[0].handle
+        assert handle
+    assert not handle  # h5py: a closed file is falsy

@@ -167,6 +167,9 @@ def add_coarse_grain_parser(sub: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--steps", type=int, default=20, help="refinement steps after the initialisation")
     p.add_argument("--init", choices=("isomap", "slow"), default="isomap",
                    help="isomap: the frames' geometry; slow: the candidate the FIM predicts best (chapter 8)")
+    p.add_argument("--judge-lags", type=int, nargs="+", default=None, metavar="LAG",
+                   help="lags (frames, after stride) at which the latent's SDE must predict its future "
+                        "(default 1 5 20; shorter when the frames are far apart)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--layout", default=None, help="axes of arrays: THW, PTHW, THWC, PTCHW, ... (default by rank)")
     p.add_argument("--dataset", default=None, help="dataset inside HDF5/zarr files (or write file.h5:/dataset)")
@@ -186,7 +189,8 @@ def cmd_coarse_grain(args: argparse.Namespace) -> int:
     from .own_data import coarse_grain_files
 
     r = coarse_grain_files(args.files, out=args.out, dt=args.dt, latent_dim=args.latent_dim, steps=args.steps,
-                           init=args.init, seed=args.seed, layout=args.layout, dataset=args.dataset,
+                           init=args.init, judge_lags=args.judge_lags, seed=args.seed, layout=args.layout,
+                           dataset=args.dataset,
                            grey=not args.channels, crop=tuple(args.crop) if args.crop else None,
                            downsample=args.downsample, stride=args.stride, chunk_mb=args.chunk_mb,
                            restart=args.restart, progress=not args.no_progress)

@@ -23,16 +23,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-import plotly
-import plotly.offline
 import torch
 from tqdm.auto import tqdm
-from .. import __version__
 from .. import estimators as est
 from . import figures
 from ..analysis import metrics
@@ -42,7 +38,7 @@ from .._validation import check_int, check_positive
 from ..io.checkpoint import atomic_write_json
 from ..sde.simulate import simulate
 from ..video import EMBEDDINGS, frame_centroids, pixel_to_latent, render_video
-from .report import Report
+from .report import Report, environment, output_folder
 
 
 @dataclass
@@ -260,15 +256,12 @@ def run_main(config: RunConfig | None = None, *, out: str | Path = "fimcg-report
         The results dict that was written to ``results.json``.
     """
     config = (config or RunConfig()).validate()
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
+    out = output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     ctx = RunContext(config=config, out=out, report=Report("fimcg run report"), progress=progress)
     ctx.results["config"] = asdict(config)
-    ctx.results["environment"] = {"fimcg": __version__, "torch": torch.__version__, "plotly": plotly.__version__,
-                                  "python": platform.python_version(), "threads": torch.get_num_threads()}
+    ctx.results["environment"] = environment()
     stage_list = STAGES if stages is None else stages
     t_all = time.perf_counter()
     bar = tqdm(stage_list, desc="fimcg run", unit="stage", disable=not progress)

@@ -8,9 +8,9 @@
 
 Both write into a folder ``out``: ``report.html`` (self-contained; as ``fimcg run`` writes, without a
 truth section), ``results.json`` and the arrays (``latents.npy`` and the saved result ``result.safetensors``,
-or ``estimates.csv``). Every file is written atomically (a temporary file renamed into place) and
-only after the whole computation succeeded, ``results.json`` last: bad input or a failure leaves
-no output. The one file written earlier is coarse-graining's training checkpoint
+or ``estimates.csv``). The outputs are written only after the whole computation succeeded, all or
+nothing (:func:`publish`: into a staging folder, then renamed into place, ``results.json`` last): bad
+input or a failure leaves no output. The one file written earlier is coarse-graining's training checkpoint
 (``checkpoint.safetensors``): running the same command again resumes from it.
 """
 
@@ -19,36 +19,43 @@ from __future__ import annotations
 import csv
 import io
 import json
-import platform
+import os
+import shutil
+import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
-import plotly
 import torch
 
-from .. import __version__
 from . import figures
 from .._validation import check_int, check_positive
+from ..analysis.metrics import occupied_grid
 from ..io.checkpoint import atomic_write_array, atomic_write_json, atomic_write_text
 from .pipeline import equation_and_validation, report_validation
-from .report import Report
+from .report import Report, environment, output_folder
 
 __all__ = ["coarse_grain_files", "estimate_files"]
 
 
-def _out_folder(out: str | Path) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
-    return out
-
-
-def _environment() -> dict:
-    return {"fimcg": __version__, "torch": torch.__version__, "plotly": plotly.__version__,
-            "python": platform.python_version(), "threads": torch.get_num_threads()}
+def publish(out: Path, writers: dict[str, Callable[[Path], Any]]) -> None:
+    """Write a job's outputs all or nothing: each ``writers[name](path)`` writes into a staging folder
+    inside ``out``; only when every one succeeded are they renamed into ``out``, in the given order
+    (``results.json`` last: its presence marks a complete run); an old ``results.json`` is removed
+    first, so new files never stand beside old results. On failure the staging folder is removed and
+    ``out`` keeps what it had."""
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fimcg-partial-", dir=out))
+    try:
+        for name, write in writers.items():
+            write(staging / name)
+        (out / "results.json").unlink(missing_ok=True)
+        for name in writers:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _trust_checks(rep: Report, checks: list[tuple[str, bool, str]]) -> None:
@@ -62,7 +69,8 @@ def _trust_checks(rep: Report, checks: list[tuple[str, bool, str]]) -> None:
 
 
 def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | None = None, latent_dim: int = 1,
-                       steps: int = 20, init: str = "isomap", seed: int = 0, layout: str | None = None,
+                       steps: int = 20, init: str = "isomap", judge_lags: Sequence[int] | None = None, seed: int = 0,
+                       layout: str | None = None,
                        dataset: str | None = None, grey: bool = True, crop: tuple[int, int, int, int] | None = None,
                        downsample: int = 1, stride: int = 1, chunk_mb: float | None = None, restart: bool = False,
                        progress: bool = True) -> dict:
@@ -75,42 +83,57 @@ def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | Non
         out: output folder (created when the results are written).
         dt: time between consecutive frames of the files (before ``stride``); default: from the
             files' frame rate, when they state one.
-        latent_dim, steps, seed: as in :func:`fimcg.coarse_grain`; init: ``"isomap"`` or ``"slow"``.
+        latent_dim, steps, seed: as in :func:`fimcg.coarse_grain`; init: ``"isomap"`` or ``"slow"``;
+            judge_lags: ``InitConfig.judge_lags`` (frames after stride; default (1, 5, 20)).
         chunk_mb: megabytes of frames read at a time (default :data:`fimcg.io.recording.DEFAULT_CHUNK_MB`).
         restart: ignore an existing checkpoint in ``out`` (default: resume from it).
 
     Returns:
         The dict written to ``out/results.json``.
     """
-    from ..coarse_graining import InitConfig, coarse_grain
-    from ..coarse_graining.slow import NoSlowVariableWarning
-    from ..coarse_graining.trainer import CheckpointMismatch
     from ..io.recording import DEFAULT_CHUNK_MB, open_recording
 
-    out = _out_folder(out)
+    out = output_folder(out)
     steps = check_int(steps, name="steps", minimum=0)
     chunk_mb = check_positive(chunk_mb if chunk_mb is not None else DEFAULT_CHUNK_MB, name="chunk_mb")
     t_all = time.perf_counter()
-    rec = open_recording(*files, layout=layout, dataset=dataset, grey=grey, crop=crop, downsample=downsample,
-                         stride=stride)
-    if dt is None:
-        if rec.fps is None:
-            raise ValueError("give dt (--dt): the files do not all state the same frame rate "
-                             f"({', '.join(rec.names)})")
-        dt, dt_from = 1.0 / rec.fps, f"the files' frame rate ({rec.fps * stride:g} frames/s) and stride {stride}"
-    else:
-        dt, dt_from = check_positive(dt, name="dt") * stride, f"dt = {dt:g} given, stride {stride}"
+    with open_recording(*files, layout=layout, dataset=dataset, grey=grey, crop=crop, downsample=downsample,
+                        stride=stride) as rec:
+        if dt is None:
+            if rec.fps is None:
+                raise ValueError("give dt (--dt): the files do not all state the same frame rate "
+                                 f"({', '.join(rec.names)})")
+            dt, dt_from = 1.0 / rec.fps, f"the files' frame rate ({rec.fps * stride:g} frames/s) and stride {stride}"
+        else:
+            dt, dt_from = check_positive(dt, name="dt") * stride, f"dt = {dt:g} given, stride {stride}"
+        return _coarse_grain_recording(rec, out=out, dt=dt, dt_from=dt_from, latent_dim=latent_dim, steps=steps,
+                                       init=init, judge_lags=judge_lags, seed=seed, crop=crop, grey=grey,
+                                       downsample=downsample, stride=stride, chunk_mb=chunk_mb, restart=restart,
+                                       progress=progress, t_all=t_all)
+
+
+def _coarse_grain_recording(rec: Any, *, out: Path, dt: float, dt_from: str, latent_dim: int, steps: int, init: str,
+                            judge_lags: tuple[int, ...] | None, seed: int, crop: Any, grey: bool, downsample: int,
+                            stride: int, chunk_mb: float, restart: bool, progress: bool, t_all: float) -> dict:
+    from ..coarse_graining import InitConfig, coarse_grain
+    from ..coarse_graining.slow import NoSlowVariableWarning
+    from ..coarse_graining.trainer import CheckpointMismatch
+
     checkpoint = out / "checkpoint.safetensors"
+    init_config = InitConfig(method=init, **({"judge_lags": tuple(judge_lags)} if judge_lags else {}))
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", NoSlowVariableWarning)
         try:
-            res = coarse_grain(rec, dt, latent_dim=latent_dim, steps=steps, seed=seed, init=InitConfig(method=init),
+            res = coarse_grain(rec, dt, latent_dim=latent_dim, steps=steps, seed=seed, init=init_config,
                                checkpoint=checkpoint, resume=not restart, progress=progress, chunk_mb=chunk_mb)
         except CheckpointMismatch as exc:
             raise ValueError(f"{exc} (or run again with --restart)") from exc
     seconds = time.perf_counter() - t0
-    notes = [str(w.message) for w in caught if issubclass(w.category, (NoSlowVariableWarning, UserWarning))]
+    notes = [str(w.message) for w in caught if issubclass(w.category, NoSlowVariableWarning)]
+    for w in caught:  # everything else is the caller's to see
+        if not issubclass(w.category, NoSlowVariableWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     cfg = res.config
     prec = res.precision()
     eq, val, found = equation_and_validation(res.latents.reshape(-1), res.coefficients, dt, paths=res.latents,
@@ -130,14 +153,12 @@ def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | Non
                          "pca_explained": [float(v) for v in res.encoder.pca.explained[:8]]},
         "equation": found["equation"], "coefficients": found["coefficients"], "validation": found["validation"],
         "warnings": notes, "outputs": ["report.html", "results.json", "latents.npy", "result.safetensors"],
-        "environment": _environment()}
+        "environment": environment()}
     rep = _coarse_grain_report(rec, res, results, val, found, chunk_mb=chunk_mb)
     results["seconds_total"] = time.perf_counter() - t_all
-    # everything computed: write, results.json last (its presence marks a complete run)
-    atomic_write_array(res.latents.numpy().astype(np.float32), out / "latents.npy")
-    res.save(out / "result.safetensors")
-    rep.write(out / "report.html")
-    atomic_write_json(results, out / "results.json")
+    publish(out, {"latents.npy": lambda path: atomic_write_array(res.latents.numpy().astype(np.float32), path),
+                  "result.safetensors": res.save, "report.html": rep.write,
+                  "results.json": lambda path: atomic_write_json(results, path)})
     return results
 
 
@@ -162,8 +183,7 @@ def _coarse_grain_report(rec: Any, res: Any, results: dict, val: Any, found: dic
     z = res.latents
     rep.figure(figures.paths_figure(z, d["dt"], n_show=5, title="latent paths z(t)"))
     rep.figure(figures.density_figure(z, title="distribution of z"))
-    v = z.reshape(-1)
-    grid = torch.linspace(float(torch.quantile(v, 0.02)), float(torch.quantile(v, 0.98)), 100)[:, None]
+    grid = occupied_grid(z, n=100)
     f, g = res.coefficients(grid)
     eq = found["equation"]
     rep.figure(figures.drift_diffusion_figure(grid, {"FIM on the latent": (f, g)}, title="drift and diffusion in z"))
@@ -215,7 +235,7 @@ def estimate_files(files: Sequence[str | Path], *, out: str | Path, dt: float | 
     from ..fim.weights import load_fim
     from ..io.trajectories import read_trajectories
 
-    out = _out_folder(out)
+    out = output_folder(out)
     n_bins = check_int(n_bins, name="n_bins", minimum=2)
     grid_points = check_int(grid_points, name="grid_points", minimum=2)
     t_all = time.perf_counter()
@@ -226,8 +246,7 @@ def estimate_files(files: Sequence[str | Path], *, out: str | Path, dt: float | 
     step = traj.regular_step()
     stacked = traj.equal_length()
     values = torch.from_numpy(np.concatenate(traj.paths)[:, 0])
-    grid = torch.linspace(float(torch.quantile(values, 0.02)), float(torch.quantile(values, 0.98)), grid_points)[:, None]
-    grid = grid.double()
+    grid = occupied_grid(values, n=grid_points)  # (grid_points, 1) float64
     pairs, tau = (torch.from_numpy(a) for a in traj.transitions())
     fim = load_fim()
     if stacked is not None and step is not None:
@@ -267,7 +286,7 @@ def estimate_files(files: Sequence[str | Path], *, out: str | Path, dt: float | 
         "estimates": {name: {"drift": f[:, 0].tolist(), "diffusion": g[:, 0].tolist(), "seconds": seconds[name]}
                       for name, (f, g) in estimates.items()},
         "equation": found["equation"], "coefficients": found["coefficients"], "validation": found["validation"],
-        "outputs": ["report.html", "results.json", "estimates.csv"], "environment": _environment()}
+        "outputs": ["report.html", "results.json", "estimates.csv"], "environment": environment()}
     rep = Report("fimcg estimate report")
     rep.heading("Trajectories")
     d = results["data"]
@@ -299,9 +318,8 @@ def estimate_files(files: Sequence[str | Path], *, out: str | Path, dt: float | 
     for i in range(grid_points):
         writer.writerow([f"{float(grid[i, 0]):.8g}"] + [f"{float(v[i, 0]):.8g}" for f, g in estimates.values()
                                                       for v in (f, g)])
-    atomic_write_text(table.getvalue(), out / "estimates.csv")
-    rep.write(out / "report.html")
-    atomic_write_json(results, out / "results.json")
+    publish(out, {"estimates.csv": lambda path: atomic_write_text(table.getvalue(), path), "report.html": rep.write,
+                  "results.json": lambda path: atomic_write_json(results, path)})
     return results
 
 

@@ -32,8 +32,10 @@ def equation_and_validation(values: torch.Tensor, coefficients: Callable, dt: fl
     from ..analysis.discovery import discover_from_coefficients
     from ..analysis.validation import validate
 
+    from ..analysis.metrics import occupied_grid
+
     v = values.reshape(-1).float()
-    grid = torch.linspace(float(torch.quantile(v, 0.02)), float(torch.quantile(v, 0.98)), 100)[:, None]
+    grid = occupied_grid(v, n=100).float()
     f, g = coefficients(grid)
     hist = torch.histc(v, bins=100, min=float(grid[0]), max=float(grid[-1]))
     eq = discover_from_coefficients(grid, f, g, weights=hist + 1e-3 * hist.max(), names=(name,))

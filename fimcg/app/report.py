@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import html
 import os
+import platform
 from pathlib import Path
 from typing import Any
 import plotly
+import torch
 import plotly.graph_objects as go
 import plotly.offline
+from .. import __version__
 from ..io.checkpoint import atomic_write_text
+
+
+def output_folder(out: str | Path) -> Path:
+    """``out`` as a Path, refused when it names an existing file (a job's outputs go into a folder)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out must be a folder, but {str(out)!r} is a file")
+    return out
+
+
+def environment() -> dict:
+    """The versions and threads a report records (JSON-ready)."""
+    return {"fimcg": __version__, "torch": torch.__version__, "plotly": plotly.__version__,
+            "python": platform.python_version(), "threads": torch.get_num_threads()}
 
 
 class Report:

@@ -62,7 +62,7 @@ class FrameData:
         h.update(repr((self.n_paths, self.length, tuple(self.frame_shape), float(dt))).encode())
         m = min(self.n_frames, 64)
         idx = np.arange(m, dtype=np.int64) * (self.n_frames - 1) // max(m - 1, 1)
-        h.update(self.rows(idx).double().numpy().tobytes())
+        h.update(self.rows(idx).detach().cpu().double().numpy().tobytes())
         return h.hexdigest()[:16]
 
     def facts(self, dt: float) -> dict:
@@ -120,21 +120,24 @@ class StreamedFrames(FrameData):
             "paths": list(rec.names), "frames": list(rec.lengths), "stride": rec.options.stride,
             "segments": [list(s) for s in self.segments], "dropped_frames": self.dropped}}
 
-    def _check(self, block: torch.Tensor, path: int, first: int) -> None:
+    def _check(self, block: torch.Tensor, path: int, frames: Any) -> None:
+        """Raise if ``block`` (its rows: frames ``frames`` of ``path``, an array or the first of a run) is not finite."""
         if not bool(torch.isfinite(block).all()):
             bad = int((~torch.isfinite(block)).any(dim=1).nonzero()[0, 0])
-            raise ValueError(f"{self.name}: {self.recording.names[path]} has NaN or infinite pixels (first in frame "
-                             f"{first + bad} after stride)")
+            at = int(frames[bad]) if np.ndim(frames) else int(frames) + bad
+            raise ValueError(f"{self.name}: {self.recording.names[path]} has NaN or infinite pixels (in frame {at} "
+                             "after stride)")
 
     def rows(self, flat_index: Any) -> torch.Tensor:
         idx = np.asarray(flat_index, dtype=np.int64).reshape(-1)
         out = torch.empty(idx.size, self.frame_size)
-        seg, t = idx // self.length, idx % self.length
-        for s in np.unique(seg):
-            where = np.nonzero(seg == s)[0]
-            path, start = self.segments[int(s)]
-            block = torch.from_numpy(self.recording.take(path, start + t[where]).reshape(where.size, -1))
-            self._check(block, path, start)
+        seg = idx // self.length
+        paths = np.array([self.segments[s][0] for s in seg], dtype=np.int64)
+        frame = np.array([self.segments[s][1] for s in seg], dtype=np.int64) + idx % self.length
+        for path in np.unique(paths):  # one read per file path (a video is decoded once, not per segment)
+            where = np.nonzero(paths == path)[0]
+            block = torch.from_numpy(self.recording.take(int(path), frame[where]).reshape(where.size, -1))
+            self._check(block, int(path), frame[where])
             out[torch.from_numpy(where)] = block
         return out
 
@@ -168,7 +171,8 @@ def _lazy_array(obj: Any) -> bool:
 def prepare_frames(frames: Any, *, name: str = "frames") -> FrameData:
     """Validate video: a :class:`~fimcg.io.Recording` (streamed, :class:`StreamedFrames`) or an
     array/tensor (n_paths, T, H, W) or (n_paths, T, C, H, W) of any image size, held in memory
-    (float32 unless float64, :class:`TensorFrames`).
+    (float32 unless float64, :class:`TensorFrames`; integer pixels are scaled to [0, 1] by their type's
+    maximum, as :func:`fimcg.open_recording` does).
 
     Arrays that live outside memory (a dask array, a zarr or h5py dataset, a numpy memory map) are
     streamed too, read as (n_paths, T, H, W) or (n_paths, T, C, H, W).
@@ -182,7 +186,13 @@ def prepare_frames(frames: Any, *, name: str = "frames") -> FrameData:
         frames = open_recording(frames, layout="PTHW" if len(frames.shape) == 4 else "PTCHW")
     if isinstance(frames, Recording):
         return StreamedFrames(frames, name=name)
-    t = as_tensor(frames, name=name)
+    raw = frames if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    integer = (not raw.dtype.is_floating_point and raw.dtype != torch.bool) if isinstance(raw, torch.Tensor) \
+        else raw.dtype.kind in "iu"
+    top = (torch.iinfo(raw.dtype).max if isinstance(raw, torch.Tensor) else np.iinfo(raw.dtype).max) if integer else 1
+    t = as_tensor(raw, name=name)
+    if integer:
+        t = t / float(top)  # integer pixels to [0, 1] by their type's maximum, as files are read
     if t.ndim not in (4, 5):
         raise ValueError(f"{name} must have shape (n_paths, T, H, W) or (n_paths, T, C, H, W); got "
                          f"{t.ndim} dimensions {tuple(t.shape)}")

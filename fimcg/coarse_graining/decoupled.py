@@ -104,9 +104,9 @@ def coarse_grain(
         frames: video, (n_paths, T, H, W) or (n_paths, T, C, H, W), any image size, finite; each path
             needs at least 10 frames and the whole set at least 100 transitions. Or a
             :class:`fimcg.io.Recording` (:func:`fimcg.open_recording`: video files, TIFF, npy, zarr,
-            HDF5, dask arrays), streamed: the frames are read twice (a random subset for the PCA,
-            then all of them, ``chunk_mb`` at a time, into PCA features) and never held in memory
-            together; files of different lengths are cut into paths of the shortest one's length
+            HDF5, dask arrays), streamed: a random subset of frames fits the PCA, then every frame
+            is read once, ``chunk_mb`` at a time, into PCA features (a video is decoded once more
+            for each of these passes); the frames are never held in memory together; files of different lengths are cut into paths of the shortest one's length
             (``result.config["recording"]`` says where each path starts).
         dt: time between consecutive frames (> 0).
         latent_dim: dimension of the latent (the shipped FIM supports 1).

@@ -114,6 +114,8 @@ def project_frames(pca: FramePCA, data: FrameData, *, chunk_mb: float = DEFAULT_
                 bar.update(block.shape[0])
     if bar is not None:
         bar.close()
+    if at != data.n_frames:  # a file that changed or decoded shorter than when it was opened
+        raise ValueError(f"read {at} frames but expected {data.n_frames}: the recording changed while it was read")
     return feats
 
 

@@ -1,8 +1,9 @@
 """A user's recording as a lazy set of frames: video files, image stacks and arrays, read in chunks.
 
-:func:`open_recording` reads nothing but headers: it returns a :class:`Recording` that knows how
-many paths (one per file, or a stack's path axis), how many frames each has and what a frame looks
-like, and reads frames only when asked, a chunk at a time. :func:`fimcg.coarse_grain` accepts a
+:func:`open_recording` reads headers and the first frame of every path (and decodes each video
+once, to count its frames: containers' frame counts are estimates): it returns a
+:class:`Recording` that knows how many paths (one per file, or a stack's path axis), how many
+frames each has and what a frame looks like, and reads frames only when asked, a chunk at a time. :func:`fimcg.coarse_grain` accepts a
 Recording wherever it accepts a frames tensor and streams it (see
 :mod:`fimcg.coarse_graining.data`), so the frames are never all in memory.
 
@@ -61,6 +62,14 @@ class RecordingError(ValueError):
     """A recording that cannot be read as frames; the message names the file and the problem."""
 
 
+def _reason(exc: BaseException) -> str:
+    """An exception as one short line: its type and the last line of its message (decoders print
+    pages of diagnostics; the last line says what went wrong)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[-1] if lines else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
 def _need(module: str, what: str):
     import importlib
 
@@ -104,20 +113,18 @@ class FrameOptions:
             object.__setattr__(self, "crop", tuple(int(v) for v in c))
 
 
-def transform_frames(raw: np.ndarray, options: FrameOptions = FrameOptions(), *, channels_last: bool = True
-                     ) -> np.ndarray:
-    """Raw frames (n, H, W) or (n, H, W, C) (``channels_last``; else (n, C, H, W)) of any dtype ->
-    float32 frames (n, H', W') (grey) or (n, C, H', W'), processed as the module doc says.
+def transform_frames(raw: np.ndarray, options: FrameOptions = FrameOptions()) -> np.ndarray:
+    """Raw frames (n, H, W) or (n, H, W, C) of any dtype -> float32 frames (n, H', W') (grey) or
+    (n, C, H', W'), processed as the module doc says.
 
     Raises ``ValueError`` when the crop or the downsampling leaves no pixel.
     """
     a = np.asarray(raw)
     if a.ndim == 3:
-        a = a[:, None] if not channels_last else a[..., None]
+        a = a[..., None]
     if a.ndim != 4:
         raise ValueError(f"frames must have shape (n, H, W) or (n, H, W, C); got {a.shape}")
-    if channels_last:
-        a = np.moveaxis(a, -1, 1)  # (n, C, H, W)
+    a = np.moveaxis(a, -1, 1)  # (n, C, H, W)
     scale = float(np.iinfo(a.dtype).max) if np.issubdtype(a.dtype, np.integer) else 1.0
     if a.dtype == np.bool_:
         scale = 1.0
@@ -152,7 +159,7 @@ def transform_frames(raw: np.ndarray, options: FrameOptions = FrameOptions(), *,
 
 class _Source:
     """One file or array. ``lengths[p]`` raw frames in path p; ``read(p, a, b, step)`` -> raw frames
-    a, a + step, ... < b of path p, (n, H, W, C) (``channels_last``) of the file's dtype."""
+    a, a + step, ... < b of path p, (n, H, W, C) of the file's dtype."""
 
     name: str
     lengths: list[int]
@@ -162,11 +169,32 @@ class _Source:
     def read(self, p: int, a: int, b: int, step: int = 1) -> np.ndarray:
         raise NotImplementedError
 
+    #: bytes of raw frames one read of :meth:`take` may cover (bounds its memory, whatever the path's length)
+    TAKE_BYTES = 32 * 2 ** 20
+
+    def frame_bytes(self) -> int:
+        """Bytes of one raw frame (an estimate is enough: it bounds the reads of :meth:`take`)."""
+        return 1
+
     def take(self, p: int, idx: np.ndarray) -> np.ndarray:
-        """Raw frames at sorted, distinct indices ``idx`` of path p."""
-        if len(idx) and int(idx[-1]) - int(idx[0]) < 4 * len(idx):  # dense: one slice
-            return self.read(p, int(idx[0]), int(idx[-1]) + 1)[np.asarray(idx) - int(idx[0])]
-        return np.concatenate([self.read(p, int(i), int(i) + 1) for i in idx]) if len(idx) else self.read(p, 0, 0)
+        """Raw frames at sorted, distinct indices ``idx`` of path p: nearby indices are read as one
+        slice of at most :attr:`TAKE_BYTES` (and at most 4 frames read per frame wanted)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if not len(idx):
+            return self.read(p, 0, 0)
+        span = max(1, self.TAKE_BYTES // max(self.frame_bytes(), 1))
+        parts, i = [], 0
+        while i < len(idx):
+            j = i + 1
+            while j < len(idx) and idx[j] - idx[i] < span and idx[j] - idx[i] < 4 * (j - i + 1):
+                j += 1
+            a, b = int(idx[i]), int(idx[j - 1]) + 1
+            parts.append(self.read(p, a, b)[idx[i:j] - a])
+            i = j
+        return np.concatenate(parts)
+
+    def close(self) -> None:
+        """Release the file (a no-op for sources that open it per read)."""
 
 
 LAYOUTS = {3: "THW", 4: "PTHW", 5: "PTCHW"}
@@ -190,6 +218,8 @@ class _ArraySource(_Source):
             raise RecordingError(f"{name}: the array of shape {shape} is empty")
         self.get = getter if getter is not None else array.__getitem__
         self.layout, self.shape = layout, shape
+        self.itemsize = np.dtype(getattr(array, "dtype", np.float32)).itemsize if array is not None else 4
+        self.handle = None  # an open file to close (HDF5)
         n_paths = shape[layout.index("P")] if "P" in layout else 1
         self.lengths = [shape[layout.index("T")]] * n_paths
 
@@ -201,11 +231,26 @@ class _ArraySource(_Source):
             else:
                 index.append(slice(a, b, step) if ax == "T" else slice(None))
                 have += ax
-        block = self.get(tuple(index))
-        arr = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        try:
+            block = self.get(tuple(index))
+            arr = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        except RecordingError:
+            raise
+        except Exception as exc:  # a corrupt chunk, a missing compression filter, a file that vanished
+            raise RecordingError(f"{self.name}: frames {a}..{b - 1} of path {p} cannot be read "
+                                 f"({_reason(exc)})") from exc
         want = "THWC" if "C" in have else "THW"
         arr = np.transpose(arr, [have.index(ax) for ax in want])
         return arr if "C" in have else arr[..., None]
+
+
+    def frame_bytes(self) -> int:
+        return int(np.prod([n for ax, n in zip(self.layout, self.shape) if ax in "HWC"])) * self.itemsize
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
 
 
 class _NpySource(_ArraySource):
@@ -237,6 +282,7 @@ class _NpySource(_ArraySource):
                 name: str) -> None:
         self.path, self.offset, self.np_shape, self.np_dtype = path, offset, shape, dtype
         super().__init__(None, name, layout, shape=shape, getter=self._map)
+        self.itemsize = dtype.itemsize
 
     @classmethod
     def of_memmap(cls, mm: np.memmap, layout: str | None) -> "_NpySource":
@@ -279,7 +325,8 @@ class _VideoSource(_Source):
         try:
             meta = iio.immeta(path)
         except Exception as exc:  # imageio raises many kinds for a file it cannot open
-            raise RecordingError(f"{path}: cannot be read as a video ({type(exc).__name__}: {exc})") from exc
+            raise RecordingError(f"{path}: cannot be read as a video: not a video, or truncated "
+                                 f"({_reason(exc)})") from exc
         fps = meta.get("fps")
         if fps is None and meta.get("duration") and path.suffix.lower() == ".gif":
             fps = 1000.0 / float(meta["duration"])  # pillow gives a gif's frame duration in ms
@@ -291,7 +338,7 @@ class _VideoSource(_Source):
                 n += 1
         except Exception as exc:
             raise RecordingError(f"{path}: the video is corrupt or truncated after {n} frames "
-                                 f"({type(exc).__name__}: {exc})") from exc
+                                 f"({_reason(exc)})") from exc
         if n == 0:
             raise RecordingError(f"{path}: the video holds no frames")
         self.lengths, self.raw_shape = [n], shape
@@ -305,7 +352,7 @@ class _VideoSource(_Source):
                 if i >= a:
                     yield frame if frame.ndim == 3 else frame[..., None]
         except Exception as exc:  # the file changed since it was opened
-            raise RecordingError(f"{self.path}: decoding failed ({type(exc).__name__}: {exc})") from exc
+            raise RecordingError(f"{self.path}: decoding failed ({_reason(exc)})") from exc
 
     def read(self, p: int, a: int, b: int, step: int = 1) -> np.ndarray:
         frames = list(self.iterate(a, b))[::step]
@@ -320,7 +367,8 @@ class _VideoSource(_Source):
 
 
 class _TiffSource(_Source):
-    """A multi-page TIFF (one frame per page) or one page holding a (T, H, W[, C]) series, via tifffile."""
+    """A multi-page TIFF (one frame per page, read page by page), or a single page holding a
+    (T, H, W[, S]) series (read whole at every access: save long recordings one frame per page)."""
 
     def __init__(self, path: Path) -> None:
         self.tifffile = _need("tifffile", f"TIFF file {path}")
@@ -329,33 +377,41 @@ class _TiffSource(_Source):
             with self.tifffile.TiffFile(path) as tif:
                 series = tif.series[0]
                 shape, axes, n_pages = tuple(series.shape), series.axes, len(tif.pages)
+                page_shapes = {tuple(pg.shape) for pg in tif.pages}
         except Exception as exc:
-            raise RecordingError(f"{path}: cannot be read as a TIFF ({type(exc).__name__}: {exc})") from exc
-        frame_axes = len([a for a in axes if a not in "YXS"])
+            raise RecordingError(f"{path}: cannot be read as a TIFF ({_reason(exc)})") from exc
+        if len(page_shapes) > 1:
+            raise RecordingError(f"{path}: the pages have different sizes ({sorted(page_shapes)}); a recording's "
+                                 "frames must share one size")
+        self.samples = "S" in axes  # a colour (sample) axis last
+        self.frame_ndim = 3 if self.samples else 2
         self.per_page = n_pages > 1
-        n = n_pages if self.per_page else (int(np.prod(shape[:frame_axes])) if frame_axes else 1)
-        self.lengths = [n]
+        n = n_pages if self.per_page else int(np.prod(shape[:len(shape) - self.frame_ndim]))
+        self.lengths = [max(n, 1)]
 
-    def read(self, p: int, a: int, b: int, step: int = 1) -> np.ndarray:
-        keys = range(a, min(b, self.lengths[0]), step)
+    def _frames(self, keys: list[int]) -> np.ndarray:
         try:
-            if not len(keys):
-                arr = self.tifffile.imread(self.path, key=0)[None][:0]
-            elif self.per_page:
+            if self.per_page:
                 arr = self.tifffile.imread(self.path, key=keys)
                 arr = arr[None] if len(keys) == 1 else arr
             else:
                 whole = self.tifffile.imread(self.path)
-                arr = whole.reshape((-1,) + whole.shape[-(3 if whole.ndim > 3 else 2):])[a:b:step] \
-                    if self.lengths[0] > 1 else whole[None]
+                arr = whole.reshape((-1,) + whole.shape[whole.ndim - self.frame_ndim:])[keys]
         except Exception as exc:
-            raise RecordingError(f"{self.path}: frames {a}..{b - 1} cannot be read ({type(exc).__name__}: "
-                                 f"{exc})") from exc
+            raise RecordingError(f"{self.path}: frames {keys[0]}..{keys[-1]} cannot be read "
+                                 f"({_reason(exc)})") from exc
         return arr if arr.ndim == 4 else arr[..., None]
+
+    def read(self, p: int, a: int, b: int, step: int = 1) -> np.ndarray:
+        keys = list(range(a, min(b, self.lengths[0]), step))
+        return self._frames(keys) if keys else self._frames([0])[:0]
+
+    def take(self, p: int, idx: np.ndarray) -> np.ndarray:
+        return self._frames([int(i) for i in idx]) if len(idx) else self.read(p, 0, 0)
 
 
 class _FolderSource(_Source):
-    """A folder of images (png, jpg, bmp, tif), one frame each, in name order."""
+    """A folder of images (png, jpg, bmp, tif), one frame each, in name order; all of one size."""
 
     def __init__(self, path: Path) -> None:
         self.iio = _need("imageio.v3", f"image folder {path}")
@@ -364,19 +420,25 @@ class _FolderSource(_Source):
         if not self.files:
             raise RecordingError(f"{path}: the folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
         self.lengths = [len(self.files)]
+        self.shape = self._image(self.files[0]).shape
+
+    def _image(self, f: Path) -> np.ndarray:
+        try:
+            im = self.iio.imread(f)
+        except Exception as exc:
+            raise RecordingError(f"{f}: cannot be read as an image ({_reason(exc)})") from exc
+        im = im if im.ndim == 3 else im[..., None]
+        if hasattr(self, "shape") and im.shape != self.shape:
+            raise RecordingError(f"{f}: an image of shape {im.shape}, but {self.files[0].name} has {self.shape}; the "
+                                 "images of a folder must share one size")
+        return im
 
     def read(self, p: int, a: int, b: int, step: int = 1) -> np.ndarray:
-        frames = []
-        for f in self.files[a:b:step]:
-            try:
-                im = self.iio.imread(f)
-            except Exception as exc:
-                raise RecordingError(f"{f}: cannot be read as an image ({type(exc).__name__}: {exc})") from exc
-            frames.append(im if im.ndim == 3 else im[..., None])
-        if frames and any(fr.shape != frames[0].shape for fr in frames):
-            raise RecordingError(f"{self.name}: the images have different sizes "
-                                 f"({sorted(set(fr.shape for fr in frames))})")
-        return np.stack(frames) if frames else np.zeros((0, 1, 1, 1), np.float32)
+        frames = [self._image(f) for f in self.files[a:b:step]]
+        return np.stack(frames) if frames else np.zeros((0, *self.shape), np.float32)
+
+    def take(self, p: int, idx: np.ndarray) -> np.ndarray:
+        return np.stack([self._image(self.files[int(i)]) for i in idx]) if len(idx) else self.read(p, 0, 0)
 
 
 def _split_dataset(spec: str) -> tuple[str, str | None]:
@@ -401,7 +463,7 @@ def _open_source(spec: Any, *, layout: str | None, dataset: str | None) -> _Sour
             spec = spec.detach().cpu().numpy()
         return _ArraySource(spec, name, layout)
     text = str(spec)
-    file, inner = _split_dataset(text)
+    file, inner = (text, None) if Path(text).exists() else _split_dataset(text)
     inner = inner or dataset
     path = Path(file)
     suffix = path.suffix.lower()
@@ -416,7 +478,7 @@ def _open_source(spec: Any, *, layout: str | None, dataset: str | None) -> _Sour
         except KeyError as exc:
             raise RecordingError(f"{path}: no array {inner!r} in the zarr store") from exc
         except Exception as exc:
-            raise RecordingError(f"{path}: cannot be read as zarr ({type(exc).__name__}: {exc})") from exc
+            raise RecordingError(f"{path}: cannot be read as zarr ({_reason(exc)})") from exc
         if not hasattr(node, "shape"):
             raise RecordingError(f"{path}: {inner or '/'} is a zarr group, not an array; name the array as "
                                  f"{path}:/NAME (it holds {sorted(node.array_keys())})")
@@ -430,13 +492,20 @@ def _open_source(spec: Any, *, layout: str | None, dataset: str | None) -> _Sour
         try:
             fh = h5py.File(path, "r")
         except Exception as exc:
-            raise RecordingError(f"{path}: cannot be read as HDF5 ({type(exc).__name__}: {exc})") from exc
-        if inner not in fh:
+            raise RecordingError(f"{path}: cannot be read as HDF5 ({_reason(exc)})") from exc
+        if inner not in fh or not isinstance(fh[inner], h5py.Dataset):
             names: list[str] = []
             fh.visit(lambda n: names.append("/" + n) if isinstance(fh[n], h5py.Dataset) else None)
+            what = "a group, not a dataset" if inner in fh else "no such dataset"
             fh.close()
-            raise RecordingError(f"{path}: no dataset {inner!r}; the file holds {names}")
-        return _ArraySource(fh[inner], f"{path}:{inner}", layout)
+            raise RecordingError(f"{path}: no dataset {inner!r} ({what}); the file holds {names}")
+        try:
+            src = _ArraySource(fh[inner], f"{path}:{inner}", layout)
+        except RecordingError:
+            fh.close()
+            raise
+        src.handle = fh
+        return src
     if suffix == ".npy":
         return _NpySource(path, layout)
     if suffix in TIFF_SUFFIXES:
@@ -501,7 +570,7 @@ class Recording:
         """Frames per chunk so that a chunk of float32 frames takes about ``chunk_mb`` megabytes."""
         return max(1, int(chunk_mb * 2 ** 20 // (4 * self.frame_size)))
 
-    def _process(self, raw: np.ndarray, s: _Source) -> np.ndarray:
+    def _process(self, raw: np.ndarray) -> np.ndarray:
         return transform_frames(raw, self.options)
 
     def chunks(self, path: int, *, start: int = 0, stop: int | None = None, chunk_mb: float = DEFAULT_CHUNK_MB
@@ -516,14 +585,14 @@ class Recording:
                 if i % k == 0:
                     buf.append(frame)
                 if len(buf) == n:
-                    yield self._process(np.stack(buf), s)
+                    yield self._process(np.stack(buf))
                     buf = []
             if buf:
-                yield self._process(np.stack(buf), s)
+                yield self._process(np.stack(buf))
             return
         for a in range(start, stop, n):
             b = min(a + n, stop)
-            yield self._process(s.read(p, a * k, (b - 1) * k + 1, k), s)
+            yield self._process(s.read(p, a * k, (b - 1) * k + 1, k))
 
     def take(self, path: int, indices: Any) -> np.ndarray:
         """Frames at ``indices`` (after stride) of one path: float32 (m, \\*frame_shape), in the given order."""
@@ -534,7 +603,7 @@ class Recording:
         order = np.argsort(idx, kind="stable")
         uniq, inverse = np.unique(idx[order], return_inverse=True)
         raw = s.take(p, uniq * self.options.stride)
-        frames = self._process(raw, s)[inverse]
+        frames = self._process(raw)[inverse]
         out = np.empty_like(frames)
         out[order] = frames
         return out
@@ -544,6 +613,17 @@ class Recording:
         if len(set(self.lengths)) != 1:
             raise ValueError(f"the paths have different lengths {self.lengths}; read them one by one with chunks()")
         return np.stack([np.concatenate(list(self.chunks(p))) for p in range(self.n_paths)])
+
+    def close(self) -> None:
+        """Close the files the recording keeps open (HDF5); reading again afterwards fails."""
+        for s in self.sources:
+            s.close()
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return (f"Recording({self.n_paths} paths, {self.n_frames} frames of shape {self.frame_shape}"

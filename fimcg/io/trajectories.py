@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -119,18 +120,19 @@ def _read_csv(file: Path, *, path_column: str | None, time_column: str | None
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise TrajectoryError(f"{file}: cannot be read as a text table ({exc})") from exc
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
+    numbered = [(k + 1, ln) for k, ln in enumerate(text.splitlines()) if ln.strip() and not ln.lstrip().startswith("#")]
+    if not numbered:
         raise TrajectoryError(f"{file}: the file holds no rows")
     try:
-        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t")
+        dialect = csv.Sniffer().sniff(numbered[0][1], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(lines, dialect))
+    rows = list(csv.reader([ln for _, ln in numbered], dialect))
+    line_of = [k for k, _ in numbered]  # the file's own line numbers (blank and # lines skipped)
     has_header = not all(_is_number(c) for c in rows[0])
     header = [c.strip() for c in rows[0]] if has_header else [f"x{i + 1}" for i in range(len(rows[0]))]
     body = rows[1:] if has_header else rows
-    first_line = 2 if has_header else 1
+    body_lines = line_of[1:] if has_header else line_of
     if not body:
         raise TrajectoryError(f"{file}: the table has a header but no rows")
     pid = _find(header, path_column, PATH_COLUMNS, "path id", file) if has_header else None
@@ -142,8 +144,7 @@ def _read_csv(file: Path, *, path_column: str | None, time_column: str | None
         raise TrajectoryError(f"{file}: no state column (the columns are {header})")
     groups: dict[str, list[list[float]]] = {}
     times: dict[str, list[float]] = {}
-    for k, row in enumerate(body):
-        line = first_line + k
+    for row, line in zip(body, body_lines):
         if len(row) != len(header):
             raise TrajectoryError(f"{file}, line {line}: {len(row)} cells, but the header has {len(header)} columns")
         key = row[pid].strip() if pid is not None else ""
@@ -163,6 +164,10 @@ def _read_csv(file: Path, *, path_column: str | None, time_column: str | None
                 raise TrajectoryError(f"{name}: times must increase along a path; observation {at + 1} is at "
                                       f"t = {times[key][at + 1]!r} after t = {times[key][at]!r}")
             steps.append(d)
+    if pid is not None and all(len(v) == 1 for v in groups.values()):
+        raise TrajectoryError(f"{file}: column {header[pid]!r} was read as a path id, and every id occurs once (paths "
+                              "of one observation); if it is a state or time column, name the path-id column with "
+                              "path_column= (--path-column)")
     return paths, steps, names, [header[i] for i in state]
 
 
@@ -181,6 +186,8 @@ def _read_npy(file: Path) -> tuple[list[np.ndarray], None, list[str], list[str]]
         arr = arr[:, :, None]
     elif arr.ndim != 3:
         raise TrajectoryError(f"{file}: an array of shape {arr.shape}; expected (T,), (n_paths, T) or (n_paths, T, d)")
+    if arr.size == 0:
+        raise TrajectoryError(f"{file}: the array of shape {arr.shape} is empty")
     arr = np.asarray(arr, dtype=np.float64)
     if not np.isfinite(arr).all():
         raise TrajectoryError(f"{file}: holds NaN or infinite values")
@@ -193,18 +200,19 @@ def read_trajectories(*files: str | Path, dt: float | None = None, path_column: 
     """Read observed paths from CSV and ``.npy`` files (see the module doc).
 
     Args:
-        files: one or more files; their paths are pooled (same state columns in each).
+        files: one or more files; their paths are pooled (the same number of state columns in each;
+            the first file's column names are kept).
         dt: the time between observations when the files have no time column.
         path_column, time_column: names of those CSV columns, when not one of the usual names.
 
     Raises:
         TrajectoryError: a missing or unreadable file, a non-numeric cell, decreasing times, files
-            with different state columns, paths of fewer than two observations, or a time step given
+            with different numbers of state columns, paths of fewer than two observations, or a time step given
             both ways or neither (the message names the file).
     """
     if not files:
         raise TrajectoryError("no trajectory file given")
-    if dt is not None and (isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt)
+    if dt is not None and (isinstance(dt, bool) or not isinstance(dt, numbers.Real) or not math.isfinite(dt)
                            or dt <= 0):
         raise TrajectoryError(f"dt must be a finite number > 0, got {dt!r}")
     paths: list[np.ndarray] = []

@@ -3,7 +3,7 @@
 One module per chapter (:mod:`~fimcg.widgets.landscape` for notebook 01, :mod:`~fimcg.widgets.video`,
 :mod:`~fimcg.widgets.estimation`, :mod:`~fimcg.widgets.normalisation`, :mod:`~fimcg.widgets.coarse_graining`,
 :mod:`~fimcg.widgets.discovery`, :mod:`~fimcg.widgets.race` for 07, :mod:`~fimcg.widgets.slow_variable`
-for 08), the shared explorer wiring in :mod:`~fimcg.widgets.base` and the run modes in
+for 08, :mod:`~fimcg.widgets.recording` for 09), the shared explorer wiring in :mod:`~fimcg.widgets.base` and the run modes in
 :mod:`~fimcg.widgets.mode`; every public name is importable from :mod:`fimcg.widgets` itself.
 
 Every widget here is a thin shell: sliders, a :class:`plotly.graph_objects.FigureWidget`, and a
@@ -38,6 +38,8 @@ from .discovery import DiscoveryData, discovery_data, discovery_figure, update_d
 from .race import AccuracyRecorder, accuracy_vs_time_figure, race_figure, race_explorer
 from .slow_variable import (SlowVariableData, slow_variable_data, slow_variable_figure, update_slow_variable_figure,
     slow_variable_slider_figure, slow_variable_explorer)
+from .recording import (RecordingPreview, recording_preview, recording_figure, update_recording_figure,
+    recording_slider_figure, recording_explorer)
 
 __all__ = [
     "fast_mode",
@@ -92,4 +94,10 @@ __all__ = [
     "update_slow_variable_figure",
     "slow_variable_slider_figure",
     "slow_variable_explorer",
+    "RecordingPreview",
+    "recording_preview",
+    "recording_figure",
+    "update_recording_figure",
+    "recording_slider_figure",
+    "recording_explorer",
 ]
