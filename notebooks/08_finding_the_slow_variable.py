@@ -14,6 +14,8 @@
 # %% [markdown]
 # # 8. Finding the slow variable
 #
+# *About 45 minutes. Prerequisites: chapters 3 (estimators) and 5 (coarse-graining).*
+#
 # **What you will learn**
 #
 # - why a coordinate found by geometry (PCA, then Isomap: the directions in which the frames vary
@@ -30,7 +32,7 @@
 #
 # $$
 # C(\tau)\, w = \lambda\, C(0)\, w, \qquad t_{\text{implied}} = -\frac{\tau}{\log \lambda},
-# $$
+# $$ (eq-08-tica)
 #
 # with $C(\tau)$ the symmetrised covariance of $u_t$ and $u_{t+\tau}$; the eigenvalue $\lambda$ is the
 # component's autocorrelation at lag $\tau$. A coordinate is Markov when its transition
@@ -42,10 +44,11 @@
 # $$
 # I(\tau) = \frac{1}{N} \sum_{\text{observed } i \to j} \log P_{\text{SDE}}(j \mid i, \tau) + \log n
 # \quad \text{nats per transition.}
-# $$
+# $$ (eq-08-info)
 #
-# $I = 0$ for a model that knows nothing beyond the bins' occupation, $I < 0$ for one that is
-# confidently wrong, and $I$ does not change under a smooth monotone change of the coordinate.
+# In {eq}`eq-08-info`, $I = 0$ for a model that knows nothing beyond the bins' occupation, $I < 0$
+# for one that is confidently wrong, and $I$ does not change under a smooth monotone change of the
+# coordinate.
 
 # %%
 import warnings

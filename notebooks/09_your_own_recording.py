@@ -31,13 +31,13 @@
 #
 # $$
 # \hat g^2 \approx g^2 + \frac{2 s^2}{\Delta t},
-# $$
+# $$ (eq-09-noise)
 #
-# so a larger stride lowers the noise's share of $\hat g^2$, while a stride that makes $\Delta t$
-# longer than the fast motions' correlation times still resolves the slow variable but no longer
-# its short-time dynamics (the Euler step $\Delta X \approx f\,\Delta t + g\,\Delta W$ stops being
-# accurate when $f$ changes over one step). Averaging $k \times k$ pixel blocks divides independent
-# pixel noise by $k$ and the work by $k^2$.
+# so by {eq}`eq-09-noise` a larger stride lowers the noise's share of $\hat g^2$, while a stride
+# that makes $\Delta t$ longer than the fast motions' correlation times still resolves the slow
+# variable but no longer its short-time dynamics (the Euler step $\Delta X \approx f\,\Delta t +
+# g\,\Delta W$ stops being accurate when $f$ changes over one step). Averaging $k \times k$ pixel
+# blocks divides independent pixel noise by $k$ and the work by $k^2$.
 
 # %%
 import json

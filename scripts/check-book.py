@@ -12,9 +12,9 @@ For every page in the table of contents the script serves the site on 127.0.0.1 
   ``svg.main-svg`` inside and at least one drawn trace).
 
 It also saves a screenshot of each page. It fails (exit 1) when a notebook page has no rendered
-figure, when any page has a figure container that did not render (plotly.js missing, a script
-error, an output the page cannot show), or when a page has equations and MathJax typeset none of
-them. Exit 2: bad arguments or no Chromium.
+figure or an exercise without a solution (a "Solution" dropdown), when any page has a figure
+container that did not render (plotly.js missing, a script error, an output the page cannot
+show), or when a page has equations and MathJax typeset none of them. Exit 2: bad arguments or no Chromium.
 
 Chromium runs with networking features off and every host except 127.0.0.1 unresolvable, so
 the check holds offline: pages must not depend on a CDN (the book ships plotly.js and MathJax in
@@ -122,6 +122,14 @@ def count_typeset(dom: str) -> int:
     return dom.count("<mjx-container")
 
 
+def count_exercises(html: str) -> tuple[int, int]:
+    """(exercises, solutions) on a page: ``<strong>Exercise N.</strong>`` paragraphs, and MyST
+    dropdowns (``<details ...>``) whose summary says "Solution"."""
+    exercises = len(re.findall(r"<strong>Exercise \d+\.</strong>", html))
+    solutions = len(re.findall(r"<details[^>]*>\s*<summary[^>]*>(?:(?!</summary>).)*Solution", html, flags=re.S))
+    return exercises, solutions
+
+
 def pages_from_toc(toc: Path) -> list[str]:
     """The document names listed in a Jupyter Book ``_toc.yml`` (root first), e.g. ``notebooks/01_x``."""
     import yaml
@@ -225,7 +233,11 @@ def check_site(html_dir: Path, pages: list[str], *, screenshots: Path | None, ch
             count = FigureCount(static=count_figures(html).static, rendered=count_figures(dom).rendered)
             problem = ""
             n_math = count_math(html)
-            if n_math and not count_typeset(dom):
+            n_ex, n_sol = count_exercises(html)
+            if expects_figures(page) and (n_ex == 0 or n_sol < n_ex):
+                problem = (f"{n_ex} exercise(s) but {n_sol} solution(s): every chapter has exercises, each with a "
+                           "solution")
+            elif n_math and not count_typeset(dom):
                 problem = f"{n_math} equation(s) not typeset (MathJax missing?)"
             elif expects_figures(page) and count.rendered == 0:
                 problem = "no rendered figure on a notebook page"

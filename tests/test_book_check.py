@@ -4,6 +4,7 @@ contents, and the Sphinx extension that ships plotly.js with the site."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -256,6 +257,12 @@ def test_notebook_shape(path):
     assert "import fimcg" in code
     if not path.stem.startswith("00_"):  # the quick start has no widget
         assert "show(" in code, "a widget (through fimcg.widgets.show)"
+    exercises = re.findall(r"\*\*Exercise (\d+)\.\*\*", md)
+    assert len(exercises) >= 3, "at least three exercises, each '**Exercise N.**'"
+    assert exercises == [str(i) for i in range(1, len(exercises) + 1)], "exercises numbered 1, 2, ..."
+    assert md.count(":::{dropdown} Solution") == len(exercises), "every exercise has a solution dropdown"
+    assert re.search(r"^\*About \d+ minutes\. Prerequisites: .+\*$", nb.cells[0].source, flags=re.M), \
+        "the first cell states the time and the prerequisites"
     # fast mode is read through the helper, never from the environment directly
     assert "os.environ" not in code and "FIMCG_FAST" not in code
 
@@ -297,3 +304,20 @@ def test_book_config_typesets_math_offline():
 
     cfg = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
     assert "sphinx-mathjax-offline" in cfg["sphinx"]["extra_extensions"]
+
+
+def test_count_exercises_and_solutions():
+    page = ('<p><strong>Exercise 1.</strong> Do it.</p><details class="sd-dropdown"><summary class="sd-summary-title">'
+            '<span>Solution</span></summary><p>Done.</p></details><p><strong>Exercise 2.</strong> Again.</p>')
+    assert check_book.count_exercises(page) == (2, 1)
+    assert check_book.count_exercises("<p>no exercises</p>") == (0, 0)
+
+
+def test_launch_buttons_only_with_a_repository_address():
+    ext = _load("fimcg_book", ROOT / "book" / "_ext" / "fimcg_book.py")
+    assert ext.launch_options({}) == {}
+    opts = ext.launch_options({"FIMCG_REPOSITORY_URL": "https://example.org/fimcg"})
+    assert opts["repository_url"] == "https://example.org/fimcg" and opts["repository_branch"] == "main"
+    assert opts["launch_buttons"]["binderhub_url"] == "https://mybinder.org"
+    env = (ROOT / "environment.yml").read_text()
+    assert "-e ." in env  # Binder builds from environment.yml, which installs fimcg itself

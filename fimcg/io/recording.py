@@ -9,18 +9,18 @@ Recording wherever it accepts a frames tensor and streams it (see
 
 What is read, and by which library (none of them is a hand-written decoder):
 
-============================  =====================================================  ==============
-file                          read as                                                library
-============================  =====================================================  ==============
+=============================  =====================================================  ========================
+file                           read as                                                library
+=============================  =====================================================  ========================
 ``.mp4 .avi .mov .mkv .webm``  one path; frames decoded in order, rate from the file  imageio + imageio-ffmpeg
-``.gif``                      one path                                               imageio (pillow)
-``.tif .tiff``                one path (a multi-page stack, or a (T, H, W) series)   tifffile
-a folder of images            one path, the images in name order                     imageio
-``.npy``                      memory-mapped; layout from ``layout`` (below)          numpy
-``.zarr``                     a zarr array (``file.zarr`` or ``file.zarr:/name``)    zarr
-``.h5 .hdf5``                 a dataset, ``file.h5:/dataset``                        h5py
-an array in Python            numpy arrays, memory maps, dask/zarr/h5py arrays       (slicing)
-============================  =====================================================  ==============
+``.gif``                       one path                                               imageio (pillow)
+``.tif .tiff``                 one path (a multi-page stack, or a (T, H, W) series)   tifffile
+a folder of images             one path, the images in name order                     imageio
+``.npy``                       memory-mapped; layout from ``layout`` (below)          numpy
+``.zarr``                      a zarr array (``file.zarr`` or ``file.zarr:/name``)    zarr
+``.h5 .hdf5``                  a dataset, ``file.h5:/dataset``                        h5py
+an array in Python             numpy arrays, memory maps, dask/zarr/h5py arrays       (slicing)
+=============================  =====================================================  ========================
 
 Array layouts name their axes with the letters P (paths), T (frames), C (channels), H, W: the
 default is ``"THW"`` for 3 axes, ``"PTHW"`` for 4 and ``"PTCHW"`` for 5; colour arrays saved as
