@@ -92,3 +92,10 @@ def test_bad_input_is_named():
         predictive_information(z * float("nan"), 0.01, local_linear)
     with pytest.raises(ValueError, match="dt must be finite and > 0"):
         predictive_information(z, 0.0, local_linear)
+
+
+def test_implied_timescale_inverts_an_exponential_decay():
+    from fimcg.analysis.markov import implied_timescale
+
+    assert implied_timescale(math.exp(-5 / 20), 5) == pytest.approx(20.0)
+    assert implied_timescale(1.0, 5) == math.inf and implied_timescale(-0.1, 5) == 0.0

@@ -29,6 +29,8 @@ re-parameterisation of z leaves I unchanged (up to the estimator's own error and
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -168,6 +170,15 @@ def predictive_information(z: Any, dt: float, estimator: Callable[..., tuple[Any
         a, b = bins[:, :-lag].ravel(), bins[:, lag:].ravel()
         per_lag.append(float(np.mean(np.log(p[a, b])) + np.log(n_bins)))
     return PredictiveInformation(score=float(np.mean(per_lag)), per_lag=tuple(per_lag), lags=lags, n_bins=n_bins)
+
+
+def implied_timescale(rho: float, lag: float) -> float:
+    """The time scale ``-lag / log(rho)`` implied by an autocorrelation (or eigenvalue) ``rho`` at
+    ``lag``, in the units of ``lag``: ``inf`` for ``rho >= 1`` (no decay seen), ``0`` for ``rho <= 0``."""
+    rho = float(rho)
+    if rho >= 1:
+        return math.inf
+    return float(-lag / math.log(rho)) if rho > 0 else 0.0
 
 
 def autocorrelation(z: Any, lag: int) -> float:

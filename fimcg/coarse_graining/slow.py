@@ -55,7 +55,7 @@ import torch
 from scipy.linalg import eigh
 
 from .._validation import check_int
-from ..analysis.markov import autocorrelation, predictive_information
+from ..analysis.markov import autocorrelation, implied_timescale, predictive_information
 from .autoencoder import isomap_coordinates, mlp
 from .options import JUDGES
 
@@ -111,6 +111,11 @@ class Split:
         else:
             object.__setattr__(self, "order", tuple(range(self.n_paths)))
             object.__setattr__(self, "cut", self.length - max(2, round(HOLDOUT * self.length)))
+
+    def fits_lag(self, x: torch.Tensor, lag: int) -> bool:
+        """Whether both parts of ``x`` (n_paths, T, ...) are longer than ``lag`` + 1 frames: a
+        lag-``lag`` pair exists in each, for training on one and validating on the other."""
+        return lag < min(self.fit(x).shape[1], self.held_out(x).shape[1]) - 1
 
     def fit(self, x: torch.Tensor) -> torch.Tensor:
         """The fitting part of ``x`` (n_paths, T, ...): (n_fit, T, ...) or (n_paths, cut, ...)."""
@@ -173,8 +178,7 @@ def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split,
     x = split.fit(feats.detach().float().cpu())
     y = split.fit(targets.detach().float().cpu())
     inner = Split(*x.shape[:2])
-    shortest = min(inner.fit(x).shape[1], inner.held_out(x).shape[1])
-    if lag >= shortest - 1:
+    if not inner.fits_lag(x, lag):
         raise ValueError(f"lag={lag} frames is too long: the predictive encoder's training and validation "
                          f"stretches are {inner.fit(x).shape[1]} and {inner.held_out(x).shape[1]} frames long")
     mean = x.reshape(-1, k).mean(0)
@@ -272,16 +276,16 @@ def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int
         out[f"slow Isomap {m}"] = _isomap_everywhere(kinetic.reshape(-1, m), split.fit(kinetic).reshape(-1, m),
                                                      seed=seed, max_points=max_points).reshape(n, T)
     nets, skipped = {}, []
-    inner = Split(*fit.shape[:2])
+    inner = Split(*fit.shape[:2])  # the split predictive_encoder makes of the fitting part
     for tau in sorted(set(predictive_lags)):
-        if tau >= min(inner.fit(fit).shape[1], inner.held_out(fit).shape[1]) - 1:
+        if not inner.fits_lag(fit, tau):
             skipped.append(tau)  # longer than the stretches it would learn and be validated on
             continue
         targets, _ = tica(feats, lag=tau, dim=components, fit_on=fit)
         name = f"predictive {tau}"
         out[name], nets[name] = predictive_encoder(feats, targets, split, lag=tau, hidden=hidden, depth=depth,
                                                    steps=predictive_steps, seed=seed + tau)
-    timescales = [float(-lag / math.log(min(max(float(v), 1e-12), 1 - 1e-12))) for v in lam]
+    timescales = [implied_timescale(float(v), lag) for v in lam]
     return SlowCandidates(out, nets, split, {"tica_eigenvalues": [float(v) for v in lam],
                                               "tica_timescales_steps": timescales,
                                               "skipped_predictive_lags": skipped})
@@ -298,8 +302,7 @@ def judge_candidates(candidates: dict[str, torch.Tensor], dt: float, estimator: 
     rows = []
     for name, z in candidates.items():
         ac = autocorrelation(z, max(lags)) if float(z.std()) > 0 else 0.0
-        row = {"name": name, "autocorrelation": ac,
-               "timescale": float(-max(lags) / math.log(ac)) if 0 < ac < 1 else (math.inf if ac >= 1 else 0.0)}
+        row = {"name": name, "autocorrelation": ac, "timescale": implied_timescale(ac, max(lags))}
         try:
             info = predictive_information(z, dt, estimator, lags=lags)
             row.update(score=info.score, per_lag=list(info.per_lag))
