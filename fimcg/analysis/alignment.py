@@ -266,7 +266,8 @@ class Comparison:
 
 
 def compare_to_truth(latents: Any, x: Any, coefficients: Callable[[Any], tuple[Any, Any]], sde: Any, *,
-                     grid: Any = None, n_grid: int = 100, n_knots: int = 10) -> Comparison:
+                     grid: Any = None, n_grid: int = 100, n_knots: int = 10,
+                     alignment: MonotoneMap | None = None) -> Comparison:
     """Align a 1-D latent to the true states and compare its SDE with the true one.
 
     Args:
@@ -278,11 +279,13 @@ def compare_to_truth(latents: Any, x: Any, coefficients: Callable[[Any], tuple[A
         grid: x-locations for the comparison; default ``n_grid`` points between the 2nd and 98th
             percentile of ``x`` (the occupied region, as :func:`fimcg.analysis.metrics.occupied_grid`).
         n_knots: knots of the monotone alignment (see :func:`fit_alignment`).
+        alignment: a map ``x = h(z)`` fitted before (e.g. once for a whole collection of recordings
+            that share the latent); by default it is fitted to ``latents`` and ``x``.
     """
     import torch
 
     xx = _as_1d(x, name="x")
-    m = fit_alignment(latents, xx, n_knots=n_knots)
+    m = fit_alignment(latents, xx, n_knots=n_knots) if alignment is None else alignment
     if grid is None:
         lo, hi = np.quantile(xx, [0.02, 0.98])
         grid = np.linspace(lo, hi, n_grid)

@@ -44,6 +44,11 @@ class FrameData:
         return self.n_paths * self.length
 
     @property
+    def groups(self) -> list[list[int]] | None:
+        """For a collection of recordings: the paths of each; None for one recording."""
+        return None
+
+    @property
     def frame_size(self) -> int:
         return int(np.prod(self.frame_shape))
 
@@ -114,11 +119,26 @@ class StreamedFrames(FrameData):
             raise ValueError(f"{name} holds {self.n_paths * (self.length - 1)} transitions ({self.n_paths} paths of "
                              f"{self.length} frames); the estimator needs a context of at least {MIN_TRANSITIONS}")
 
+    @property
+    def groups(self) -> list[list[int]] | None:
+        """For a collection (:func:`fimcg.io.open_collection`): the paths (segments) of each
+        recording; None for a single recording."""
+        if self.recording.groups is None:
+            return None
+        owner = {p: k for k, paths in enumerate(self.recording.groups) for p in paths}
+        out: list[list[int]] = [[] for _ in self.recording.groups]
+        for i, (path, _) in enumerate(self.segments):
+            out[owner[path]].append(i)
+        return out
+
     def facts(self, dt: float) -> dict:
         rec = self.recording
-        return {**super().facts(dt), "recording": {
+        out = {**super().facts(dt), "recording": {
             "paths": list(rec.names), "frames": list(rec.lengths), "stride": rec.options.stride,
             "segments": [list(s) for s in self.segments], "dropped_frames": self.dropped}}
+        if rec.groups is not None:
+            out["collection"] = {"names": list(rec.group_names), "paths": self.groups}
+        return out
 
     def _check(self, block: torch.Tensor, path: int, frames: Any) -> None:
         """Raise if ``block`` (its rows: frames ``frames`` of ``path``, an array or the first of a run) is not finite."""
@@ -168,6 +188,21 @@ def _lazy_array(obj: Any) -> bool:
                                       (hasattr(obj, "compute") and hasattr(obj, "chunks")))
 
 
+def frames_tensor(frames: Any, *, name: str = "frames", device: Any = None) -> torch.Tensor:
+    """Frames as a floating tensor; integer pixels scaled to [0, 1] by their type's maximum (uint8 by
+    255), as :func:`fimcg.open_recording` reads files, so that the same frames mean the same in
+    memory, streamed, in training and when encoded later."""
+    raw = frames if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if isinstance(raw, torch.Tensor):
+        integer = not raw.dtype.is_floating_point and raw.dtype != torch.bool
+        top = torch.iinfo(raw.dtype).max if integer else 1
+    else:
+        integer = raw.dtype.kind in "iu"
+        top = np.iinfo(raw.dtype).max if integer else 1
+    t = as_tensor(raw, name=name, device=device)
+    return t / float(top) if integer else t
+
+
 def prepare_frames(frames: Any, *, name: str = "frames") -> FrameData:
     """Validate video: a :class:`~fimcg.io.Recording` (streamed, :class:`StreamedFrames`) or an
     array/tensor (n_paths, T, H, W) or (n_paths, T, C, H, W) of any image size, held in memory
@@ -186,13 +221,7 @@ def prepare_frames(frames: Any, *, name: str = "frames") -> FrameData:
         frames = open_recording(frames, layout="PTHW" if len(frames.shape) == 4 else "PTCHW")
     if isinstance(frames, Recording):
         return StreamedFrames(frames, name=name)
-    raw = frames if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    integer = (not raw.dtype.is_floating_point and raw.dtype != torch.bool) if isinstance(raw, torch.Tensor) \
-        else raw.dtype.kind in "iu"
-    top = (torch.iinfo(raw.dtype).max if isinstance(raw, torch.Tensor) else np.iinfo(raw.dtype).max) if integer else 1
-    t = as_tensor(raw, name=name)
-    if integer:
-        t = t / float(top)  # integer pixels to [0, 1] by their type's maximum, as files are read
+    t = frames_tensor(frames, name=name)
     if t.ndim not in (4, 5):
         raise ValueError(f"{name} must have shape (n_paths, T, H, W) or (n_paths, T, C, H, W); got "
                          f"{t.ndim} dimensions {tuple(t.shape)}")

@@ -76,6 +76,10 @@ from .trainer import Trainer, train_autoencoder
 from ..io.recording import DEFAULT_CHUNK_MB
 
 
+#: recordings whose likelihood one training step of a collection averages (chosen at random each step)
+RECORDINGS_PER_STEP = 4
+
+
 def coarse_grain(
     frames: Any,
     dt: float,
@@ -107,7 +111,11 @@ def coarse_grain(
             HDF5, dask arrays), streamed: a random subset of frames fits the PCA, then every frame
             is read once, ``chunk_mb`` at a time, into PCA features (a video is decoded once more
             for each of these passes); the frames are never held in memory together; files of different lengths are cut into paths of the shortest one's length
-            (``result.config["recording"]`` says where each path starts).
+            (``result.config["recording"]`` says where each path starts). A collection of recordings
+            (:func:`fimcg.io.open_collection`) learns one encoder for all of them, each recording
+            scored under its own SDE (the FIM reads each recording's paths as its own context; a
+            few recordings per step); ``result.coefficients(loc, recording=k)``, ``result.pooled()``
+            and ``result.infer(new_frames, dt)`` then give every recording's SDE.
         dt: time between consecutive frames (> 0).
         latent_dim: dimension of the latent (the shipped FIM supports 1).
         estimator: frozen ``(paths, dt, locations) -> (drift, diffusion)`` differentiable in ``paths``,
@@ -172,12 +180,26 @@ def coarse_grain(
                                                "init_judge": init.judge} if init.method == "slow" else {}),
               "seed": seed, **data.facts(dt)}
 
+    groups = data.groups
+
+    def one_recording(run: Trainer, z: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        if lk.space == "frames":
+            return frame_nll(z, feats, dt, est, run.dec, run.gen, lk.n_queries, lk.context_size)
+        return latent_nll(z, dt, est, run.gen, lk.n_queries, lk.context_size, run.dec if lk.jacobian else None)
+
     def sim_loss(run: Trainer, z: torch.Tensor) -> torch.Tensor:
         if weights.likelihood == 0:
             return torch.zeros((), device=z.device)
-        if lk.space == "frames":
-            return frame_nll(z, run.feats, dt, est, run.dec, run.gen, lk.n_queries, lk.context_size)
-        return latent_nll(z, dt, est, run.gen, lk.n_queries, lk.context_size, run.dec if lk.jacobian else None)
+        if groups is None:
+            return one_recording(run, z, run.feats)
+        # a collection: each recording is its own context (its own SDE); a few recordings per step
+        u = run.feats.reshape(z.shape[0], z.shape[1], -1)
+        chosen = torch.randperm(len(groups), generator=run.gen)[:RECORDINGS_PER_STEP].tolist()
+        terms = []
+        for k in chosen:
+            idx = torch.as_tensor(groups[k], device=z.device)
+            terms.append(one_recording(run, z[idx], u[idx].reshape(-1, u.shape[-1])))
+        return torch.stack(terms).mean()
 
     def make_result(run: Trainer, z: torch.Tensor, history: list[dict], cfg: dict) -> CoarseGrainResult:
         return CoarseGrainResult(run.enc, run.dec, dt, z, history, cfg, est)

@@ -13,7 +13,7 @@ from .._validation import as_tensor, check_finite
 from .autoencoder import Decoder, Encoder, FramePCA, SplineDecoder
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..sde.model import SDE, Tabulated
-from .data import Estimator, estimate_in_contexts, as_estimator
+from .data import Estimator, estimate_in_contexts, as_estimator, frames_tensor
 
 
 @dataclass
@@ -46,7 +46,7 @@ class CoarseGrainResult:
 
     def encode(self, frames: Any, *, batch: int = 8192) -> torch.Tensor:
         """Frames (..., \\*frame_shape) -> latents (..., latent_dim) (no gradient)."""
-        t = as_tensor(frames, name="frames", device=self._device()).float()
+        t = frames_tensor(frames, name="frames", device=self._device()).float()
         check_finite(t, name="frames")
         flat = self.encoder.pca.flatten(t)
         lead = flat.shape[:-1]
@@ -72,15 +72,79 @@ class CoarseGrainResult:
             raise RuntimeError("this result has no estimator attached; pass estimator= to CoarseGrainResult.load")
         return self.estimator
 
-    def coefficients(self, locations: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def coefficients(self, locations: Any, *, recording: int | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Drift (G, d) and diffusion (G, d) at latent ``locations`` (G, d), from the frozen estimator
-        with the encoded training data as context."""
+        with the encoded training data as context: all of it, or, for a collection, the paths of
+        one ``recording`` (its index or name; its own estimate, not pooled: see :meth:`pooled`)."""
         from .._validation import check_locations
 
         loc = check_locations(locations, d=self.latent_dim).to(self.latents.device, self.latents.dtype)
+        z = self.latents if recording is None else self.latents[torch.as_tensor(self._group(recording))]
         with torch.no_grad():
-            return estimate_in_contexts(self._require_estimator(), self.latents, self.dt, loc,
-                             self.config.get("context_size", 12000))
+            return estimate_in_contexts(self._require_estimator(), z, self.dt, loc,
+                                        self.config.get("context_size", 12000))
+
+    # -- collections of recordings -------------------------------------------------------------
+
+    @property
+    def recordings(self) -> list[str] | None:
+        """The names of the recordings of a collection (:func:`fimcg.io.open_collection`); None otherwise."""
+        c = self.config.get("collection")
+        return list(c["names"]) if c else None
+
+    def _group(self, recording: int | str) -> list[int]:
+        names = self.recordings
+        if names is None:
+            raise ValueError("this result was trained on one recording, not a collection: omit recording=")
+        if isinstance(recording, str):
+            if recording not in names:
+                raise ValueError(f"no recording {recording!r}; the collection has {names}")
+            recording = names.index(recording)
+        if isinstance(recording, bool) or not isinstance(recording, (int, np.integer)) or \
+                not 0 <= int(recording) < len(names):
+            raise ValueError(f"recording must be a name or an index 0..{len(names) - 1}, got {recording!r}")
+        return list(self.config["collection"]["paths"][int(recording)])
+
+    def pooled(self, *, grid_points: int | None = None):
+        """Every recording's SDE on a common latent grid, its own estimate and pooled across the
+        collection by empirical Bayes (:class:`fimcg.coarse_graining.collection.Pooled`; computed once
+        and kept)."""
+        from .collection import GRID_POINTS, pool
+
+        names = self.recordings
+        if names is None:
+            raise ValueError("pooled() needs a collection of recordings (fimcg.io.open_collection)")
+        key = grid_points or GRID_POINTS
+        cache = self.__dict__.setdefault("_pooled", {})
+        if key not in cache:
+            cache[key] = pool(self.latents, [self._group(k) for k in range(len(names))], names, self.dt,
+                              self._require_estimator(), grid_points=key)
+        return cache[key]
+
+    def infer(self, frames: Any, dt: float | None = None):
+        """The SDE of a *new* recording without training: its frames encoded by the trained encoder,
+        the frozen estimator run on its latent paths, and (for a collection) the estimate pooled
+        with the collection's (:class:`fimcg.coarse_graining.collection.RecordingSDE`; for a result of
+        one recording, nothing is pooled).
+
+        Args:
+            frames: (n_paths, T, \*frame_shape) frames of the recording (at least 2 paths, for the
+                jackknife), in the units the training frames had.
+            dt: time between its frames (default: the training recordings' dt).
+        """
+        from .._validation import check_positive
+        from .collection import infer_recording
+
+        dt = self.dt if dt is None else check_positive(dt, name="dt")
+        z = self.encode(frames)
+        if z.ndim != 3 or z.shape[0] < 2 or z.shape[1] < 10:
+            raise ValueError(f"frames must be (n_paths, T, ...) with at least 2 paths of 10 frames; encoded to shape "
+                             f"{tuple(z.shape)}")
+        if self.recordings is None:  # one recording: its own estimate on a grid over the training latents
+            lo, hi = np.quantile(self.latents.reshape(-1).cpu().numpy(), [0.01, 0.99])
+            return infer_recording(z, dt, self._require_estimator(), None,
+                                   grid=torch.linspace(float(lo), float(hi), 100)[:, None])
+        return infer_recording(z, dt, self._require_estimator(), self.pooled())
 
     def drift(self, locations: Any) -> torch.Tensor:
         """Inferred latent drift at ``locations`` (G, d); returns (G, d) (latent units per time unit)."""

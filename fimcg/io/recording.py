@@ -46,7 +46,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["Recording", "RecordingError", "FrameOptions", "open_recording", "transform_frames",
+__all__ = ["Recording", "RecordingError", "FrameOptions", "open_recording", "open_collection", "transform_frames",
            "VIDEO_SUFFIXES", "DEFAULT_CHUNK_MB"]
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".gif")
@@ -552,6 +552,32 @@ class Recording:
         self.frame_shape: tuple[int, ...] = tuple(distinct[0])
         rates = {s.fps for s in self.sources}
         self.fps = (rates.pop() / k) if len(rates) == 1 and None not in rates else None
+        self.groups: list[list[int]] | None = None  # a collection: the paths of each recording
+        self.group_names: list[str] | None = None
+
+    @classmethod
+    def concat(cls, recordings: Sequence["Recording"], *, names: Sequence[str] | None = None) -> "Recording":
+        """Several recordings as one *collection* (:func:`open_collection`): the paths of all of
+        them, and ``groups[k]``, the path indices of recording ``k`` (named ``group_names[k]``).
+
+        Raises :class:`RecordingError` when the recordings were processed differently (crop,
+        downsample, stride, colour) or have frames of different sizes."""
+        recs = list(recordings)
+        if not recs:
+            raise RecordingError("a collection needs at least one recording")
+        options = {r.options for r in recs}
+        if len(options) > 1:
+            raise RecordingError(f"the recordings of a collection must be processed alike (crop, downsample, stride, "
+                                 f"colour); got {sorted(map(repr, options))}")
+        names = [f"recording {k}" for k in range(len(recs))] if names is None else [str(n) for n in names]
+        if len(names) != len(recs) or len(set(names)) != len(names):
+            raise RecordingError(f"names must be {len(recs)} distinct names, one per recording; got {names}")
+        out = cls([src for r in recs for src in r.sources], recs[0].options)
+        starts = np.cumsum([0] + [r.n_paths for r in recs])
+        out.groups = [list(range(int(a), int(b))) for a, b in zip(starts[:-1], starts[1:])]
+        out.group_names = names
+        out.names = [f"{n}: {path}" for n, r in zip(names, recs) for path in r.names]
+        return out
 
     @property
     def n_paths(self) -> int:
@@ -628,6 +654,37 @@ class Recording:
     def __repr__(self) -> str:
         return (f"Recording({self.n_paths} paths, {self.n_frames} frames of shape {self.frame_shape}"
                 + (f", {self.fps:g} frames/s" if self.fps else "") + ")")
+
+
+def open_collection(*recordings: Any, names: Sequence[str] | None = None, **options: Any) -> Recording:
+    """Several recordings of one kind of system, each with its own paths (and its own SDE), as one
+    collection for :func:`fimcg.coarse_grain`, which then learns one encoder for all of them.
+
+    Args:
+        recordings: each a :class:`Recording`, an array (n_paths, T, H, W) or (n_paths, T, C, H, W)
+            (numpy, torch, dask, zarr, h5py), or a list of files/arrays opened together by
+            :func:`open_recording` (one recording of several paths).
+        names: one distinct name per recording (default ``"recording k"``).
+        options: :func:`open_recording`'s keywords for the items that are not yet Recordings
+            (``layout`` defaults to ``"PTHW"`` / ``"PTCHW"`` for arrays).
+
+    Raises:
+        RecordingError: a recording that cannot be read, recordings processed differently, or
+            frames of different sizes.
+    """
+    if not recordings:
+        raise RecordingError("no recordings given: pass two or more recordings (arrays, files or Recordings)")
+    recs = []
+    for item in recordings:
+        if isinstance(item, Recording):
+            recs.append(item)
+        elif isinstance(item, (list, tuple)):
+            recs.append(open_recording(*item, **options))
+        else:
+            ndim = len(getattr(item, "shape", ()))
+            layout = options.get("layout") or {4: "PTHW", 5: "PTCHW"}.get(ndim)
+            recs.append(open_recording(item, **{**options, "layout": layout}))
+    return Recording.concat(recs, names=names)
 
 
 def open_recording(*files: Any, layout: str | None = None, dataset: str | None = None, grey: bool = True,

@@ -5,6 +5,7 @@ among things that are not it (:mod:`.scenes`). Imports within the package: only 
 from .render import EMBEDDINGS, frame_centroids, frame_pca, latent_to_pixel, pixel_to_latent, render_video
 
 __all__ = ["EMBEDDINGS", "latent_to_pixel", "pixel_to_latent", "render_video", "frame_centroids", "frame_pca"]
-from .scenes import SCENES, Blob, Occluder, Scene, make_scene, ou_process, render_blobs
+from .scenes import SCENES, Blob, Occluder, Scene, SceneCollection, make_collection, make_scene, ou_process, render_blobs
 
-__all__ += ["Scene", "make_scene", "SCENES", "Blob", "Occluder", "render_blobs", "ou_process"]
+__all__ += ["Scene", "make_scene", "SCENES", "Blob", "Occluder", "render_blobs", "ou_process", "SceneCollection",
+            "make_collection"]

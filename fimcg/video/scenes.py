@@ -28,13 +28,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from .._validation import check_int, check_positive
 from ..sde import SDE, simulate, systems
 from .render import latent_to_pixel
 
-__all__ = ["Blob", "Occluder", "Scene", "render_blobs", "ou_process", "make_scene", "SCENES"]
+__all__ = ["Blob", "Occluder", "Scene", "render_blobs", "ou_process", "make_scene", "SCENES", "SceneCollection",
+           "make_collection"]
 
 
 @dataclass(frozen=True)
@@ -369,3 +371,59 @@ def make_scene(name: str, *, n_paths: int = 24, n_frames: int = 1000, dt: float 
     signal = states.get("signal")
     return Scene(name=name, frames=frames, dt=setting.dt, signal=signal, sde=sde if signal is not None else None,
                  states=states, description=description)
+
+
+@dataclass
+class SceneCollection:
+    """Recordings of one kind of system whose parameters differ from recording to recording.
+
+    Attributes:
+        scenes: one :class:`Scene` per recording (frames (n_paths, T, size, size), signal, sde).
+        params: each recording's hidden parameters (``barrier``, ``noise``, ``tilt`` of
+            :func:`fimcg.sde.systems.landscape_sde`).
+        names: ``"recording k"``.
+    """
+
+    scenes: list[Scene]
+    params: list[dict]
+    names: list[str]
+
+    @property
+    def frames(self) -> list[torch.Tensor]:
+        return [sc.frames for sc in self.scenes]
+
+    @property
+    def signals(self) -> list[torch.Tensor]:
+        return [sc.signal for sc in self.scenes]
+
+
+def make_collection(n_recordings: int, *, n_paths: int = 4, n_frames: int = 500, dt: float = 0.01, size: int = 32,
+                    noise: float = 0.02, barrier: tuple[float, float] = (0.6, 1.6),
+                    noise_level: tuple[float, float] = (1.6, 2.2), tilt: tuple[float, float] = (0.0, 0.0),
+                    scene: str = "reference", seed: int = 0) -> SceneCollection:
+    """A collection of recordings: the double well of :func:`fimcg.sde.systems.landscape_sde` with
+    each recording's barrier height, noise level (g at the barrier top) and tilt drawn uniformly from
+    the given ranges, rendered as the ``scene`` of :data:`SCENES` (default the reference particle).
+
+    Args:
+        n_recordings: recordings (>= 1). n_paths, n_frames, dt, size, noise: each recording's
+            paths, frames per path, time step, image side and pixel noise (as in :func:`make_scene`).
+        barrier, noise_level, tilt: (low, high) ranges; equal bounds fix the parameter.
+        seed: seeds the parameters and every recording (recording k uses ``seed + 1000 k``).
+    """
+    n_recordings = check_int(n_recordings, name="n_recordings", minimum=1)
+    ranges = {"barrier": barrier, "noise": noise_level, "tilt": tilt}
+    for key, (lo, hi) in ranges.items():
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+            raise ValueError(f"{key} must be a range (low, high) with low <= high, got {(lo, hi)!r}")
+    if barrier[0] <= 0 or noise_level[0] <= 0:
+        raise ValueError(f"barrier and noise_level must be > 0, got {barrier!r} and {noise_level!r}")
+    gen = np.random.default_rng(seed)
+    scenes, params = [], []
+    for k in range(n_recordings):
+        p = {key: float(gen.uniform(lo, hi)) for key, (lo, hi) in ranges.items()}
+        sde = systems.landscape_sde(barrier=p["barrier"], noise=p["noise"], tilt=p["tilt"])
+        scenes.append(make_scene(scene, n_paths=n_paths, n_frames=n_frames, dt=dt, size=size, noise=noise,
+                                 seed=seed + 1000 * k, sde=sde))
+        params.append(p)
+    return SceneCollection(scenes=scenes, params=params, names=[f"recording {k}" for k in range(n_recordings)])
