@@ -128,7 +128,7 @@ class CoarseGrainResult:
         one recording, nothing is pooled).
 
         Args:
-            frames: (n_paths, T, \*frame_shape) frames of the recording (at least 2 paths, for the
+            frames: (n_paths, T, \\*frame_shape) frames of the recording (at least 2 paths, for the
                 jackknife), in the units the training frames had.
             dt: time between its frames (default: the training recordings' dt).
         """

@@ -1,0 +1,96 @@
+"""Many recordings, one encoder: open_collection, coarse_grain on a collection, pooling, infer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import fimcg
+from fimcg.coarse_graining import CoarseGrainResult, InitConfig
+from fimcg.io import RecordingError, open_collection, open_recording
+from fimcg.video import make_collection
+
+
+@pytest.fixture(scope="module")
+def collection():
+    return make_collection(5, n_paths=3, n_frames=300, size=16, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained(collection):
+    rec = open_collection(*collection.frames[:4], names=collection.names[:4])
+    return fimcg.coarse_grain(rec, 0.01, steps=4, progress=False, init=InitConfig(points=400))
+
+
+def test_make_collection_draws_parameters_in_their_ranges(collection):
+    assert len(collection.scenes) == 5 and collection.frames[0].shape == (3, 300, 16, 16)
+    for p in collection.params:
+        assert 0.6 <= p["barrier"] <= 1.6 and 1.6 <= p["noise"] <= 2.2 and p["tilt"] == 0.0
+    again = make_collection(5, n_paths=3, n_frames=300, size=16, seed=3)
+    assert again.params == collection.params and torch.equal(again.frames[2], collection.frames[2])
+    with pytest.raises(ValueError, match="low <= high"):
+        make_collection(2, barrier=(1.0, 0.5))
+
+
+def test_open_collection_groups_the_paths_of_each_recording():
+    a, b = np.random.default_rng(0).random((3, 40, 6, 6)), np.random.default_rng(1).random((2, 40, 6, 6))
+    rec = open_collection(a.astype(np.float32), b.astype(np.float32), names=["A", "B"])
+    assert rec.groups == [[0, 1, 2], [3, 4]] and rec.group_names == ["A", "B"]
+    assert rec.names[3].startswith("B: ")
+    with pytest.raises(RecordingError, match="distinct names"):
+        open_collection(a, b, names=["A", "A"])
+    with pytest.raises(RecordingError, match="processed alike"):
+        open_collection(open_recording(a, layout="PTHW", crop=(0, 4, 0, 4)), open_recording(b, layout="PTHW"))
+
+
+def test_a_collection_trains_one_encoder_and_gives_each_recording_its_sde(trained, collection):
+    assert trained.recordings == collection.names[:4]
+    assert trained.latents.shape == (12, 300, 1)
+    x = torch.cat(collection.signals[:4])
+    assert fimcg.analysis.alignment.latent_r2(trained.latents.reshape(-1), x.reshape(-1)) > 0.95
+    grid = torch.linspace(-1, 1, 7)[:, None]
+    own = [trained.coefficients(grid, recording=k)[0] for k in range(4)]
+    assert not torch.allclose(own[0], own[1])  # each recording its own context
+    torch.testing.assert_close(trained.coefficients(grid, recording="recording 2")[0], own[2])
+    with pytest.raises(ValueError, match="no recording 'nope'"):
+        trained.coefficients(grid, recording="nope")
+
+
+def test_pooled_estimates_lie_between_own_and_collection_mean(trained):
+    pooled = trained.pooled()
+    assert pooled.drift.shape == (4, 100, 1) and pooled.grid.shape == (100, 1)
+    w = pooled.drift_weight
+    assert float(w.min()) >= 0 and float(w.max()) <= 1
+    mean = pooled.drift_prior.mean
+    # shrinkage moves every estimate towards the mean, never past it
+    assert bool(((pooled.drift - mean).abs() <= (pooled.raw_drift - mean).abs() + 1e-6).all())
+    assert trained.pooled() is pooled  # computed once
+
+
+def test_infer_a_new_recording_without_training(trained, collection):
+    new = trained.infer(collection.frames[4])
+    assert new.latents.shape == (3, 300, 1)
+    f, g = new.coefficients(torch.tensor([[0.0], [0.5]]))
+    assert f.shape == (2, 1) and bool((g > 0).all())
+    f_raw, _ = new.coefficients(torch.tensor([[0.0], [0.5]]), pooled=False)
+    assert not torch.allclose(f, f_raw)
+    with pytest.raises(ValueError, match="at least 2 paths"):
+        trained.infer(collection.frames[4][:1])
+
+
+def test_collection_survives_save_and_load(trained, tmp_path):
+    trained.save(tmp_path / "r.safetensors")
+    back = CoarseGrainResult.load(tmp_path / "r.safetensors")
+    assert back.recordings == trained.recordings
+    grid = torch.tensor([[0.2]])
+    torch.testing.assert_close(back.coefficients(grid, recording=1)[0], trained.coefficients(grid, recording=1)[0])
+
+
+def test_infer_on_a_single_recording_result_pools_nothing(collection):
+    res = fimcg.coarse_grain(collection.frames[0], 0.01, steps=2, progress=False, init=InitConfig(points=300))
+    assert res.recordings is None
+    new = res.infer(collection.frames[1])
+    torch.testing.assert_close(new.drift, new.raw_drift)
+    with pytest.raises(ValueError, match="needs a collection"):
+        res.pooled()
