@@ -94,3 +94,28 @@ def test_infer_on_a_single_recording_result_pools_nothing(collection):
     torch.testing.assert_close(new.drift, new.raw_drift)
     with pytest.raises(ValueError, match="needs a collection"):
         res.pooled()
+
+
+def test_the_joint_baseline_learns_one_head_per_recording(collection):
+    from fimcg.coarse_graining.joint import HeadPerRecording
+
+    rec = open_collection(*collection.frames[:3], names=collection.names[:3])
+    res = fimcg.joint_coarse_grain(rec, 0.01, steps=30, progress=False, init=InitConfig(method="isomap", points=300))
+    assert isinstance(res.head, HeadPerRecording) and len(res.head.heads) == 3
+    grid = torch.tensor([[0.0], [0.5]])
+    assert not torch.allclose(res.coefficients(grid, recording=0)[0], res.coefficients(grid, recording=2)[0])
+    with pytest.raises(ValueError, match="pass recording="):
+        res.coefficients(grid)
+    new = res.infer(collection.frames[4], steps=50)  # a new head fitted to the new latent paths
+    assert new.drift.shape == (100, 1) and bool(torch.isfinite(new.drift).all())
+
+
+def test_joint_per_recording_heads_survive_save_and_load(collection, tmp_path):
+    from fimcg.coarse_graining.joint import JointResult
+
+    rec = open_collection(*collection.frames[:2], names=["a", "b"])
+    res = fimcg.joint_coarse_grain(rec, 0.01, steps=5, progress=False, init=InitConfig(method="isomap", points=300))
+    res.save(tmp_path / "j.safetensors")
+    back = JointResult.load(tmp_path / "j.safetensors")
+    grid = torch.tensor([[0.3]])
+    torch.testing.assert_close(back.coefficients(grid, recording="b")[0], res.coefficients(grid, recording="b")[0])

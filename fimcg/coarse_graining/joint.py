@@ -36,7 +36,7 @@ from .options import AutoencoderConfig, InitConfig, LossWeights, check_option_ty
 from .data import prepare_frames
 from ..estimators.classic import polynomial_features
 
-__all__ = ["PolynomialHead", "MLPHead", "JointResult", "joint_coarse_grain"]
+__all__ = ["PolynomialHead", "MLPHead", "HeadPerRecording", "JointResult", "joint_coarse_grain"]
 
 
 class PolynomialHead(nn.Module):
@@ -81,7 +81,21 @@ class MLPHead(nn.Module):
         return {"kind": "mlp", "hidden": self.hidden}
 
 
+class HeadPerRecording(nn.Module):
+    """One head per recording of a collection (:func:`fimcg.io.open_collection`): the joint
+    baseline's counterpart of the FIM reading each recording's paths as its own context."""
+
+    def __init__(self, heads: list[nn.Module]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+
+    def spec(self) -> dict:
+        return {"kind": "per_recording", "head": self.heads[0].spec(), "n": len(self.heads)}
+
+
 def _make_head(spec: dict, dim: int) -> nn.Module:
+    if spec["kind"] == "per_recording":
+        return HeadPerRecording([_make_head(spec["head"], dim) for _ in range(spec["n"])])
     if spec["kind"] == "polynomial":
         return PolynomialHead(dim, drift_degree=spec["drift_degree"], diffusion_degree=spec["diffusion_degree"])
     return MLPHead(dim, hidden=spec["hidden"])
@@ -103,11 +117,50 @@ class JointResult(CoarseGrainResult):
     FORMAT = "fimcg-joint-1"
     head: nn.Module | None = None
 
-    def coefficients(self, locations: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """Drift (G, d) and diffusion (G, d) of the learned head at latent ``locations`` (G, d)."""
+    def coefficients(self, locations: Any, *, recording: int | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Drift (G, d) and diffusion (G, d) of the learned head at latent ``locations`` (G, d); for a
+        collection, the head of ``recording`` (index or name)."""
         loc = check_locations(locations, d=self.latent_dim).to(self.latents.device, self.latents.dtype)
+        head = self.head
+        if isinstance(head, HeadPerRecording):
+            if recording is None:
+                raise ValueError("this joint model has one head per recording: pass recording=")
+            names = self.recordings or []
+            k = names.index(recording) if isinstance(recording, str) and recording in names else recording
+            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(head.heads):
+                raise ValueError(f"recording must be a name in {names} or an index 0..{len(head.heads) - 1}, "
+                                 f"got {recording!r}")
+            head = head.heads[k]
+        elif recording is not None:
+            raise ValueError("this joint model was trained on one recording: omit recording=")
         with torch.no_grad():
-            return self.head(loc)
+            return head(loc)
+
+    def infer(self, frames: Any, dt: float | None = None, *, steps: int = 500, lr: float = 3e-2):
+        """The joint baseline's answer for a *new* recording: it has no amortised estimator, so a new
+        head (the trained kind) is fitted by Adam (``steps`` steps) to the encoded frames' latent paths
+        by the Euler-Maruyama likelihood; the encoder stays frozen. Returns a
+        :class:`fimcg.coarse_graining.collection.RecordingSDE` (its own estimate; nothing pooled)."""
+        import numpy as np
+
+        from .collection import GRID_POINTS, RecordingSDE
+
+        dt = self.dt if dt is None else check_positive(dt, name="dt")
+        z = self.encode(frames)
+        spec = self.head.spec()
+        head = _make_head(spec["head"] if spec["kind"] == "per_recording" else spec, self.latent_dim)
+        opt = torch.optim.Adam(head.parameters(), lr=lr)
+        for _ in range(check_int(steps, name="steps", minimum=1)):
+            loss = em_nll(head, z, dt)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        lo, hi = np.quantile(self.latents.reshape(-1).cpu().numpy(), [0.01, 0.99])
+        grid = torch.linspace(float(lo), float(hi), GRID_POINTS)[:, None]
+        with torch.no_grad():
+            f, g = head(grid)
+        return RecordingSDE(latents=z, dt=dt, grid=grid, drift=f, diffusion=g, raw_drift=f, raw_diffusion=g,
+                            drift_weight=torch.ones_like(f))
 
     def state(self) -> dict:
         out = super().state()
@@ -160,6 +213,9 @@ def joint_coarse_grain(
             joint models are usually trained) or ``method="isomap"`` (the coarse_grain initialisation).
         weights: weights of reconstruction and Euler-Maruyama likelihood.
 
+    A collection of recordings (:func:`fimcg.io.open_collection`) gets one head per recording
+    (:class:`HeadPerRecording`), all trained with the shared encoder.
+
     Returns:
         :class:`JointResult`.
     """
@@ -183,7 +239,17 @@ def joint_coarse_grain(
     checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
     eval_every = check_int(eval_every, name="eval_every", minimum=0)
     torch.manual_seed(seed)
-    head_mod = PolynomialHead(latent_dim) if head == "polynomial" else MLPHead(latent_dim)
+
+    def new_head() -> nn.Module:
+        return PolynomialHead(latent_dim) if head == "polynomial" else MLPHead(latent_dim)
+    groups = data.groups
+    head_mod = new_head() if groups is None else HeadPerRecording([new_head() for _ in groups])
+
+    def sim_loss(run: Trainer, z: torch.Tensor) -> torch.Tensor:
+        if groups is None:
+            return em_nll(head_mod, z, dt)
+        return torch.stack([em_nll(h, z[torch.as_tensor(g, device=z.device)], dt)
+                            for h, g in zip(head_mod.heads, groups)]).mean()
 
     def make_result(run: Trainer, z: torch.Tensor, history: list[dict], cfg: dict) -> JointResult:
         res = JointResult(run.enc, run.dec, dt, z, history, cfg, None)
@@ -192,6 +258,6 @@ def joint_coarse_grain(
 
     return train_autoencoder(data, dt, config, fmt="fimcg-joint-train-1", device=torch.device(device),
                              checkpoint=checkpoint, resume=resume, init=init.method, train_decoder=True,
-                             sim_loss=lambda run, z: em_nll(head_mod, z, dt), make_result=make_result,
+                             sim_loss=sim_loss, make_result=make_result,
                              extra={"head": head_mod}, checkpoint_every=checkpoint_every, progress=progress,
                              desc="joint training", callback=callback, eval_every=eval_every)
