@@ -206,3 +206,25 @@ def test_a_failure_after_training_leaves_no_outputs_and_keeps_old_ones(particle,
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != "checkpoint.safetensors"}
     assert after == before  # the old complete run is untouched, nothing half-written beside it
     assert not [p for p in out.iterdir() if p.name.startswith(".fimcg-partial")]
+
+
+def test_coarse_grain_command_on_a_collection_grouped_by_folder(tmp_path):
+    from fimcg.video import make_collection
+
+    col = make_collection(3, n_paths=2, n_frames=300, size=16, seed=5)
+    files = []
+    for name, frames in zip(("calm", "middle", "wild"), col.frames):
+        (tmp_path / name).mkdir()
+        for i, path in enumerate(frames):
+            np.save(tmp_path / name / f"p{i}.npy", path.numpy())
+            files.append(str(tmp_path / name / f"p{i}.npy"))
+    out = tmp_path / "out"
+    assert main(["coarse-grain", *files, "--dt", str(DT), "--group-by-folder", "--steps", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in results["recordings"]] == [str(tmp_path / n) for n in ("calm", "middle", "wild")]
+    assert all(r["paths"] == 2 and "f(z) =" in r["equation"] and 0 <= r["own_weight"] <= 1
+               for r in results["recordings"])
+    assert "Recordings" in (out / "report.html").read_text()
+    assert main(["coarse-grain", files[0], files[1], "--dt", str(DT), "--group-by-folder", "--out",
+                 str(tmp_path / "one"), "--no-progress"]) == 2  # one folder is not a collection

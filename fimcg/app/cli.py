@@ -180,6 +180,9 @@ def add_coarse_grain_parser(sub: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--stride", type=int, default=1, help="keep every k-th frame (the time step becomes k dt)")
     p.add_argument("--chunk-mb", type=float, default=DEFAULT_CHUNK_MB, help="megabytes of frames read at a time")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint in OUT and start over")
+    p.add_argument("--group-by-folder", action="store_true",
+                   help="the files are several recordings, one per folder: one encoder for all, an SDE per "
+                        "recording (pooled across them), a table and figure across recordings")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.set_defaults(func=cmd_coarse_grain)
     return p
@@ -193,7 +196,8 @@ def cmd_coarse_grain(args: argparse.Namespace) -> int:
                            dataset=args.dataset,
                            grey=not args.channels, crop=tuple(args.crop) if args.crop else None,
                            downsample=args.downsample, stride=args.stride, chunk_mb=args.chunk_mb,
-                           restart=args.restart, progress=not args.no_progress)
+                           restart=args.restart, group_by_folder=args.group_by_folder,
+                           progress=not args.no_progress)
     for note in r["warnings"]:
         print(f"fimcg coarse-grain: warning: {note}", file=sys.stderr)
     print(f"wrote {args.out}/report.html, results.json, latents.npy and result.safetensors "

@@ -73,7 +73,7 @@ def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | Non
                        layout: str | None = None,
                        dataset: str | None = None, grey: bool = True, crop: tuple[int, int, int, int] | None = None,
                        downsample: int = 1, stride: int = 1, chunk_mb: float | None = None, restart: bool = False,
-                       progress: bool = True) -> dict:
+                       group_by_folder: bool = False, progress: bool = True) -> dict:
     """Coarse-grain a recording and write the report, the numbers, the latents and the saved result.
 
     Args:
@@ -87,18 +87,31 @@ def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | Non
             judge_lags: ``InitConfig.judge_lags`` (frames after stride; default (1, 5, 20)).
         chunk_mb: megabytes of frames read at a time (default :data:`fimcg.io.recording.DEFAULT_CHUNK_MB`).
         restart: ignore an existing checkpoint in ``out`` (default: resume from it).
+        group_by_folder: the files are a *collection* of recordings, one per folder
+            (:func:`fimcg.io.open_collection`): one encoder for all, each recording's SDE pooled with
+            the others', a discovered equation per recording, and a table and figure across them.
 
     Returns:
         The dict written to ``out/results.json``.
     """
-    from ..io.recording import DEFAULT_CHUNK_MB, open_recording
+    from ..io.recording import DEFAULT_CHUNK_MB, open_collection, open_recording
 
     out = output_folder(out)
     steps = check_int(steps, name="steps", minimum=0)
     chunk_mb = check_positive(chunk_mb if chunk_mb is not None else DEFAULT_CHUNK_MB, name="chunk_mb")
     t_all = time.perf_counter()
-    with open_recording(*files, layout=layout, dataset=dataset, grey=grey, crop=crop, downsample=downsample,
-                        stride=stride) as rec:
+    reading = dict(layout=layout, dataset=dataset, grey=grey, crop=crop, downsample=downsample, stride=stride)
+    if group_by_folder:
+        folders: dict[str, list[Any]] = {}
+        for f in files:
+            folders.setdefault(str(Path(str(f)).parent), []).append(f)
+        if len(folders) < 2:
+            raise ValueError(f"group_by_folder needs files in two or more folders (one recording each); all are in "
+                             f"{next(iter(folders))}")
+        opened = open_collection(*folders.values(), names=list(folders), **reading)
+    else:
+        opened = open_recording(*files, **reading)
+    with opened as rec:
         if dt is None:
             if rec.fps is None:
                 raise ValueError("give dt (--dt): the files do not all state the same frame rate "
@@ -139,6 +152,7 @@ def _coarse_grain_recording(rec: Any, *, out: Path, dt: float, dt_from: str, lat
     eq, val, found = equation_and_validation(res.latents.reshape(-1), res.coefficients, dt, paths=res.latents,
                                              seed=seed)
     recording = cfg.get("recording", {})
+    per_recording = _per_recording(res) if res.recordings else None
     results: dict[str, Any] = {
         "data": {"files": list(rec.names), "frames_per_file": list(rec.lengths), "frame_shape": list(rec.frame_shape),
                  "dt": dt, "dt_from": dt_from, "paths": res.latents.shape[0], "frames_per_path": res.latents.shape[1],
@@ -152,6 +166,7 @@ def _coarse_grain_recording(rec: Any, *, out: Path, dt: float, dt_from: str, lat
                          "noise_std_latent": prec["noise_std"][0], "g2_inflation_rel": prec["g2_inflation_rel"][0],
                          "pca_explained": [float(v) for v in res.encoder.pca.explained[:8]]},
         "equation": found["equation"], "coefficients": found["coefficients"], "validation": found["validation"],
+        **({"recordings": per_recording} if per_recording else {}),
         "warnings": notes, "outputs": ["report.html", "results.json", "latents.npy", "result.safetensors"],
         "environment": environment()}
     rep = _coarse_grain_report(rec, res, results, val, found, chunk_mb=chunk_mb)
@@ -160,6 +175,20 @@ def _coarse_grain_recording(rec: Any, *, out: Path, dt: float, dt_from: str, lat
                   "result.safetensors": res.save, "report.html": rep.write,
                   "results.json": lambda path: atomic_write_json(results, path)})
     return results
+
+
+def _per_recording(res: Any) -> list[dict]:
+    """For a collection: each recording's paths, its pooled SDE's discovered equation, and the
+    weight its own drift estimate kept (mean over the grid)."""
+    from ..analysis.discovery import discover_from_coefficients
+
+    pooled = res.pooled()
+    rows = []
+    for k, name in enumerate(pooled.names):
+        eq = discover_from_coefficients(pooled.grid, pooled.drift[k], pooled.diffusion[k], names=("z",))
+        rows.append({"name": name, "paths": len(res.config["collection"]["paths"][k]), "equation": eq.equation(),
+                     "coefficients": eq.coefficients(), "own_weight": float(pooled.drift_weight[k].mean())})
+    return rows
 
 
 def _coarse_grain_report(rec: Any, res: Any, results: dict, val: Any, found: dict, *, chunk_mb: float) -> Report:
@@ -190,8 +219,20 @@ def _coarse_grain_report(rec: Any, res: Any, results: dict, val: Any, found: dic
     if res.history:
         rep.figure(figures.history_figure(res.history, keys=["rec", "sim"], title="training loss terms"))
     rep.heading("Discovered equation")
-    rep.text("In the learned latent z: " + eq.replace("\n", ";  "))
+    rep.text("In the learned latent z" + (" (all recordings together)" if results.get("recordings") else "") + ": "
+             + eq.replace("\n", ";  "))
     report_validation(rep, val, found)
+    if results.get("recordings"):
+        pooled = res.pooled()
+        rep.heading("Recordings")
+        rep.text("One encoder for all recordings, so they share the latent z and their SDEs are comparable. Each "
+                 "recording's drift and diffusion are read by the FIM from its own paths and pooled with the "
+                 "collection by empirical Bayes (fimcg.estimators.pooling): 'own weight' is the share its own "
+                 "estimate kept (1: nothing pooled).")
+        rep.table([{"recording": r["name"], "paths": r["paths"], "own weight": r["own_weight"],
+                    "equation": r["equation"].replace("\n", ";  ")} for r in results["recordings"]])
+        rep.figure(figures.function_family_figure(pooled.grid, pooled.drift, pooled.diffusion, labels=pooled.names,
+                                                  title="each recording's drift and diffusion in z (pooled)"))
     checks = [
         ("encoder noise", c["g2_inflation_rel"] < 0.2,
          f"latent noise inflates g^2 by about {100 * c['g2_inflation_rel']:.0f}% (from the increments' lag-1 "
