@@ -3,8 +3,9 @@
 One module per chapter (:mod:`~fimcg.widgets.landscape` for notebook 01, :mod:`~fimcg.widgets.video`,
 :mod:`~fimcg.widgets.estimation`, :mod:`~fimcg.widgets.normalisation`, :mod:`~fimcg.widgets.coarse_graining`,
 :mod:`~fimcg.widgets.discovery`, :mod:`~fimcg.widgets.race` for 07, :mod:`~fimcg.widgets.slow_variable`
-for 08, :mod:`~fimcg.widgets.recording` for 09), the shared explorer wiring in :mod:`~fimcg.widgets.base` and the run modes in
-:mod:`~fimcg.widgets.mode`; every public name is importable from :mod:`fimcg.widgets` itself.
+for 08, :mod:`~fimcg.widgets.recording` for 09, :mod:`~fimcg.widgets.identifiability` for 10,
+:mod:`~fimcg.widgets.pooling` for 11), the shared explorer wiring in :mod:`~fimcg.widgets.base` and the
+run modes in :mod:`~fimcg.widgets.mode`; every public name is importable from :mod:`fimcg.widgets` itself.
 
 Every widget here is a thin shell: sliders, a :class:`plotly.graph_objects.FigureWidget`, and a
 callback that calls a pure function (in the same chapter module, or in the science packages of
@@ -40,6 +41,11 @@ from .slow_variable import (SlowVariableData, slow_variable_data, slow_variable_
     slow_variable_slider_figure, slow_variable_explorer)
 from .recording import (RecordingPreview, recording_preview, recording_figure, update_recording_figure,
     recording_slider_figure, recording_explorer)
+from .pooling import (PoolingView, pooling_view, pooling_figure, update_pooling_figure, pooling_slider_figure,
+    pooling_explorer)
+from .identifiability import (IdentifiabilityData, identifiability_data, identifiability_figure,
+    update_identifiability_figure, identifiability_slider_figure, identifiability_sweep_figure,
+    identifiability_explorer, frame_features)
 
 __all__ = [
     "fast_mode",
@@ -100,4 +106,18 @@ __all__ = [
     "update_recording_figure",
     "recording_slider_figure",
     "recording_explorer",
+    "PoolingView",
+    "pooling_view",
+    "pooling_figure",
+    "update_pooling_figure",
+    "pooling_slider_figure",
+    "pooling_explorer",
+    "IdentifiabilityData",
+    "identifiability_data",
+    "identifiability_figure",
+    "update_identifiability_figure",
+    "identifiability_slider_figure",
+    "identifiability_sweep_figure",
+    "identifiability_explorer",
+    "frame_features",
 ]
