@@ -194,7 +194,9 @@ def _site(tmp_path: Path, *, ship_plotly: bool) -> Path:
     figs = "".join(renderer.to_mimebundle(f.to_dict())["text/html"]
                    for f in (go.Figure(go.Scatter(y=[1, 3, 2])), go.Figure(go.Heatmap(z=[[1, 2], [3, 4]]))))
     head = '<script src="../_static/plotly.min.js"></script>'
-    (site / "notebooks" / "01_demo.html").write_text(f"<html><head>{head}</head><body>{figs}</body></html>")
+    exercise = ('<p><strong>Exercise 1.</strong> Try it.</p><details class="sd-dropdown"><summary '
+                'class="sd-summary-title"><span class="sd-summary-text">Solution</span></summary><p>Done.</p></details>')
+    (site / "notebooks" / "01_demo.html").write_text(f"<html><head>{head}</head><body>{figs}{exercise}</body></html>")
     (site / "api.html").write_text("<html><body><p>no figures</p></body></html>")
     (site / "index.html").write_text("<html><body>home</body></html>")
     return site
@@ -208,6 +210,16 @@ def test_chromium_renders_figures_with_local_plotly(tmp_path):
     assert [(p, c.static, c.rendered, problem) for p, c, problem in results] == [
         ("notebooks/01_demo", 2, 2, ""), ("api", 0, 0, "")]
     assert (tmp_path / "shots" / "notebooks__01_demo.png").stat().st_size > 5000
+
+
+@needs_chromium
+def test_chromium_check_fails_on_an_exercise_without_solution(tmp_path):
+    site = _site(tmp_path, ship_plotly=True)
+    page = site / "notebooks" / "01_demo.html"
+    page.write_text(page.read_text().replace("</body>", "<p><strong>Exercise 2.</strong> Alone.</p></body>"))
+    (result,) = check_book.check_site(site, ["notebooks/01_demo"], screenshots=None,
+                                      chromium=check_book.find_chromium(), budget_ms=3000)
+    assert result[2].startswith("2 exercise(s) but 1 solution(s)")
 
 
 @needs_chromium

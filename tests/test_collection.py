@@ -40,6 +40,8 @@ def test_open_collection_groups_the_paths_of_each_recording():
     assert rec.names[3].startswith("B: ")
     with pytest.raises(RecordingError, match="distinct names"):
         open_collection(a, b, names=["A", "A"])
+    with pytest.raises(RecordingError, match="two or more recordings"):
+        open_collection(a)
     with pytest.raises(RecordingError, match="processed alike"):
         open_collection(open_recording(a, layout="PTHW", crop=(0, 4, 0, 4)), open_recording(b, layout="PTHW"))
 
@@ -75,8 +77,10 @@ def test_infer_a_new_recording_without_training(trained, collection):
     assert f.shape == (2, 1) and bool((g > 0).all())
     f_raw, _ = new.coefficients(torch.tensor([[0.0], [0.5]]), pooled=False)
     assert not torch.allclose(f, f_raw)
-    with pytest.raises(ValueError, match="at least 2 paths"):
-        trained.infer(collection.frames[4][:1])
+    one = trained.infer(collection.frames[4][:1])  # one path: the jackknife cuts it into blocks of time
+    assert bool(torch.isfinite(one.drift).all()) and float(one.drift_weight.mean()) < 1
+    with pytest.raises(ValueError, match="at least 10 frames"):
+        trained.infer(collection.frames[4][0])  # no path axis
 
 
 def test_collection_survives_save_and_load(trained, tmp_path):

@@ -103,8 +103,9 @@ def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | Non
     reading = dict(layout=layout, dataset=dataset, grey=grey, crop=crop, downsample=downsample, stride=stride)
     if group_by_folder:
         folders: dict[str, list[Any]] = {}
-        for f in files:
-            folders.setdefault(str(Path(str(f)).parent), []).append(f)
+        for f in files:  # a folder given itself (of images) is its own recording; a file belongs to its folder
+            path = Path(str(f))
+            folders.setdefault(str(path if path.is_dir() else path.parent), []).append(f)
         if len(folders) < 2:
             raise ValueError(f"group_by_folder needs files in two or more folders (one recording each); all are in "
                              f"{next(iter(folders))}")

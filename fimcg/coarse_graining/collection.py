@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..analysis.metrics import occupied_grid
 from ..estimators.pooling import Prior, jackknife, shrink
+from .data import estimate_in_contexts
 
-__all__ = ["Pooled", "RecordingSDE", "pool", "infer_recording", "GRID_POINTS"]
+__all__ = ["Pooled", "RecordingSDE", "pool", "infer_recording", "collection_grid", "GRID_POINTS", "JACKKNIFE_PIECES"]
 
 #: points of the grid over the collection's latent range on which the SDEs are tabulated
 GRID_POINTS = 100
@@ -66,10 +68,27 @@ def _interp(grid: torch.Tensor, values: torch.Tensor, locations: torch.Tensor) -
     return torch.from_numpy(out).reshape(*values.shape[:-2], q.size, 1).to(values.dtype)
 
 
-def _estimate(estimator: Any, z: torch.Tensor, dt: float, grid: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """(drift, g, var drift, var g²) of one recording's latent paths z (n, T, 1) on the grid."""
+#: a recording with fewer paths is cut into this many pieces (blocks of time) for the jackknife
+JACKKNIFE_PIECES = 4
+
+
+def _estimate(estimator: Any, z: torch.Tensor, dt: float, grid: torch.Tensor, *, context_size: int = 12000
+              ) -> tuple[torch.Tensor, ...]:
+    """(drift, g, var drift, var g²) of one recording's latent paths z (n, T, 1) on the grid.
+
+    The jackknife leaves out one path at a time; a recording of fewer than :data:`JACKKNIFE_PIECES`
+    paths is first cut into that many blocks of time (only the transitions across the cuts are lost).
+    Each estimate reads at most ``context_size`` transitions at a time (as in training)."""
+    n, T, d = z.shape
+    pieces = -(-JACKKNIFE_PIECES // n)
+    if pieces > 1 and T // pieces >= 10:
+        L = T // pieces
+        z = z[:, :L * pieces].reshape(n * pieces, L, d)
+
+    def in_contexts(paths, step, loc):
+        return estimate_in_contexts(estimator, paths, step, loc, context_size)
     with torch.no_grad():
-        f, g, vf, vg2 = jackknife(estimator, z, dt, grid)
+        f, g, vf, vg2 = jackknife(in_contexts, z, dt, grid)
     return f, g, vf, vg2
 
 
@@ -86,8 +105,7 @@ def pool(latents: torch.Tensor, groups: list[list[int]], names: list[str], dt: f
     if len(groups) < 2:
         raise ValueError("pooling needs a collection of at least 2 recordings")
     z = latents.detach().cpu().float()
-    lo, hi = np.quantile(z.reshape(-1).numpy(), [0.01, 0.99])
-    grid = torch.linspace(float(lo), float(hi), grid_points)[:, None]
+    grid = collection_grid(z, grid_points)
     est = [_estimate(estimator, z[torch.as_tensor(g)], dt, grid) for g in groups]
     f = torch.stack([e[0] for e in est]).double()
     g2 = torch.stack([e[1] ** 2 for e in est]).double()
@@ -96,6 +114,11 @@ def pool(latents: torch.Tensor, groups: list[list[int]], names: list[str], dt: f
     return Pooled(names=list(names), grid=grid, drift=f_pooled.float(), diffusion=g2_pooled.clamp_min(0).sqrt().float(),
                   raw_drift=f.float(), raw_diffusion=g2.sqrt().float(), drift_prior=f_prior,
                   diffusion2_prior=g2_prior, drift_weight=w.float())
+
+
+def collection_grid(latents: torch.Tensor, points: int = GRID_POINTS) -> torch.Tensor:
+    """The grid (points, 1) on which a collection's SDEs are tabulated: its latents' 1st to 99th percentile."""
+    return occupied_grid(latents.detach().cpu().float(), n=points, lo=0.01, hi=0.99)
 
 
 @dataclass(frozen=True)
@@ -120,8 +143,9 @@ class RecordingSDE:
     drift_weight: torch.Tensor
 
     def coefficients(self, locations: Any, *, pooled: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Drift and diffusion (L, 1) at latent ``locations`` (L, 1), interpolated from the grid
-        (pooled with the collection, or the recording's own estimate)."""
+        """Drift and diffusion (L, 1) at latent ``locations`` (L, 1), interpolated linearly from the grid
+        (pooled with the collection, or the recording's own estimate); beyond the grid the end values
+        are held."""
         f, g = (self.drift, self.diffusion) if pooled else (self.raw_drift, self.raw_diffusion)
         loc = torch.as_tensor(locations, dtype=torch.float32).reshape(-1, 1)
         return _interp(self.grid, f, loc), _interp(self.grid, g, loc)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -127,38 +128,48 @@ class JointResult(CoarseGrainResult):
                 raise ValueError("this joint model has one head per recording: pass recording=")
             names = self.recordings or []
             k = names.index(recording) if isinstance(recording, str) and recording in names else recording
-            if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(head.heads):
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= int(k) < len(head.heads):
                 raise ValueError(f"recording must be a name in {names} or an index 0..{len(head.heads) - 1}, "
                                  f"got {recording!r}")
-            head = head.heads[k]
+            head = head.heads[int(k)]
         elif recording is not None:
             raise ValueError("this joint model was trained on one recording: omit recording=")
         with torch.no_grad():
             return head(loc)
 
-    def infer(self, frames: Any, dt: float | None = None, *, steps: int = 500, lr: float = 3e-2):
+    def infer(self, frames: Any, dt: float | None = None, *, steps: int = 200):
         """The joint baseline's answer for a *new* recording: it has no amortised estimator, so a new
-        head (the trained kind) is fitted by Adam (``steps`` steps) to the encoded frames' latent paths
-        by the Euler-Maruyama likelihood; the encoder stays frozen. Returns a
-        :class:`fimcg.coarse_graining.collection.RecordingSDE` (its own estimate; nothing pooled)."""
-        import numpy as np
-
-        from .collection import GRID_POINTS, RecordingSDE
+        head (the trained kind) is fitted to the encoded frames' latent paths by the Euler-Maruyama
+        likelihood (L-BFGS, at most ``steps`` iterations, from the trained heads' average); the
+        encoder stays frozen. Returns a :class:`fimcg.coarse_graining.collection.RecordingSDE` (its
+        own estimate; nothing pooled)."""
+        from .collection import RecordingSDE, collection_grid
 
         dt = self.dt if dt is None else check_positive(dt, name="dt")
-        z = self.encode(frames)
+        z = self.encode(frames).detach().cpu()
+        if z.ndim != 3 or z.shape[1] < 10:
+            raise ValueError(f"frames must be (n_paths, T, *frame_shape) with paths of at least 10 frames; encoded to "
+                             f"shape {tuple(z.shape)}")
         spec = self.head.spec()
+        trained = list(self.head.heads) if spec["kind"] == "per_recording" else [self.head]
         head = _make_head(spec["head"] if spec["kind"] == "per_recording" else spec, self.latent_dim)
-        opt = torch.optim.Adam(head.parameters(), lr=lr)
-        for _ in range(check_int(steps, name="steps", minimum=1)):
-            loss = em_nll(head, z, dt)
+        with torch.no_grad():  # start from the trained heads' average
+            for name, p in head.named_parameters():
+                p.copy_(torch.stack([dict(h.named_parameters())[name].detach().cpu() for h in trained]).mean(0))
+        opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=check_int(steps, name="steps", minimum=1),
+                                history_size=20, line_search_fn="strong_wolfe")
+
+        def closure():
             opt.zero_grad()
+            loss = em_nll(head, z, dt)
             loss.backward()
-            opt.step()
-        lo, hi = np.quantile(self.latents.reshape(-1).cpu().numpy(), [0.01, 0.99])
-        grid = torch.linspace(float(lo), float(hi), GRID_POINTS)[:, None]
+            return loss
+        opt.step(closure)
+        grid = collection_grid(self.latents)
         with torch.no_grad():
             f, g = head(grid)
+        if not (bool(torch.isfinite(f).all()) and bool(torch.isfinite(g).all())):
+            raise RuntimeError("fitting a head to the new recording diverged (non-finite drift or diffusion)")
         return RecordingSDE(latents=z, dt=dt, grid=grid, drift=f, diffusion=g, raw_drift=f, raw_diffusion=g,
                             drift_weight=torch.ones_like(f))
 

@@ -128,22 +128,20 @@ class CoarseGrainResult:
         one recording, nothing is pooled).
 
         Args:
-            frames: (n_paths, T, \\*frame_shape) frames of the recording (at least 2 paths, for the
-                jackknife), in the units the training frames had.
+            frames: (n_paths, T, \\*frame_shape) frames of the recording (paths of at least 10 frames),
+                processed as the training frames were (crop, downsample, stride: the same frame shape).
             dt: time between its frames (default: the training recordings' dt).
         """
         from .._validation import check_positive
-        from .collection import infer_recording
+        from .collection import collection_grid, infer_recording
 
         dt = self.dt if dt is None else check_positive(dt, name="dt")
         z = self.encode(frames)
-        if z.ndim != 3 or z.shape[0] < 2 or z.shape[1] < 10:
-            raise ValueError(f"frames must be (n_paths, T, ...) with at least 2 paths of 10 frames; encoded to shape "
-                             f"{tuple(z.shape)}")
+        if z.ndim != 3 or z.shape[1] < 10:
+            raise ValueError(f"frames must be (n_paths, T, *frame_shape) with paths of at least 10 frames; encoded to "
+                             f"shape {tuple(z.shape)}")
         if self.recordings is None:  # one recording: its own estimate on a grid over the training latents
-            lo, hi = np.quantile(self.latents.reshape(-1).cpu().numpy(), [0.01, 0.99])
-            return infer_recording(z, dt, self._require_estimator(), None,
-                                   grid=torch.linspace(float(lo), float(hi), 100)[:, None])
+            return infer_recording(z, dt, self._require_estimator(), None, grid=collection_grid(self.latents))
         return infer_recording(z, dt, self._require_estimator(), self.pooled())
 
     def drift(self, locations: Any) -> torch.Tensor:

@@ -563,8 +563,9 @@ class Recording:
         Raises :class:`RecordingError` when the recordings were processed differently (crop,
         downsample, stride, colour) or have frames of different sizes."""
         recs = list(recordings)
-        if not recs:
-            raise RecordingError("a collection needs at least one recording")
+        if len(recs) < 2:
+            raise RecordingError(f"a collection needs at least two recordings, got {len(recs)}; one recording is "
+                                 "opened with open_recording")
         options = {r.options for r in recs}
         if len(options) > 1:
             raise RecordingError(f"the recordings of a collection must be processed alike (crop, downsample, stride, "
@@ -672,8 +673,9 @@ def open_collection(*recordings: Any, names: Sequence[str] | None = None, **opti
         RecordingError: a recording that cannot be read, recordings processed differently, or
             frames of different sizes.
     """
-    if not recordings:
-        raise RecordingError("no recordings given: pass two or more recordings (arrays, files or Recordings)")
+    if len(recordings) < 2:
+        raise RecordingError(f"a collection needs two or more recordings (arrays, files or Recordings), got "
+                             f"{len(recordings)}")
     recs = []
     for item in recordings:
         if isinstance(item, Recording):
