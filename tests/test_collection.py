@@ -123,3 +123,14 @@ def test_joint_per_recording_heads_survive_save_and_load(collection, tmp_path):
     back = JointResult.load(tmp_path / "j.safetensors")
     grid = torch.tensor([[0.3]])
     torch.testing.assert_close(back.coefficients(grid, recording="b")[0], res.coefficients(grid, recording="b")[0])
+
+
+def test_infer_reads_a_new_recording_from_files(trained, collection, tmp_path):
+    np.save(tmp_path / "new.npy", collection.frames[4].numpy())
+    from_file = trained.infer(open_recording(tmp_path / "new.npy", layout="PTHW"))
+    in_memory = trained.infer(collection.frames[4])
+    torch.testing.assert_close(from_file.latents, in_memory.latents)
+    torch.testing.assert_close(from_file.drift, in_memory.drift)
+    with pytest.raises(ValueError, match="fitted on frames of shape"):
+        trained.infer(open_recording(tmp_path / "new.npy", layout="PTHW", crop=(0, 8, 0, 8)))
+    assert trained.config["recording"]["processing"] == {"grey": True, "crop": None, "downsample": 1, "stride": 1}

@@ -135,6 +135,8 @@ class StreamedFrames(FrameData):
         rec = self.recording
         out = {**super().facts(dt), "recording": {
             "paths": list(rec.names), "frames": list(rec.lengths), "stride": rec.options.stride,
+            "processing": {"grey": rec.options.grey, "crop": list(rec.options.crop) if rec.options.crop else None,
+                           "downsample": rec.options.downsample, "stride": rec.options.stride},
             "segments": [list(s) for s in self.segments], "dropped_frames": self.dropped}}
         if rec.groups is not None:
             out["collection"] = {"names": list(rec.group_names), "paths": self.groups}

@@ -45,7 +45,22 @@ class CoarseGrainResult:
         return self.encoder.pca.mean.device
 
     def encode(self, frames: Any, *, batch: int = 8192) -> torch.Tensor:
-        """Frames (..., \\*frame_shape) -> latents (..., latent_dim) (no gradient)."""
+        """Frames (..., \\*frame_shape) -> latents (..., latent_dim) (no gradient). A
+        :class:`fimcg.io.Recording` (or a dask/zarr/h5py array) is streamed a chunk at a time and cut
+        into paths of its shortest file's length, as in training: latents (n_paths, T, latent_dim)."""
+        from ..io.recording import Recording
+        from .data import _lazy_array, prepare_frames
+
+        if isinstance(frames, Recording) or _lazy_array(frames):
+            data = prepare_frames(frames)
+            if tuple(data.frame_shape) != tuple(self.encoder.pca.frame_shape):
+                raise ValueError(f"the recording's frames have shape {tuple(data.frame_shape)}; this model was "
+                                 f"fitted on frames of shape {tuple(self.encoder.pca.frame_shape)} (crop, downsample "
+                                 "and colour as in training)")
+            with torch.no_grad():
+                z = torch.cat([self.encoder(block.to(self._device()).reshape(-1, *self.encoder.pca.frame_shape))
+                               for block in data.blocks(chunk_mb=64.0)])
+            return z.reshape(data.n_paths, data.length, self.latent_dim)
         t = frames_tensor(frames, name="frames", device=self._device()).float()
         check_finite(t, name="frames")
         flat = self.encoder.pca.flatten(t)
@@ -129,7 +144,8 @@ class CoarseGrainResult:
 
         Args:
             frames: (n_paths, T, \\*frame_shape) frames of the recording (paths of at least 10 frames),
-                processed as the training frames were (crop, downsample, stride: the same frame shape).
+                or a :class:`fimcg.io.Recording` of its files (streamed), processed as the training
+                frames were (crop, downsample, colour: the same frame shape; the same stride for dt).
             dt: time between its frames (default: the training recordings' dt).
         """
         from .._validation import check_positive
