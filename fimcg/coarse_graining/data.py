@@ -181,7 +181,7 @@ class StreamedFrames(FrameData):
                              "dynamics to coarse-grain")
 
 
-def _lazy_array(obj: Any) -> bool:
+def is_lazy_array(obj: Any) -> bool:
     """An array whose values are not (all) in memory: dask (has ``compute``), zarr, h5py, a memory map."""
     if isinstance(obj, np.memmap):
         return True
@@ -219,7 +219,7 @@ def prepare_frames(frames: Any, *, name: str = "frames") -> FrameData:
     """
     from ..io.recording import Recording, open_recording
 
-    if _lazy_array(frames) and getattr(frames, "ndim", len(getattr(frames, "shape", ()))) in (4, 5):
+    if is_lazy_array(frames) and getattr(frames, "ndim", len(getattr(frames, "shape", ()))) in (4, 5):
         frames = open_recording(frames, layout="PTHW" if len(frames.shape) == 4 else "PTCHW")
     if isinstance(frames, Recording):
         return StreamedFrames(frames, name=name)

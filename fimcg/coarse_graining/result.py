@@ -49,9 +49,9 @@ class CoarseGrainResult:
         :class:`fimcg.io.Recording` (or a dask/zarr/h5py array) is streamed a chunk at a time and cut
         into paths of its shortest file's length, as in training: latents (n_paths, T, latent_dim)."""
         from ..io.recording import Recording
-        from .data import _lazy_array, prepare_frames
+        from .data import is_lazy_array, prepare_frames
 
-        if isinstance(frames, Recording) or _lazy_array(frames):
+        if isinstance(frames, Recording) or is_lazy_array(frames):
             data = prepare_frames(frames)
             if tuple(data.frame_shape) != tuple(self.encoder.pca.frame_shape):
                 raise ValueError(f"the recording's frames have shape {tuple(data.frame_shape)}; this model was "
