@@ -48,6 +48,7 @@ from fimcg.analysis.alignment import compare_to_truth, fit_alignment
 from fimcg.coarse_graining import InitConfig
 from fimcg.estimators.pooling import jackknife, shrink
 from fimcg.io import open_collection
+from fimcg.sde.model import Tabulated
 from fimcg.video import make_collection
 
 SEED_OFFSET = 100
@@ -68,17 +69,11 @@ def summarise(name: str, cmps: list, barriers: list[float], seconds: float, r2: 
             "seconds_per_new_recording": seconds, "r2_median": float(np.median(r2)) if r2 else float("nan")}
 
 
-class _Table:
-    """(G,) values on an x-grid as the (z -> coefficients) callable compare_to_truth expects, for x = z."""
-
-    def __init__(self, grid, f, g):
-        self.grid, self.f, self.g = grid, f, g
-
-    def __call__(self, loc):
-        q = loc.reshape(-1).double().numpy()
-        x = self.grid[:, 0].double().numpy()
-        return (torch.from_numpy(np.interp(q, x, self.f.reshape(-1).double().numpy()))[:, None],
-                torch.from_numpy(np.interp(q, x, self.g.reshape(-1).double().numpy()))[:, None])
+def tabulated(grid: torch.Tensor, f: torch.Tensor, g: torch.Tensor):
+    """Drift and diffusion (G,) tabulated on ``grid`` (G, 1), as the ``coefficients`` callable
+    ``compare_to_truth`` expects (the latent is x itself here)."""
+    tf, tg = (Tabulated(grid[:, 0], v, extrapolate=False) for v in (f, g))
+    return lambda loc: (tf(loc.double()), tg(loc.double()))
 
 
 def run_seed(seed: int, *, fim, joint_steps: int, steps: int) -> list[dict]:
@@ -103,7 +98,7 @@ def run_seed(seed: int, *, fim, joint_steps: int, steps: int) -> list[dict]:
     identity = fit_alignment(allx, allx)
     for name, fs, gs in (("FIM on the true state, own", f[N_TRAIN:], g2[N_TRAIN:].sqrt()),
                          ("FIM on the true state, pooled", f_pool, g_pool.clamp_min(0).sqrt())):
-        cmps = [compare_to_truth(s.signal, s.signal, _Table(grid, fs[k], gs[k]), s.sde, alignment=identity)
+        cmps = [compare_to_truth(s.signal, s.signal, tabulated(grid, fs[k], gs[k]), s.sde, alignment=identity)
                 for k, s in enumerate(test)]
         rows.append(summarise(name, cmps, barriers, float("nan"), []))
 

@@ -19,6 +19,8 @@ Everything here is a pure function of arrays; numpy in, numpy out (torch tensors
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,7 +31,7 @@ from scipy.optimize import lsq_linear
 from .._validation import check_int, check_paths, to_numpy
 
 __all__ = ["MonotoneMap", "fit_alignment", "ito_transform", "aligned_coefficients", "latent_r2", "Comparison",
-           "compare_to_truth", "score_coarse_graining", "WARPS", "warp_tanh", "warp_sinh", "warp_cubic"]
+           "compare_to_truth", "score_coarse_graining", "WARPS", "check_warp", "warp_tanh", "warp_sinh", "warp_cubic"]
 
 
 def _as_1d(value: Any, *, name: str) -> np.ndarray:
@@ -328,6 +330,17 @@ WARPS: dict[str, Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray, np.
     "sinh": warp_sinh,   # stretches the edges
     "cubic": warp_cubic,  # x + a x^3
 }
+
+
+def check_warp(kind: str, strength: Any) -> float:
+    """Check a choice of :data:`WARPS`: ``kind`` one of its keys, ``strength`` finite and >= 0;
+    return the strength as a float (``ValueError`` naming the problem otherwise)."""
+    if kind not in WARPS:
+        raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(WARPS)}")
+    strength = float(strength)
+    if not math.isfinite(strength) or strength < 0:
+        raise ValueError(f"strength must be finite and >= 0, got {strength!r}")
+    return strength
 
 
 def score_coarse_graining(result, paths: Any, sde, *, grid_size: int = 80) -> dict:

@@ -121,14 +121,13 @@ def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | Non
         else:
             dt, dt_from = check_positive(dt, name="dt") * stride, f"dt = {dt:g} given, stride {stride}"
         return _coarse_grain_recording(rec, out=out, dt=dt, dt_from=dt_from, latent_dim=latent_dim, steps=steps,
-                                       init=init, judge_lags=judge_lags, seed=seed, crop=crop, grey=grey,
-                                       downsample=downsample, stride=stride, chunk_mb=chunk_mb, restart=restart,
-                                       progress=progress, t_all=t_all)
+                                       init=init, judge_lags=judge_lags, seed=seed, chunk_mb=chunk_mb,
+                                       restart=restart, progress=progress, t_all=t_all)
 
 
 def _coarse_grain_recording(rec: Any, *, out: Path, dt: float, dt_from: str, latent_dim: int, steps: int, init: str,
-                            judge_lags: tuple[int, ...] | None, seed: int, crop: Any, grey: bool, downsample: int,
-                            stride: int, chunk_mb: float, restart: bool, progress: bool, t_all: float) -> dict:
+                            judge_lags: tuple[int, ...] | None, seed: int, chunk_mb: float, restart: bool,
+                            progress: bool, t_all: float) -> dict:
     from ..coarse_graining import InitConfig, coarse_grain
     from ..coarse_graining.slow import NoSlowVariableWarning
     from ..coarse_graining.trainer import CheckpointMismatch
@@ -158,8 +157,7 @@ def _coarse_grain_recording(rec: Any, *, out: Path, dt: float, dt_from: str, lat
         "data": {"files": list(rec.names), "frames_per_file": list(rec.lengths), "frame_shape": list(rec.frame_shape),
                  "dt": dt, "dt_from": dt_from, "paths": res.latents.shape[0], "frames_per_path": res.latents.shape[1],
                  "segments": recording.get("segments"), "dropped_frames": recording.get("dropped_frames", 0),
-                 "processing": {"grey": grey, "crop": list(crop) if crop else None, "downsample": downsample,
-                                "stride": stride}},
+                 "processing": recording["processing"]},
         "coarse_grain": {"latent_dim": res.latent_dim, "steps": steps, "init": init, "seconds": seconds,
                          "frames_per_second": rec.n_frames / max(seconds, 1e-9),
                          "init_seconds": cfg["init"].get("time_s"), "init_choice": cfg["init"].get("chosen"),

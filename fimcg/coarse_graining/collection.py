@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..analysis.metrics import occupied_grid
 from ..estimators.pooling import Prior, jackknife, shrink
+from ..sde.model import Tabulated
 from .data import estimate_in_contexts
 
 __all__ = ["Pooled", "RecordingSDE", "pool", "infer_recording", "collection_grid", "GRID_POINTS", "JACKKNIFE_PIECES"]
@@ -61,11 +61,12 @@ class Pooled:
 
 
 def _interp(grid: torch.Tensor, values: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
-    x = grid[:, 0].double().numpy()
-    q = torch.as_tensor(locations).reshape(-1).double().numpy()
-    flat = values.reshape(-1, values.shape[-2]).double().numpy()
-    out = np.stack([np.interp(q, x, row) for row in flat])
-    return torch.from_numpy(out).reshape(*values.shape[:-2], q.size, 1).to(values.dtype)
+    """Each row of ``values`` (..., G, 1), tabulated on the uniform ``grid`` (G, 1), at ``locations``
+    (L, 1): (..., L, 1), linear between grid points, the end values held beyond them."""
+    q = torch.as_tensor(locations).reshape(-1).double()
+    rows = values.reshape(-1, values.shape[-2])
+    out = torch.stack([Tabulated(grid[:, 0], row, extrapolate=False)(q) for row in rows])
+    return out.reshape(*values.shape[:-2], q.numel(), 1).to(values.dtype)
 
 
 #: a recording with fewer paths is cut into this many pieces (blocks of time) for the jackknife

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,17 +59,13 @@ def coordinate_change_data(sde=None, *, kind: str = "tanh", strength: float = 1.
         paths: observed paths (n_paths, T, 1) of ``sde`` sampled every ``dt`` (skips the simulation).
     """
     from .._validation import check_int, check_paths, check_positive
-    from ..analysis.alignment import WARPS, ito_transform
+    from ..analysis.alignment import WARPS, check_warp, ito_transform
     from ..estimators.classic import binned_km
     from ..analysis.metrics import occupied_grid
     from ..sde.systems import double_well, paths_from_wells
 
     sde = double_well() if sde is None else sde
-    if kind not in WARPS:
-        raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(WARPS)}")
-    strength = float(strength)
-    if not math.isfinite(strength) or strength < 0:
-        raise ValueError(f"strength must be finite and >= 0, got {strength!r}")
+    strength = check_warp(kind, strength)
     dt = check_positive(dt, name="dt")
     grid_size = check_int(grid_size, name="grid_size", minimum=2)
     if paths is None:

@@ -20,7 +20,6 @@ the exact SDE: the true system moved to ``z`` by Itô's formula.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -204,16 +203,12 @@ def identifiability_data(paths: Any, frames: Any, dt: float, *, kind: str = "tan
             on the data, mismatched paths and frames, a reference of other data or not of strength 0.
     """
     from .._validation import as_tensor, check_int, check_paths, check_positive
-    from ..analysis.alignment import WARPS
+    from ..analysis.alignment import WARPS, check_warp
     from ..analysis.metrics import occupied_grid
     from ..coarse_graining.options import LikelihoodConfig
     from ..sde.systems import double_well
 
-    if kind not in WARPS:
-        raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(WARPS)}")
-    strength = float(strength)
-    if not math.isfinite(strength) or strength < 0:
-        raise ValueError(f"strength must be finite and >= 0, got {strength!r}")
+    strength = check_warp(kind, strength)
     dt = check_positive(dt, name="dt")
     n_knots = check_int(n_knots, name="n_knots", minimum=4)
     p = check_paths(paths, min_length=10)
