@@ -52,6 +52,8 @@ class Case:
     x0_std: float = 1.0
     substeps: int = 1
     irregular: bool = False  # observed after 1 to 7 steps of dt / 4 (mean dt), the same times for every path
+    noise: float = 0.0  # observation noise of the unseen cases (x std(x)); the named cases get theirs from --noise
+    x0_mean: float = 0.0
 
 
 def accuracy_cases(*, quick: bool = False) -> list[Case]:
@@ -96,7 +98,7 @@ def case_data(case: Case, seed: int, noise: float) -> tuple[torch.Tensor, float 
     steps between observations), the grid over the occupied region of the clean paths (100 points)
     and the true drift there."""
     gen = torch.Generator().manual_seed(seed)
-    x0 = case.x0_std * torch.randn(case.n_paths, 1, generator=gen)
+    x0 = case.x0_mean + case.x0_std * torch.randn(case.n_paths, 1, generator=gen)
     if case.irregular:
         gaps = torch.randint(1, 8, (case.n_steps,), generator=gen)
         idx = torch.cat([torch.zeros(1, dtype=torch.long), gaps.cumsum(0)])
@@ -133,6 +135,123 @@ def development_suite() -> list[Case]:
         Case("Ornstein-Uhlenbeck theta=2 sigma=0.5, dt=0.02, 50 x 200",
              systems.ornstein_uhlenbeck(theta=2.0, sigma=0.5), 0.02, 50, 200, 1, 0, True),
     ]
+
+
+# --- unseen systems: outside every function family the FIM names -------------------------------
+#
+# The FIM's candidates name polynomials (up to degree 7) and the tanh, sine and rational families of
+# its prior; its diffusion options, square roots of quadratics. These systems are none of those: their
+# drifts are exponential, Gaussian, |x|-based or products of families, and their diffusions are not
+# square roots of quadratics. The benchmark's and the development suite's are disjoint (a test checks
+# it); settings are chosen on the development suite only.
+
+def _sde(name: str, drift: Callable, diffusion: Callable, **params) -> fimcg.SDE:
+    return fimcg.SDE(drift=drift, diffusion=diffusion, dim=1, name=name, params=params)
+
+
+def _ones(x: torch.Tensor) -> torch.Tensor:
+    return torch.ones_like(x)
+
+
+@dataclass(frozen=True)
+class UnseenSystem:
+    """A system outside the FIM's named families, with the true drift and g² bases (the oracle's)."""
+
+    name: str
+    sde: fimcg.SDE
+    drift_basis: Callable
+    diff2_basis: Callable
+    x0_mean: float = 0.0
+
+
+@dataclass(frozen=True)
+class ContextShape:
+    """How an unseen system is observed: paths, their length, the step and the observation noise."""
+
+    name: str
+    n_paths: int
+    n_steps: int
+    dt: float
+    noise: float = 0.0
+
+
+UNSEEN_SHAPES = (
+    ContextShape("many short paths (200 x 50)", 200, 50, 0.01),
+    ContextShape("one long path (1 x 10000)", 1, 10000, 0.01),
+    ContextShape("20 x 500, 2% observation noise", 20, 500, 0.01, noise=0.02),
+)
+
+
+def benchmark_unseen_systems() -> list[UnseenSystem]:
+    """The unseen systems of ``bench/fim_accuracy.py --unseen`` (outcome only, never for choosing)."""
+    sq = lambda v: torch.sqrt(torch.clamp(v, min=0.0))  # noqa: E731
+    return [
+        UnseenSystem("exponential wall: f = 1 - e^x, g = 0.6 + 0.3 exp(-x^2)",
+                     _sde("exp_wall", lambda x: 1 - torch.exp(x), lambda x: 0.6 + 0.3 * torch.exp(-x * x)),
+                     cat_basis(_ones, torch.exp), cat_basis(_ones, lambda x: torch.exp(-x * x), lambda x: torch.exp(-2 * x * x))),
+        UnseenSystem("|x| double well: f = 2x - 1.5 x|x|, g = 0.5 + 0.2|x|",
+                     _sde("abs_well", lambda x: 2 * x - 1.5 * x * x.abs(), lambda x: 0.5 + 0.2 * x.abs()),
+                     cat_basis(lambda x: x, lambda x: x * x.abs()), cat_basis(_ones, torch.abs, lambda x: x * x)),
+        UnseenSystem("Gaussian bump: f = -x + 3x exp(-x^2/2), g = sqrt(max(1 - x^2/9, 0)) + 0.2",
+                     _sde("gauss_bump", lambda x: -x + 3 * x * torch.exp(-x * x / 2),
+                          lambda x: sq(1 - x * x / 9) + 0.2),
+                     cat_basis(lambda x: x, lambda x: x * torch.exp(-x * x / 2)),
+                     cat_basis(_ones, lambda x: torch.clamp(1 - x * x / 9, min=0.0), lambda x: sq(1 - x * x / 9))),
+        UnseenSystem("hyperbolic well: f = 1.5x - sinh(x), g = 0.7 exp(-x/4)",
+                     _sde("sinh_well", lambda x: 1.5 * x - torch.sinh(x), lambda x: 0.7 * torch.exp(-x / 4)),
+                     cat_basis(lambda x: x, torch.sinh), lambda x: torch.exp(-x / 2)),
+        UnseenSystem("damped wave: f = -x + 2 sin(2x) exp(-x^2/4), g = 0.8/sqrt(1 + x^2) + 0.2",
+                     _sde("damped_wave", lambda x: -x + 2 * torch.sin(2 * x) * torch.exp(-x * x / 4),
+                          lambda x: 0.8 / torch.sqrt(1 + x * x) + 0.2),
+                     cat_basis(lambda x: x, lambda x: torch.sin(2 * x) * torch.exp(-x * x / 4)),
+                     cat_basis(_ones, lambda x: 1 / (1 + x * x), lambda x: 1 / torch.sqrt(1 + x * x))),
+        UnseenSystem("cubic, semicircle diffusion with a floor: f = x - x^3, g = sqrt(max(1 - x^2/4, 0)) + 0.1",
+                     _sde("cubic_semicircle", lambda x: x - x ** 3, lambda x: sq(1 - x * x / 4) + 0.1),
+                     cat_basis(lambda x: x, lambda x: x ** 3),
+                     cat_basis(_ones, lambda x: torch.clamp(1 - x * x / 4, min=0.0), lambda x: sq(1 - x * x / 4))),
+    ]
+
+
+def development_unseen_systems() -> list[UnseenSystem]:
+    """Other systems outside the named families, on which settings are chosen (never the benchmark's)."""
+    return [
+        UnseenSystem("power-law well: f = 1.2x - sign(x)|x|^2.5, g = 0.6 + 0.25 x^2/(1 + x^2)",
+                     _sde("power_well", lambda x: 1.2 * x - torch.sign(x) * x.abs() ** 2.5,
+                          lambda x: 0.6 + 0.25 * x * x / (1 + x * x)),
+                     cat_basis(lambda x: x, lambda x: torch.sign(x) * x.abs() ** 2.5),
+                     cat_basis(_ones, lambda x: x * x / (1 + x * x), lambda x: (x * x / (1 + x * x)) ** 2)),
+        UnseenSystem("Gaussian dip: f = -0.5x - 3(x - 0.7) exp(-(x - 0.7)^2), g = 0.7",
+                     _sde("gauss_dip", lambda x: -0.5 * x - 3 * (x - 0.7) * torch.exp(-(x - 0.7) ** 2),
+                          lambda x: 0.7 * torch.ones_like(x)),
+                     cat_basis(lambda x: x, lambda x: (x - 0.7) * torch.exp(-(x - 0.7) ** 2)), _ones, x0_mean=0.5),
+        UnseenSystem("stiffening well: f = 0.5 - x exp(x^2/8), g = 0.4 + 0.3 exp(-(x - 0.5)^2)",
+                     _sde("stiffening", lambda x: 0.5 - x * torch.exp(x * x / 8),
+                          lambda x: 0.4 + 0.3 * torch.exp(-(x - 0.5) ** 2)),
+                     cat_basis(_ones, lambda x: x * torch.exp(x * x / 8)),
+                     cat_basis(_ones, lambda x: torch.exp(-(x - 0.5) ** 2), lambda x: torch.exp(-2 * (x - 0.5) ** 2))),
+        UnseenSystem("softplus tilt: f = 2 - 1.5 softplus(2x) - 0.5x, g = 0.5 sqrt(1 + softplus(x))",
+                     _sde("softplus_tilt", lambda x: 2 - 1.5 * torch.nn.functional.softplus(2 * x) - 0.5 * x,
+                          lambda x: 0.5 * torch.sqrt(1 + torch.nn.functional.softplus(x))),
+                     cat_basis(_ones, lambda x: torch.nn.functional.softplus(2 * x), lambda x: x),
+                     cat_basis(_ones, lambda x: torch.nn.functional.softplus(x))),
+        UnseenSystem("wavy cubic: f = 0.5x - 0.5x^3 + cos(2x) exp(-x^2/3), g = 0.6 + 0.2 sin(x)^2",
+                     _sde("wavy_cubic", lambda x: 0.5 * x - 0.5 * x ** 3 + torch.cos(2 * x) * torch.exp(-x * x / 3),
+                          lambda x: 0.6 + 0.2 * torch.sin(x) ** 2),
+                     cat_basis(lambda x: x, lambda x: x ** 3, lambda x: torch.cos(2 * x) * torch.exp(-x * x / 3)),
+                     cat_basis(_ones, lambda x: torch.sin(x) ** 2, lambda x: torch.sin(x) ** 4)),
+        UnseenSystem("quartic-root well: f = -x (1 + x^2)^0.5 + 1.5x exp(-x^2), g = 0.9 - 0.4 exp(-x^2)",
+                     _sde("root_well", lambda x: -x * torch.sqrt(1 + x * x) + 1.5 * x * torch.exp(-x * x),
+                          lambda x: 0.9 - 0.4 * torch.exp(-x * x)),
+                     cat_basis(lambda x: x * torch.sqrt(1 + x * x), lambda x: x * torch.exp(-x * x)),
+                     cat_basis(_ones, lambda x: torch.exp(-x * x), lambda x: torch.exp(-2 * x * x))),
+    ]
+
+
+def unseen_cases(systems_: list[UnseenSystem]) -> list[Case]:
+    """Every system in every context shape of :data:`UNSEEN_SHAPES` (Euler-Maruyama with 10 substeps)."""
+    return [Case(f"{s.name} | {shape.name}", s.sde, shape.dt, shape.n_paths, shape.n_steps, s.drift_basis,
+                 s.diff2_basis, False, substeps=10, noise=shape.noise, x0_mean=s.x0_mean)
+            for s in systems_ for shape in UNSEEN_SHAPES]
 
 
 # --- held-out data of the FIM's prior -----------------------------------------------------------

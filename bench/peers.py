@@ -13,6 +13,12 @@ Both are given what they need to be fair on SDE data, with the same call shape a
   degree-3 monomial force basis; its diffusion D(x) (g² = 2D) fitted on a degree-2 basis with
   ``infer_diffusion_linear``. The paths are the independent particles of one data set.
 
+- **Gaussian-process regression** (scikit-learn), the nonparametric baseline of the FIM-SDE paper
+  in its sparse form: the rates Δx/Δt are averaged in 40 bins over the data (the bin means are the
+  inducing observations, each with its own noise variance var/n), and a GP with a constant × RBF
+  kernel, hyperparameters by maximum marginal likelihood, is fitted to them; the squared residuals
+  (Δx - f̂Δt)²/Δt the same way for g².
+
 Each function raises ``ImportError`` naming the package when it is not installed.
 """
 
@@ -70,3 +76,39 @@ def sfi_km(paths, dt: float, locations: torch.Tensor) -> tuple[torch.Tensor, tor
     f = np.asarray(inf.force_inferred(loc)).reshape(-1)
     D = np.asarray(inf.diffusion_inferred(loc)).reshape(len(loc), -1)[:, 0]
     return _as_torch(f, locations), _as_torch(np.sqrt(np.clip(2 * D, 0.0, None)), locations)
+
+
+def _binned_gp(x: np.ndarray, y: np.ndarray, loc: np.ndarray, n_bins: int = 40) -> np.ndarray:
+    """A GP regression of y on x through the means of ``n_bins`` bins (heteroscedastic noise var/n)."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel
+
+    edges = np.linspace(x.min(), x.max(), n_bins + 1)
+    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins)
+    keep = count >= 5
+    mean = np.bincount(idx, weights=y, minlength=n_bins)[keep] / count[keep]
+    var = np.bincount(idx, weights=y * y, minlength=n_bins)[keep] / count[keep] - mean ** 2
+    centres = np.array([x[idx == b].mean() for b in np.flatnonzero(keep)])
+    offset, scale = mean.mean(), mean.std() + 1e-12
+    span = float(x.max() - x.min())
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(span / 4, (span / 100, span * 10))
+    gp = GaussianProcessRegressor(kernel=kernel, alpha=np.maximum(var / count[keep], 1e-12) / scale ** 2,
+                                  n_restarts_optimizer=2, random_state=0)
+    gp.fit(centres[:, None], (mean - offset) / scale)
+    return gp.predict(loc[:, None]) * scale + offset
+
+
+def gp_regression(paths, dt: float, locations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drift and diffusion by binned Gaussian-process regression (see the module docstring)."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("scikit-learn is not installed: pip install scikit-learn") from exc
+    p = np.concatenate([q[:, 0][None] for q in _paths_np(paths)], axis=0)  # (n_paths, T)
+    x, dx = p[:, :-1].ravel(), np.diff(p, axis=1).ravel()
+    loc = locations.detach().cpu().double().numpy().reshape(-1)
+    f = _binned_gp(x, dx / dt, loc)
+    f_x = _binned_gp(x, dx / dt, x) if x.size <= 50_000 else np.interp(x, np.sort(loc), f[np.argsort(loc)])
+    g2 = _binned_gp(x, (dx - f_x * dt) ** 2 / dt, loc)
+    return _as_torch(f, locations), _as_torch(np.sqrt(np.clip(g2, 0.0, None)), locations)

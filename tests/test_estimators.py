@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+import fimcg
 from fimcg import estimators as E
 from fimcg import simulate, systems
 from fimcg.analysis.metrics import occupied_grid, sde_errors
@@ -362,3 +363,102 @@ def test_local_line_is_weighted_least_squares_and_shrinks_by_pseudo_counts():
     # many pseudo-observations at q carrying prior_y pull both estimates to it
     nw_s, ll_s, _, _ = local_line(*sums, torch.tensor(0.4, dtype=torch.float64), pseudo_count=1e9, prior_y=-1.0)
     assert abs(float(nw_s) + 1) < 1e-5 and abs(float(ll_s) + 1) < 1e-5
+
+
+# --- estimators whose setting the data choose: P-splines (GCV), AIC polynomials, CV bandwidths ------
+
+@pytest.fixture(scope="module")
+def wells():
+    """The reference double well and an Ornstein-Uhlenbeck process, 20 paths x 1000 steps each."""
+    gen = torch.Generator().manual_seed(0)
+    out = {}
+    for name, sde, dt in (("double well", fimcg.systems.double_well(), 0.002),
+                          ("OU", fimcg.systems.ornstein_uhlenbeck(theta=1.0, sigma=0.7), 0.01)):
+        paths = fimcg.simulate(sde, torch.randn(20, 1, generator=gen), dt=dt, n_steps=1000, seed=1)
+        out[name] = (sde, paths, dt, fimcg.occupied_grid(paths, n=50))
+    return out
+
+
+def test_penalised_spline_recovers_drift_and_diffusion(wells):
+    sde, paths, dt, x = wells["double well"]
+    f, g = E.penalised_spline(paths, dt, x)
+    assert f.shape == g.shape == x.shape and (g >= 0).all()
+    assert fimcg.relative_rmse(f, sde.drift(x)) < 0.25
+    assert fimcg.relative_rmse(g, sde.diffusion(x)) < 0.05
+    # beyond the data the fit continues along its tangent: linear in x
+    far = torch.tensor([[5.0], [6.0], [7.0]])
+    ff, _ = E.penalised_spline(paths, dt, far)
+    torch.testing.assert_close(ff[2] - ff[1], ff[1] - ff[0], rtol=1e-4, atol=1e-4)
+
+
+def test_gcv_makes_a_linear_drift_a_line_and_a_curved_one_flexible():
+    """GCV chooses the smoothness: few effective parameters for a linear drift, many for a wiggly
+    one (the fit's df is what the data support, not a fixed knot count)."""
+    from fimcg.estimators.splines import fit_penalised, spline_sums
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(20000, generator=gen, dtype=torch.float64) * 4 - 2
+    noise = torch.randn(20000, generator=gen, dtype=torch.float64)
+    lo, hi = torch.tensor(-2.0, dtype=torch.float64), torch.tensor(2.0, dtype=torch.float64)
+    dfs = []
+    for truth in (lambda z: 1.5 * z, lambda z: torch.sin(3 * z)):
+        y = truth(x) + 0.3 * noise
+        fit = fit_penalised(*spline_sums(x, y, torch.ones_like(x), lo, hi, 20), 20000, lo, hi)
+        q = torch.linspace(-1.9, 1.9, 50, dtype=torch.float64)
+        assert float((fit(q) - truth(q)).abs().max()) < 0.1
+        dfs.append(float(fit.df))
+    assert dfs[0] < dfs[1] and dfs[1] > 12.0
+
+
+def test_penalised_spline_noise_robust_diffusion():
+    """White observation noise inflates the raw squared residuals by 2σ²/dt; the noise-robust g²
+    removes that bias."""
+    sde = fimcg.systems.ornstein_uhlenbeck(theta=1.0, sigma=0.5)
+    clean = fimcg.simulate(sde, torch.zeros(50, 1), dt=0.01, n_steps=1000, seed=2)
+    noisy = clean + 0.02 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(4))
+    x = fimcg.occupied_grid(clean, n=30)
+    _, g_raw = E.penalised_spline(noisy, 0.01, x)
+    _, g_rob = E.penalised_spline(noisy, 0.01, x, observation_noise=True)
+    truth = sde.diffusion(x)
+    assert float(g_raw.mean()) > 1.1 * float(truth.mean())  # sqrt(0.25 + 0.08) ≈ 0.57 > 0.5
+    assert abs(float(g_rob.mean()) / float(truth.mean()) - 1) < 0.05
+
+
+def test_penalised_spline_rejects_bad_input(wells):
+    _, paths, dt, x = wells["OU"]
+    with pytest.raises(ValueError, match="one-dimensional"):
+        E.penalised_spline(torch.randn(2, 50, 2), 0.01, torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="at least 3 observations"):
+        E.penalised_spline(paths[:, :2], dt, x)
+    with pytest.raises(ValueError, match="move"):
+        E.penalised_spline(torch.ones(3, 20, 1), 0.01, x)
+
+
+def test_aic_polynomial_picks_the_true_degrees(wells):
+    sde, paths, dt, x = wells["double well"]
+    f, g = E.aic_polynomial(paths, dt, x)
+    ls_f, ls_g = E.least_squares(paths, dt, x, drift_basis=3, diff2_basis=2)
+    assert fimcg.relative_rmse(f, sde.drift(x)) < 1.5 * fimcg.relative_rmse(ls_f, sde.drift(x)) + 0.02
+    assert fimcg.relative_rmse(g, sde.diffusion(x)) < 0.05
+    sde, paths, dt, x = wells["OU"]
+    f, g = E.aic_polynomial(paths, dt, x)
+    assert float(g.std()) < 0.02 * float(g.mean())  # a constant g: degree 0 (or nearly)
+    assert fimcg.relative_rmse(f, sde.drift(x)) < 0.3
+
+
+def test_local_linear_cross_validated_bandwidth(wells):
+    """CV picks a wide kernel for a linear drift (no curvature to resolve) and a narrower one for
+    the double well; bandwidth='cv' runs the estimator at the chosen bandwidths."""
+    sde, paths, dt, x = wells["OU"]
+    h_ou, _ = E.cross_validated_bandwidth(paths, dt)
+    sde_dw, paths_dw, dt_dw, x_dw = wells["double well"]
+    h_dw, _ = E.cross_validated_bandwidth(paths_dw, dt_dw)
+    base_ou, base_dw = E.default_bandwidth(paths[:, :-1].reshape(-1, 1)), E.default_bandwidth(
+        paths_dw[:, :-1].reshape(-1, 1))
+    assert float(h_ou / base_ou) > float(h_dw / base_dw)
+    f, g = E.local_linear(paths_dw, dt_dw, x_dw, bandwidth="cv")
+    assert fimcg.relative_rmse(f, sde_dw.drift(x_dw)) < 0.35 and fimcg.relative_rmse(g, sde_dw.diffusion(x_dw)) < 0.05
+    with pytest.raises(ValueError, match="'cv'"):
+        E.local_linear(paths, dt, x, bandwidth="silverman")
+    with pytest.raises(ValueError, match="at least"):
+        E.cross_validated_bandwidth(paths[:1, :5], dt)

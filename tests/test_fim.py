@@ -817,3 +817,53 @@ def test_config_round_trips_and_refuses_the_flat_layout():
         FIMConfig.from_dict({"candidates": {"d_model": 3}})
     with pytest.raises(ValueError, match="keys 'network' and 'candidates'"):
         FIMConfig.from_dict({"d_model": 3, "nonsense": 1})
+
+
+def test_spline_candidate_fits_a_line_and_a_constant_diffusion():
+    """The spline candidate on a context whose rates follow 0.7 - 1.5 x with constant g' = 0.1:
+    the drift spline is that line, both cross-validated g'² averages are near 0.01 and put most of
+    their weight on the low degrees (the constant or the line), the spline's GCV error enters the
+    drift average."""
+    from fimcg.fim.candidates import G2_DEGREES, spline_fits
+
+    ctx = _linear_context(20000)
+    q = torch.nn.functional.pad(torch.linspace(-0.9, 0.9, 25)[None, :, None], (0, 2))
+    est = spline_fits(ctx, q, n_segments=20)
+    torch.testing.assert_close(est.drift[0, :, 0, 0], 0.7 - 1.5 * q[0, :, 0], atol=0.08, rtol=0)
+    for j in (0, 2):  # raw spline, raw cross-validated average
+        torch.testing.assert_close(est.g2[0, :, j, 0], torch.full((25,), 0.01), atol=0.0015, rtol=0)
+    low = [i for i, d in enumerate(G2_DEGREES) if d <= 1]
+    assert float(est.g2_weights[0, 0, low].sum()) > 0.5
+    assert 0 < float(est.cv[0, 0, 0]) < float("inf") and torch.isinf(est.cv[0, 1:]).all()  # padding: unavailable
+
+
+def test_spline_candidate_is_unavailable_for_two_dimensional_states():
+    from fimcg.fim.candidates import spline_fits
+    from fimcg.fim.normalise import normalise
+
+    paths = torch.randn(1, 4, 200, 2).cumsum(2) * 0.1
+    norm = normalise(paths, 0.01)
+    est = spline_fits(norm, torch.zeros(1, 5, 3), n_segments=8)
+    assert torch.isinf(est.cv).all() and (est.drift == 0).all() and (est.g2 == 0).all()
+
+
+def test_fim_with_splines_builds_and_estimates():
+    """A FIM whose config has splines offers their options, reports their statistics, and its
+    spline_penalty can be changed without new weights."""
+    cfg = FIMConfig(NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1),
+                    CandidateConfig(high_degrees=(), families=(), spline_segments=12))
+    model = FIM(cfg).eval()
+    assert {"spline g2", "cv g2", "cv g2 robust"} <= set(model.diffusion_option_names)
+    assert "spline" in model.drift_option_names
+    paths = fimcg.simulate(fimcg.systems.double_well(), torch.linspace(-1, 1, 8)[:, None], dt=0.01, n_steps=300,
+                           seed=0)
+    x = torch.linspace(-1, 1, 9)[:, None]
+    with torch.no_grad():
+        why = model.explain(paths, 0.01, x)
+    assert "spline_df" in why["statistics"] and "cv_delta spline" in why["statistics"]
+    assert float(why["statistics"]["spline_df"]) >= 2.0
+    other = model.with_candidate_settings(spline_penalty=100.0)
+    with torch.no_grad():
+        assert float(other.explain(paths, 0.01, x)["statistics"]["cv_delta spline"]) >= 100.0 - 1e-3
+    with pytest.raises(ValueError, match="spline_segments"):
+        CandidateConfig(spline_segments=0)

@@ -34,3 +34,12 @@ def test_peers_refuse_more_than_one_dimension():
     pytest.importorskip("pysindy")
     with pytest.raises(ValueError, match="one-dimensional"):
         peers.pysindy_km(torch.zeros(2, 10, 2), 0.01, torch.zeros(3, 2))
+
+
+def test_gp_regression_peer_recovers_the_double_well(data):
+    pytest.importorskip("sklearn")
+    sde, paths, x = data
+    f, g = peers.gp_regression(paths, 0.002, x)
+    assert f.shape == g.shape == x.shape
+    assert fimcg.relative_rmse(f, sde.drift(x)) < 0.3
+    assert fimcg.relative_rmse(g, sde.diffusion(x)) < 0.1

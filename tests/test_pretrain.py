@@ -180,6 +180,36 @@ def test_warm_start_maps_features_and_options_by_name():
         warm_start(FIM(new_cfg), handed.state_dict(), new_cfg, hand_over={"cv average": "ls3"})
 
 
+def test_warm_start_hands_diffusion_gates_over():
+    """The splines' cross-validated g'² averages take over the gates of the quadratic g'² fits:
+    the new model's diffusion gates put on them what the old ones put on ls2 and ls2 robust."""
+    from fimcg.fim.model import FIM
+    from fimcg.fim.training.loop import warm_start
+
+    small = NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
+    old_cfg = FIMConfig(small, CandidateConfig(high_degrees=(), families=()))
+    new_cfg = FIMConfig(small, CandidateConfig(high_degrees=(), families=(), spline_segments=8))
+    torch.manual_seed(0)
+    old = FIM(old_cfg).eval()
+    with torch.no_grad():
+        old.head[-1].weight.normal_(0, 0.3)
+    gen = torch.Generator().manual_seed(1)
+    paths = (0.1 * torch.randn(4, 300, 1, generator=gen)).cumsum(1)
+    x = torch.linspace(-0.5, 0.5, 7)
+    handed = FIM(new_cfg).eval()
+    warm_start(handed, old.state_dict(), old_cfg, new_option_logit=-60.0, hand_over_drop=60.0,
+               hand_over={"cv g2": "ls2", "cv g2 robust": "ls2 robust"})
+    g_old = old.explain(paths, 0.01, x)["diffusion_gates"]
+    g_new = handed.explain(paths, 0.01, x)["diffusion_gates"]
+    torch.testing.assert_close(g_new["cv g2"], g_old["ls2"], rtol=0.01, atol=1e-4)
+    torch.testing.assert_close(g_new["cv g2 robust"], g_old["ls2 robust"], rtol=0.01, atol=1e-4)
+    assert float(g_new["ls2"].max()) < 1e-6
+    with pytest.raises(ValueError, match="no such diffusion option"):
+        warm_start(FIM(new_cfg), old.state_dict(), old_cfg, hand_over={"cv g2": "m2 h9"})
+    with pytest.raises(ValueError, match="must be a drift or diffusion option"):
+        warm_start(FIM(new_cfg), old.state_dict(), old_cfg, hand_over={"nothing": "ls2"})
+
+
 def test_warm_start_follows_names_not_positions():
     """Two configs with the same candidates in another order (families, bandwidths) have the same
     features and options at other positions: warm_start moves input columns and gate rows by

@@ -94,3 +94,29 @@ def test_resumed_generator_state_reproduces_stream():
 def test_config_from_dict_restores_tuples(key):
     cfg = PriorConfig.from_dict({key: [1, 2]})
     assert getattr(cfg, key) == (1, 2)
+
+
+def test_smooth_bumps_widen_the_prior_without_changing_the_old_draws():
+    """p_smooth / p_smooth_diffusion add Gaussian bumps (drift) and a log-modulation (g) drawn after
+    every other coefficient, so the equations of a seed keep their other terms."""
+    plain = sample_equations(200, generator=torch.Generator().manual_seed(5))
+    wide = sample_equations(200, p_smooth=0.5, p_smooth_diffusion=0.5, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(plain.poly, wide.poly)
+    torch.testing.assert_close(plain.diff_mod, wide.diff_mod)
+    assert plain.bumps is None and plain.diff_bumps is None
+    has_bumps = (wide.bumps[..., 0] != 0).any(-1).float().mean()
+    has_diff_bumps = (wide.diff_bumps[..., 0] != 0).any(-1).float().mean()
+    assert 0.35 < float(has_bumps) < 0.65 and 0.35 < float(has_diff_bumps) < 0.65
+    x = torch.linspace(-2, 2, 41)[None, :, None].expand(200, 41, 1)
+    a, c, w = wide.bumps[7, 0].unbind(-1)
+    expected = plain.drift(x)[7, :, 0] + (a * torch.exp(-0.5 * ((x[7] - c) / w) ** 2)).sum(-1)
+    torch.testing.assert_close(wide.drift(x)[7, :, 0], expected, rtol=1e-5, atol=1e-5)
+    ratio = wide.diffusion(x) / plain.diffusion(x).clamp_min(1e-12)
+    e, c, w = wide.diff_bumps[..., 0, :, :].unbind(-1)  # (200, K)
+    mod = torch.exp((e[:, None] * torch.exp(-0.5 * ((x - c[:, None]) / w[:, None]) ** 2)).sum(-1))
+    ok = plain.diffusion(x)[..., 0] > 1e-6
+    torch.testing.assert_close(ratio[..., 0][ok], mod[ok], rtol=1e-4, atol=1e-4)
+    assert "exp(-(x" in wide.describe(int((wide.bumps[:, 0, :, 0] != 0).any(-1).nonzero()[0]))
+    batch = SyntheticPrior(PriorConfig(p_smooth=0.5, p_smooth_diffusion=0.5), seed=0,
+                           tokens_per_batch=2000).episode()[0]
+    assert torch.isfinite(batch.paths).all() and (batch.diffusion >= 0).all()

@@ -41,7 +41,7 @@ from .._validation import check_int, check_interval, check_locations, check_path
 from .bases import basis, polynomial_features
 
 __all__ = ["increments", "binned_km", "local_linear", "default_bandwidth", "least_squares", "polynomial_features",
-           "ESTIMATORS", "get_estimator"]
+           "interpolate_1d"]
 
 Empty = Literal["fill", "nan"]
 _EXP_FLOOR = math.exp(-80.0)
@@ -87,7 +87,7 @@ def _safe_sqrt(v: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isnan(v), v, out)  # NaN ("no data here") stays NaN
 
 
-def _interp1d(xq: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+def interpolate_1d(xq: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
     """Linear interpolation of fp (K, d) given at sorted xp (K,) to xq (G,); constant outside."""
     if xp.numel() == 1:
         return fp[:1].expand(xq.shape[0], -1)
@@ -119,7 +119,7 @@ def _fill(loc: torch.Tensor, values: list[torch.Tensor], supported: torch.Tensor
         vs = v[supported]
         if loc.shape[1] == 1:
             order = torch.argsort(ls[:, 0])
-            filled = _interp1d(loc[:, 0], ls[order, 0], vs[order])
+            filled = interpolate_1d(loc[:, 0], ls[order, 0], vs[order])
         else:
             filled = _nearest(loc, ls, vs, torch.ones(loc.shape[1], dtype=loc.dtype, device=loc.device))
         out.append(torch.where(supported[:, None], v, filled))
@@ -197,8 +197,8 @@ def binned_km(paths: Any, dt: Any, locations: Any, *, n_bins: int = 30,
 
     pc, pf, pg = centres[populated], drift_bins[populated], g2_bins[populated]
     if d == 1:
-        drift = _interp1d(loc[:, 0], pc[:, 0], pf)
-        g2 = _interp1d(loc[:, 0], pc[:, 0], pg)
+        drift = interpolate_1d(loc[:, 0], pc[:, 0], pf)
+        g2 = interpolate_1d(loc[:, 0], pc[:, 0], pg)
     else:
         drift = _nearest(loc, pc, pf, width)
         g2 = _nearest(loc, pc, pg, width)
@@ -254,8 +254,10 @@ def local_linear(paths: Any, dt: Any, locations: Any, *, bandwidth: float | Any 
         paths: observed paths (n_paths, T, d), T >= 2.
         dt: time between observations (> 0), or the steps between them, (T - 1,) or (n_paths, T - 1).
         locations: query points (G, d) (or (G,) for d = 1).
-        bandwidth: kernel width in state units: a number (all dimensions), a (d,) sequence, or
-            ``None`` for the rule of thumb :func:`default_bandwidth`.
+        bandwidth: kernel width in state units: a number (all dimensions), a (d,) sequence,
+            ``None`` for the rule of thumb :func:`default_bandwidth`, or ``"cv"``: one bandwidth
+            for the drift and one for g², each chosen by cross-validation
+            (:func:`fimcg.estimators.selection.cross_validated_bandwidth`).
         min_count: a location whose effective number of observations (sum w)^2 / sum w^2 is below
             this has no estimate of its own (see ``empty``).
         empty: ``"fill"`` or ``"nan"``, see "Where there is no data" in the module docstring.
@@ -264,6 +266,15 @@ def local_linear(paths: Any, dt: Any, locations: Any, *, bandwidth: float | Any 
     Returns:
         ``(drift, diffusion)``, each (G, d), diffusion >= 0. Cost O(G * n_paths * T * d^2).
     """
+    if isinstance(bandwidth, str):
+        if bandwidth != "cv":
+            raise ValueError(f"bandwidth must be a number, a sequence, None or 'cv'; got {bandwidth!r}")
+        from .selection import cross_validated_bandwidth  # selection builds on this function
+
+        h_f, h_g = cross_validated_bandwidth(paths, dt)
+        opts = dict(min_count=min_count, empty=empty, chunk=chunk)
+        drift = local_linear(paths, dt, locations, bandwidth=h_f, **opts)[0]
+        return drift, local_linear(paths, dt, locations, bandwidth=h_g, **opts)[1]
     x, dx, tau, loc, min_count = _prepare(paths, dt, locations, empty, min_count)
     chunk = check_int(chunk, name="chunk", minimum=1)
     n, d = x.shape
@@ -439,16 +450,3 @@ def least_squares(paths: Any, dt: Any, locations: Any, *, drift_basis: int | Cal
     g2 = phi_g(zl) @ coef_g
     return drift.to(x.dtype), _safe_sqrt(g2).to(x.dtype)
 
-
-ESTIMATORS: dict[str, Callable[..., tuple[torch.Tensor, torch.Tensor]]] = {
-    "binned_km": binned_km,
-    "local_linear": local_linear,
-    "least_squares": least_squares,
-}
-
-
-def get_estimator(name: str) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
-    """The estimator function called ``name`` (one of :data:`ESTIMATORS`)."""
-    if name not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {name!r}; valid: {', '.join(ESTIMATORS)}")
-    return ESTIMATORS[name]

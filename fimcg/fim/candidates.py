@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from ..estimators.bases import legendre, polynomial_features
 from ..estimators.kernels import local_line
+from ..estimators.splines import fit_penalised, spline_sums
 from .normalise import Normalised, active_dims, time_weights
 
 
@@ -721,3 +722,103 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
             fit = fit + torch.einsum("bgdce,bdce->bgd", extra_q[:, :, :, part], c[..., kp:])
         fits[:, :, j, :da] = fit
     return fits, cv
+
+
+#: the polynomial degrees of g'² that compete with its spline in the cross-validated g'² average
+G2_DEGREES = (0, 1, 2, 4)
+
+
+@dataclass
+class SplineEstimates:
+    """Penalised-spline estimates of a context (:func:`spline_fits`), normalised units.
+
+    Attributes:
+        drift: (B, G', 1, D) the drift P-spline at the points.
+        g2: (B, G', 4, D) estimates of g'² at the points: the P-splines of the raw and of the
+            noise-robust squared residuals, then the cross-validated averages of each (spline and
+            polynomial fits of :data:`G2_DEGREES`).
+        cv: (B, D, 1) the drift spline's GCV prediction error (inf where unavailable).
+        log_df: (B, D) log of its effective number of parameters (0 where unavailable).
+        g2_weights: (B, 2, len(G2_DEGREES) + 1) the weights of the two g'² averages (polynomial
+            degrees, then the spline).
+    """
+
+    drift: torch.Tensor
+    g2: torch.Tensor
+    cv: torch.Tensor
+    log_df: torch.Tensor
+    g2_weights: torch.Tensor
+
+
+def _g2_average(x: torch.Tensor, target: torch.Tensor, spline, points: torch.Tensor, lo: torch.Tensor,
+                hi: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Akaike-weighted average of the spline ``spline`` of ``target`` (B, N) and least-squares
+    polynomials of the degrees :data:`G2_DEGREES` (Legendre over [lo, hi], constant beyond), by
+    their GCV errors: (values at points (B, G'), weights (B, len(G2_DEGREES) + 1))."""
+    B, N = x.shape
+    top = max(G2_DEGREES)
+    centre, radius = ((hi + lo) / 2)[:, None], ((hi - lo) / 2)[:, None]
+    phi = legendre((x - centre) / radius, top)  # (B, N, top + 1)
+    phi_q = legendre(((points - centre) / radius).clamp(-1, 1), top)
+    gram, rhs, s_yy = phi.transpose(1, 2) @ phi, (phi * target[..., None]).sum(1), (target * target).sum(1)
+    values, errors = [], []
+    for deg in G2_DEGREES:
+        k = deg + 1
+        a = gram[:, :k, :k] + 1e-8 * N * torch.eye(k, dtype=x.dtype, device=x.device)
+        coef = torch.linalg.solve(a, rhs[:, :k, None])[..., 0]
+        rss = (s_yy - 2 * (coef * rhs[:, :k]).sum(-1) + (coef[:, None, :] @ gram[:, :k, :k] @ coef[..., None])[:, 0, 0])
+        errors.append(rss.clamp_min(0) / (N * (1 - k / N) ** 2))
+        values.append((phi_q[..., :k] * coef[:, None]).sum(-1))
+    values.append(spline(points))
+    errors.append(spline.error)
+    err = torch.stack(errors, dim=-1)  # (B, J)
+    best = err.min(dim=-1, keepdim=True).values
+    weight = torch.softmax(-temperature * N * (err - best) / best.clamp_min(VARIANCE_FLOOR), dim=-1).detach()
+    return (torch.stack(values, dim=-1) * weight[:, None]).sum(-1), weight
+
+
+def spline_fits(ctx: Normalised, points: torch.Tensor, *, n_segments: int,
+                temperature: float = CV_TEMPERATURE) -> SplineEstimates:
+    """Drift and g'² by penalised splines with GCV-chosen smoothness (:mod:`fimcg.estimators.splines`).
+
+    The drift P-spline of Δx'/Δt' on x' (weighted by :func:`time_weights`) is a nonparametric
+    candidate that names no function family; its GCV error enters the cross-validated average like
+    the global fits' errors. The squared residuals r² / Δt' of that drift, and their noise-robust
+    version (r_t² + 2 r_t r_t+1) / Δt' (consecutive residuals of one path; white observation noise
+    adds 2σ² to r_t² and -σ² to r_t r_t+1), are each smoothed the same way, and each also enters a
+    cross-validated g'² average: the Akaike weights softmax(-temperature Δ) of its spline and of
+    least-squares polynomials of :data:`G2_DEGREES`, Δ_j = N (GCV_j - min GCV) / min GCV, so a
+    constant or quadratic g'² gets its few-parameter fit and any other shape the spline. Every g'²
+    estimate is floored at :data:`G2_FLOOR` of the dataset's mean second moment. One-dimensional
+    contexts only: otherwise every estimate is zero and the GCV error infinite (unavailable).
+    """
+    B, N, D = ctx.x.shape
+    Gp = points.shape[1]
+    drift, g2 = points.new_zeros(B, Gp, 1, D), points.new_zeros(B, Gp, 4, D)
+    cv, log_df = points.new_full((B, D, 1), math.inf), points.new_zeros(B, D)
+    weights = points.new_zeros(B, 2, len(G2_DEGREES) + 1)
+    one_dim = context_binning(ctx, 1.0)[0]
+    if not one_dim or N < 4 * (n_segments + 3):
+        return SplineEstimates(drift, g2, cv, log_df, weights)
+    x, dt, dx = ctx.x[..., 0], ctx.dt[..., 0], ctx.dx[..., 0]
+    omega = time_weights(ctx)
+    w = torch.ones_like(x) if omega is None else omega[..., 0]
+    lo, hi = x.detach().amin(dim=1), x.detach().amax(dim=1)
+    hi = torch.maximum(hi, lo + RIDGE_FLOOR)
+    fit = fit_penalised(*spline_sums(x, dx / dt, w, lo, hi, n_segments), N, lo, hi)
+    resid = dx - fit(x) * dt
+    has_next = (ctx.lagprod[..., 0] != 0).to(x.dtype)
+    raw = resid * resid / dt
+    robust = raw + 2 * resid * torch.roll(resid, -1, dims=1) * has_next / dt
+    ones = torch.ones_like(x)
+    floor = G2_FLOOR * raw.detach().mean(dim=1, keepdim=True)
+    q = points[..., 0]
+    drift[..., 0, 0] = fit(q)
+    for j, target in enumerate((raw, robust)):
+        spline = fit_penalised(*spline_sums(x, target, ones, lo, hi, n_segments), N, lo, hi)
+        g2[..., j, 0] = torch.maximum(spline(q), floor)
+        average, weights[:, j] = _g2_average(x, target, spline, q, lo, hi, temperature)
+        g2[..., 2 + j, 0] = torch.maximum(average, floor)
+    cv[:, 0, 0] = fit.error
+    log_df[:, 0] = torch.log(fit.df.clamp_min(1.0))
+    return SplineEstimates(drift, g2, cv, log_df, weights)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from .candidates import (CV_TEMPERATURE, FAMILIES, FAMILY_CENTRES, FAMILY_CUBIC_PENALTY, FAMILY_FREQUENCIES,
                          FAMILY_STEEPNESS, FAMILY_WIDTHS, FIT_BIN_WIDTH, GLOBAL_FIT_PRIOR_STD, POLYNOMIAL_PRIOR_STD)
 from .library import (Candidate, ContextSummary, CrossValidatedAverage, FamilyFits, HighDegreeFits, KernelMoments,
-                      LackOfFit, PolynomialFits, Zero)
+                      LackOfFit, PolynomialFits, SplineFits, Zero)
 
 
 @dataclass
@@ -80,6 +80,10 @@ class CandidateConfig:
         fit_bin_width: grid spacing (standardised units) of the linear binning behind the global
             fits' sums (one-dimensional states).
         global_fit_prior_std: prior standard deviation of the global fits' Legendre coefficients.
+        spline_segments: with a number, penalised splines on that many knot intervals
+            (:func:`spline_fits`: GCV-chosen smoothness) give a drift option that enters the
+            cross-validated average and two g'² options; None: no splines (weights saved before them).
+        spline_penalty: the Δ (Akaike units) the spline drift pays in the cross-validated average.
     """
 
     bandwidths: tuple[float, ...] = (0.05, 0.15, 0.25, 0.4)
@@ -99,6 +103,8 @@ class CandidateConfig:
     family_centres: int = FAMILY_CENTRES
     fit_bin_width: float = FIT_BIN_WIDTH
     global_fit_prior_std: float = GLOBAL_FIT_PRIOR_STD
+    spline_segments: int | None = None
+    spline_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("bandwidths", "high_degrees", "families", "family_steepness", "family_widths",
@@ -116,6 +122,10 @@ class CandidateConfig:
             values = getattr(self, name)
             if not values or not all(math.isfinite(v) and v > 0 for v in values):
                 raise ValueError(f"{name} must be a non-empty list of finite numbers > 0, got {list(values)}")
+        if self.spline_segments is not None and self.spline_segments < 1:
+            raise ValueError(f"spline_segments must be None or >= 1, got {self.spline_segments}")
+        if not (math.isfinite(self.spline_penalty) and self.spline_penalty >= 0):
+            raise ValueError(f"spline_penalty must be finite and >= 0, got {self.spline_penalty}")
         if self.family_centres < 1:
             raise ValueError(f"family_centres must be >= 1, got {self.family_centres}")
         if not (math.isfinite(self.family_cubic_penalty) and self.family_cubic_penalty >= 0):
@@ -143,6 +153,8 @@ class CandidateConfig:
         if self.families:
             out.append(FamilyFits(self.families, self.family_penalty, self.family_grid(), self.family_cubic_penalty,
                                   self.fit_bin_width, self.global_fit_prior_std, max_dim))
+        if self.spline_segments is not None:
+            out.append(SplineFits(self.spline_segments, self.spline_penalty, max_dim))
         if self.cv_penalty is not None:
             out.append(CrossValidatedAverage(out, self.cv_penalty, self.cv_temperature, max_dim))
         out.append(Zero())

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 import torch
 from .candidates import (RegressionSums, cross_validated_average, family_fits, high_degree_fits,
-                         kernel_cross_validation, kernel_features, polynomial_fits, regression_sums)
+                         kernel_cross_validation, kernel_features, polynomial_fits, regression_sums, spline_fits)
 from .normalise import Normalised
 
 
@@ -318,6 +318,37 @@ class FamilyFits(Candidate):
         fits, cv = family_fits(state.norm, q, self.families, sums=state.regression_sums(self.bin_width, self.prior_std),
                                cubic_penalty=self.cubic_penalty, **self.grid)
         return CandidateOutput(drift=fits, cv_errors=cv, query_features=torch.asinh(fits.reshape(*q.shape[:2], -1)))
+
+
+class SplineFits(Candidate):
+    """Penalised splines with GCV-chosen smoothness (:func:`spline_fits`): a drift that names no
+    function family, entering the cross-validated average with the Δ ``penalty``; the raw and
+    noise-robust g'² splines of its residuals and the cross-validated g'² averages of each (spline
+    against low-degree polynomials). Query features: the five estimates (asinh);
+    global feature: log of the drift spline's effective number of parameters."""
+
+    #: log df is divided by this
+    LOG_DF_SCALE = 3.0
+
+    def __init__(self, n_segments: int, penalty: float, max_dim: int) -> None:
+        self.name = "penalised splines"
+        self.n_segments = n_segments
+        self.drift_options = ("spline",)
+        self.diffusion_options = ("spline g2", "spline g2 robust", "cv g2", "cv g2 robust")
+        self.cv_options = (("spline", penalty),)
+        self.query_feature_names = _per_dim(["spline", "spline_g2", "spline_g2_robust", "cv_g2", "cv_g2_robust"],
+                                            max_dim)
+        self.global_feature_names = _per_dim(["spline_log_df"], max_dim)
+        self.statistic_names = ("spline_df",)
+
+    def __call__(self, state: DecoderState) -> CandidateOutput:
+        G = state.n_queries
+        est = spline_fits(state.norm, state.points, n_segments=self.n_segments)
+        B = est.drift.shape[0]
+        feats = torch.asinh(torch.cat([est.drift[:, :G], est.g2[:, :G]], dim=2).reshape(B, G, -1))
+        return CandidateOutput(drift=est.drift[:, :G], g2=est.g2[:, :G], cv_errors=est.cv, query_features=feats,
+                               global_features=est.log_df / self.LOG_DF_SCALE,
+                               statistics={"spline_df": torch.exp(est.log_df)})
 
 
 class CrossValidatedAverage(Candidate):

@@ -125,7 +125,7 @@ def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_log
     the model to use them; a new output option starts with zero weights and bias
     ``new_option_logit`` (a small share of the mixture that fine-tuning can grow; a very negative
     value makes the warm-started model compute exactly what the old one did). ``hand_over`` maps a
-    new drift option to an old one whose gate it takes over: it gets the old option's weights and
+    new drift or diffusion option to an old one of the same kind whose gate it takes over: it gets the old option's weights and
     bias, and the old option's bias drops by ``hand_over_drop`` (used to give the cross-validated
     average the place of the cubic fit it contains). Any other shape mismatch raises ``ValueError``.
 
@@ -135,12 +135,23 @@ def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_log
     own, new_cfg = model.state_dict(), model.config
     fitted, remapped = dict(state), []
     old_drift, new_drift = old_config.drift_option_names(), new_cfg.drift_option_names()
+    old_diff, new_diff = old_config.diffusion_option_names(), new_cfg.diffusion_option_names()
+
+    hand_rows = {}
     for new, old in (hand_over or {}).items():
-        if new in old_drift or new not in new_drift:
-            raise ValueError(f"cannot hand the gate of {old!r} over to {new!r}: {new!r} must be a drift option of "
-                             f"the model that the weights do not have yet")
-        if old not in old_drift:
-            raise ValueError(f"cannot hand over the gate of {old!r}: the weights have no such drift option")
+        for kind, olds, news in (("drift", old_drift, new_drift), ("diffusion", old_diff, new_diff)):
+            if new in news:
+                if new in olds:
+                    raise ValueError(f"cannot hand the gate of {old!r} over to {new!r}: the weights already have "
+                                     f"the {kind} option {new!r}")
+                if old not in olds:
+                    raise ValueError(f"cannot hand over the gate of {old!r}: the weights have no such {kind} option")
+                prefix = "f" if kind == "drift" else "g"
+                hand_rows[f"{prefix}:{new}"] = f"{prefix}:{old}"
+                break
+        else:
+            raise ValueError(f"cannot hand the gate of {old!r} over to {new!r}: {new!r} must be a drift or diffusion "
+                             f"option of the model that the weights do not have yet")
 
     def index_map(old_names: list[str], new_names: list[str]) -> tuple[list[int], list[int]]:
         pos = {n: i for i, n in enumerate(old_names)}
@@ -171,8 +182,8 @@ def warm_start(model: FIM, state: dict, old_config: FIMConfig, *, new_option_log
         is_bias = state[key].ndim == 1
         w = torch.full_like(own[key], new_option_logit) if is_bias else torch.zeros_like(own[key])
         w[dst] = state[key][src]
-        for new, old in (hand_over or {}).items():
-            i_new, i_old = new_rows.index(f"f:{new}"), new_rows.index(f"f:{old}")
+        for new, old in hand_rows.items():
+            i_new, i_old = new_rows.index(new), new_rows.index(old)
             w[i_new] = w[i_old]
             if is_bias:
                 w[i_old] -= hand_over_drop

@@ -5,16 +5,22 @@ An equation is drawn per state dimension i as::
     f_i(x) = S · [ a0 + a1 x_i + a2 x_i² + a3 x_i³            (sparse polynomial, degree ≤ 3)
                    + b_t tanh(k_t (x_i − c_t))                (saturating)
                    + b_s sin(ω x_i + φ)                       (periodic)
-                   + b_r x_i / (1 + r x_i²)                   (rational) ]
+                   + b_r x_i / (1 + r x_i²)                   (rational)
+                   + Σ_k a_k exp(-(x_i - c_k)² / 2w_k²) ]      (smooth bumps)
              + Σ_{j≠i} κ_ij x_j                               (weak linear coupling, d > 1)
 
     g_i(x) = σ · sqrt(max(c0 + c1 x_i + c2 x_i², 0)) · (1 + e_t tanh(k_g x_i) + e_s sin(ω_g x_i + φ_g))
+                 · exp(Σ_k e_k exp(-(x_i - c'_k)² / 2w'_k²))
 
 with random sparsity: each equation keeps a random subset of the polynomial degrees and, with
 probability ``p_nonpolynomial``, one non-polynomial drift term; the diffusion is constant,
 sqrt-quadratic (including "semicircle" shapes that vanish at the edges) or modulated. This is
 FIM-SDE's polynomial prior (drift degree ≤ 3, diffusion sqrt of a degree-≤2 polynomial) widened with
-smooth non-polynomial families.
+smooth non-polynomial families. With ``p_smooth`` (default 0: the prior of the shipped stages 1-3)
+the drift of a dimension also gets 1 to 4 Gaussian bumps of random heights, centres and widths, and
+with ``p_smooth_diffusion`` g gets a log-modulation by such bumps: random smooth functions of no
+named family (a sum of radial basis functions, like a sample of a Gaussian process), which teach the
+gates to weigh estimates for shapes that no candidate names.
 
 Observations: sampling step dt log-uniform in ``dt_range`` (0.001 to 0.1 time units), simulated by
 Euler–Maruyama with ``ceil(dt / max_step)`` substeps (at most ``max_substeps``); 1 to 100 paths of
@@ -58,6 +64,8 @@ class PriorConfig:
     p_noise: float = 0.35
     max_noise: float = 0.05
     bound: float = 100.0
+    p_smooth: float = 0.0
+    p_smooth_diffusion: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict) -> "PriorConfig":
@@ -90,6 +98,8 @@ class EquationBatch:
     coupling: torch.Tensor  # (B, d, d) linear coupling (zero diagonal)
     diff_poly: torch.Tensor  # (B, d, 3) c0, c1, c2 (sigma² folded in)
     diff_mod: torch.Tensor  # (B, d, 5) e_t, k_g, e_s, w_g, phi_g
+    bumps: torch.Tensor | None = None  # (B, d, K, 3) height, centre, width of the drift's Gaussian bumps
+    diff_bumps: torch.Tensor | None = None  # (B, d, K, 3) the same for log g
 
     @property
     def n(self) -> int:
@@ -111,6 +121,8 @@ class EquationBatch:
         f = f + th[..., 0] * torch.tanh(th[..., 1] * (x - th[..., 2]))
         f = f + sn[..., 0] * torch.sin(sn[..., 1] * x + sn[..., 2])
         f = f + ra[..., 0] * x / (1 + ra[..., 1] * x * x)
+        if self.bumps is not None:
+            f = f + self._bumps(self.bumps, x)
         if self.dim > 1:
             c = self.coupling.to(x.dtype).reshape((x.shape[0],) + (1,) * (x.ndim - 2) + self.coupling.shape[1:])
             f = f + (c * x[..., None, :]).sum(-1)
@@ -121,14 +133,23 @@ class EquationBatch:
         c, m = self._coef(self.diff_poly, x), self._coef(self.diff_mod, x)
         g2 = c[..., 0] + x * (c[..., 1] + x * c[..., 2])
         mod = 1 + m[..., 0] * torch.tanh(m[..., 1] * x) + m[..., 2] * torch.sin(m[..., 3] * x + m[..., 4])
+        if self.diff_bumps is not None:
+            mod = mod * torch.exp(self._bumps(self.diff_bumps, x))
         return torch.sqrt(g2.clamp_min(0)) * mod
+
+    def _bumps(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Σ_k height_k exp(-(x - centre_k)² / 2 width_k²) for states x (B, ..., d) and t (B, d, K, 3)."""
+        c = t.reshape((t.shape[0],) + (1,) * (x.ndim - 2) + t.shape[1:]).to(x.dtype)  # (B, ..., d, K, 3)
+        z = (x[..., None] - c[..., 1]) / c[..., 2]
+        return (c[..., 0] * torch.exp(-0.5 * z * z)).sum(-1)
 
     def repeat(self, n_paths: int) -> "EquationBatch":
         """The same equations with every row repeated ``n_paths`` times (row b·P + p)."""
-        return EquationBatch(**{k: v.repeat_interleave(n_paths, dim=0) for k, v in self.__dict__.items()})
+        return EquationBatch(**{k: None if v is None else v.repeat_interleave(n_paths, dim=0)
+                                for k, v in self.__dict__.items()})
 
     def select(self, idx: torch.Tensor) -> "EquationBatch":
-        return EquationBatch(**{k: v[idx] for k, v in self.__dict__.items()})
+        return EquationBatch(**{k: None if v is None else v[idx] for k, v in self.__dict__.items()})
 
     def as_sde(self, n_paths: int = 1) -> SDE:
         """An :class:`~fimcg.SDE` over B·n_paths rows (row b·n_paths + p follows equation b)."""
@@ -156,14 +177,23 @@ class EquationBatch:
             a, r = (float(v) for v in self.rational[b, i])
             if a:
                 terms.append(f"{a:+.3g}·x/(1+{r:.3g}x²)")
+            if self.bumps is not None:
+                terms += [f"{float(a):+.3g}·exp(-(x{-float(c):+.3g})²/(2·{float(w):.3g}²))"
+                          for a, c, w in self.bumps[b, i] if float(a) != 0]
             c0, c1, c2 = (float(v) for v in self.diff_poly[b, i])
             out.append(f"f{i}(x) = {' '.join(terms) or '0'};  g{i}(x)² ∝ max({c0:.3g}{c1:+.3g}x{c2:+.3g}x², 0)")
         return "\n".join(out)
 
 
-def sample_equations(n: int, *, dim: int = 1, p_nonpolynomial: float = 0.5,
-                     generator: torch.Generator | None = None) -> EquationBatch:
-    """Draw ``n`` random equations from the prior (see the module docstring)."""
+#: most Gaussian bumps per drift or log-diffusion of a dimension (``p_smooth``)
+MAX_BUMPS = 4
+
+
+def sample_equations(n: int, *, dim: int = 1, p_nonpolynomial: float = 0.5, p_smooth: float = 0.0,
+                     p_smooth_diffusion: float = 0.0, generator: torch.Generator | None = None) -> EquationBatch:
+    """Draw ``n`` random equations from the prior (see the module docstring). With ``p_smooth`` and
+    ``p_smooth_diffusion`` at 0 no bumps are drawn, and the equations of a seed are those of the
+    prior without them."""
     gen = generator
     B, d = n, dim
     shape = (B, d)
@@ -211,8 +241,19 @@ def sample_equations(n: int, *, dim: int = 1, p_nonpolynomial: float = 0.5,
     e_s = _uniform(B * d, -0.3, 0.3, gen).reshape(shape) * modulated
     diff_mod = torch.stack([e_t, _log_uniform(B * d, 0.5, 3, gen).reshape(shape), e_s,
                             _log_uniform(B * d, 0.5, 5, gen).reshape(shape), ru(*shape) * 2 * math.pi], -1)
+    bumps = diff_bumps = None
+    if p_smooth > 0 or p_smooth_diffusion > 0:  # drawn last, so that the draws above stay those of a seed
+
+        def bump_set(p: float, height: torch.Tensor) -> torch.Tensor:
+            count = torch.randint(1, MAX_BUMPS + 1, (B, d, 1), generator=gen)
+            used = (torch.arange(MAX_BUMPS)[None, None] < count) & (ru(B, d, 1) < p)
+            return torch.stack([height * used, _uniform(B * d * MAX_BUMPS, -2.0, 2.0, gen).reshape(B, d, MAX_BUMPS),
+                                _log_uniform(B * d * MAX_BUMPS, 0.2, 1.5, gen).reshape(B, d, MAX_BUMPS)], -1)
+
+        bumps = bump_set(p_smooth, rn(B, d, MAX_BUMPS) * 1.5 * scale[..., None])
+        diff_bumps = bump_set(p_smooth_diffusion, _uniform(B * d * MAX_BUMPS, -0.6, 0.6, gen).reshape(B, d, MAX_BUMPS))
     return EquationBatch(poly=poly, tanh=tanh, sine=sine, rational=rational, coupling=coupling,
-                         diff_poly=diff_poly, diff_mod=diff_mod)
+                         diff_poly=diff_poly, diff_mod=diff_mod, bumps=bumps, diff_bumps=diff_bumps)
 
 
 @dataclass
@@ -292,7 +333,8 @@ class SyntheticPrior:
         B = int(max(1, min(self.max_batch, self.tokens_per_batch // (P * (T - 1)))))
         n_batches = int(min(16, max(4, math.ceil(self.min_rows / (B * P)))))
         pool = B * n_batches
-        eqs = sample_equations(pool, dim=c.dim, p_nonpolynomial=c.p_nonpolynomial, generator=gen)
+        eqs = sample_equations(pool, dim=c.dim, p_nonpolynomial=c.p_nonpolynomial, p_smooth=c.p_smooth,
+                               p_smooth_diffusion=c.p_smooth_diffusion, generator=gen)
         x0 = torch.randn(pool * P, c.dim, generator=gen) * _log_uniform(pool, 0.3, 2.0, gen).repeat_interleave(P)[:, None]
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
         paths = simulate(eqs.as_sde(P), x0, dt=dt, n_steps=T - 1, substeps=substeps, seed=seed,
