@@ -17,7 +17,8 @@ is an unpenalised cubic spline. Everything is computed from the sums ΦᵀWΦ, �
 the caller may take on a binning grid (:func:`spline_sums`); the same functions serve
 :func:`penalised_spline` (the estimator) and the FIM's spline candidate (:mod:`fimcg.fim.library`).
 
-Beyond the knots' range [lo, hi] a fit is continued by its tangent line at the boundary.
+Beyond the knots' range [lo, hi] a drift is continued by its tangent line at the boundary, a g²
+by its boundary value.
 """
 
 from __future__ import annotations
@@ -96,12 +97,18 @@ class SplineFit:
     def n_segments(self) -> int:
         return self.coef.shape[-1] - 3
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The fit at x (..., G) (leading dimensions as the fit's): (..., G), continued linearly beyond [lo, hi]."""
+    def __call__(self, x: torch.Tensor, *, tails: str = "linear") -> torch.Tensor:
+        """The fit at x (..., G) (leading dimensions as the fit's): (..., G). Beyond [lo, hi] it is
+        continued by its tangent (``tails="linear"``, for drifts) or by its boundary value
+        (``"constant"``, for g², which must stay positive)."""
         span = (self.hi - self.lo)[..., None]
         u = (x - self.lo[..., None]) / span
         inside = u.clamp(0, 1)
         value = (bspline_basis(inside, self.n_segments) * self.coef[..., None, :]).sum(-1)
+        if tails == "constant":
+            return value
+        if tails != "linear":
+            raise ValueError(f"tails must be 'linear' or 'constant', got {tails!r}")
         slope = (bspline_basis(inside, self.n_segments, derivative=True) * self.coef[..., None, :]).sum(-1)
         return value + slope * (u - inside)
 
@@ -175,7 +182,8 @@ def penalised_spline(paths: Any, dt: Any, locations: Any, *, n_segments: int = S
         observation_noise: use the noise-robust squared residuals for g².
 
     Returns:
-        ``(drift, diffusion)``, each (G, 1), diffusion >= 0; continued linearly beyond the data.
+        ``(drift, diffusion)``, each (G, 1), diffusion >= 0; beyond the data the drift is continued
+        linearly, the diffusion by its value at the edge.
 
     Raises:
         ValueError: states of more than one dimension, or fewer than 3 observations per path.
@@ -210,4 +218,4 @@ def penalised_spline(paths: Any, dt: Any, locations: Any, *, n_segments: int = S
         target, xs, ones = resid ** 2 / tau, x, torch.ones_like(resid)
     g2 = fit(xs, target, ones, target.numel())
     q = loc[:, 0].double()
-    return drift(q)[:, None].to(p.dtype), g2(q).clamp_min(0).sqrt()[:, None].to(p.dtype)
+    return drift(q)[:, None].to(p.dtype), g2(q, tails="constant").clamp_min(0).sqrt()[:, None].to(p.dtype)

@@ -574,11 +574,15 @@ class RegressionSums:
             k = idx.numel()
             eye = torch.eye(k, dtype=poly.dtype, device=poly.device)
             n_coef = k if n_extra is None else (used + n_extra).to(poly.dtype)  # (C,) or a number
-            coef = torch.linalg.solve(s / N + self.lam[..., None, None, None] * eye, rhs[..., None] / N)[..., 0]
+            # a member whose system is singular (data bunched at a few points, a steep member on a
+            # narrow range) gets zero coefficients and an infinite error: it drops out of every average
+            coef, info = torch.linalg.solve_ex(s / N + self.lam[..., None, None, None] * eye, rhs[..., None] / N)
+            coef = torch.nan_to_num(coef[..., 0]) * (info == 0)[..., None]
             # Σ w (y - φᵀc)² = Σ w y² - 2 cᵀ r + cᵀ S c, from the sums alone
             quad = (torch.einsum("bdckl,bdcl->bdck", s, coef) * coef).sum(-1)  # cᵀ S c
             rss = self.s_yy[..., None] - 2 * (coef * rhs).sum(-1) + quad
-            out.append((coef, rss.clamp_min(0) / (N * (1 - n_coef / N) ** 2)))
+            err = rss.clamp_min(0) / (N * (1 - n_coef / N) ** 2)
+            out.append((coef, torch.where(info == 0, err, torch.full_like(err, math.inf))))
         return out
 
 
@@ -710,10 +714,12 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
         offset += size
         err = torch.cat([e[..., part] for _, e in fitted], dim=-1)  # (B, da, 2 size): line members, cubic ones
         best = err.min(dim=-1, keepdim=True).values
-        score = N * (err - best) / best.clamp_min(VARIANCE_FLOOR)
+        score = (N * (err - best) / best.clamp_min(VARIANCE_FLOOR)).nan_to_num(nan=CV_DELTA_CAP, posinf=CV_DELTA_CAP)
         score = score + F.pad(score.new_full((size,), cubic_penalty), (size, 0))
         weight = torch.softmax(-CV_TEMPERATURE * score, dim=-1).detach()  # Akaike weights
-        cv[:, :da, j] = (weight * err).sum(-1)
+        # infinite errors (singular members) weigh nothing; a family with no solvable member is unavailable
+        cv[:, :da, j] = torch.where(torch.isfinite(best[..., 0]), (weight * err.nan_to_num(posinf=0.0)).sum(-1),
+                                    best[..., 0])
         fit = 0
         for w_deg, (coef, _) in zip(weight.chunk(2, dim=-1), fitted):
             c = w_deg[..., None] * coef[:, :, part]  # (B, da, size, k) weighted coefficients
@@ -726,6 +732,11 @@ def family_fits(ctx: Normalised, q: torch.Tensor, families: Sequence[str], *,
 
 #: the polynomial degrees of g'² that compete with its spline in the cross-validated g'² average
 G2_DEGREES = (0, 1, 2, 4)
+
+
+#: ridge of those polynomial fits, relative to the mean diagonal of their Gram matrix (keeps data
+#: bunched at a few points solvable; negligible for data spread over their range)
+G2_RIDGE = 1e-4
 
 
 @dataclass
@@ -764,17 +775,24 @@ def _g2_average(x: torch.Tensor, target: torch.Tensor, spline, points: torch.Ten
     values, errors = [], []
     for deg in G2_DEGREES:
         k = deg + 1
-        a = gram[:, :k, :k] + 1e-8 * N * torch.eye(k, dtype=x.dtype, device=x.device)
-        coef = torch.linalg.solve(a, rhs[:, :k, None])[..., 0]
-        rss = (s_yy - 2 * (coef * rhs[:, :k]).sum(-1) + (coef[:, None, :] @ gram[:, :k, :k] @ coef[..., None])[:, 0, 0])
-        errors.append(rss.clamp_min(0) / (N * (1 - k / N) ** 2))
+        g_k = gram[:, :k, :k]
+        # a relative ridge, solved in float64: data bunched at a few points leave the Legendre
+        # Gram matrix singular in single precision; a fit that still fails counts as unavailable
+        ridge = G2_RIDGE * torch.diagonal(g_k, dim1=-2, dim2=-1).mean(-1).clamp_min(VARIANCE_FLOOR)
+        a = (g_k + ridge[:, None, None] * torch.eye(k, dtype=x.dtype, device=x.device)).double()
+        sol, info = torch.linalg.solve_ex(a, rhs[:, :k, None].double())
+        coef = torch.nan_to_num(sol[..., 0].to(x.dtype))
+        rss = (s_yy - 2 * (coef * rhs[:, :k]).sum(-1) + (coef[:, None, :] @ g_k @ coef[..., None])[:, 0, 0])
+        err = rss.clamp_min(0) / (N * (1 - k / N) ** 2)
+        errors.append(torch.where(info == 0, err, torch.full_like(err, math.inf)))
         values.append((phi_q[..., :k] * coef[:, None]).sum(-1))
-    values.append(spline(points))
+    values.append(spline(points, tails="constant"))
     errors.append(spline.error)
-    err = torch.stack(errors, dim=-1)  # (B, J)
+    err = torch.stack(errors, dim=-1)  # (B, J); inf: a fit that failed
     best = err.min(dim=-1, keepdim=True).values
-    weight = torch.softmax(-temperature * N * (err - best) / best.clamp_min(VARIANCE_FLOOR), dim=-1).detach()
-    return (torch.stack(values, dim=-1) * weight[:, None]).sum(-1), weight
+    delta = (N * (err - best) / best.clamp_min(VARIANCE_FLOOR)).nan_to_num(nan=CV_DELTA_CAP).clamp(max=CV_DELTA_CAP)
+    weight = torch.softmax(-temperature * delta, dim=-1).detach()
+    return (torch.stack(values, dim=-1).nan_to_num() * weight[:, None]).sum(-1), weight
 
 
 def spline_fits(ctx: Normalised, points: torch.Tensor, *, n_segments: int,
@@ -816,7 +834,7 @@ def spline_fits(ctx: Normalised, points: torch.Tensor, *, n_segments: int,
     drift[..., 0, 0] = fit(q)
     for j, target in enumerate((raw, robust)):
         spline = fit_penalised(*spline_sums(x, target, ones, lo, hi, n_segments), N, lo, hi)
-        g2[..., j, 0] = torch.maximum(spline(q), floor)
+        g2[..., j, 0] = torch.maximum(spline(q, tails="constant"), floor)
         average, weights[:, j] = _g2_average(x, target, spline, q, lo, hi, temperature)
         g2[..., 2 + j, 0] = torch.maximum(average, floor)
     cv[:, 0, 0] = fit.error
