@@ -730,18 +730,19 @@ def test_inferred_sde_simulates(shipped):
 
 def test_committed_configs_build_the_shipped_architectures(shipped):
     """scripts/pretrain-fim.sh reproduces the shipped weights: each stage's committed config builds
-    the model that the next stage started from, and stage 3's the shipped model."""
+    the model that the next stage started from, and stage 4's the shipped model."""
     from fimcg.fim.training.loop import PretrainConfig
 
     weights = SHIPPED_WEIGHTS.parent
     meta = shipped.meta
-    for name in ("finetune_stage3_config.json", "finetune_config.json", "pretrain_config.json"):
+    for name in ("finetune_stage4_config.json", "finetune_stage3_config.json", "finetune_config.json",
+                 "pretrain_config.json"):
         committed = FIMConfig.from_dict(PretrainConfig.from_json(weights / name).model)
         built = FIMConfig.from_dict(meta["pretrain_config"]["model"])
         assert committed == built, name
         assert committed.query_feature_names() == built.query_feature_names()
         meta = meta.get("init", {})
-    assert FIMConfig.from_dict(PretrainConfig.from_json(weights / "finetune_stage3_config.json").model) == shipped.config
+    assert FIMConfig.from_dict(PretrainConfig.from_json(weights / "finetune_stage4_config.json").model) == shipped.config
 
 
 def test_names_and_counts_derive_from_the_candidate_list():

@@ -176,7 +176,7 @@ def test_warm_start_maps_features_and_options_by_name():
     g_new = handed.explain(paths, 0.01, x)["drift_gates"]
     torch.testing.assert_close(g_new["cv average"], g_old["ls3"], rtol=0.01, atol=1e-4)
     assert float(g_new["ls3"].max()) < 0.01 * float(g_old["ls3"].min()) + 1e-6
-    with pytest.raises(ValueError, match="do not have yet"):
+    with pytest.raises(ValueError, match="already have"):
         warm_start(FIM(new_cfg), handed.state_dict(), new_cfg, hand_over={"cv average": "ls3"})
 
 
