@@ -151,7 +151,10 @@ def fit_penalised(s_pp: torch.Tensor, r: torch.Tensor, s_yy: torch.Tensor, n: fl
         return t.gather(-1, best[..., None])[..., 0]
 
     chosen = coef.gather(-2, best[..., None, None].expand(*best.shape, 1, K))[..., 0, :]
-    return SplineFit(coef=chosen, lo=lo, hi=hi, error=pick(gcv), df=pick(df), lam=lam[best])
+    error = pick(gcv)
+    # no λ solvable (a degenerate system): zero coefficients, infinite error (the caller's "unavailable")
+    chosen = torch.where(torch.isfinite(error)[..., None], torch.nan_to_num(chosen), torch.zeros_like(chosen))
+    return SplineFit(coef=chosen, lo=lo, hi=hi, error=error, df=pick(df), lam=lam[best])
 
 
 def spline_sums(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
@@ -207,7 +210,11 @@ def penalised_spline(paths: Any, dt: Any, locations: Any, *, n_segments: int = S
 
     def fit(xs: torch.Tensor, ys: torch.Tensor, ws: torch.Tensor, count: int) -> SplineFit:
         s_pp, r, s_yy = spline_sums(xs.reshape(-1), ys.reshape(-1), ws.reshape(-1), lo, hi, n_segments)
-        return fit_penalised(s_pp, r, s_yy, count, lo, hi)
+        out = fit_penalised(s_pp, r, s_yy, count, lo, hi)
+        if not bool(torch.isfinite(out.error)):
+            raise ValueError("penalised_spline found no solvable smoothing on these paths (non-finite values, or "
+                             "too few distinct states for the knots: lower n_segments)")
+        return out
 
     drift = fit(x, dx / tau, w, n)
     resid = dx - drift(x.reshape(-1)).reshape(x.shape) * tau

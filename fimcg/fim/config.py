@@ -82,7 +82,8 @@ class CandidateConfig:
         global_fit_prior_std: prior standard deviation of the global fits' Legendre coefficients.
         spline_segments: with a number, penalised splines on that many knot intervals
             (:func:`spline_fits`: GCV-chosen smoothness) give a drift option that enters the
-            cross-validated average and two g'² options; None: no splines (weights saved before them).
+            cross-validated average and four g'² options (raw and noise-robust splines, and their
+            cross-validated averages with low-degree polynomials); None: no splines (weights saved before them).
         spline_penalty: the Δ (Akaike units) the spline drift pays in the cross-validated average.
     """
 
