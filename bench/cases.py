@@ -140,9 +140,10 @@ def development_suite() -> list[Case]:
 # --- unseen systems: outside every function family the FIM names -------------------------------
 #
 # The FIM's candidates name polynomials (up to degree 7) and the tanh, sine and rational families of
-# its prior; its diffusion options, square roots of quadratics. These systems are none of those: their
-# drifts are exponential, Gaussian, |x|-based or products of families, and their diffusions are not
-# square roots of quadratics. The benchmark's and the development suite's are disjoint (a test checks
+# its prior; its diffusion options, square roots of quadratics. In these systems the drift, the
+# diffusion or both are none of those: the drifts are exponential, Gaussian, |x|-based or products of
+# families (one, x - x^3, is the cubic itself: that row tests an unseen diffusion), and the diffusions
+# are not square roots of quadratics. The benchmark's and the development suite's are disjoint (a test checks
 # it); settings are chosen on the development suite only.
 
 def _sde(name: str, drift: Callable, diffusion: Callable, **params) -> fimcg.SDE:

@@ -462,3 +462,30 @@ def test_local_linear_cross_validated_bandwidth(wells):
         E.local_linear(paths, dt, x, bandwidth="silverman")
     with pytest.raises(ValueError, match="at least"):
         E.cross_validated_bandwidth(paths[:1, :5], dt)
+
+
+def test_aic_polynomial_cannot_interpolate_short_data():
+    """Ten observations: the corrected AIC and at most N - 2 coefficients keep the fit sane (an
+    uncorrected AIC picks the interpolating polynomial, with drifts in the thousands)."""
+    paths = fimcg.simulate(fimcg.systems.ornstein_uhlenbeck(theta=1.0, sigma=0.5), torch.zeros(1, 1), dt=0.01,
+                           n_steps=9, seed=3)
+    x = torch.linspace(float(paths.min()), float(paths.max()), 9)[:, None]
+    f, g = E.aic_polynomial(paths, 0.01, x)
+    rates = (paths[0, 1:, 0] - paths[0, :-1, 0]) / 0.01
+    assert float(f.abs().max()) <= float(rates.abs().max()) and float(g.min()) > 0
+    with pytest.raises(ValueError, match="at least 3"):
+        E.aic_polynomial(paths[:, :3], 0.01, x)
+
+
+def test_spline_is_unavailable_on_too_few_distinct_states():
+    """States on two values support a handful of basis functions: GCV would interpolate them, so
+    the fit is marked unavailable (infinite error) and the estimator says why."""
+    from fimcg.estimators.splines import fit_penalised, spline_sums
+
+    x = torch.tensor([0.0, 1.0] * 200, dtype=torch.float64)
+    y = torch.randn(400, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lo, hi = torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+    fit = fit_penalised(*spline_sums(x, y, torch.ones_like(x), lo, hi, 20), 400, lo, hi)
+    assert torch.isinf(fit.error) and float(fit.df) == 0 and (fit.coef == 0).all()
+    with pytest.raises(ValueError, match="no solvable smoothing"):
+        E.penalised_spline(x.reshape(4, 100, 1).float(), 0.01, torch.zeros(3, 1))

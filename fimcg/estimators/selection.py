@@ -34,8 +34,9 @@ def _flat(paths: Any, dt: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 
 
 def _aic_fit(phi_all: torch.Tensor, y: torch.Tensor, w: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, int]:
-    """Weighted least squares of y (N, d) on the first k columns of phi_all for each k in sizes;
-    returns the coefficients (k, d) and the k of smallest AIC = N log(RSS/N) + 2k (summed over d)."""
+    """Weighted least squares of y (N, d) on the first k columns of phi_all for each k in sizes
+    (each at most N - 2); returns the coefficients (k, d) and the k of smallest corrected AIC,
+    N log(RSS/N) + 2k + 2k(k + 1)/(N - k - 1) (summed over d)."""
     n = phi_all.shape[0]
     best, best_aic = None, math.inf
     root = w.sqrt()
@@ -45,7 +46,7 @@ def _aic_fit(phi_all: torch.Tensor, y: torch.Tensor, w: torch.Tensor, sizes: lis
         a = a + 1e-12 * torch.diagonal(a).mean().clamp_min(1e-300) * torch.eye(k, dtype=a.dtype, device=a.device)
         coef = torch.linalg.solve(a, phi.T @ (y * root))
         rss = ((y * root - phi @ coef) ** 2).sum(0).clamp_min(1e-300)
-        aic = float((n * torch.log(rss / n)).sum()) + 2 * k * y.shape[1]
+        aic = float((n * torch.log(rss / n)).sum()) + (2 * k + 2 * k * (k + 1) / (n - k - 1)) * y.shape[1]  # AICc
         if aic < best_aic:
             best, best_aic = (coef, k), aic
     return best
@@ -56,7 +57,8 @@ def aic_polynomial(paths: Any, dt: Any, locations: Any, *, max_degree: int = 8,
     """Polynomial drift and squared diffusion whose degrees Akaike's criterion picks.
 
     Least squares of Δx/Δt (weights Δt) on all monomials up to degree p, for p = 0 .. ``max_degree``,
-    keeping the p of smallest AIC = N log(RSS/N) + 2k (k coefficients); then the same for the squared
+    keeping the p of smallest corrected AIC, N log(RSS/N) + 2k + 2k(k + 1)/(N - k - 1) (k coefficients,
+    at most N - 2, so short data cannot interpolate); then the same for the squared
     residuals (Δx - f̂Δt)²/Δt up to ``diff2_max_degree``. States are standardised first.
     The fits are polynomials everywhere, also beyond the data (where high degrees swing).
 
@@ -71,6 +73,8 @@ def aic_polynomial(paths: Any, dt: Any, locations: Any, *, max_degree: int = 8,
     """
     p, x, dx, tau = _flat(paths, dt)
     loc = check_locations(locations, d=p.shape[-1]).to(device=p.device).double()
+    if x.shape[0] < 3:
+        raise ValueError(f"aic_polynomial needs at least 3 increments; got {x.shape[0]}")
     max_degree = check_int(max_degree, name="max_degree", minimum=0)
     diff2_max_degree = check_int(diff2_max_degree, name="diff2_max_degree", minimum=0)
     mu, sd = x.mean(0), x.std(0)
@@ -84,10 +88,10 @@ def aic_polynomial(paths: Any, dt: Any, locations: Any, *, max_degree: int = 8,
     top = max(max_degree, diff2_max_degree)
     phi, phi_q = polynomial_features(z, top), polynomial_features(zq, top)
     n_f = sizes(max_degree)
-    cf, kf = _aic_fit(phi[:, :n_f[-1]], dx / tau, tau / tau.mean(), [k for k in n_f if k <= x.shape[0]])
+    cf, kf = _aic_fit(phi[:, :n_f[-1]], dx / tau, tau / tau.mean(), [k for k in n_f if k <= x.shape[0] - 2])
     resid2 = (dx - (phi[:, :kf] @ cf) * tau) ** 2 / tau
     n_g = sizes(diff2_max_degree)
-    cg, kg = _aic_fit(phi[:, :n_g[-1]], resid2, torch.ones_like(tau), [k for k in n_g if k <= x.shape[0]])
+    cg, kg = _aic_fit(phi[:, :n_g[-1]], resid2, torch.ones_like(tau), [k for k in n_g if k <= x.shape[0] - 2])
     drift = phi_q[:, :kf] @ cf
     g2 = phi_q[:, :kg] @ cg
     return drift.to(p.dtype), g2.clamp_min(0).sqrt().to(p.dtype)

@@ -38,6 +38,10 @@ __all__ = ["bspline_basis", "difference_penalty", "SplineFit", "fit_penalised", 
 SPLINE_SEGMENTS = 20
 
 
+#: a fit needs data under at least this fraction of its basis functions (else it is unavailable)
+MIN_OCCUPIED_FRACTION = 0.5
+
+
 #: the smoothing parameters tried, relative to tr(ΦᵀWΦ) / tr(DᵀD): from almost none to a straight line
 LAMBDA_GRID = tuple(10.0 ** (k / 2) for k in range(-12, 13))
 
@@ -126,8 +130,12 @@ def fit_penalised(s_pp: torch.Tensor, r: torch.Tensor, s_yy: torch.Tensor, n: fl
 
     Returns:
         The chosen :class:`SplineFit` per batch entry (selection is not differentiated through;
-        the coefficients are, with respect to the sums).
+        the coefficients are, with respect to the sums). Solved in float64, returned in the sums'
+        dtype. Unavailable (zero coefficients and df, infinite error) when no λ is solvable or the
+        data lie under fewer than :data:`MIN_OCCUPIED_FRACTION` of the basis functions.
     """
+    out_dtype = s_pp.dtype
+    s_pp, r, s_yy = s_pp.double(), r.double(), s_yy.double()  # K x K solves: float64 costs nothing here
     K = s_pp.shape[-1]
     pen = difference_penalty(K, dtype=s_pp.dtype, device=s_pp.device)
     n_t = torch.as_tensor(n, dtype=s_pp.dtype, device=s_pp.device)
@@ -144,7 +152,12 @@ def fit_penalised(s_pp: torch.Tensor, r: torch.Tensor, s_yy: torch.Tensor, n: fl
     rss = (s_yy[..., None] - 2 * (coef * r[..., None, :]).sum(-1) + quad).clamp_min(0)
     n_b = n_t[..., None] if n_t.ndim else n_t
     gcv = rss / (n_b * (1 - df / n_b).clamp_min(0.05) ** 2)
-    gcv = torch.where(info == 0, gcv, torch.full_like(gcv, float("inf")))
+    # data on too few distinct states support only a few basis functions: then GCV rewards
+    # interpolating them (an error near 0 with wild values between), so the fit is unavailable
+    diag = torch.diagonal(s_pp, dim1=-2, dim2=-1)
+    occupied = (diag > 1e-6 * diag.amax(-1, keepdim=True)).sum(-1)  # (...,)
+    usable = (occupied >= MIN_OCCUPIED_FRACTION * K)[..., None]
+    gcv = torch.where((info == 0) & torch.isfinite(gcv) & usable, gcv, torch.full_like(gcv, float("inf")))
     best = gcv.detach().argmin(dim=-1)  # (...,)
 
     def pick(t: torch.Tensor) -> torch.Tensor:
@@ -152,9 +165,12 @@ def fit_penalised(s_pp: torch.Tensor, r: torch.Tensor, s_yy: torch.Tensor, n: fl
 
     chosen = coef.gather(-2, best[..., None, None].expand(*best.shape, 1, K))[..., 0, :]
     error = pick(gcv)
-    # no λ solvable (a degenerate system): zero coefficients, infinite error (the caller's "unavailable")
-    chosen = torch.where(torch.isfinite(error)[..., None], torch.nan_to_num(chosen), torch.zeros_like(chosen))
-    return SplineFit(coef=chosen, lo=lo, hi=hi, error=error, df=pick(df), lam=lam[best])
+    # no usable λ (a degenerate system): zero coefficients and df, infinite error (the caller's "unavailable")
+    ok = torch.isfinite(error)
+    chosen = torch.where(ok[..., None], torch.nan_to_num(chosen), torch.zeros_like(chosen))
+    df_b = torch.where(ok, torch.nan_to_num(pick(df)), torch.zeros_like(error))
+    return SplineFit(coef=chosen.to(out_dtype), lo=lo, hi=hi, error=error.to(out_dtype), df=df_b.to(out_dtype),
+                     lam=lam[best].to(out_dtype))
 
 
 def spline_sums(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
