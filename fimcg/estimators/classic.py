@@ -41,7 +41,7 @@ from .._validation import check_int, check_interval, check_locations, check_path
 from .bases import basis, polynomial_features
 
 __all__ = ["increments", "binned_km", "local_linear", "default_bandwidth", "least_squares", "polynomial_features",
-           "interpolate_1d"]
+           "interpolate_1d", "transitions"]
 
 Empty = Literal["fill", "nan"]
 _EXP_FLOOR = math.exp(-80.0)
@@ -61,15 +61,20 @@ def increments(paths: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return p[:, :-1].reshape(-1, d), (p[:, 1:] - p[:, :-1]).reshape(-1, d)
 
 
-def _prepare(paths: Any, dt: Any, locations: Any, empty: str, min_count: Any):
-    """Checked inputs as start states x (N, d), increments dx (N, d), their steps (N, 1), locations
-    (G, d) and min_count."""
+def transitions(paths: Any, dt: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Checked paths and every transition inside each path, with its time step.
+
+    Args:
+        paths: (n_paths, T, d) (or (n_paths, T) / (T,) for d = 1), T >= 2, finite.
+        dt: time between observations, or the steps between them ((T - 1,) or (n_paths, T - 1)).
+
+    Returns:
+        ``(paths, x, dx, tau)``: the checked paths (n_paths, T, d), start states x and increments
+        dx, each (n_paths * (T - 1), d), and their steps tau (n_paths * (T - 1), 1), all in the
+        paths' dtype.
+    """
     p = check_paths(paths)
     steps = check_steps(dt, n_paths=p.shape[0], length=p.shape[1], device=p.device)
-    loc = check_locations(locations, d=p.shape[-1]).to(device=p.device, dtype=p.dtype)
-    if empty not in ("fill", "nan"):
-        raise ValueError(f"empty must be 'fill' or 'nan', got {empty!r}")
-    min_count = check_int(min_count, name="min_count", minimum=1)
     d = p.shape[-1]
     x = p[:, :-1].reshape(-1, d)
     dx = (p[:, 1:] - p[:, :-1]).reshape(-1, d)
@@ -77,6 +82,17 @@ def _prepare(paths: Any, dt: Any, locations: Any, empty: str, min_count: Any):
         tau = torch.full((x.shape[0], 1), steps, dtype=p.dtype, device=p.device)
     else:
         tau = steps.to(p.dtype).reshape(-1, 1)
+    return p, x, dx, tau
+
+
+def _prepare(paths: Any, dt: Any, locations: Any, empty: str, min_count: Any):
+    """Checked inputs as start states x (N, d), increments dx (N, d), their steps (N, 1), locations
+    (G, d) and min_count."""
+    p, x, dx, tau = transitions(paths, dt)
+    loc = check_locations(locations, d=p.shape[-1]).to(device=p.device, dtype=p.dtype)
+    if empty not in ("fill", "nan"):
+        raise ValueError(f"empty must be 'fill' or 'nan', got {empty!r}")
+    min_count = check_int(min_count, name="min_count", minimum=1)
     return x, dx, tau, loc, min_count
 
 

@@ -10,27 +10,15 @@ from typing import Any
 
 import torch
 
-from .._validation import check_int, check_locations, check_paths, check_steps
+from .._validation import check_int, check_locations
 from .bases import polynomial_features
-from .classic import default_bandwidth, interpolate_1d, local_linear
+from .classic import default_bandwidth, interpolate_1d, local_linear, transitions
 
 __all__ = ["aic_polynomial", "cross_validated_bandwidth", "BANDWIDTH_FACTORS"]
 
 
 #: bandwidths tried by :func:`cross_validated_bandwidth`, as multiples of the rule of thumb
 BANDWIDTH_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 5))  # 0.25 to 4
-
-
-def _flat(paths: Any, dt: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(paths checked, start states (N, d), increments (N, d), steps (N, 1)), in float64."""
-    p = check_paths(paths)
-    steps = check_steps(dt, n_paths=p.shape[0], length=p.shape[1], device=p.device)
-    d = p.shape[-1]
-    x = p[:, :-1].reshape(-1, d).double()
-    dx = (p[:, 1:] - p[:, :-1]).reshape(-1, d).double()
-    tau = (torch.full((x.shape[0], 1), steps, dtype=torch.float64, device=p.device) if isinstance(steps, float)
-           else steps.reshape(-1, 1).double())
-    return p, x, dx, tau
 
 
 def _aic_fit(phi_all: torch.Tensor, y: torch.Tensor, w: torch.Tensor, sizes: list[int]) -> tuple[torch.Tensor, int]:
@@ -71,7 +59,8 @@ def aic_polynomial(paths: Any, dt: Any, locations: Any, *, max_degree: int = 8,
     Returns:
         ``(drift, diffusion)``, each (G, d), diffusion >= 0.
     """
-    p, x, dx, tau = _flat(paths, dt)
+    p, x, dx, tau = transitions(paths, dt)
+    x, dx, tau = x.double(), dx.double(), tau.double()
     loc = check_locations(locations, d=p.shape[-1]).to(device=p.device).double()
     if x.shape[0] < 3:
         raise ValueError(f"aic_polynomial needs at least 3 increments; got {x.shape[0]}")
@@ -111,7 +100,8 @@ def cross_validated_bandwidth(paths: Any, dt: Any, *, factors: tuple[float, ...]
     Returns:
         ``(h_drift, h_diffusion)``, each (d,), in state units.
     """
-    p, x, dx, tau = _flat(paths, dt)
+    p, x, dx, tau = transitions(paths, dt)
+    x, dx, tau = x.double(), dx.double(), tau.double()
     folds = check_int(folds, name="folds", minimum=2)
     n, d = x.shape
     if n < 2 * folds:

@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 
-from .._validation import check_int, check_locations, check_paths, check_steps
+from .._validation import check_int, check_locations
+from .classic import transitions
 
 __all__ = ["bspline_basis", "difference_penalty", "SplineFit", "fit_penalised", "spline_sums", "penalised_spline",
            "SPLINE_SEGMENTS", "LAMBDA_GRID"]
@@ -207,17 +208,15 @@ def penalised_spline(paths: Any, dt: Any, locations: Any, *, n_segments: int = S
     Raises:
         ValueError: states of more than one dimension, or fewer than 3 observations per path.
     """
-    p = check_paths(paths)
+    p, x, dx, tau = transitions(paths, dt)
     if p.shape[-1] != 1:
         raise ValueError(f"penalised_spline takes one-dimensional paths (n_paths, T, 1); got d = {p.shape[-1]}")
     if p.shape[1] < 3:
         raise ValueError(f"penalised_spline needs at least 3 observations per path; got {p.shape[1]}")
     n_segments = check_int(n_segments, name="n_segments", minimum=1)
-    steps = check_steps(dt, n_paths=p.shape[0], length=p.shape[1], device=p.device)
     loc = check_locations(locations, d=1).to(device=p.device, dtype=p.dtype)
-    x = p[:, :-1, 0].double()
-    dx = (p[:, 1:, 0] - p[:, :-1, 0]).double()
-    tau = torch.full_like(x, steps) if isinstance(steps, float) else steps.double()
+    shape = (p.shape[0], p.shape[1] - 1)  # (n_paths, T - 1): consecutive increments of a path side by side
+    x, dx, tau = (t.reshape(shape).double() for t in (x, dx, tau))
     lo, hi = x.detach().min(), x.detach().max()
     if not bool(hi > lo):
         raise ValueError("penalised_spline needs paths that move (all start states are equal)")
