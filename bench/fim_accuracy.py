@@ -84,13 +84,12 @@ def run_case(case: Case, fim, seeds: int, noise: float, peers: bool = False) -> 
     return {m: {k: mean(v) for k, v in d.items()} for m, d in acc.items()}
 
 
-def run_unseen_case(case: Case, fim, seeds: int, peers: bool) -> dict:
-    """The FIM, the simple peers, the oracle (and with ``peers`` SFI and pysindy) on one unseen
-    case, observed with the case's own noise; means over seeds of (relative) RMSE and time."""
+def unseen_peers(case: Case, *, extras: bool = False) -> dict:
+    """{name: estimator} of the unseen rows' peers: the :data:`SIMPLE_PEERS`, the oracle (least
+    squares in the case's true bases) and, with ``extras``, pysindy and SFI."""
     from bench.peers import gp_regression
 
     methods = {
-        "FIM": lambda p, dt, x: fim.estimate(p, dt, x, warn=False),
         "binned KM": lambda p, dt, x: estimators.binned_km(p, dt, x),
         "local-linear (CV)": lambda p, dt, x: estimators.local_linear(p, dt, x, bandwidth="cv"),
         "AIC polynomial": lambda p, dt, x: estimators.aic_polynomial(p, dt, x),
@@ -98,10 +97,17 @@ def run_unseen_case(case: Case, fim, seeds: int, peers: bool) -> dict:
         "oracle LS": lambda p, dt, x: estimators.least_squares(p, dt, x, drift_basis=case.drift_basis,
                                                                diff2_basis=case.diff2_basis),
     }
-    if peers:
+    if extras:
         from bench.peers import pysindy_km, sfi_km
 
         methods.update({"pysindy KM": pysindy_km, "SFI (KM)": sfi_km})
+    return methods
+
+
+def run_unseen_case(case: Case, fim, seeds: int, peers: bool) -> dict:
+    """The FIM, the simple peers, the oracle (and with ``peers`` SFI and pysindy) on one unseen
+    case, observed with the case's own noise; means over seeds of (relative) RMSE and time."""
+    methods = {"FIM": lambda p, dt, x: fim.estimate(p, dt, x, warn=False), **unseen_peers(case, extras=peers)}
     acc = {m: {"drift_rel": [], "diff_rel": [], "ms": []} for m in methods}
     for seed in range(seeds):
         paths, dt, x, f_true = case_data(case, seed, case.noise)

@@ -32,9 +32,7 @@ import fimcg
 from bench import cli
 from bench.cases import add_observation_noise, case_data, development_unseen_systems, unseen_cases
 from bench.errors import median, relative_error
-from bench.fim_accuracy import SIMPLE_PEERS, geometric_mean
-from bench.peers import gp_regression
-from fimcg import estimators
+from bench.fim_accuracy import SIMPLE_PEERS, geometric_mean, unseen_peers
 from fimcg.fim.training.prior import PriorConfig, SyntheticPrior
 
 #: a file whose held-out prior drift median exceeds the first file's by more than this is not eligible
@@ -47,15 +45,8 @@ PRIOR_SEED = 777_001
 def peer_errors(seeds: int) -> list[tuple]:
     """[(case, seed, paths, dt, x, f_true, g_true, {peer: (drift rel, g rel)})] on the development rows."""
     rows = []
-    peers = {
-        "binned KM": lambda p, dt, x: estimators.binned_km(p, dt, x),
-        "local-linear (CV)": lambda p, dt, x: estimators.local_linear(p, dt, x, bandwidth="cv"),
-        "AIC polynomial": lambda p, dt, x: estimators.aic_polynomial(p, dt, x),
-        "GP regression": gp_regression,
-    }
     for case in unseen_cases(development_unseen_systems()):
-        peers["oracle LS"] = (lambda c: lambda p, dt, x: estimators.least_squares(
-            p, dt, x, drift_basis=c.drift_basis, diff2_basis=c.diff2_basis))(case)
+        peers = unseen_peers(case)
         for seed in range(seeds):
             paths, dt, x, f_true = case_data(case, seed, case.noise)
             g_true = case.sde.diffusion(x)

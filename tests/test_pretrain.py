@@ -147,6 +147,23 @@ def test_loss_is_small_for_the_truth_and_ignores_unidentifiable_drift():
     assert off_inf - base > 0.3
 
 
+#: a network small enough for the warm-start tests
+SMALL = NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
+
+
+def _gated_model_and_context(config: FIMConfig):
+    """A FIM of ``config`` whose gates depend on the context (random output weights, seed 0), a
+    context of 4 random-walk paths x 300 steps and 7 query locations."""
+    from fimcg.fim.model import FIM
+
+    torch.manual_seed(0)
+    model = FIM(config).eval()
+    with torch.no_grad():
+        model.head[-1].weight.normal_(0, 0.3)
+    gen = torch.Generator().manual_seed(1)
+    return model, (0.1 * torch.randn(4, 300, 1, generator=gen)).cumsum(1), torch.linspace(-0.5, 0.5, 7)
+
+
 def test_warm_start_maps_features_and_options_by_name():
     """Weights trained without the lack-of-fit tests, the 0.25 bandwidth and the CV average load
     into the larger model: exactly the old model with the new options silenced, or with the cubic
@@ -154,16 +171,9 @@ def test_warm_start_maps_features_and_options_by_name():
     from fimcg.fim.model import FIM
     from fimcg.fim.training.loop import warm_start
 
-    small = NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
-    old_cfg = FIMConfig(small, CandidateConfig(bandwidths=(0.05, 0.15, 0.4), n_test_points=0, cv_penalty=None))
-    new_cfg = FIMConfig(small, CandidateConfig(bandwidths=(0.05, 0.15, 0.25, 0.4)))
-    torch.manual_seed(0)
-    old = FIM(old_cfg).eval()
-    with torch.no_grad():
-        old.head[-1].weight.normal_(0, 0.3)
-    gen = torch.Generator().manual_seed(1)
-    paths = (0.1 * torch.randn(4, 300, 1, generator=gen)).cumsum(1)
-    x = torch.linspace(-0.5, 0.5, 7)
+    old_cfg = FIMConfig(SMALL, CandidateConfig(bandwidths=(0.05, 0.15, 0.4), n_test_points=0, cv_penalty=None))
+    new_cfg = FIMConfig(SMALL, CandidateConfig(bandwidths=(0.05, 0.15, 0.25, 0.4)))
+    old, paths, x = _gated_model_and_context(old_cfg)
     silent = FIM(new_cfg).eval()
     assert warm_start(silent, old.state_dict(), old_cfg, new_option_logit=-60.0) == [
         "query_embed.0.weight", "head.3.weight", "head.3.bias"]
@@ -186,16 +196,9 @@ def test_warm_start_hands_diffusion_gates_over():
     from fimcg.fim.model import FIM
     from fimcg.fim.training.loop import warm_start
 
-    small = NetworkConfig(d_model=16, n_heads=2, n_latents=4, n_encoder_blocks=1, n_decoder_blocks=1)
-    old_cfg = FIMConfig(small, CandidateConfig(high_degrees=(), families=()))
-    new_cfg = FIMConfig(small, CandidateConfig(high_degrees=(), families=(), spline_segments=8))
-    torch.manual_seed(0)
-    old = FIM(old_cfg).eval()
-    with torch.no_grad():
-        old.head[-1].weight.normal_(0, 0.3)
-    gen = torch.Generator().manual_seed(1)
-    paths = (0.1 * torch.randn(4, 300, 1, generator=gen)).cumsum(1)
-    x = torch.linspace(-0.5, 0.5, 7)
+    old_cfg = FIMConfig(SMALL, CandidateConfig(high_degrees=(), families=()))
+    new_cfg = FIMConfig(SMALL, CandidateConfig(high_degrees=(), families=(), spline_segments=8))
+    old, paths, x = _gated_model_and_context(old_cfg)
     handed = FIM(new_cfg).eval()
     warm_start(handed, old.state_dict(), old_cfg, new_option_logit=-60.0, hand_over_drop=60.0,
                hand_over={"cv g2": "ls2", "cv g2 robust": "ls2 robust"})
