@@ -255,6 +255,169 @@ def unseen_cases(systems_: list[UnseenSystem]) -> list[Case]:
             for s in systems_ for shape in UNSEEN_SHAPES]
 
 
+# --- two-dimensional systems (issue 19) -----------------------------------------------------------
+
+def _monomials_2d(deg: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """All monomials of (x, y) of total degree <= deg as columns (an oracle's basis)."""
+    from fimcg.estimators.bases import polynomial_features
+    return lambda z: polynomial_features(z, deg)
+
+
+def _mueller_brown_basis(z: torch.Tensor) -> torch.Tensor:
+    """The gradients of the Müller-Brown potential's four Gaussian terms, (N, 8): the true drift's basis
+    (the drift is a linear combination of these columns in each coordinate)."""
+    from fimcg.sde import systems as sy
+    t = lambda v: torch.tensor(v, dtype=z.dtype)  # noqa: E731
+    x, y = z[..., 0:1], z[..., 1:2]
+    dx, dy = x - t(sy._MB_x), y - t(sy._MB_y)
+    e = torch.exp(t(sy._MB_a) * dx ** 2 + t(sy._MB_b) * dx * dy + t(sy._MB_c) * dy ** 2)
+    gx = e * (2 * t(sy._MB_a) * dx + t(sy._MB_b) * dy)
+    gy = e * (t(sy._MB_b) * dx + 2 * t(sy._MB_c) * dy)
+    return torch.cat([gx, gy], dim=-1)
+
+
+@dataclass(frozen=True)
+class System2D:
+    """A 2-D system with where its paths start, its simulation step and the oracle's bases.
+
+    ``starts`` (K, 2): paths start at these states in turn (the wells), plus N(0, start_std²) noise.
+    ``dt``: the observation step; ``substeps``: Euler-Maruyama steps per observation.
+    """
+
+    name: str
+    sde: fimcg.SDE
+    starts: tuple[tuple[float, float], ...]
+    dt: float
+    drift_basis: Callable | int
+    diff2_basis: Callable | int
+    substeps: int = 5
+    start_std: float = 0.2
+
+
+@dataclass(frozen=True)
+class Shape2D:
+    """How a 2-D system is observed: number of paths and observations per path."""
+
+    name: str
+    n_paths: int
+    n_obs: int
+
+
+SHAPES_2D = (Shape2D("many short paths (200 x 50)", 200, 50), Shape2D("few long paths (2 x 5000)", 2, 5000))
+
+
+def benchmark_2d_systems() -> list[System2D]:
+    """The 2-D systems of ``bench/fim_2d.py`` (issue 19's rows; outcome only, never for choosing)."""
+    return [
+        System2D("gradient double well with coupling", systems.double_well_2d(coupling=1.0),
+                 ((-1.0, 0.25), (1.0, -0.25)), 0.01, 3, 0),
+        System2D("Müller-Brown", systems.mueller_brown(), ((-0.56, 1.44), (0.62, 0.03), (-0.05, 0.47)), 0.002,
+                 _mueller_brown_basis, 0, substeps=4, start_std=0.05),
+        System2D("rotating ring, state-dependent noise", systems.rotating_ring(), ((1.0, 0.0), (-1.0, 0.0)),
+                 0.01, 3, 2),
+    ]
+
+
+def development_2d_systems() -> list[System2D]:
+    """Other 2-D systems, on which the 2-D FIM's checkpoint is chosen (never the benchmark's)."""
+    sq = lambda v: torch.sqrt(torch.clamp(v, min=0.0))  # noqa: E731
+
+    def three_hole_drift(z: torch.Tensor) -> torch.Tensor:  # -grad of three Gaussian holes in a quadratic bowl
+        cs = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, 1.3]], dtype=z.dtype)
+        d = z[..., None, :] - cs
+        e = torch.exp(-0.5 * (d * d).sum(-1, keepdim=True) / 0.4 ** 2)
+        return -0.3 * z - (3.0 * e * d / 0.4 ** 2).sum(-2)
+
+    def linear_rotation(z: torch.Tensor) -> torch.Tensor:
+        a = torch.tensor([[-1.0, -1.5], [1.5, -0.5]], dtype=z.dtype)
+        return z @ a.T
+
+    def sheared_cubic(z: torch.Tensor) -> torch.Tensor:
+        x, y = z[..., 0], z[..., 1]
+        return torch.stack([x - x ** 3 + 0.5 * y, -y + 0.5 * x * x - 0.3], dim=-1)
+
+    def sde2(name, drift, diffusion):
+        return fimcg.SDE(drift=drift, diffusion=diffusion, dim=2, name=name)
+
+    return [
+        System2D("three holes (gradient, non-polynomial)",
+                 sde2("three_holes", three_hole_drift, lambda z: 0.8 * torch.ones_like(z)),
+                 ((-1.0, 0.0), (1.0, 0.0), (0.0, 1.3)), 0.005, _monomials_2d(5), 0, start_std=0.1),
+        System2D("linear rotation (non-gradient)", sde2("linear_rotation", linear_rotation,
+                                                        lambda z: 0.7 * torch.ones_like(z)),
+                 ((0.0, 0.0),), 0.01, 1, 0),
+        System2D("sheared cubic, state-dependent noise",
+                 sde2("sheared_cubic", sheared_cubic, lambda z: sq(0.3 + 0.2 * z * z)),
+                 ((-1.0, 0.0), (1.0, 0.0)), 0.01, 3, 2),
+    ]
+
+
+def data_2d(system: System2D, shape: Shape2D, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paths (n_paths, n_obs, 2) of ``system`` observed every ``system.dt`` (after a burn-in of 20
+    observations) and 256 evaluation states: observed states evenly spaced through the data."""
+    gen = torch.Generator().manual_seed(5000 + seed)
+    starts = torch.tensor(system.starts)
+    x0 = starts[torch.arange(shape.n_paths) % len(starts)] + system.start_std * torch.randn(shape.n_paths, 2,
+                                                                                            generator=gen)
+    burn = 20
+    p = fimcg.simulate(system.sde, x0, dt=system.dt, n_steps=shape.n_obs - 1 + burn, substeps=system.substeps,
+                       seed=6000 + seed)[:, burn:]
+    flat = p.reshape(-1, 2)
+    return p, flat[torch.linspace(0, flat.shape[0] - 1, 256).long()]
+
+
+@dataclass(frozen=True)
+class Scene2D:
+    """A particle moving in the plane, filmed at 32x32: ``n_paths`` paths of ``n_frames`` frames every
+    ``dt`` (Euler-Maruyama with ``substeps`` per frame), a blob of ``blob_width`` px with pixel ``noise``,
+    the camera's range the data's with a 10% margin.
+
+    The scenes are sized (paths, frames, noise) so that the data hold some 40 to 60 switches between
+    wells: a switching rate counted from n switches has a relative standard error of about 1/sqrt(n),
+    so with the 10 to 30 switches of a smaller scene the data's own rate is too uncertain to test a
+    model's rate to within 30%."""
+
+    name: str
+    sde: fimcg.SDE
+    starts: tuple[tuple[float, float], ...]
+    dt: float = 0.01
+    substeps: int = 5
+    n_paths: int = 32
+    n_frames: int = 500
+    noise: float = 0.02
+    blob_width: float = 1.5
+
+
+def benchmark_2d_scenes() -> list[Scene2D]:
+    """The scenes of ``bench/coarse_grain_2d.py`` (issue 19; outcome only)."""
+    return [Scene2D("coupled double well (coupling 1, noise 1.3)", systems.double_well_2d(coupling=1.0, sigma=1.3),
+                    ((-1.0, 0.25), (1.0, -0.25))),
+            Scene2D("Müller-Brown (scale 0.03)", systems.mueller_brown(scale=0.03),
+                    ((-0.56, 1.44), (0.62, 0.03), (-0.05, 0.47)), dt=0.005, substeps=5)]
+
+
+def development_2d_scenes() -> list[Scene2D]:
+    """The scene on which the 2-D coarse-graining's settings are chosen (never the benchmark's)."""
+    return [Scene2D("double well 2-D (uncoupled, noise 1.3)", systems.double_well_2d(sigma=1.3),
+                    ((-1.0, 0.0), (1.0, 0.0)))]
+
+
+def video_2d_data(scene: Scene2D, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """True states (n_paths, n_frames, 2) every scene.dt (after 50 frames of burn-in) and their video
+    (n_paths, n_frames, 32, 32)."""
+    gen = torch.Generator().manual_seed(7000 + seed)
+    starts = torch.tensor(scene.starts)
+    x0 = starts[torch.arange(scene.n_paths) % len(starts)] + 0.1 * torch.randn(scene.n_paths, 2, generator=gen)
+    burn = 50
+    x = fimcg.simulate(scene.sde, x0, dt=scene.dt, n_steps=scene.n_frames - 1 + burn, substeps=scene.substeps,
+                       seed=8000 + seed)[:, burn:]
+    flat = x.reshape(-1, 2)
+    lo, hi = flat.min(0).values, flat.max(0).values
+    rng = [(float(a - 0.1 * (b - a)), float(b + 0.1 * (b - a))) for a, b in zip(lo, hi)]
+    frames = render_video(x, size=32, blob_width=scene.blob_width, noise=scene.noise, x_range=rng, seed=9000 + seed)
+    return x, frames
+
+
 # --- held-out data of the FIM's prior -----------------------------------------------------------
 
 def prior_datasets(*, seed: int = 424242, per_episode: int = 2) -> Iterator[tuple]:

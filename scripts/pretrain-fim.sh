@@ -51,6 +51,22 @@ NEW=runs/fim-s4/fim_1d.safetensors
 "$PY" bench/fim_family_settings.py --check --weights "$NEW"   # the family settings are still the committed choice
 "$PY" bench/fim_accuracy.py --weights "$NEW"
 "$PY" bench/fim_speed.py --weights "$NEW"
+# 5. the 2-D weights: warm-started from the new 1-D ones, fine-tuned on the 2-D prior
+#    (fimcg/weights/pretrain_2d_config.json; the shipped run: 45 min on 2 CPU cores); its step-0 warm
+#    start, best-validation and last checkpoints are compared on the development systems by
+#    bench/fim_select_2d.py, and the chosen one is exported to runs/fim-2d/fim_2d.safetensors
+"$PY" -m fimcg.fim.training --config fimcg/weights/pretrain_2d_config.json --out runs/fim-2d-step0 \
+    --init "$NEW" --steps 0 --export runs/fim-2d/step0.safetensors "$@"
+"$PY" -m fimcg.fim.training --config fimcg/weights/pretrain_2d_config.json --out runs/fim-2d \
+    --init "$NEW" --export runs/fim-2d/best_validation.safetensors "$@"
+"$PY" -c "from fimcg.fim.training.loop import export_weights as e; e('runs/fim-2d/checkpoint.safetensors', 'runs/fim-2d/last.safetensors')"
+"$PY" bench/fim_select_2d.py --weights runs/fim-2d/step0.safetensors runs/fim-2d/best_validation.safetensors \
+    runs/fim-2d/last.safetensors --json bench/results/fim_2d_select.json
+CHOSEN2=$("$PY" -c "import json; print(json.load(open('bench/results/fim_2d_select.json'))['chosen'])")
+cp "$CHOSEN2" runs/fim-2d/fim_2d.safetensors
+cp runs/fim-2d/log.json bench/results/pretrain_2d_log.json
+"$PY" bench/fim_2d.py --weights runs/fim-2d/fim_2d.safetensors
 echo "new weights: $NEW, SHA-256 $(sha256sum "$NEW" | cut -d' ' -f1)"
-echo "to ship them: copy to fimcg/weights/fim_1d.safetensors, set SHIPPED_WEIGHTS_SHA256 in fimcg/fim/weights.py,"
-echo "then python bench/fim_model_card.py"
+echo "new 2-D weights: runs/fim-2d/fim_2d.safetensors, SHA-256 $(sha256sum runs/fim-2d/fim_2d.safetensors | cut -d' ' -f1)"
+echo "to ship them: copy to fimcg/weights/fim_1d.safetensors and fim_2d.safetensors, set SHIPPED_WEIGHTS_SHA256 and"
+echo "SHIPPED_WEIGHTS_2D_SHA256 in fimcg/fim/weights.py, then python bench/fim_model_card.py and bench/fim_model_card_2d.py"

@@ -44,8 +44,8 @@ def test_systems_lists_the_catalogue(capsys):
     (["run", "--dt", "-0.1"], "fimcg run: error: dt must be finite and > 0, got -0.1"),
     (["run", "--system", "nope"], "fimcg run: error: unknown system 'nope'; valid names: double_well"),
     (["run", "--embedding", "helix"], "fimcg run: error: unknown embedding 'helix'"),
-    (["run", "--system", "double_well_2d", "--n-paths", "2", "--n-steps", "20"],
-     "fimcg run: error: fimcg run needs a 1-D system; 'double_well_2d' has dim=2"),
+    (["run", "--system", "mueller_brown", "--embedding", "arc"],
+     "fimcg run: error: embedding 'arc' draws (1,)-D states; the 2-D system 'mueller_brown' needs one of line"),
 ])
 def test_bad_arguments_give_one_line_and_exit_code_2(argv, message, capsys, tmp_path):
     code = main(argv + ["--out", str(tmp_path / "r"), "--no-progress"])
@@ -96,6 +96,20 @@ def test_small_run_writes_a_report_that_opens(tmp_path, capsys):
     assert results["video"]["n_frames"] == 4 * 151
     assert results["video"]["centroid_latent_r2"] > 0.99
     assert set(results["timings_seconds"]) >= {"simulate", "render", "estimate", "total"}
+
+
+def test_small_two_dimensional_run_writes_results_for_the_plane(tmp_path, capsys):
+    from fimcg.app.main_job import STAGES, RunConfig, run_main
+    stages = [(n, f) for n, f in STAGES if n != "coarse_grain"]
+    results = run_main(RunConfig(system="double_well_2d", n_paths=20, n_steps=2000, frame_every=5, embedding="swirl"),
+                       out=tmp_path / "r2", progress=False, stages=stages)
+    assert results["data"]["dim"] == 2 and len(results["data"]["wells"]) == 2
+    assert results["video"]["centroid_latent_r2"] > 0.99
+    rows = {(r["data"].split(",")[0], r["estimator"]): r for r in results["estimates"]}
+    assert len(rows) == 8 and all(math.isfinite(r["drift rel. RMSE"]) for r in rows.values())
+    assert rows[("true (x", "least squares (deg 3 / 2)")]["drift rel. RMSE"] < 0.6
+    page = (tmp_path / "r2" / "report.html").read_text()
+    assert "the true drift field" in page and "drift fields on the true states" in page
 
 
 def test_stages_can_be_extended(tmp_path, monkeypatch):

@@ -120,3 +120,41 @@ def test_smooth_bumps_widen_the_prior_without_changing_the_old_draws():
     batch = SyntheticPrior(PriorConfig(p_smooth=0.5, p_smooth_diffusion=0.5), seed=0,
                            tokens_per_batch=2000).episode()[0]
     assert torch.isfinite(batch.paths).all() and (batch.diffusion >= 0).all()
+
+
+def test_coupled_terms_add_gradient_landscapes_polynomial_coupling_and_rotations_in_2d():
+    """p_coupled draws, after every other coefficient, wells (-grad of Gaussians), polynomial coupling
+    (-grad of -Σ γ x_i² x_j² / 2) and a rotation; the rest of a seed's equations is unchanged."""
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    plain = sample_equations(300, dim=2, generator=gen())
+    coupled = sample_equations(300, dim=2, p_coupled=1.0, generator=gen())
+    torch.testing.assert_close(plain.poly, coupled.poly)
+    torch.testing.assert_close(plain.coupling, coupled.coupling)
+    assert plain.wells is None and plain.rotation is None
+    assert sample_equations(10, dim=1, p_coupled=1.0, generator=gen()).wells is None  # nothing to couple in 1-D
+    x = (torch.rand(300, 50, 2, dtype=torch.float64) - 0.5) * 3
+    extra = coupled.drift(x) - plain.drift(x)
+    # the wells and the polynomial coupling are a gradient, the rotation is not: its curl is 2 ω e^{-r²/2r0²}
+    rot = coupled.rotation.double()
+    r2 = (x * x).sum(-1)
+    gauss = torch.exp(-0.5 * r2 / rot[:, None, 1] ** 2)
+    xr = x.clone().requires_grad_(True)
+    f = coupled._coupled(xr)
+    dfx_dy = torch.autograd.grad(f[..., 0].sum(), xr, retain_graph=True)[0][..., 1]
+    dfy_dx = torch.autograd.grad(f[..., 1].sum(), xr)[0][..., 0]
+    curl = dfy_dx - dfx_dy
+    expected = rot[:, None, 0] * gauss * (2 - r2 / rot[:, None, 1] ** 2)
+    torch.testing.assert_close(curl, expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(extra, coupled._coupled(x))
+    assert float((coupled.rotation[:, 0] != 0).float().mean()) > 0.9
+    assert float((coupled.wells[..., 0] != 0).any(-1).float().mean()) > 0.9
+
+
+def test_queries_at_data_are_observed_states():
+    cfg = PriorConfig(dim=2, transitions_range=(200, 400), queries_at_data=True, p_coupled=0.5)
+    b = SyntheticPrior(cfg, seed=1, tokens_per_batch=2000).episode()[0]
+    flat = b.paths.flatten(1, 2)  # noisy paths: the queries were drawn before the noise
+    assert torch.isfinite(b.queries).all() and b.queries.shape[-1] == 2
+    lo, hi = flat.amin(1), flat.amax(1)
+    margin = 0.2 * (hi - lo)
+    assert bool(((b.queries >= (lo - margin)[:, None]) & (b.queries <= (hi + margin)[:, None])).all())

@@ -99,6 +99,114 @@ def well_thresholds(drift: Callable[[Any], Any], lo: float, hi: float, *, fracti
     return float(c + fraction * (a - c)), float(c + fraction * (b - c))
 
 
+@dataclass(frozen=True)
+class CoreStatistics:
+    """Occupation of and switches between metastable cores in d dimensions (see :func:`core_statistics`).
+
+    Attributes:
+        centres: (K, d) the cores' centres. radius: the cores' radius (state units).
+        occupation: (K,) share of the observations nearest to each centre (a Voronoi partition).
+        n_switches: completed switches (arrival in a core other than the last one visited), all paths.
+        total_time: observed time summed over paths. rate: n_switches / total_time.
+    """
+
+    centres: np.ndarray
+    radius: float
+    occupation: np.ndarray
+    n_switches: int
+    total_time: float
+    rate: float
+
+
+def attractors(drift: Callable[[Any], Any], starts: Any, *, n_steps: int = 3000, tol: float | None = None
+               ) -> np.ndarray:
+    """Stable fixed points of a drift field in d dimensions, found from ``starts`` (M, d).
+
+    Every start follows the deterministic flow dx/dt = f(x) (explicit Euler, ``n_steps`` steps,
+    each moving a point by at most 1% of the starts' spread: where the drift is larger than its
+    median over the starts the step shrinks, near a fixed point it is 1% of the spread over that
+    median drift); end points closer
+    than ``tol`` (default 5% of the spread) are merged, and only end points where the flow has
+    come to rest (|f| small against its typical size on the starts) count. Returns (K, d) centres,
+    ordered by how many starts reach them (most first).
+    """
+    x = torch.as_tensor(to_numpy(starts, dtype=np.float64))
+    if x.ndim != 2 or x.shape[0] < 1 or not bool(torch.isfinite(x).all()):
+        raise ValueError(f"starts must be a finite (M, d) array with M >= 1; got shape {tuple(x.shape)}")
+    n_steps = check_int(n_steps, name="n_steps", minimum=1)
+    spread = float((x.max(0).values - x.min(0).values).max()) or 1.0
+    tol = 0.05 * spread if tol is None else check_positive(tol, name="tol")
+
+    def f(z):
+        return torch.as_tensor(to_numpy(drift(z.float()), dtype=np.float64)).reshape(z.shape)
+    typical = float(f(x).norm(dim=1).median()) or 1.0
+    for _ in range(n_steps):
+        v = f(x)
+        h = 0.01 * spread / v.norm(dim=1, keepdim=True).clamp_min(typical)
+        x = x + h * v
+    v = f(x).norm(dim=1)
+    rest = (v < 1e-2 * typical).numpy()
+    ends = x.numpy()[rest & np.all(np.isfinite(x.numpy()), axis=1)]
+    centres: list[np.ndarray] = []
+    counts: list[int] = []
+    for e in ends:
+        for k, c in enumerate(centres):
+            if np.linalg.norm(e - c) < tol:
+                counts[k] += 1
+                break
+        else:
+            centres.append(e)
+            counts.append(1)
+    order = np.argsort(counts)[::-1]
+    return np.array([centres[k] for k in order]).reshape(-1, x.shape[1])
+
+
+def core_statistics(paths: Any, dt: float, centres: Any, *, radius: float | None = None) -> CoreStatistics:
+    """Core-to-core switches and core occupation of d-dimensional paths (n_paths, T, d).
+
+    A path is in core k while within ``radius`` of centre k (default: a quarter of the smallest
+    distance between two centres, the d-dimensional counterpart of the 1-D hysteresis thresholds
+    halfway to the barrier); it stays assigned to the last core it visited in between, and a switch
+    is the arrival in another core. The occupation counts every observation for its nearest centre.
+    NaN observations (diverged simulations) end a path's record.
+    """
+    p = to_numpy(as_tensor(paths, name="paths"), dtype=np.float64)
+    if p.ndim != 3:
+        raise ValueError(f"paths must have shape (n_paths, T, d); got {p.shape}")
+    dt = check_positive(dt, name="dt")
+    c = to_numpy(centres, dtype=np.float64)
+    if c.ndim != 2 or c.shape[1] != p.shape[2] or c.shape[0] < 1:
+        raise ValueError(f"centres must have shape (K, {p.shape[2]}) with K >= 1; got {c.shape}")
+    if radius is None:
+        gaps = [np.linalg.norm(a - b) for i, a in enumerate(c) for b in c[i + 1:]]
+        radius = 0.25 * min(gaps) if gaps else float("inf")
+    radius = float(radius)
+    counts = np.zeros(c.shape[0])
+    n_sw, total = 0, 0.0
+    for x in p:
+        ok = np.all(np.isfinite(x), axis=1)
+        if not ok.all():
+            x = x[: int(np.argmin(ok))]
+        if x.shape[0] < 2:
+            continue
+        total += (x.shape[0] - 1) * dt
+        dist = np.linalg.norm(x[:, None, :] - c[None], axis=-1)  # (T, K)
+        near = dist.argmin(axis=1)
+        counts += np.bincount(near, minlength=c.shape[0])
+        lab = np.where(dist[np.arange(x.shape[0]), near] <= radius, near, -1)
+        visited = lab[lab >= 0]
+        n_sw += int(np.count_nonzero(visited[1:] != visited[:-1]))
+    occ = counts / max(counts.sum(), 1.0)
+    return CoreStatistics(c, radius, occ, n_sw, total, n_sw / total if total > 0 else float("nan"))
+
+
+def occupation_distance(a: CoreStatistics, b: CoreStatistics) -> float:
+    """Total variation distance ½ Σ_k |a_k - b_k| between two core occupations (same centres), in [0, 1]."""
+    if a.occupation.shape != b.occupation.shape:
+        raise ValueError("the two statistics must share their centres")
+    return float(0.5 * np.abs(a.occupation - b.occupation).sum())
+
+
 def ks_distance(a: Any, b: Any) -> float:
     """Two-sample Kolmogorov-Smirnov distance (max |F_a - F_b|), ignoring NaN; in [0, 1].
 
@@ -143,9 +251,85 @@ class Validation:
                 f"{self.model_time:g} time units)")
 
 
+@dataclass(frozen=True)
+class CoreValidation:
+    """Data vs model core statistics in d dimensions (both in the same coordinate, same cores)."""
+
+    data: CoreStatistics
+    model: CoreStatistics
+    occupation_tv: float
+    n_model_paths: int
+    model_time: float
+
+    def as_dict(self) -> dict:
+        return {"switch_rate_data": self.data.rate, "switch_rate_model": self.model.rate,
+                "occupation_data": self.data.occupation.tolist(), "occupation_model": self.model.occupation.tolist(),
+                "occupation_tv": self.occupation_tv, "centres": self.data.centres.tolist(),
+                "core_radius": self.data.radius, "n_switches_data": self.data.n_switches,
+                "n_switches_model": self.model.n_switches}
+
+    def __str__(self) -> str:
+        d, m = self.data, self.model
+        occ = lambda o: " ".join(f"{v:.3f}" for v in o)  # noqa: E731
+        return (f"statistic                 data      model\n"
+                f"switches per unit t  {d.rate:9.3f}  {m.rate:9.3f}\n"
+                f"core occupation      {occ(d.occupation)}  |  {occ(m.occupation)}\n"
+                f"total variation between the occupations: {self.occupation_tv:.3f}\n"
+                f"({len(d.centres)} cores of radius {d.radius:.3g}; model: {self.n_model_paths} paths x "
+                f"{self.model_time:g} time units)")
+
+
+def _simulate_from_data(sde: SDE, x: torch.Tensor, dt: float, *, n_paths: int, duration: float, max_step: float,
+                        seed: int) -> tuple[torch.Tensor, int]:
+    """Model paths (n_paths, n_steps + 1, d) from initial states drawn from the data x (n, T, d), observed every dt."""
+    duration = check_positive(duration, name="duration")
+    substeps = max(1, math.ceil(dt / check_positive(max_step, name="max_step") - 1e-9))
+    n_steps = max(1, int(round(duration / dt)))
+    gen = np.random.default_rng(seed)
+    flat = x.reshape(-1, x.shape[-1])
+    x0 = flat[torch.as_tensor(gen.integers(0, flat.shape[0], n_paths))].float()
+    bound = 10 * max(float(flat.abs().max()), 1.0)
+    return simulate(sde, x0, dt=dt, n_steps=n_steps, substeps=substeps, seed=seed, on_divergence="nan",
+                    bound=bound), n_steps
+
+
+def validate_cores(model: PolynomialSDE | SDE, paths: Any, dt: float, *, centres: Any = None, n_paths: int = 100,
+                   duration: float = 50.0, max_step: float = 0.002, seed: int = 0) -> CoreValidation:
+    """Compare a d-dimensional SDE with observed paths (n_paths, T, d) by core statistics.
+
+    The cores are the model drift's stable fixed points (:func:`attractors`, started from 400 data
+    states) unless ``centres`` (K, d) are given; the model is simulated as in :func:`validate`, and
+    the data's and the model's core occupations (total variation distance) and switching rates
+    (:func:`core_statistics`) are compared in the same coordinate.
+
+    Raises:
+        ValueError: fewer than two cores (nothing to switch between).
+    """
+    data = check_paths(paths, name="paths", min_length=2)
+    dt = check_positive(dt, name="dt")
+    n_paths = check_int(n_paths, name="n_paths", minimum=1)
+    sde = model.sde() if isinstance(model, PolynomialSDE) else model
+    if not isinstance(sde, SDE):
+        raise TypeError(f"model must be a PolynomialSDE or fimcg.SDE, got {type(model).__name__}")
+    x = data.detach().cpu().double()
+    if centres is None:
+        flat = x.reshape(-1, x.shape[-1])
+        centres = attractors(sde.drift, flat[torch.linspace(0, flat.shape[0] - 1, 400).long()])
+    centres = to_numpy(centres, dtype=np.float64)
+    if centres.ndim != 2 or centres.shape[0] < 2:
+        raise ValueError(f"core statistics need at least two metastable states; found {centres.shape[0]} stable "
+                         "fixed point(s) of the drift (pass centres explicitly)")
+    sim, n_steps = _simulate_from_data(sde, x, dt, n_paths=n_paths, duration=duration, max_step=max_step, seed=seed)
+    st_data = core_statistics(x, dt, centres)
+    st_model = core_statistics(sim[:, n_steps // 10:], dt, centres, radius=st_data.radius)
+    return CoreValidation(st_data, st_model, occupation_distance(st_data, st_model), n_paths, n_steps * dt)
+
+
 def validate(model: PolynomialSDE | SDE, paths: Any, dt: float, *, thresholds: tuple[float, float] | None = None,
-             n_paths: int = 100, duration: float = 50.0, max_step: float = 0.002, seed: int = 0) -> Validation:
-    """Compare a (discovered) 1-D SDE with observed paths by coordinate-free statistics.
+             n_paths: int = 100, duration: float = 50.0, max_step: float = 0.002, seed: int = 0
+             ) -> Validation | CoreValidation:
+    """Compare a (discovered) 1-D SDE with observed paths by coordinate-free statistics
+    (d-dimensional paths: :func:`validate_cores`).
 
     The model is simulated from initial states drawn from the data (``n_paths`` paths for
     ``duration`` time units, Euler-Maruyama steps of at most ``max_step``), observed every ``dt``.
@@ -156,7 +340,9 @@ def validate(model: PolynomialSDE | SDE, paths: Any, dt: float, *, thresholds: t
     """
     data = check_paths(paths, name="paths", min_length=2)
     if data.shape[2] != 1:
-        raise ValueError(f"validate supports one-dimensional paths; got d={data.shape[2]}")
+        if thresholds is not None:
+            raise ValueError("thresholds apply to 1-D paths; d-dimensional paths are compared by cores")
+        return validate_cores(model, data, dt, n_paths=n_paths, duration=duration, max_step=max_step, seed=seed)
     dt = check_positive(dt, name="dt")
     n_paths = check_int(n_paths, name="n_paths", minimum=1)
     sde = model.sde() if isinstance(model, PolynomialSDE) else model
@@ -166,13 +352,7 @@ def validate(model: PolynomialSDE | SDE, paths: Any, dt: float, *, thresholds: t
     lo, hi = float(x.min()), float(x.max())
     if thresholds is None:
         thresholds = well_thresholds(sde.drift, lo, hi)
-    duration = check_positive(duration, name="duration")
-    substeps = max(1, math.ceil(dt / check_positive(max_step, name="max_step") - 1e-9))
-    n_steps = max(1, int(round(duration / dt)))
-    gen = np.random.default_rng(seed)
-    x0 = x.reshape(-1)[torch.as_tensor(gen.integers(0, x.numel(), n_paths))][:, None].float()
-    sim = simulate(sde, x0, dt=dt, n_steps=n_steps, substeps=substeps, seed=seed, on_divergence="nan",
-                   bound=10 * max(abs(lo), abs(hi), 1.0))
+    sim, n_steps = _simulate_from_data(sde, x, dt, n_paths=n_paths, duration=duration, max_step=max_step, seed=seed)
     st_data = switching_statistics(x, dt, thresholds=thresholds)
     st_model = switching_statistics(sim, dt, thresholds=thresholds)
     ks = ks_distance(x, sim[:, n_steps // 10:])

@@ -15,13 +15,14 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from .._validation import as_tensor, check_int, check_locations, check_paths, check_positive, to_numpy
+from .._validation import as_tensor, check_finite, check_int, check_locations, check_paths, check_positive, to_numpy
 from ..sde.model import SDE
 
 __all__ = ["paths_figure", "density_figure", "drift_diffusion_figure", "video_figure", "frame_strip_figure",
            "latent_scatter_figure", "pca_figure", "error_curve_figure", "slider_figure",
            "function_family_figure", "training_curve_figure", "paths_grid_figure",
-           "history_figure", "gates_figure", "COLORS"]
+           "history_figure", "gates_figure", "vector_field_figure", "vector_fields_figure",
+           "trajectories_2d_figure", "latent_vs_truth_2d_figure", "COLORS"]
 
 #: colour cycle used by all builders (colour-blind friendly, Okabe-Ito)
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -521,3 +522,292 @@ def gates_figure(locations: Any, explanation: Mapping[str, Any], *, min_share: f
     fig.update_yaxes(range=[0, 1])
     fig.update_xaxes(title_text="x")
     return _layout(fig, title, height=360)
+
+
+# --------------------------------------------------------------------------------------------------
+# Two-dimensional systems: vector fields, trajectories in the plane, 2-D latents
+# --------------------------------------------------------------------------------------------------
+
+#: fill colours of potential contours: light to medium blue, so dark arrows and lines stay visible
+_POTENTIAL_SCALE = [[0.0, "#F7FBFF"], [1.0, "#6BAED6"]]
+_ARROW = "#222222"
+
+
+def _as_float64(value: Any, *, name: str) -> torch.Tensor:
+    """``as_tensor`` in float64 that also takes numpy views with negative strides (e.g. ``a[::-1]``)."""
+    if isinstance(value, np.ndarray) and any(s < 0 for s in value.strides):
+        value = np.ascontiguousarray(value)
+    return as_tensor(value, name=name, dtype=torch.float64)
+
+
+def _grid_axis(values: Any, *, name: str) -> np.ndarray:
+    """A grid axis as a finite, strictly increasing float array of at least 2 points."""
+    t = _as_float64(values, name=name)
+    if t.ndim != 1 or t.shape[0] < 2:
+        raise ValueError(f"{name} must be a 1-D grid of at least 2 points, shape (n,); got shape {tuple(t.shape)}")
+    check_finite(t, name=name)
+    g = to_numpy(t)
+    if np.any(np.diff(g) <= 0):
+        raise ValueError(f"{name} must be strictly increasing; got steps {np.diff(g)[np.diff(g) <= 0][:3]} "
+                         f"at {np.nonzero(np.diff(g) <= 0)[0][:3]}")
+    return g
+
+
+def _on_grid(value: Any, *, name: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """An array on the (ny, nx) grid of the given ``shape``, finite, as float64 numpy."""
+    t = _as_float64(value, name=name)
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name} must have shape {what}={shape} (rows follow grid_y, columns grid_x); "
+                         f"got {tuple(t.shape)}")
+    check_finite(t, name=name)
+    return to_numpy(t)
+
+
+def _paths_2d(paths: Any, *, name: str = "paths") -> np.ndarray:
+    p = _as_float64(paths, name=name)
+    if p.ndim != 3 or p.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (n_paths, T, 2) for planar paths; got {tuple(p.shape)}")
+    return to_numpy(check_paths(p, name=name, min_length=1))
+
+
+def _arrows(gx: np.ndarray, gy: np.ndarray, field: np.ndarray, scale: float, *, head: float = 0.3,
+            angle: float = np.pi / 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Polyline coordinates of one arrow per grid point: 7 entries per arrow, row-major over (ny, nx).
+
+    Arrow k (point (gx[k % nx], gy[k // nx])): tail, tip, gap, left barb, tip, right barb, gap. The
+    shaft is ``scale * field``; the barbs are ``head`` of the shaft long at ``angle`` to it. Gaps are
+    ``None`` (object arrays, so plotly breaks the line there). Returns x, y and customdata
+    (tail x, tail y, f1, f2 per entry, for the hover text).
+    """
+    X, Y = np.meshgrid(gx, gy)
+    x0, y0 = X.reshape(-1), Y.reshape(-1)
+    f = field.reshape(-1, 2)
+    u, v = scale * f[:, 0], scale * f[:, 1]
+    x1, y1 = x0 + u, y0 + v
+    hx, hy = -head * u, -head * v                                  # back along the shaft from the tip
+    c, s = np.cos(angle), np.sin(angle)
+    lx, ly = x1 + c * hx - s * hy, y1 + s * hx + c * hy
+    rx, ry = x1 + c * hx + s * hy, y1 - s * hx + c * hy
+    gap = np.full_like(x0, np.nan)
+    xs = np.stack([x0, x1, gap, lx, x1, rx, gap], axis=1).reshape(-1)
+    ys = np.stack([y0, y1, gap, ly, y1, ry, gap], axis=1).reshape(-1)
+    custom = np.repeat(np.stack([x0, y0, f[:, 0], f[:, 1]], axis=1), 7, axis=0)
+
+    def with_gaps(a: np.ndarray) -> np.ndarray:
+        out = a.astype(object)
+        out[np.isnan(a)] = None
+        return out
+
+    return with_gaps(xs), with_gaps(ys), custom
+
+
+def _add_potential(fig: go.Figure, gx: np.ndarray, gy: np.ndarray, pot: np.ndarray, *, row: int, col: int,
+                   showscale: bool, potential_title: str) -> None:
+    fig.add_trace(go.Contour(x=gx, y=gy, z=pot, name="potential", colorscale=_POTENTIAL_SCALE, ncontours=20,
+                             contours=dict(coloring="fill", showlines=True), line=dict(width=0.5, color="#9ECAE1"),
+                             showscale=showscale, colorbar=dict(title=potential_title, len=0.8),
+                             hovertemplate="(%{x:.3g}, %{y:.3g})<br>U = %{z:.3g}<extra></extra>"),
+                  row=row, col=col)
+
+
+def _add_paths(fig: go.Figure, p: np.ndarray, n_show: int, *, row: int, col: int, showlegend: bool,
+               max_points: int) -> None:
+    stride = max(1, int(np.ceil(p.shape[1] / max_points)))
+    for i, path in enumerate(p[:n_show, ::stride]):
+        fig.add_trace(go.Scatter(x=path[:, 0], y=path[:, 1], mode="lines", name=f"path {i}",
+                                 legendgroup=f"path {i}", showlegend=showlegend,
+                                 line=dict(width=1.2, color=COLORS[(i + 1) % len(COLORS)])), row=row, col=col)
+
+
+def _equal_aspect(fig: go.Figure, n_cols: int) -> None:
+    """Same length per unit on both axes of each panel, so arrows and paths point the right way."""
+    for k in range(1, n_cols + 1):
+        fig.update_yaxes(scaleanchor="x" if k == 1 else f"x{k}", scaleratio=1, constrain="domain", row=1, col=k)
+        fig.update_xaxes(constrain="domain", row=1, col=k)
+
+
+def _vector_fields(grid_x: Any, grid_y: Any, fields: Sequence[tuple[str, Any, str]], *, potential: Any,
+                   paths: Any, n_show: int, scale: float | None, titles: Sequence[str] | None,
+                   title: str | None, equal_aspect: bool, potential_title: str, max_points: int,
+                   height: int) -> go.Figure:
+    """One implementation for both vector-field figures. ``fields``: (label, drift, argument name)."""
+    gx, gy = _grid_axis(grid_x, name="grid_x"), _grid_axis(grid_y, name="grid_y")
+    shape = (gy.size, gx.size)
+    arrays = [(label, _on_grid(f, name=arg, shape=shape + (2,), what="(ny, nx, 2)")) for label, f, arg in fields]
+    pot = None if potential is None else _on_grid(potential, name="potential", shape=shape, what="(ny, nx)")
+    p = None if paths is None else _paths_2d(paths)
+    n_show = check_int(n_show, name="n_show", minimum=0)
+    max_points = check_int(max_points, name="max_points", minimum=2)
+    if scale is None:
+        cell = min(np.diff(gx).min(), np.diff(gy).min())
+        longest = max(float(np.linalg.norm(a, axis=-1).max()) for _, a in arrays)
+        scale = 0.9 * cell / longest if longest > 0 else 1.0
+    else:
+        scale = check_positive(scale, name="scale")
+    n = len(arrays)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=list(titles) if titles is not None else None,
+                        horizontal_spacing=0.08 if n > 1 else 0.2)
+    for k, (label, a) in enumerate(arrays, start=1):
+        if pot is not None:
+            _add_potential(fig, gx, gy, pot, row=1, col=k, showscale=k == n, potential_title=potential_title)
+        xs, ys, custom = _arrows(gx, gy, a, scale)
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=label, showlegend=False, customdata=custom,
+                                 line=dict(width=1.2, color=_ARROW),
+                                 hovertemplate="(%{customdata[0]:.3g}, %{customdata[1]:.3g})<br>"
+                                               "f = (%{customdata[2]:.3g}, %{customdata[3]:.3g})"
+                                               f"<extra>{label}</extra>"),
+                      row=1, col=k)
+        if p is not None and n_show > 0:
+            _add_paths(fig, p, n_show, row=1, col=k, showlegend=k == 1, max_points=max_points)
+    pad_x, pad_y = 0.5 * np.diff(gx).min(), 0.5 * np.diff(gy).min()
+    fig.update_xaxes(title_text="x1", range=[gx[0] - pad_x, gx[-1] + pad_x], showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[gy[0] - pad_y, gy[-1] + pad_y], showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text="x2", row=1, col=1)
+    if equal_aspect:
+        _equal_aspect(fig, n)
+    fig.update_layout(meta=dict(arrow_scale=float(scale)))
+    return _layout(fig, title, height=height)
+
+
+def vector_fields_figure(grid_x: Any, grid_y: Any, fields: Mapping[str, Any], *, potential: Any = None,
+                         paths: Any = None, n_show: int = 3, scale: float | None = None, title: str | None = None,
+                         equal_aspect: bool = True, potential_title: str = "U", max_points: int = 2000,
+                         height: int = 420) -> go.Figure:
+    """Several 2-D drift fields side by side (e.g. truth vs estimate), one panel per named field.
+
+    Args:
+        grid_x: (nx,) and grid_y: (ny,) strictly increasing grid coordinates (state units).
+        fields: name -> drift (ny, nx, 2) on that grid (state units per time unit); row j, column i is
+            the drift at (grid_x[i], grid_y[j]). The name titles the panel.
+        potential: optional (ny, nx) potential on the same grid, drawn as filled contours under the
+            arrows of every panel (one colour bar, titled ``potential_title``).
+        paths: optional (n_paths, T, 2); the first ``n_show`` are drawn over every panel (each line
+            thinned to at most ``max_points`` points).
+        scale: arrow length per drift unit (time units: an arrow is ``scale * f`` long). Default:
+            one scale for all panels such that the longest arrow of all is 0.9 of a grid cell
+            (the smaller grid step), so panels compare like for like.
+        equal_aspect: same length per unit on both axes, so arrows point the way the drift does.
+
+    Returns:
+        Figure with ``len(fields)`` columns; per panel, in this order, a ``Contour`` trace
+        "potential" (only with ``potential``), one ``Scatter`` trace of arrows named after the field
+        (7 entries per arrow, row-major over the grid: tail, tip, None, barb, tip, barb, None), and
+        min(n_show, n_paths) ``Scatter`` traces "path i". ``fig.layout.meta["arrow_scale"]`` holds the
+        scale used.
+    """
+    if not isinstance(fields, Mapping) or not fields:
+        raise ValueError("fields must be a non-empty mapping name -> drift (ny, nx, 2)")
+    return _vector_fields(grid_x, grid_y, [(str(k), v, f"fields[{k!r}]") for k, v in fields.items()],
+                          potential=potential, paths=paths, n_show=n_show, scale=scale, titles=list(map(str, fields)),
+                          title=title, equal_aspect=equal_aspect, potential_title=potential_title,
+                          max_points=max_points, height=height)
+
+
+def vector_field_figure(grid_x: Any, grid_y: Any, drift: Any, *, potential: Any = None, paths: Any = None,
+                        n_show: int = 3, scale: float | None = None, title: str | None = None,
+                        equal_aspect: bool = True, potential_title: str = "U", max_points: int = 2000,
+                        height: int = 450) -> go.Figure:
+    """A 2-D drift field f(x1, x2) as arrows, optionally over potential contours and with paths.
+
+    Args:
+        grid_x: (nx,) and grid_y: (ny,) strictly increasing grid coordinates (state units).
+        drift: (ny, nx, 2) drift on that grid (state units per time unit); row j, column i is the
+            drift at (grid_x[i], grid_y[j]).
+        potential: optional (ny, nx) potential on the same grid (filled contours under the arrows).
+        paths: optional (n_paths, T, 2); the first ``n_show`` are drawn over the field.
+        scale: arrow length per drift unit (an arrow is ``scale * f`` long); default: the longest
+            arrow is 0.9 of a grid cell (the smaller grid step).
+
+    Returns:
+        Figure with a ``Contour`` trace "potential" (only with ``potential``), one ``Scatter`` trace
+        "drift" of arrows (7 entries per arrow, see :func:`vector_fields_figure`) and
+        min(n_show, n_paths) ``Scatter`` traces "path i". ``fig.layout.meta["arrow_scale"]`` holds the
+        scale used.
+    """
+    return _vector_fields(grid_x, grid_y, [("drift", drift, "drift")], potential=potential, paths=paths,
+                          n_show=n_show, scale=scale, titles=None, title=title, equal_aspect=equal_aspect,
+                          potential_title=potential_title, max_points=max_points, height=height)
+
+
+def trajectories_2d_figure(paths: Any, *, n_show: int = 5, potential: Any = None, grid_x: Any = None,
+                           grid_y: Any = None, title: str | None = None, equal_aspect: bool = True,
+                           potential_title: str = "U", max_points: int = 5000) -> go.Figure:
+    """Planar sample paths: the first ``n_show`` paths as lines in the (x1, x2) plane.
+
+    Args:
+        paths: (n_paths, T, 2) (state units).
+        potential: optional (ny, nx) potential on the grid ``grid_x`` (nx,), ``grid_y`` (ny,), drawn
+            as filled contours under the paths; it needs both grids. Grids without a potential only
+            set the axis ranges (e.g. to match :func:`vector_field_figure`).
+        max_points: longer paths are thinned to at most this many points per line.
+
+    Returns:
+        Figure with a ``Contour`` trace "potential" (only with ``potential``) followed by
+        min(n_show, n_paths) ``Scatter`` traces "path i".
+    """
+    p = _paths_2d(paths)
+    n_show = check_int(n_show, name="n_show", minimum=1)
+    max_points = check_int(max_points, name="max_points", minimum=2)
+    if (grid_x is None) != (grid_y is None):
+        raise ValueError("grid_x and grid_y must be given together")
+    if potential is not None and grid_x is None:
+        raise ValueError("potential needs grid_x and grid_y: the grid it is given on")
+    fig = make_subplots(rows=1, cols=1)
+    if grid_x is not None:
+        gx, gy = _grid_axis(grid_x, name="grid_x"), _grid_axis(grid_y, name="grid_y")
+        if potential is not None:
+            pot = _on_grid(potential, name="potential", shape=(gy.size, gx.size), what="(ny, nx)")
+            _add_potential(fig, gx, gy, pot, row=1, col=1, showscale=True, potential_title=potential_title)
+        fig.update_xaxes(range=[gx[0], gx[-1]])
+        fig.update_yaxes(range=[gy[0], gy[-1]])
+    _add_paths(fig, p, n_show, row=1, col=1, showlegend=True, max_points=max_points)
+    fig.update_xaxes(title_text="x1", showgrid=False, zeroline=False)
+    fig.update_yaxes(title_text="x2", showgrid=False, zeroline=False)
+    if equal_aspect:
+        _equal_aspect(fig, 1)
+    return _layout(fig, title, height=450)
+
+
+def latent_vs_truth_2d_figure(true: Any, latent: Any, *, max_points: int = 2000,
+                              title: str | None = None) -> go.Figure:
+    """A 2-D latent against the true 2-D state: the true states coloured by each latent coordinate.
+
+    A good latent varies smoothly over the true plane, one coordinate per panel (up to an
+    invertible map). Left: true (x1, x2) coloured by latent z1; right: coloured by latent z2.
+
+    Args:
+        true: true states (N, 2) (or (n_paths, T, 2), flattened). latent: recovered latents of the same
+            shape. max_points: the points are thinned evenly (indices spread over 0..N-1) to at most
+            this many.
+
+    Returns:
+        Figure with two ``Scatter`` traces "z1" and "z2" (markers at the same true states, one colour
+        bar each).
+    """
+    a = _as_float64(true, name="true")
+    b = _as_float64(latent, name="latent")
+    for t, name in ((a, "true"), (b, "latent")):
+        if t.ndim not in (2, 3) or t.shape[-1] != 2:
+            raise ValueError(f"{name} must have shape (N, 2) or (n_paths, T, 2); got {tuple(t.shape)}")
+        check_finite(t, name=name)
+    if a.shape != b.shape:
+        raise ValueError(f"true and latent must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+    x, z = to_numpy(a).reshape(-1, 2), to_numpy(b).reshape(-1, 2)
+    if x.shape[0] == 0:
+        raise ValueError("true and latent hold no points")
+    max_points = check_int(max_points, name="max_points", minimum=1)
+    idx = np.unique(np.linspace(0, x.shape[0] - 1, min(max_points, x.shape[0])).round().astype(int))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.15,
+                        subplot_titles=("true state coloured by latent z1", "true state coloured by latent z2"))
+    for k in range(2):
+        fig.add_trace(go.Scatter(x=x[idx, 0], y=x[idx, 1], mode="markers", name=f"z{k + 1}", showlegend=False,
+                                 marker=dict(size=4, opacity=0.7, color=z[idx, k], colorscale="Viridis",
+                                             showscale=True, colorbar=dict(title=f"z{k + 1}", len=0.8,
+                                                                           x=0.42 if k == 0 else 1.0)),
+                                 hovertemplate="(%{x:.3g}, %{y:.3g})<br>z" + str(k + 1)
+                                               + " = %{marker.color:.3g}<extra></extra>"),
+                      row=1, col=k + 1)
+    fig.update_xaxes(title_text="true x1")
+    fig.update_yaxes(title_text="true x2")
+    _equal_aspect(fig, 2)
+    return _layout(fig, title, height=420)

@@ -281,8 +281,9 @@ def estimate_files(files: Sequence[str | Path], *, out: str | Path, dt: float | 
     t_all = time.perf_counter()
     traj = read_trajectories(*files, dt=dt, path_column=path_column, time_column=time_column)
     if traj.dim != 1:
-        raise ValueError(f"{traj.names[0]}: {traj.dim} state columns {traj.columns}; fimcg estimate reads one-dimensional "
-                         "trajectories (the shipped FIM is trained for d = 1)")
+        raise ValueError(f"{traj.names[0]}: {traj.dim} state columns {traj.columns}; fimcg estimate writes its report "
+                         "for one-dimensional trajectories (for 2-D ones call fimcg.load_fim()(paths, dt, locations) "
+                         "from Python: the shipped FIM estimates d = 1 and d = 2)")
     step = traj.regular_step()
     stacked = traj.equal_length()
     values = torch.from_numpy(np.concatenate(traj.paths)[:, 0])

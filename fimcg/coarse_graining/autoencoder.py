@@ -252,6 +252,40 @@ class SplineDecoder(nn.Module):
         return self.pca.reconstruct(self.coefficients(z))
 
 
+#: spare Isomap eigenvectors computed for a latent of d > 1 coordinates, among which d are chosen
+ISOMAP_SPARE = 4
+
+
+def _unexplained(chosen: np.ndarray, candidate: np.ndarray, *, k: int = 10) -> float:
+    """1 - R² of ``candidate`` (M,) predicted from ``chosen`` (M, c) by the mean over its k nearest
+    neighbours (leaving the point out): near 0 when the candidate is a function of the chosen
+    coordinates (a harmonic or a bend of them), near 1 when it is a new direction."""
+    u = (chosen - chosen.mean(0)) / np.maximum(chosen.std(0), 1e-12)
+    sq = np.sum(u ** 2, axis=1)
+    dist = sq[:, None] + sq[None, :] - 2 * u @ u.T
+    np.fill_diagonal(dist, np.inf)
+    near = np.argpartition(dist, k, axis=1)[:, :k]
+    pred = candidate[near].mean(axis=1)
+    return float(np.mean((candidate - pred) ** 2) / max(np.var(candidate), 1e-300))
+
+
+def farthest_points(feats: torch.Tensor, m: int, *, seed: int = 0, pool: int = 20_000) -> np.ndarray:
+    """Indices (m,) sorted, of rows of ``feats`` (N, k) chosen by farthest-point sampling: each next
+    point is the one farthest from those chosen (from a random start; among a random pool of at
+    most ``pool`` rows), so the sample covers the data evenly rather than by density."""
+    gen = np.random.default_rng(seed)
+    n = feats.shape[0]
+    cand = np.sort(gen.choice(n, size=min(n, pool), replace=False))
+    x = feats.detach().cpu().double().numpy()[cand]
+    chosen = [int(gen.integers(len(cand)))]
+    dist = np.sum((x - x[chosen[0]]) ** 2, axis=1)
+    for _ in range(min(m, len(cand)) - 1):
+        j = int(np.argmax(dist))
+        chosen.append(j)
+        dist = np.minimum(dist, np.sum((x - x[j]) ** 2, axis=1))
+    return np.sort(cand[chosen])
+
+
 def isomap_coordinates(feats: torch.Tensor, latent_dim: int, *, n_neighbors: int = 10,
                        max_points: int = 1500, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Isomap coordinates of a subsample of feature vectors.
@@ -262,6 +296,14 @@ def isomap_coordinates(feats: torch.Tensor, latent_dim: int, *, n_neighbors: int
         n_neighbors: neighbours per point in the graph (raised automatically until it is connected).
         max_points: size of the random subsample embedded (cost grows with its square).
 
+    For ``latent_dim`` > 1 the classical-MDS step computes :data:`ISOMAP_SPARE` more eigenvectors
+    than needed and keeps, after the first, each time the one with the most variance that the
+    coordinates kept so far do not explain (its variance times 1 - R² of a nearest-neighbour
+    regression on them): the leading eigenvectors of a domain much longer than wide, or bent around
+    a narrow neck between two wells, include functions of the first coordinate (harmonics, bends)
+    that carry no new direction (the non-redundant eigenvector selection of Dsilva et al. 2018,
+    applied to Isomap's coordinates).
+
     Returns:
         ``(index, coords)``: the rows of ``feats`` used (M,) and their coordinates (M, latent_dim),
         standardised to zero mean and unit variance.
@@ -271,7 +313,10 @@ def isomap_coordinates(feats: torch.Tensor, latent_dim: int, *, n_neighbors: int
 
     gen = np.random.default_rng(seed)
     n = feats.shape[0]
-    idx = np.sort(gen.choice(n, size=min(n, max_points), replace=False))
+    if latent_dim == 1 or n <= max_points:
+        idx = np.sort(gen.choice(n, size=min(n, max_points), replace=False))
+    else:  # d > 1: cover the data evenly (sparsely visited regions such as a saddle keep their points)
+        idx = farthest_points(feats, max_points, seed=seed)
     x = feats.detach().cpu().double().numpy()[idx]
     m = x.shape[0]
     sq = np.sum(x ** 2, axis=1)
@@ -293,12 +338,20 @@ def isomap_coordinates(feats: torch.Tensor, latent_dim: int, *, n_neighbors: int
     d2 = geo ** 2
     # classical MDS: top eigenvectors of the double-centred squared distances (Lanczos: only a few needed)
     B = -0.5 * (d2 - d2.mean(axis=0, keepdims=True) - d2.mean(axis=1, keepdims=True) + d2.mean())
-    if latent_dim < m - 1:
+    # d > 1: a few spare eigenvectors, among which the non-redundant ones are chosen (below)
+    n_eig = latent_dim if latent_dim == 1 else latent_dim + ISOMAP_SPARE
+    if n_eig < m - 1:
         from scipy.sparse.linalg import eigsh
-        w, v = eigsh(B, k=latent_dim, which="LA", v0=gen.standard_normal(m))
+        w, v = eigsh(B, k=n_eig, which="LA", v0=gen.standard_normal(m))
     else:
         w, v = np.linalg.eigh(B)
-    top = np.argsort(w)[::-1][:latent_dim]
-    coords = v[:, top] * np.sqrt(np.maximum(w[top], 0.0))
+    order = np.argsort(w)[::-1][:n_eig]
+    all_coords = v[:, order] * np.sqrt(np.maximum(w[order], 0.0))
+    top = [0]
+    while len(top) < latent_dim:  # the coordinate with the most variance that is new (not a function of the chosen)
+        new = [np.var(all_coords[:, k]) * _unexplained(all_coords[:, top], all_coords[:, k])
+               if k not in top else -1.0 for k in range(all_coords.shape[1])]
+        top.append(int(np.argmax(new)))
+    coords = all_coords[:, top]
     coords = (coords - coords.mean(axis=0)) / np.maximum(coords.std(axis=0), 1e-12)
     return torch.as_tensor(idx), torch.as_tensor(coords, dtype=torch.float32)

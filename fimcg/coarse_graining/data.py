@@ -264,7 +264,7 @@ def as_estimator(estimator: Any) -> tuple[Estimator, dict]:
             f, g = fim.estimate(paths, dt, locations, warn=False)
             dev = paths.device if isinstance(paths, torch.Tensor) else f.device
             return f.to(dev), g.to(dev)
-        return call, {"name": "FIM", "max_dim": fim.config.max_dim, "trained_dims": tuple(fim.config.trained_dims)}
+        return call, {"name": "FIM", "max_dim": fim.config.max_dim, "trained_dims": fim.supported_dims}
     if not callable(estimator):
         raise TypeError(f"estimator must be a FIM or a callable (paths, dt, locations) -> (drift, diffusion), "
                         f"got {type(estimator).__name__}")

@@ -171,7 +171,7 @@ def coarse_grain(
     lk = likelihood
     config = {"method": "coarse_grain", "latent_dim": latent_dim, "estimator": info["name"], "steps": steps,
               "lr": lr, "rec_weight": weights.reconstruction, "sim_weight": weights.likelihood,
-              "jacobian": lk.jacobian, "sim_space": lk.space, **autoencoder.as_dict(), "n_queries": lk.n_queries,
+              "jacobian": lk.jacobian, "sim_space": lk.space, **autoencoder.as_dict(latent_dim), "n_queries": lk.n_queries,
               "context_size": lk.context_size, "init_method": init.method, "init_steps": init.steps,
               "isomap_points": init.points, **({"init_lag": init.lag, "init_components": init.components,
                                                "init_judge_lags": list(init.judge_lags),

@@ -245,7 +245,7 @@ def joint_coarse_grain(
                          "InitConfig(method='random') or method='isomap'")
     config = {"method": "joint", "latent_dim": latent_dim, "estimator": f"joint-{head}", "head": head,
               "init_method": init.method, "steps": steps, "lr": lr, "rec_weight": weights.reconstruction,
-              "sim_weight": weights.likelihood, **autoencoder.as_dict(), "init_steps": init.steps,
+              "sim_weight": weights.likelihood, **autoencoder.as_dict(latent_dim), "init_steps": init.steps,
               "isomap_points": init.points, "seed": seed, **data.facts(dt)}
     checkpoint_every = check_int(checkpoint_every, name="checkpoint_every", minimum=1)
     eval_every = check_int(eval_every, name="eval_every", minimum=0)

@@ -12,7 +12,7 @@ from torch import nn
 from .._validation import as_tensor, check_finite
 from .autoencoder import Decoder, Encoder, FramePCA, SplineDecoder
 from ..io.checkpoint import load_checkpoint, save_checkpoint
-from ..sde.model import SDE, Tabulated
+from ..sde.model import SDE, tabulated_sde
 from .data import Estimator, estimate_in_contexts, as_estimator, frames_tensor
 
 
@@ -168,27 +168,20 @@ class CoarseGrainResult:
         """Inferred latent diffusion at ``locations`` (G, d); returns (G, d)."""
         return self.coefficients(locations)[1]
 
-    def sde(self, *, grid_size: int = 256, margin: float = 0.1, name: str = "latent SDE") -> SDE:
+    def sde(self, *, grid_size: int | None = None, margin: float = 0.1, name: str = "latent SDE") -> SDE:
         """The latent SDE as a :class:`fimcg.SDE` for :func:`fimcg.simulate`.
 
-        1-D: drift and diffusion are tabulated once on ``grid_size`` points over the latent range
-        widened by ``margin`` (fraction of the range) and linearly interpolated (drift continues
-        linearly beyond, diffusion is held). d > 1: the estimator is called at every step (slow).
+        Drift and diffusion are tabulated once on a grid over the latent range widened by ``margin``
+        (fraction of the range), ``grid_size`` points per axis (default 256 in 1-D, 64 per axis in
+        2-D), and interpolated (drift continues linearly beyond, diffusion is held):
+        :func:`fimcg.sde.model.tabulated_sde`.
         """
-        if self.latent_dim == 1:
-            lo, hi = float(self.latents.min()), float(self.latents.max())
-            span = hi - lo
-            grid = torch.linspace(lo - margin * span, hi + margin * span, grid_size)
-            f, g = self.coefficients(grid[:, None])
-            return SDE(Tabulated(grid, f[:, 0], extrapolate=True), Tabulated(grid, g[:, 0], extrapolate=False),
-                       dim=1, name=name, params={"latent_range": [lo, hi]})
-
-        def drift(x):
-            return self.coefficients(x.reshape(-1, x.shape[-1]))[0].reshape(x.shape)
-
-        def diffusion(x):
-            return self.coefficients(x.reshape(-1, x.shape[-1]))[1].reshape(x.shape)
-        return SDE(drift, diffusion, dim=self.latent_dim, name=name)
+        z = self.latents.reshape(-1, self.latent_dim)
+        lo, hi = z.min(dim=0).values, z.max(dim=0).values
+        grid_size = grid_size or (256 if self.latent_dim == 1 else None)
+        return tabulated_sde(self.coefficients, lo, hi, grid_size=grid_size, margin=margin, name=name,
+                             params={"latent_range": [lo.tolist(), hi.tolist()] if self.latent_dim > 1
+                                     else [float(lo), float(hi)]})
 
     def precision(self) -> dict:
         """Encoder precision estimated from the latent paths alone.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Sequence
 import torch
 import torch.nn.functional as F
-from ..estimators.bases import legendre, polynomial_features
+from ..estimators.bases import legendre, monomial_exponents, polynomial_features
 from ..estimators.kernels import local_line
 from ..estimators.splines import fit_penalised, spline_sums
 from .normalise import Normalised, active_dims, time_weights
@@ -241,6 +241,47 @@ def kernel_cross_validation(ctx: Normalised, bandwidths: Sequence[float], shrink
     return (err if omega is None else err * omega[:, None, :, 0]).mean(dim=2)
 
 
+#: transitions (evenly spaced in the data's order) at which :func:`kernel_cross_validation_nd`
+#: scores the leave-out local lines of a multi-dimensional context
+KERNEL_CV_POINTS = 256
+
+
+def kernel_cross_validation_nd(ctx: Normalised, bandwidths: Sequence[float], shrinkage: float) -> torch.Tensor:
+    """Leave-out cross-validation errors of the local-linear drifts of a context in any dimension, (B, da, K).
+
+    The same estimate as :func:`kernel_cross_validation` (transitions n - 1, n and n + 1 left out,
+    time-weighted), per active dimension i for the local line of Δx'_i/Δt' along x'_i with the
+    multivariate Gaussian kernel of :func:`kernel_features`, scored at :data:`KERNEL_CV_POINTS`
+    transitions spread evenly over the data (exact kernel sums: cost O(N K min(N, 256)) instead of
+    the binning grid of one-dimensional states).
+    """
+    B, N, D = ctx.x.shape
+    da = active_dims(ctx)
+    M = min(N, KERNEL_CV_POINTS)
+    idx = torch.linspace(0, N - 1, M, device=ctx.x.device).round().long()
+    vals = _kernel_values(ctx, da)  # (B, N, 1 + 6 da): 1, y, m2, lag, x, x², x y
+    cols = [0] + [1 + j * da + i for j in (0, 3, 4, 5) for i in range(da)]
+    vals = vals[..., cols]  # (B, N, 1 + 4 da): 1, y, x, x², x y
+    glob = vals.mean(dim=1)[:, None, None]  # (B, 1, 1, 1 + 4 da)
+    coef = torch.tensor([-0.5 / (h * h) for h in bandwidths], dtype=ctx.x.dtype, device=ctx.x.device)
+    xq = ctx.x[:, idx]  # (B, M, D)
+    agg = _kernel_sums(ctx.x, vals, xq, coef)  # (B, K, M, 1 + 4 da)
+    for shift in (-1, 0, 1):  # leave out the transition and its two neighbours
+        j = (idx + shift) % N
+        w = _gaussian_weights((ctx.x[:, j] - xq).square().sum(-1), coef)  # (B, K, M)
+        agg = agg - w[..., None] * vals[:, j][:, None]
+    h2 = torch.tensor([h * h for h in bandwidths], dtype=xq.dtype, device=xq.device)[None, :, None, None]
+    part = lambda k: agg[..., 1 + k * da:1 + (k + 1) * da]  # noqa: E731
+    ll = local_line(agg[..., :1], part(0), part(1), part(2), part(3), xq[:, None, :, :da],
+                    pseudo_count=shrinkage, prior_y=glob[..., 1:1 + da], ridge=LOCAL_LINE_RIDGE * h2)[1]  # (B, K, M, da)
+    y = (ctx.dx / ctx.dt)[:, idx, :da]  # (B, M, da)
+    err = (y[:, None] - ll).square()
+    omega = time_weights(ctx)
+    if omega is not None:
+        err = err * omega[:, idx][:, None]
+    return err.mean(dim=2).transpose(1, 2)  # (B, da, K)
+
+
 def cross_validated_average(drifts: torch.Tensor, cv: torch.Tensor, n: int, penalties: Sequence[float], *,
                             reference: int, temperature: float = CV_TEMPERATURE, cap: float = CV_DELTA_CAP
                             ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -399,8 +440,8 @@ def kernel_features(ctx: Normalised, q: torch.Tensor, bandwidths: Sequence[float
     )
 
 
-def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = POLYNOMIAL_PRIOR_STD, with_cv: bool = False
-                    ) -> tuple[torch.Tensor, ...]:
+def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = POLYNOMIAL_PRIOR_STD, with_cv: bool = False,
+                    multivariate: bool = False) -> tuple[torch.Tensor, ...]:
     """Global Bayesian least-squares polynomial estimates at normalised query locations.
 
     Per dataset and dimension (each in its own coordinate), the posterior mean of polynomial
@@ -410,6 +451,11 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = POLY
     once noise-robust (plus twice the covariance of consecutive increments). Short contexts are
     shrunk towards zero drift, long ones approach ordinary least squares (the oracle for
     polynomial systems); the network decides where to trust them. Cost O(N) per dataset.
+
+    With ``multivariate``, every dimension's fits use all active coordinates: the monomials of
+    total degree ≤ 1, 3 and 2 of (x'_1, ..., x'_da) (:func:`fimcg.estimators.bases.polynomial_features`),
+    so a coupled drift such as f_1 = x_1 - x_1³ - x_2 is in the cubic fit's class (for one-dimensional
+    contexts the same fits as without it).
 
     Args:
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
@@ -429,19 +475,25 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = POLY
     x, dt, dx, lagprod, q = ctx.x[..., :da], ctx.dt, ctx.dx[..., :da], ctx.lagprod[..., :da], q[..., :da]
     B, N, _ = x.shape
 
-    def powers(z: torch.Tensor) -> torch.Tensor:  # (...) -> (..., 4): 1, z, z², z³ per coordinate
-        return polynomial_features(z[..., None], 3)
+    joint = multivariate and da > 1
+    # the fits of degree p use the first size[p] columns (constant first, then by total degree)
+    size = {p: len(monomial_exponents(da, p)) for p in (1, 2, 3)} if joint else {p: p + 1 for p in (1, 2, 3)}
 
-    phi = powers(x)  # (B, N, da, 4), computed once
+    def powers(z: torch.Tensor) -> torch.Tensor:  # (..., da) -> (..., da, K): one basis per output dimension
+        if joint:  # the monomials of all coordinates, shared by every dimension
+            return polynomial_features(z, 3)[..., None, :].expand(*z.shape, size[3])
+        return polynomial_features(z[..., None], 3)  # 1, z, z², z³ per coordinate
+
+    phi = powers(x)  # (B, N, da, K), computed once
     omega = time_weights(ctx)
     phi_w = phi if omega is None else phi * omega[..., None]  # weighted least squares for irregular steps
     gram_all = torch.einsum("bndk,bndl->bdkl", phi_w, phi) / N  # every fit's Gram matrix is a corner of it
-    eye = torch.eye(4, dtype=x.dtype, device=x.device)
-    phi_q = powers(q).permute(0, 2, 3, 1)  # (B, da, 4, G)
+    eye = torch.eye(size[3], dtype=x.dtype, device=x.device)
+    phi_q = powers(q).permute(0, 2, 3, 1)  # (B, da, K, G)
     lam_floor, var_floor = RIDGE_FLOOR, VARIANCE_FLOOR  # of the ridge penalty and of Var(y)
 
     def fit(degree: int, y: torch.Tensor, *, with_se: bool = False):
-        k = degree + 1
+        k = size[degree]
         var_y = y.var(dim=1)  # (B, da)
         lam = (var_y / (N * prior_std ** 2)).clamp_min(lam_floor)
         gram = gram_all[..., :k, :k] + lam[..., None, None] * eye[:k, :k]
@@ -462,6 +514,8 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = POLY
         return coef, log_se.transpose(1, 2), cv
 
     def at(coef: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if joint:
+            return (powers(z)[..., :coef.shape[-1]] * coef[:, None]).sum(-1)
         out = coef[:, None, :, -1]
         for j in range(coef.shape[-1] - 2, -1, -1):  # Horner's scheme
             out = out * z + coef[:, None, :, j]
@@ -476,7 +530,7 @@ def polynomial_fits(ctx: Normalised, q: torch.Tensor, *, prior_std: float = POLY
     # identifiability of the drift: the F statistic of the cubic fit, (mean fitted f'²) / (its
     # estimation variance), large when the data pin the drift down, about 1 when they do not
     signal = (torch.einsum("bdk,bdkl->bdl", c3, gram_all) * c3).sum(-1)
-    f_stat = signal / (4 * y1.var(dim=1) / N).clamp_min(VARIANCE_FLOOR)  # 4 coefficients
+    f_stat = signal / (size[3] * y1.var(dim=1) / N).clamp_min(VARIANCE_FLOOR)  # per fitted coefficient
     fits, log_se = torch.stack([at(c1, q), at(c3, q), g2, g2r], dim=2), torch.stack([se1, se3], dim=2)
     cv = torch.stack([cv1[0], cv3[0]], dim=-1) if with_cv else None  # (B, da, 2)
     if da < D:
@@ -540,6 +594,20 @@ class RegressionSums:
         u = (z - self.centre) / self.radius
         return legendre(u.clamp(-1, 1) if clamp else u, degree)
 
+    def legendre_products(self, z: torch.Tensor, degree: int, *, clamp: bool = False) -> torch.Tensor:
+        """Products Π_i P_{e_i}(u_i) of the Legendre polynomials of every coordinate, one per
+        exponent tuple e of total degree ≤ ``degree`` (:func:`monomial_exponents` order: constant
+        first, then by total degree), shared by every output dimension: (..., da, K)."""
+        leg = self.legendre(z, degree, clamp=clamp)  # (..., da, degree + 1)
+        cols = []
+        for e in monomial_exponents(self.da, degree):
+            term = leg[..., 0, e[0]]
+            for i in range(1, self.da):
+                term = term * leg[..., i, e[i]]
+            cols.append(term)
+        out = torch.stack(cols, dim=-1)
+        return out[..., None, :].expand(*out.shape[:-1], self.da, out.shape[-1])
+
     def solve(self, poly: torch.Tensor, extra: torch.Tensor | None = None, *, leading: Sequence[int] | None = None,
               n_extra: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Ridge fits of y on shared regressors poly (B, M, da, kp) plus, for each of C candidates,
@@ -588,7 +656,8 @@ class RegressionSums:
 
 def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *,
                      prior_std: float = GLOBAL_FIT_PRIOR_STD, binning: tuple[float, int] | None = None,
-                     sums: "RegressionSums | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     sums: "RegressionSums | None" = None, multivariate: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Least-squares drift fits of higher degree, with their estimated prediction errors.
 
     Per dataset and dimension, Δx'/Δt' is regressed on Legendre polynomials of u = (x' - c)/r, where
@@ -599,7 +668,10 @@ def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *
     A polynomial of high degree swings wildly beyond the data, so outside the data range each fit
     is continued by the cubic fit of the same basis: p_k(q) = p_k(u*) + p_3(u) - p_3(u*) with
     u* = clamp(u, -1, 1).
-    Padding dimensions are skipped (zeros).
+    Padding dimensions are skipped (zeros). With ``multivariate``, each dimension is regressed on
+    the products of the coordinates' Legendre polynomials of total degree ≤ p
+    (:meth:`RegressionSums.legendre_products`; the continuation beyond the data uses the
+    multivariate cubic), i.e. a polynomial of degree p in all active coordinates.
 
     Args:
         ctx: normalised context (B, N, D). q: (B, G, D) normalised queries.
@@ -622,13 +694,16 @@ def high_degree_fits(ctx: Normalised, q: torch.Tensor, degrees: Sequence[int], *
     sums = sums or RegressionSums.of(ctx, binning, prior_std)
     da, top = sums.da, max(degrees)
     qa = q[..., :da]
-    inside, outside = sums.legendre(qa, top, clamp=True), sums.legendre(qa, top)  # (B, G, da, top + 1)
-    phi = sums.legendre(sums.z, top)  # (B, M, da, top + 1)
-    (c3, _), *high = sums.solve(phi, leading=[4] + [p + 1 for p in degrees])
+    basis = sums.legendre_products if multivariate and da > 1 else sums.legendre
+    size = (lambda p: len(monomial_exponents(da, p))) if multivariate and da > 1 else (lambda p: p + 1)
+    inside, outside = basis(qa, top, clamp=True), basis(qa, top)  # (B, G, da, K)
+    phi = basis(sums.z, top)  # (B, M, da, K)
+    (c3, _), *high = sums.solve(phi, leading=[size(3)] + [size(p) for p in degrees])
     # the cubic continues every fit outside the data
-    beyond = ((outside[..., :4] - inside[..., :4]) * c3[:, None, :, 0]).sum(-1)  # (B, G, da)
+    k3 = size(3)
+    beyond = ((outside[..., :k3] - inside[..., :k3]) * c3[:, None, :, 0]).sum(-1)  # (B, G, da)
     for j, (p, (coef, err)) in enumerate(zip(degrees, high)):
-        fits[:, :, j, :da] = (inside[..., :p + 1] * coef[:, None, :, 0]).sum(-1) + beyond
+        fits[:, :, j, :da] = (inside[..., :size(p)] * coef[:, None, :, 0]).sum(-1) + beyond
         cv[:, :da, j] = err[..., 0]
     return fits, cv
 
@@ -766,33 +841,79 @@ def _g2_average(x: torch.Tensor, target: torch.Tensor, spline, points: torch.Ten
     """The Akaike-weighted average of the spline ``spline`` of ``target`` (B, N) and least-squares
     polynomials of the degrees :data:`G2_DEGREES` (Legendre over [lo, hi], constant beyond), by
     their GCV errors: (values at points (B, G'), weights (B, len(G2_DEGREES) + 1))."""
-    B, N = x.shape
     top = max(G2_DEGREES)
     centre, radius = ((hi + lo) / 2)[:, None], ((hi - lo) / 2)[:, None]
     phi = legendre((x - centre) / radius, top)  # (B, N, top + 1)
     phi_q = legendre(((points - centre) / radius).clamp(-1, 1), top)
+    return akaike_average(phi, phi_q, [deg + 1 for deg in G2_DEGREES], target, temperature,
+                          extra=(spline(points, tails="constant"), spline.error))
+
+
+def akaike_average(phi: torch.Tensor, phi_q: torch.Tensor, sizes: Sequence[int], target: torch.Tensor,
+                   temperature: float, *, extra: tuple[torch.Tensor, torch.Tensor] | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Akaike-weighted average of least-squares fits of ``target`` (B, N) on the leading
+    ``sizes[j]`` columns of ``phi`` (B, N, K) (and of an ``extra`` estimate: (values at the points
+    (B, G'), its prediction error (B,))), by their GCV errors RSS / (N (1 - k/N)²); the fits are
+    evaluated with ``phi_q`` (B, G', K). Each fit is a relative ridge solve in float64 (data bunched at
+    a few points leave the Gram matrix singular in single precision; a fit that still fails counts as
+    unavailable). Returns (values (B, G'), weights (B, len(sizes) [+ 1])), softmax(-temperature Δ)."""
+    B, N, _ = phi.shape
     gram, rhs, s_yy = phi.transpose(1, 2) @ phi, (phi * target[..., None]).sum(1), (target * target).sum(1)
     values, errors = [], []
-    for deg in G2_DEGREES:
-        k = deg + 1
+    for k in sizes:
         g_k = gram[:, :k, :k]
-        # a relative ridge, solved in float64: data bunched at a few points leave the Legendre
-        # Gram matrix singular in single precision; a fit that still fails counts as unavailable
         ridge = G2_RIDGE * torch.diagonal(g_k, dim1=-2, dim2=-1).mean(-1).clamp_min(VARIANCE_FLOOR)
-        a = (g_k + ridge[:, None, None] * torch.eye(k, dtype=x.dtype, device=x.device)).double()
+        a = (g_k + ridge[:, None, None] * torch.eye(k, dtype=phi.dtype, device=phi.device)).double()
         sol, info = torch.linalg.solve_ex(a, rhs[:, :k, None].double())
-        coef = torch.nan_to_num(sol[..., 0].to(x.dtype))
+        coef = torch.nan_to_num(sol[..., 0].to(phi.dtype))
         rss = (s_yy - 2 * (coef * rhs[:, :k]).sum(-1) + (coef[:, None, :] @ g_k @ coef[..., None])[:, 0, 0])
         err = rss.clamp_min(0) / (N * (1 - k / N) ** 2)
         errors.append(torch.where(info == 0, err, torch.full_like(err, math.inf)))
         values.append((phi_q[..., :k] * coef[:, None]).sum(-1))
-    values.append(spline(points, tails="constant"))
-    errors.append(spline.error)
+    if extra is not None:
+        values.append(extra[0])
+        errors.append(extra[1])
     err = torch.stack(errors, dim=-1)  # (B, J); inf: a fit that failed
     best = err.min(dim=-1, keepdim=True).values
     delta = (N * (err - best) / best.clamp_min(VARIANCE_FLOOR)).nan_to_num(nan=CV_DELTA_CAP).clamp(max=CV_DELTA_CAP)
     weight = torch.softmax(-temperature * delta, dim=-1).detach()
     return (torch.stack(values, dim=-1).nan_to_num() * weight[:, None]).sum(-1), weight
+
+
+def g2_averages(ctx: Normalised, points: torch.Tensor, *, sums: RegressionSums,
+                temperature: float = CV_TEMPERATURE) -> torch.Tensor:
+    """Cross-validated g'² averages of a context in any dimension: (B, G', 2, D), raw then noise-robust.
+
+    The multi-dimensional counterpart of the g'² averages of :func:`spline_fits`: the residuals
+    r = Δx' - f̂(x') Δt' of the multivariate cubic drift fit (:meth:`RegressionSums.legendre_products`
+    of all active coordinates), squared, r² / Δt', and noise-robust, (r_t² + 2 r_t r_t+1) / Δt', are
+    each regressed per dimension on polynomials in all active coordinates of the total degrees
+    :data:`G2_DEGREES` (products of Legendre polynomials over the data's bounding box, constant
+    beyond it), and averaged with Akaike weights (:func:`akaike_average`). Floored at
+    :data:`G2_FLOOR` of the dataset's mean second moment; padding dimensions are zero.
+    """
+    B, N, D = ctx.x.shape
+    da = sums.da
+    x, dt, dx = ctx.x[..., :da], ctx.dt, ctx.dx[..., :da]
+    k3 = len(monomial_exponents(da, 3))
+    phi3 = sums.legendre_products(x, 3)  # (B, N, da, k3)
+    (c3, _), = sums.solve(sums.legendre_products(sums.z, 3), leading=[k3])
+    r = dx - (phi3 * c3[:, None, :, 0]).sum(-1) * dt  # (B, N, da)
+    has_next = (ctx.lagprod[..., :da] != 0).to(x.dtype)
+    raw = r * r / dt
+    robust = raw + 2 * r * torch.roll(r, -1, dims=1) * has_next / dt
+    top = max(G2_DEGREES)
+    sizes = [len(monomial_exponents(da, deg)) for deg in G2_DEGREES]
+    phi = sums.legendre_products(x, top)[..., 0, :]  # (B, N, K): shared by every dimension
+    phi_q = sums.legendre_products(points[..., :da], top, clamp=True)[..., 0, :]
+    out = points.new_zeros(B, points.shape[1], 2, D)
+    for i in range(da):
+        floor = G2_FLOOR * raw[..., i].detach().mean(dim=1, keepdim=True)
+        for j, target in enumerate((raw[..., i], robust[..., i])):
+            values, _ = akaike_average(phi, phi_q, sizes, target, temperature)
+            out[:, :, j, i] = torch.maximum(values, floor)
+    return out
 
 
 def spline_fits(ctx: Normalised, points: torch.Tensor, *, n_segments: int,

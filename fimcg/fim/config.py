@@ -8,8 +8,8 @@ import math
 from dataclasses import dataclass, field, fields
 from .candidates import (CV_TEMPERATURE, FAMILIES, FAMILY_CENTRES, FAMILY_CUBIC_PENALTY, FAMILY_FREQUENCIES,
                          FAMILY_STEEPNESS, FAMILY_WIDTHS, FIT_BIN_WIDTH, GLOBAL_FIT_PRIOR_STD, POLYNOMIAL_PRIOR_STD)
-from .library import (Candidate, ContextSummary, CrossValidatedAverage, FamilyFits, HighDegreeFits, KernelMoments,
-                      LackOfFit, PolynomialFits, SplineFits, Zero)
+from .library import (Candidate, ContextSummary, CrossValidatedAverage, FamilyFits, G2Averages, HighDegreeFits,
+                      KernelMoments, LackOfFit, PolynomialFits, SplineFits, Zero)
 
 
 @dataclass
@@ -85,6 +85,11 @@ class CandidateConfig:
             cross-validated average and four g'² options (raw and noise-robust splines, and their
             cross-validated averages with low-degree polynomials); None: no splines (weights saved before them).
         spline_penalty: the Δ (Akaike units) the spline drift pays in the cross-validated average.
+        multivariate: the global fits (linear, cubic, quadratic g'², high degrees) are polynomials
+            in all active coordinates, and the kernel drifts are cross-validated in any dimension
+            and cross-validated g'² averages in all coordinates are added (:class:`G2Averages`): the
+            library of multi-dimensional weights; False: the shipped 1-D model's per-coordinate fits.
+            Needs ``families=()`` and ``spline_segments=None`` (one-dimensional candidates).
     """
 
     bandwidths: tuple[float, ...] = (0.05, 0.15, 0.25, 0.4)
@@ -106,6 +111,7 @@ class CandidateConfig:
     global_fit_prior_std: float = GLOBAL_FIT_PRIOR_STD
     spline_segments: int | None = None
     spline_penalty: float = 0.0
+    multivariate: bool = False
 
     def __post_init__(self) -> None:
         for name in ("bandwidths", "high_degrees", "families", "family_steepness", "family_widths",
@@ -127,6 +133,9 @@ class CandidateConfig:
             raise ValueError(f"spline_segments must be None or >= 1, got {self.spline_segments}")
         if not (math.isfinite(self.spline_penalty) and self.spline_penalty >= 0):
             raise ValueError(f"spline_penalty must be finite and >= 0, got {self.spline_penalty}")
+        if self.multivariate and (self.families or self.spline_segments is not None):
+            raise ValueError("multivariate candidates need families=() and spline_segments=None: the function "
+                             "families and the splines are one-dimensional candidates")
         if self.family_centres < 1:
             raise ValueError(f"family_centres must be >= 1, got {self.family_centres}")
         if not (math.isfinite(self.family_cubic_penalty) and self.family_cubic_penalty >= 0):
@@ -145,17 +154,21 @@ class CandidateConfig:
         kernel moments, polynomial fits, lack-of-fit diagnostics, high-degree fits, family fits,
         the cross-validated average of all fits before it, zero. Empty settings drop a candidate
         (``high_degrees=()``, ``families=()``, ``cv_penalty=None``)."""
-        kernel = KernelMoments(self.bandwidths, self.shrinkage, max_dim)
-        out: list[Candidate] = [ContextSummary(max_dim), kernel, PolynomialFits(self.polynomial_prior_std, max_dim),
+        mv = self.multivariate
+        kernel = KernelMoments(self.bandwidths, self.shrinkage, max_dim, multivariate=mv)
+        out: list[Candidate] = [ContextSummary(max_dim), kernel,
+                                PolynomialFits(self.polynomial_prior_std, max_dim, multivariate=mv),
                                 LackOfFit(list(zip(kernel.labels, kernel.local_linear)), self.n_test_points, max_dim)]
         if self.high_degrees:
             out.append(HighDegreeFits(self.high_degrees, self.high_degree_penalty, self.fit_bin_width,
-                                      self.global_fit_prior_std, max_dim))
+                                      self.global_fit_prior_std, max_dim, multivariate=mv))
         if self.families:
             out.append(FamilyFits(self.families, self.family_penalty, self.family_grid(), self.family_cubic_penalty,
                                   self.fit_bin_width, self.global_fit_prior_std, max_dim))
         if self.spline_segments is not None:
             out.append(SplineFits(self.spline_segments, self.spline_penalty, max_dim))
+        if mv:
+            out.append(G2Averages(self.fit_bin_width, self.global_fit_prior_std, max_dim))
         if self.cv_penalty is not None:
             out.append(CrossValidatedAverage(out, self.cv_penalty, self.cv_temperature, max_dim))
         out.append(Zero())

@@ -21,8 +21,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 import torch
-from .candidates import (RegressionSums, cross_validated_average, family_fits, high_degree_fits,
-                         kernel_cross_validation, kernel_features, polynomial_fits, regression_sums, spline_fits)
+from .candidates import (RegressionSums, cross_validated_average, family_fits, g2_averages, high_degree_fits,
+                         kernel_cross_validation, kernel_cross_validation_nd, kernel_features, polynomial_fits,
+                         regression_sums, spline_fits)
 from .normalise import Normalised
 
 
@@ -167,11 +168,13 @@ class ContextSummary(Candidate):
 class KernelMoments(Candidate):
     """Kernel estimates per bandwidth (:func:`kernel_features`): Nadaraya-Watson and local-linear
     drifts, raw and noise-robust second moments (g'²), with their standard errors; with
-    cross-validation, the leave-out errors of the local-linear drifts (:func:`kernel_cross_validation`)."""
+    cross-validation, the leave-out errors of the local-linear drifts (:func:`kernel_cross_validation`;
+    with ``multivariate``, of multi-dimensional contexts too: :func:`kernel_cross_validation_nd`)."""
 
-    def __init__(self, bandwidths: Sequence[float], shrinkage: float, max_dim: int) -> None:
+    def __init__(self, bandwidths: Sequence[float], shrinkage: float, max_dim: int, *,
+                 multivariate: bool = False) -> None:
         self.name = "kernel moments"
-        self.bandwidths, self.shrinkage = tuple(bandwidths), shrinkage
+        self.bandwidths, self.shrinkage, self.multivariate = tuple(bandwidths), shrinkage, multivariate
         self.labels = tuple(f"h{h:g}" for h in bandwidths)
         self.local_linear = tuple(f"ll {h}" for h in self.labels)
         self.drift_options = tuple(f"nw {h}" for h in self.labels) + self.local_linear
@@ -186,12 +189,15 @@ class KernelMoments(Candidate):
         est = kernel_features(norm, state.points, self.bandwidths, self.shrinkage)
         out = CandidateOutput(drift=est.drift[:, :G], g2=est.g2[:, :G], drift_at_points=est.drift,
                               drift_log_se=est.drift_log_se, query_features=est.features[:, :G])
-        if state.cross_validate:  # one-dimensional states only: the other dimensions' errors are unknown
+        if state.cross_validate:  # padding dimensions' errors stay infinite (unavailable)
             B, D, K = norm.x.shape[0], norm.x.shape[-1], len(self.bandwidths)
             errors = torch.full((B, D, K), math.inf, dtype=norm.x.dtype, device=norm.x.device)
             cv = kernel_cross_validation(norm, self.bandwidths, self.shrinkage)
             if cv is not None:
                 errors[:, 0] = cv
+            elif self.multivariate:
+                cv = kernel_cross_validation_nd(norm, self.bandwidths, self.shrinkage)
+                errors[:, :cv.shape[1]] = cv
             out.cv_errors = errors
         return out
 
@@ -199,15 +205,16 @@ class KernelMoments(Candidate):
 class PolynomialFits(Candidate):
     """Global ridge fits (:func:`polynomial_fits`): the linear and cubic drifts, the quadratic raw
     and noise-robust g'² fits, the log standard errors of the drift fits and the cubic fit's F
-    statistic (a global feature and a statistic)."""
+    statistic (a global feature and a statistic). With ``multivariate``, polynomials in all active
+    coordinates (same option and feature names: the multi-dimensional counterparts of the same fits)."""
 
     #: the log standard errors are divided by this, log(1 + F) by F_STAT_SCALE
     LOG_SE_SCALE = 5.0
     F_STAT_SCALE = 5.0
 
-    def __init__(self, prior_std: float, max_dim: int) -> None:
+    def __init__(self, prior_std: float, max_dim: int, *, multivariate: bool = False) -> None:
         self.name = "polynomial fits"
-        self.prior_std = prior_std
+        self.prior_std, self.multivariate = prior_std, multivariate
         self.drift_options = ("ls1", "ls3")
         self.diffusion_options = ("ls2", "ls2 robust")
         self.cv_options = (("ls1", 0.0), ("ls3", 0.0))
@@ -222,7 +229,7 @@ class PolynomialFits(Candidate):
         G = state.n_queries
         # (B, G', 4, D), (B, G', 2, D), (B, D) and, with cross-validation, (B, D, 2)
         fits, log_se, f_stat, *cv = polynomial_fits(state.norm, state.points, prior_std=self.prior_std,
-                                                    with_cv=state.cross_validate)
+                                                    with_cv=state.cross_validate, multivariate=self.multivariate)
         B = fits.shape[0]
         feats = torch.cat([torch.asinh(fits[:, :G].reshape(B, G, -1)),
                            log_se[:, :G].reshape(B, G, -1) / self.LOG_SE_SCALE], dim=-1)
@@ -283,19 +290,20 @@ class LackOfFit(Candidate):
 
 class HighDegreeFits(Candidate):
     """Least-squares drift fits of higher degree (:func:`high_degree_fits`), each entering the
-    cross-validated average with the Δ ``penalty``."""
+    cross-validated average with the Δ ``penalty`` (``multivariate``: polynomials in all active coordinates)."""
 
     def __init__(self, degrees: Sequence[int], penalty: float, bin_width: float, prior_std: float,
-                 max_dim: int) -> None:
+                 max_dim: int, *, multivariate: bool = False) -> None:
         self.name = "high-degree fits"
         self.degrees, self.bin_width, self.prior_std = tuple(degrees), bin_width, prior_std
+        self.multivariate = multivariate
         self.drift_options = tuple(f"ls{p}" for p in self.degrees)
         self.cv_options = tuple((n, penalty) for n in self.drift_options)
         self.query_feature_names = _per_dim(self.drift_options, max_dim, "_")
 
     def __call__(self, state: DecoderState) -> CandidateOutput:
         q = state.queries
-        fits, cv = high_degree_fits(state.norm, q, self.degrees,
+        fits, cv = high_degree_fits(state.norm, q, self.degrees, multivariate=self.multivariate,
                                     sums=state.regression_sums(self.bin_width, self.prior_std))
         return CandidateOutput(drift=fits, cv_errors=cv, query_features=torch.asinh(fits.reshape(*q.shape[:2], -1)))
 
@@ -349,6 +357,26 @@ class SplineFits(Candidate):
         return CandidateOutput(drift=est.drift[:, :G], g2=est.g2[:, :G], cv_errors=est.cv, query_features=feats,
                                global_features=est.log_df / self.LOG_DF_SCALE,
                                statistics={"spline_df": torch.exp(est.log_df)})
+
+
+class G2Averages(Candidate):
+    """Cross-validated g'² averages in any dimension (:func:`g2_averages`): polynomials of several
+    degrees in all active coordinates fitted to the raw and to the noise-robust squared residuals of
+    the multivariate cubic drift, Akaike-weighted. The options and features have the names of the
+    1-D model's spline-based averages (``"cv g2"``, ``"cv g2 robust"``), whose gates they inherit
+    when multi-dimensional weights are warm-started from 1-D ones."""
+
+    def __init__(self, bin_width: float, prior_std: float, max_dim: int) -> None:
+        self.name = "g2 averages"
+        self.bin_width, self.prior_std = bin_width, prior_std
+        self.diffusion_options = ("cv g2", "cv g2 robust")
+        self.query_feature_names = _per_dim(["cv_g2", "cv_g2_robust"], max_dim)
+        self.preferred_diffusion = self.diffusion_options
+
+    def __call__(self, state: DecoderState) -> CandidateOutput:
+        G = state.n_queries
+        g2 = g2_averages(state.norm, state.queries, sums=state.regression_sums(self.bin_width, self.prior_std))
+        return CandidateOutput(g2=g2, query_features=torch.asinh(g2.reshape(g2.shape[0], G, -1)))
 
 
 class CrossValidatedAverage(Candidate):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from .._validation import as_tensor, check_locations, check_paths
-from ..sde.model import SDE, Tabulated
+from ..sde.model import SDE, tabulated_sde
 from .config import FIMConfig
 from .normalise import Normalised, TIME_SCALE, TimeSteps, concat_normalised, group_steps, normalise, test_points
 from .network import Block, mlp
@@ -76,6 +76,11 @@ class FIM(nn.Module):
     returns is a location-wise mixture of those estimates (and zero); every diffusion a gated
     geometric mean of estimates of g².
 
+    One set of weights serves the state dimensions it was trained on (``config.trained_dims``);
+    weights for other dimensions ride along as :attr:`companions` (the shipped 1-D model carries
+    the shipped 2-D one), and every public method hands a context of such a dimension to its
+    companion, so ``fim(paths, dt, locations)`` has one call shape for d = 1 and d = 2.
+
     Use :func:`load_fim` for the shipped, pretrained model. Calling the model,
     ``fim(paths, dt, locations)``, has the call shape of the classic estimators
     (:mod:`fimcg.estimators`) and is :meth:`estimate`; :meth:`sde` gives the inferred SDE as a
@@ -86,12 +91,15 @@ class FIM(nn.Module):
     Attributes:
         config: the :class:`FIMConfig`.
         candidates: the candidate list (from ``config.candidates``), in the decoder's order.
+        companions: {state dimension: the FIM for contexts of that dimension} (not part of this
+            model's parameters; :func:`load_fim` fills it).
     """
 
     def __init__(self, config: FIMConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or FIMConfig()
         self.candidates: list[Candidate] = cfg.candidate_list()
+        self.companions: dict[int, FIM] = {}
         names = [c.name for c in self.candidates]
         if len(set(names)) != len(names):
             raise ValueError(f"candidate names must be unique, got {names}")
@@ -118,6 +126,25 @@ class FIM(nn.Module):
             nf = len(self.drift_option_names)
             for name in (n for c in self.candidates for n in c.preferred_diffusion):
                 self.head[-1].bias[nf + self.diffusion_option_names.index(name)] = PREFERRED_DIFFUSION_LOGIT
+
+    @property
+    def supported_dims(self) -> tuple[int, ...]:
+        """The state dimensions this model or one of its :attr:`companions` was trained for."""
+        return tuple(sorted(set(self.config.trained_dims) | set(self.companions)))
+
+    def for_dim(self, d: int) -> "FIM":
+        """The model that handles contexts of state dimension ``d``: this one or a companion.
+
+        Raises:
+            ValueError: no model for ``d``.
+        """
+        if d in self.config.trained_dims:
+            return self
+        if d in self.companions:
+            return self.companions[d]
+        if d > self.config.network.max_dim:
+            raise ValueError(f"paths have d={d}; this FIM supports d <= {self.config.network.max_dim}")
+        raise ValueError(f"these FIM weights were trained for d in {self.supported_dims}; got d={d}")
 
     def with_candidate_settings(self, **settings) -> "FIM":
         """This model with other statistical settings of its candidates (e.g. ``family_penalty=2.0``):
@@ -283,10 +310,8 @@ class FIM(nn.Module):
         d = groups[0].shape[-1]
         if any(g.shape[-1] != d for g in groups):
             raise ValueError(f"all paths must have the same state dimension; got {[g.shape[-1] for g in groups]}")
-        if d > self.config.network.max_dim:
-            raise ValueError(f"paths have d={d}; this FIM supports d <= {self.config.network.max_dim}")
-        if d not in self.config.network.trained_dims:
-            raise ValueError(f"these FIM weights were trained for d in {self.config.network.trained_dims}; got d={d}")
+        if self.for_dim(d) is not self:
+            return self.for_dim(d).encode(paths, dt)
         dtype = torch.float32 if groups[0].dtype != torch.float64 else torch.float64
         groups = [g.to(dtype) for g in groups]
         # one dataset: normalise all groups together (tokens of all paths share one set)
@@ -319,6 +344,8 @@ class FIM(nn.Module):
             range widened by 10% on each side.
         """
         d = ctx.dim
+        if self.for_dim(d) is not self:
+            return self.for_dim(d).evaluate(ctx, locations, warn=warn)
         loc = check_locations(locations, d=d).to(ctx.latents.device, ctx.latents.dtype)
         if warn:
             span = ctx.data_max[0] - ctx.data_min[0]
@@ -373,38 +400,32 @@ class FIM(nn.Module):
         """
         ctx = self.encode(paths, dt)
         d = ctx.dim
+        model = self.for_dim(d)  # this model or the companion that encoded the context
         loc = check_locations(locations, d=d).to(ctx.latents.device, ctx.latents.dtype)
         with torch.no_grad():
-            pred = self.decode_normalised(ctx.norm, ctx.latents, self._normalised_locations(ctx, loc))
+            pred = model.decode_normalised(ctx.norm, ctx.latents, model._normalised_locations(ctx, loc))
         units = ctx.norm.time_factor[0] * ctx.norm.std[0, :d]  # normalised drift -> original units
         return {
-            "drift_gates": {n: pred.drift_gates[0, :, i] for i, n in enumerate(self.drift_option_names)},
+            "drift_gates": {n: pred.drift_gates[0, :, i] for i, n in enumerate(model.drift_option_names)},
             "drift_options": {n: pred.drift_options[0, :, i, :d] * units
-                              for i, n in enumerate(self.drift_option_names)},
-            "diffusion_gates": {n: pred.diffusion_gates[0, :, i] for i, n in enumerate(self.diffusion_option_names)},
+                              for i, n in enumerate(model.drift_option_names)},
+            "diffusion_gates": {n: pred.diffusion_gates[0, :, i] for i, n in enumerate(model.diffusion_option_names)},
             "statistics": {n: v[0, :d] for n, v in pred.statistics.items()},
         }
 
-    def sde(self, paths, dt: TimeSteps, *, grid_size: int = 512, margin: float = 0.2, name: str = "FIM estimate") -> SDE:
+    def sde(self, paths, dt: TimeSteps, *, grid_size: int | None = None, margin: float = 0.2,
+            name: str = "FIM estimate") -> SDE:
         """The inferred SDE as a :class:`fimcg.SDE` that :func:`fimcg.simulate` runs.
 
-        For d = 1 the drift and diffusion are tabulated once on ``grid_size`` points spanning the
-        data range widened by ``margin`` (fraction of the range) on each side and linearly
-        interpolated; beyond the grid the drift continues linearly and the diffusion is held
-        constant. For d > 1 the model is evaluated directly at every call.
+        Drift and diffusion are tabulated once on a grid spanning the data range widened by
+        ``margin`` (fraction of the range) on each side, ``grid_size`` points per axis (default
+        512 in 1-D, 64 per axis in 2-D), and interpolated (:func:`fimcg.sde.model.tabulated_sde`);
+        beyond the grid the drift continues linearly and the diffusion is held constant.
         """
         with torch.no_grad():
             ctx = self.encode(paths, dt)
-            if ctx.dim != 1:
-                def drift(x):
-                    return self.evaluate(ctx, x.reshape(-1, ctx.dim), warn=False)[0].reshape(x.shape)
 
-                def diffusion(x):
-                    return self.evaluate(ctx, x.reshape(-1, ctx.dim), warn=False)[1].reshape(x.shape)
-                return SDE(drift, diffusion, dim=ctx.dim, name=name)
-            lo, hi = float(ctx.data_min), float(ctx.data_max)
-            span = hi - lo
-            grid = torch.linspace(lo - margin * span, hi + margin * span, grid_size, dtype=ctx.latents.dtype)
-            f, g = self.evaluate(ctx, grid[:, None], warn=False)
-        return SDE(Tabulated(grid, f[:, 0], extrapolate=True), Tabulated(grid, g[:, 0], extrapolate=False),
-                   dim=1, name=name, params={"grid": [grid[0].item(), grid[-1].item(), grid_size]})
+            def coefficients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return self.evaluate(ctx, x.to(ctx.latents.dtype), warn=False)
+            return tabulated_sde(coefficients, ctx.data_min[0], ctx.data_max[0], grid_size=grid_size, margin=margin,
+                                 name=name)

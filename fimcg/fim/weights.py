@@ -16,8 +16,21 @@ from .config import FIMConfig, NetworkConfig
 SHIPPED_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "fim_1d.safetensors"
 
 
+#: the shipped weights for two-dimensional states (the companion of the 1-D model, see :attr:`FIM.companions`)
+SHIPPED_WEIGHTS_2D = SHIPPED_WEIGHTS.with_name("fim_2d.safetensors")
+
+
 #: SHA-256 of the shipped weights, held in the code (not beside the file): a swapped file is refused
 SHIPPED_WEIGHTS_SHA256 = "239a40d10f2ff2f929b2d25e22eef99d0c07e5d488bcc8fd73ff63fa921af4be"
+
+
+SHIPPED_WEIGHTS_2D_SHA256 = "ce2a3ca38eae4fefc2122124b4e651de359e5d303c347298eca7de826906f9e0"
+
+
+def _shipped_hash(path: Path) -> str | None:
+    """The SHA-256 held in the code for a shipped weights file (None: not a shipped file)."""
+    shipped = {SHIPPED_WEIGHTS.resolve(): SHIPPED_WEIGHTS_SHA256, SHIPPED_WEIGHTS_2D.resolve(): SHIPPED_WEIGHTS_2D_SHA256}
+    return shipped.get(path.resolve())
 
 
 class UnverifiedWeightsWarning(UserWarning):
@@ -38,30 +51,43 @@ def save_weights(model: FIM, path: str | Path, *, meta: dict | None = None) -> s
 
 
 def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cpu",
-             sha256: str | None = None) -> FIM:
+             sha256: str | None = None, companions: bool = True) -> FIM:
     """Load a pretrained FIM, frozen (eval mode, ``requires_grad=False``).
 
     Loading never runs code (see :mod:`fimcg.io.checkpoint`). The shipped weights are checked against
-    :data:`SHIPPED_WEIGHTS_SHA256`, which is part of the code, so a swapped or damaged file is refused.
-    Other weights are checked against ``sha256`` when it is given; without it they load with an
-    :class:`UnverifiedWeightsWarning`.
+    :data:`SHIPPED_WEIGHTS_SHA256` and :data:`SHIPPED_WEIGHTS_2D_SHA256`, which are part of the code,
+    so a swapped or damaged file is refused. Other weights are checked against ``sha256`` when it is
+    given; without it they load with an :class:`UnverifiedWeightsWarning`.
+
+    ``load_fim()`` returns the shipped 1-D model with the shipped 2-D model as its companion
+    (:attr:`FIM.companions`): one object that estimates 1-D and 2-D contexts alike.
 
     Args:
         path: a weights file written by :func:`save_weights`; default the weights shipped with fimcg.
         device: where to put the model.
         sha256: the expected hex SHA-256 of ``path`` (from a source you trust).
+        companions: with the default weights, attach the shipped weights of the other dimensions.
 
     Raises:
         FileNotFoundError: the weights are missing.
         RuntimeError: the checksum does not match, or the file is not a fimcg FIM weights file (a file
             of the former pickle format is refused with a message that says how to convert it).
     """
-    shipped = path is None or Path(path).resolve() == SHIPPED_WEIGHTS.resolve()
+    model = _load_one(path, device=device, sha256=sha256)
+    if path is None and companions:
+        other = _load_one(SHIPPED_WEIGHTS_2D, device=device, sha256=None)
+        model.companions = {d: other for d in other.config.trained_dims if d not in model.config.trained_dims}
+    return model
+
+
+def _load_one(path: str | Path | None, *, device: str | torch.device, sha256: str | None) -> FIM:
+    """One weights file, checked (see :func:`load_fim`)."""
     path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    shipped = _shipped_hash(path)
     if not path.is_file():
         raise FileNotFoundError(f"FIM weights not found at {path}; reinstall fimcg or pretrain with "
                                 "`fimcg pretrain` (see fimcg/weights/MODEL_CARD.md)")
-    expected = SHIPPED_WEIGHTS_SHA256 if shipped else sha256
+    expected = shipped if shipped is not None else sha256
     if expected is not None:
         actual = sha256_of(path)
         if actual != expected.strip().lower():
@@ -75,7 +101,7 @@ def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cp
     if expected is None:
         warnings.warn(f"{path} is not the FIM shipped with fimcg and no sha256 was given: loaded unverified "
                       "(pass load_fim(path, sha256=...) with the checksum printed when the weights were saved)",
-                      UnverifiedWeightsWarning, stacklevel=2)
+                      UnverifiedWeightsWarning, stacklevel=3)
     model = FIM(FIMConfig.from_dict(blob["config"]))
     model.load_state_dict(blob["state_dict"])
     model.meta = blob.get("meta", {})

@@ -97,3 +97,98 @@ class Tabulated:
             y = torch.where(x < g[0], v[0] + (x - g[0]) * (v[1] - v[0]) / h, y)
             y = torch.where(x > g[-1], v[-1] + (x - g[-1]) * (v[-1] - v[-2]) / h, y)
         return y
+
+
+class TabulatedGrid:
+    """A vector field tabulated on a regular grid in d dimensions, multilinearly interpolated (torch callable).
+
+    ``axes`` are the d grid axes (each (n_k,), uniform, increasing) and ``values`` (n_1, ..., n_d, m)
+    the field at the grid points (axis order: ``values[i_1, ..., i_d]`` is at
+    ``(axes[0][i_1], ..., axes[d-1][i_d])``). Calling it on states (..., d) returns (..., m).
+    Beyond the grid the field continues linearly along each axis from its edge cells
+    (``extrapolate=True``: a drift keeps its restoring slope) or is held at the edge value (a diffusion).
+    """
+
+    def __init__(self, axes: list[torch.Tensor] | tuple[torch.Tensor, ...], values: torch.Tensor, *,
+                 extrapolate: bool) -> None:
+        self.axes = [a.detach().cpu().double().reshape(-1) for a in axes]
+        d = len(self.axes)
+        if values.ndim != d + 1 or tuple(values.shape[:d]) != tuple(a.numel() for a in self.axes):
+            raise ValueError(f"values must have shape {tuple(a.numel() for a in self.axes)} + (m,), got "
+                             f"{tuple(values.shape)}")
+        if any(a.numel() < 2 for a in self.axes):
+            raise ValueError("every grid axis needs at least 2 points")
+        self.values = values.detach().cpu().double()
+        self.extrapolate = extrapolate
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        d = len(self.axes)
+        v = self.values.to(x.device, x.dtype)
+        lead = x.shape[:-1]
+        xf = x.reshape(-1, d)
+        finite = torch.isfinite(xf).all(dim=-1)
+        idx, frac, excess, steps = [], [], [], []
+        for k, axis in enumerate(self.axes):
+            a = axis.to(x.device, x.dtype)
+            h = a[1] - a[0]
+            u = torch.nan_to_num((xf[:, k] - a[0]) / h, nan=0.0, posinf=1e30, neginf=-1e30)
+            i = u.floor().clamp(0, a.numel() - 2).long()
+            idx.append(i)
+            frac.append((u - i).clamp(0, 1))
+            excess.append(u - i - (u - i).clamp(0, 1))  # in grid steps beyond the edge (0 inside)
+            steps.append(h)
+        out = torch.zeros(xf.shape[0], v.shape[-1], dtype=x.dtype, device=x.device)
+        slope = [torch.zeros_like(out) for _ in range(d)]
+        for corner in range(2 ** d):  # the 2^d corners of each point's cell
+            bits = [(corner >> k) & 1 for k in range(d)]
+            w = torch.ones_like(xf[:, 0])
+            for k in range(d):
+                w = w * (frac[k] if bits[k] else 1 - frac[k])
+            val = v[tuple(idx[k] + bits[k] for k in range(d))]  # (n, m)
+            out = out + w[:, None] * val
+            for k in range(d):  # d value / d u_k over the cell, for the linear continuation
+                wk = torch.ones_like(w)
+                for j in range(d):
+                    if j != k:
+                        wk = wk * (frac[j] if bits[j] else 1 - frac[j])
+                slope[k] = slope[k] + (wk * (1 if bits[k] else -1))[:, None] * val
+        if self.extrapolate:
+            for k in range(d):
+                out = out + excess[k][:, None] * slope[k]
+        out = torch.where(finite[:, None], out, torch.full_like(out, float("nan")))  # NaN states stay NaN
+        return out.reshape(*lead, v.shape[-1])
+
+
+#: grid points per axis of :func:`tabulated_sde` by default: 1-D, and each axis in d > 1
+TABLE_POINTS = {1: 512, 2: 64, 3: 24}
+
+
+def tabulated_sde(coefficients: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], lo: torch.Tensor,
+                  hi: torch.Tensor, *, grid_size: int | None = None, margin: float = 0.2, name: str = "sde",
+                  params: dict | None = None) -> SDE:
+    """An :class:`SDE` whose drift and diffusion are ``coefficients`` tabulated once on a grid.
+
+    Args:
+        coefficients: locations (G, d) -> (drift (G, d), diffusion (G, d)), called once on the grid.
+        lo, hi: (d,) the range to cover, widened by ``margin`` (fraction of the range) on each side.
+        grid_size: points per axis (default :data:`TABLE_POINTS`: 512 in 1-D, 64 per axis in 2-D).
+
+    Returns:
+        1-D: :class:`Tabulated` coefficients (linear interpolation); d > 1: :class:`TabulatedGrid`
+        (multilinear). Beyond the grid the drift continues linearly and the diffusion is held.
+    """
+    lo, hi = torch.as_tensor(lo, dtype=torch.float64).reshape(-1), torch.as_tensor(hi, dtype=torch.float64).reshape(-1)
+    d = lo.numel()
+    n = int(grid_size or TABLE_POINTS.get(d, 16))
+    span = (hi - lo).clamp_min(1e-12)
+    axes = [torch.linspace(float(lo[k] - margin * span[k]), float(hi[k] + margin * span[k]), n) for k in range(d)]
+    info = dict(params or {}, grid=[[float(a[0]), float(a[-1]), n] for a in axes])
+    if d == 1:
+        f, g = coefficients(axes[0][:, None])
+        return SDE(Tabulated(axes[0], f[:, 0], extrapolate=True), Tabulated(axes[0], g[:, 0], extrapolate=False),
+                   dim=1, name=name, params=info)
+    mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)  # (n, ..., n, d)
+    f, g = coefficients(mesh.reshape(-1, d).float())
+    shape = mesh.shape[:-1] + (d,)
+    return SDE(TabulatedGrid(axes, f.reshape(shape), extrapolate=True),
+               TabulatedGrid(axes, g.reshape(shape), extrapolate=False), dim=d, name=name, params=info)

@@ -319,16 +319,18 @@ def periodic_well(*, kappa: float = 0.5, a: float = 1.0, k: float = 3.0, sigma: 
     )
 
 
-def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0,
+def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0, coupling: float = 0.0,
                    sigma: float | tuple[float, float] = 1.0) -> SDE:
-    """A 2-D double well: U(x, y) = beta x^4/4 - alpha x^2/2 + kappa y^2/2, f = -grad U.
+    """A 2-D double well: U(x, y) = beta x^4/4 - alpha x^2/2 + kappa y^2/2 + coupling x y, f = -grad U.
 
-    Wells at (+-sqrt(alpha/beta), 0), a saddle at the origin. ``sigma`` is a constant diffusion,
-    one number for both coordinates or a pair (sigma_x, sigma_y).
+    Without coupling: wells at (+-sqrt(alpha/beta), 0), a saddle at the origin; the coupling tilts
+    the wells' axis (|coupling| < sqrt(alpha kappa) keeps the saddle at the origin). ``sigma`` is a
+    constant diffusion, one number for both coordinates or a pair (sigma_x, sigma_y).
     """
     alpha = _finite(alpha, name="alpha")
     beta = _finite(beta, name="beta")
     kappa = check_positive(kappa, name="kappa")
+    coupling = _finite(coupling, name="coupling")
     sig = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
     if len(sig) != 2:
         raise ValueError(f"sigma must be a number or a pair, got {sigma!r}")
@@ -336,16 +338,47 @@ def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0,
 
     def drift(z: torch.Tensor) -> torch.Tensor:
         x, y = z[..., 0], z[..., 1]
-        return torch.stack([alpha * x - beta * x ** 3, -kappa * y], dim=-1)
+        return torch.stack([alpha * x - beta * x ** 3 - coupling * y, -kappa * y - coupling * x], dim=-1)
 
     def potential(z: torch.Tensor) -> torch.Tensor:
         x, y = z[..., 0], z[..., 1]
-        return beta * x ** 4 / 4 - alpha * x ** 2 / 2 + kappa * y ** 2 / 2
+        return beta * x ** 4 / 4 - alpha * x ** 2 / 2 + kappa * y ** 2 / 2 + coupling * x * y
 
+    c = f" - {coupling:g} y" if coupling else ""
+    cy = f" - {coupling:g} x" if coupling else ""
     return SDE(drift=drift, diffusion=_constant(sig, 2), dim=2, name="double_well_2d",
                potential=potential,
-               params={"alpha": alpha, "beta": beta, "kappa": kappa, "sigma": list(sig)},
-               formula=f"f(x, y) = ({alpha:g} x - {beta:g} x^3, -{kappa:g} y), g = ({sig[0]:g}, {sig[1]:g})")
+               params={"alpha": alpha, "beta": beta, "kappa": kappa, "coupling": coupling, "sigma": list(sig)},
+               formula=f"f(x, y) = ({alpha:g} x - {beta:g} x^3{c}, -{kappa:g} y{cy}), g = ({sig[0]:g}, {sig[1]:g})")
+
+
+def rotating_ring(*, omega: float = 2.0, radius: float = 1.0, stiffness: float = 2.0, sigma: float = 0.5,
+                  sigma_slope: float = 0.5) -> SDE:
+    """A noisy limit cycle: a ring-shaped well with a rotation, f = -grad U + omega (-y, x), not a gradient.
+
+    U(x, y) = stiffness (r^2 - radius^2)^2 / (4 radius^2) with r^2 = x^2 + y^2 pulls the state onto the
+    circle of ``radius``; the rotation ``omega`` (radians per time unit) drives it around. The
+    diffusion is diagonal and state dependent: g_i(x) = sigma sqrt(1 + sigma_slope x_i^2).
+    """
+    omega = _finite(omega, name="omega")
+    radius = check_positive(radius, name="radius")
+    stiffness = check_positive(stiffness, name="stiffness")
+    sigma = check_positive(sigma, name="sigma")
+    sigma_slope = _nonneg(sigma_slope, name="sigma_slope")
+
+    def drift(z: torch.Tensor) -> torch.Tensor:
+        x, y = z[..., 0], z[..., 1]
+        pull = -stiffness * (x * x + y * y - radius ** 2) / radius ** 2
+        return torch.stack([pull * x - omega * y, pull * y + omega * x], dim=-1)
+
+    def diffusion(z: torch.Tensor) -> torch.Tensor:
+        return sigma * torch.sqrt(1 + sigma_slope * z * z)
+
+    return SDE(drift=drift, diffusion=diffusion, dim=2, name="rotating_ring",
+               params={"omega": omega, "radius": radius, "stiffness": stiffness, "sigma": sigma,
+                       "sigma_slope": sigma_slope},
+               formula=f"f = -{stiffness:g} (r^2/{radius ** 2:g} - 1) (x, y) + {omega:g} (-y, x), "
+                       f"g_i = {sigma:g} sqrt(1 + {sigma_slope:g} x_i^2)")
 
 
 # Müller-Brown potential: sum_i A_i exp(a_i (x - x_i)^2 + b_i (x - x_i)(y - y_i) + c_i (y - y_i)^2)
@@ -436,6 +469,7 @@ _REGISTRY: dict[str, Callable[..., SDE]] = {
     "periodic_well": periodic_well,
     "double_well_2d": double_well_2d,
     "mueller_brown": mueller_brown,
+    "rotating_ring": rotating_ring,
 }
 
 

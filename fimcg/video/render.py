@@ -17,6 +17,10 @@ Embeddings (``embedding=``):
   particle moves fast in the middle of the range and slowly near its ends (a monotone nonlinear map).
 * ``"arc"`` (d = 1): the particle runs along a 240-degree circular arc around the image centre.
 * ``"spiral"`` (d = 1): 1.5 turns of an Archimedean spiral; the radius grows linearly with x.
+* ``"swirl"`` (d = 2): the plane of ``"line"`` twisted about the image centre, each point turned by
+  an angle that grows with the square of its distance from the centre (a quarter turn at the
+  range's edge): a curved, smooth and invertible map of the plane, so straight lines in the latent
+  become curves in the image.
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ from .._validation import as_tensor, check_finite, check_int, check_paths, check
 __all__ = ["EMBEDDINGS", "latent_to_pixel", "pixel_to_latent", "render_video", "frame_centroids", "frame_pca"]
 
 #: embedding name -> supported latent dimensions
-EMBEDDINGS: dict[str, tuple[int, ...]] = {"line": (1, 2), "warped": (1, 2), "arc": (1,), "spiral": (1,)}
+EMBEDDINGS: dict[str, tuple[int, ...]] = {"line": (1, 2), "warped": (1, 2), "arc": (1,), "spiral": (1,),
+                                          "swirl": (2,)}
 
 _DEFAULT_RANGE = (-2.0, 2.0)
 _WARP = 2.0  # tanh steepness of the "warped" embedding
 _ARC_START, _ARC_SPAN = 7 * math.pi / 6, 4 * math.pi / 3  # 210 deg -> -30 deg, through the top
 _SPIRAL_TURNS, _SPIRAL_R0 = 1.5, 0.25  # turns, inner radius as a fraction of the outer one
+_SWIRL = math.pi / 2  # the "swirl" embedding's turn at unit distance from the centre (radians)
 
 
 def _check_embedding(embedding: str, d: int) -> None:
@@ -113,6 +119,10 @@ def latent_to_pixel(x: Any, *, size: int = 32, embedding: str = "line", x_range:
             u = torch.tanh(_WARP * u) / math.tanh(_WARP)
         col = centre + half * u[..., 0]
         row = centre - half * u[..., 1] if d == 2 else torch.full_like(col, centre)
+    elif embedding == "swirl":
+        phi = _SWIRL * (u * u).sum(-1)  # the turn grows with the squared distance from the centre
+        a, b = u[..., 0] * torch.cos(phi) - u[..., 1] * torch.sin(phi), u[..., 0] * torch.sin(phi) + u[..., 1] * torch.cos(phi)
+        col, row = centre + half * a, centre - half * b
     elif embedding == "arc":
         theta = _ARC_START - _ARC_SPAN * (u[..., 0] + 1) / 2
         col = centre + half * torch.cos(theta)
@@ -149,6 +159,10 @@ def pixel_to_latent(coords: Any, *, size: int = 32, embedding: str = "line", x_r
             u = torch.stack([(col - centre) / half, (centre - row) / half], dim=-1)
         if embedding == "warped":
             u = torch.atanh(torch.clamp(u * math.tanh(_WARP), -1 + 1e-6, 1 - 1e-6)) / _WARP
+    elif embedding == "swirl":  # turning keeps the distance from the centre: undo the turn it implies
+        a, b = (col - centre) / half, (centre - row) / half
+        phi = -_SWIRL * (a * a + b * b)
+        u = torch.stack([a * torch.cos(phi) - b * torch.sin(phi), a * torch.sin(phi) + b * torch.cos(phi)], dim=-1)
     elif embedding == "arc":
         theta = torch.atan2(centre - row, col - centre)  # (-pi, pi]
         # unwrap to the arc's parameterisation (theta from _ARC_START down to _ARC_START - span):

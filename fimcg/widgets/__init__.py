@@ -4,8 +4,9 @@ One module per chapter (:mod:`~fimcg.widgets.landscape` for notebook 01, :mod:`~
 :mod:`~fimcg.widgets.estimation`, :mod:`~fimcg.widgets.normalisation`, :mod:`~fimcg.widgets.coarse_graining`,
 :mod:`~fimcg.widgets.discovery`, :mod:`~fimcg.widgets.race` for 07, :mod:`~fimcg.widgets.slow_variable`
 for 08, :mod:`~fimcg.widgets.recording` for 09, :mod:`~fimcg.widgets.identifiability` for 10,
-:mod:`~fimcg.widgets.pooling` for 11), the shared explorer wiring in :mod:`~fimcg.widgets.base` and the
-run modes in :mod:`~fimcg.widgets.mode`; every public name is importable from :mod:`fimcg.widgets` itself.
+:mod:`~fimcg.widgets.pooling` for 11, :mod:`~fimcg.widgets.landscape_2d` for 12), the shared explorer
+wiring in :mod:`~fimcg.widgets.base` and the run modes in :mod:`~fimcg.widgets.mode`; every public name
+is importable from :mod:`fimcg.widgets` itself.
 
 Every widget here is a thin shell: sliders, a :class:`plotly.graph_objects.FigureWidget`, and a
 callback that calls a pure function (in the same chapter module, or in the science packages of
@@ -46,6 +47,8 @@ from .pooling import (PoolingView, pooling_view, pooling_figure, update_pooling_
 from .identifiability import (IdentifiabilityData, identifiability_data, identifiability_figure,
     update_identifiability_figure, identifiability_slider_figure, identifiability_sweep_figure,
     identifiability_explorer, frame_features)
+from .landscape_2d import (landscape_2d_sde, Landscape2DData, landscape_2d_data, landscape_2d_figure,
+    update_landscape_2d_figure, landscape_2d_slider_figure, landscape_2d_explorer, field_on_grid)
 
 __all__ = [
     "fast_mode",
@@ -120,4 +123,12 @@ __all__ = [
     "identifiability_sweep_figure",
     "identifiability_explorer",
     "frame_features",
+    "landscape_2d_sde",
+    "Landscape2DData",
+    "landscape_2d_data",
+    "landscape_2d_figure",
+    "update_landscape_2d_figure",
+    "landscape_2d_slider_figure",
+    "landscape_2d_explorer",
+    "field_on_grid",
 ]

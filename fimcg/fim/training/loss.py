@@ -96,17 +96,27 @@ def evaluate_on_prior(model: FIM, batches: list[TrainingBatch]) -> dict:
 
 @torch.no_grad()
 def evaluate_reference(model: FIM, *, seed: int = 0) -> dict:
-    """Relative RMSE on the reference double well (1 path x 5000 observations, dt = 0.002)."""
+    """Relative RMSE on a reference system: for weights trained on d = 1 the reference double well
+    (1 path x 5000 observations, dt = 0.002, on 100 points over its 2-98% range), otherwise the
+    2-D double well :func:`fimcg.sde.systems.double_well_2d` (20 paths x 250 observations, dt = 0.01,
+    at 200 of its observed states)."""
     from ...sde.model import SDE
     from ...sde.simulate import simulate
+    from ...sde.systems import double_well_2d
 
-    sde = SDE(lambda x: 4 * x - 4 * x ** 3, lambda x: torch.sqrt((4 - 1.25 * x ** 2).clamp_min(0)))
-    paths = simulate(sde, torch.zeros(1, 1), dt=0.002, n_steps=5000, seed=seed)
-    lo, hi = torch.quantile(paths.flatten(), torch.tensor([0.02, 0.98]))
-    x = torch.linspace(float(lo), float(hi), 100)[:, None]
+    if 1 in model.config.trained_dims:
+        sde = SDE(lambda x: 4 * x - 4 * x ** 3, lambda x: torch.sqrt((4 - 1.25 * x ** 2).clamp_min(0)))
+        paths, dt = simulate(sde, torch.zeros(1, 1), dt=0.002, n_steps=5000, seed=seed), 0.002
+        lo, hi = torch.quantile(paths.flatten(), torch.tensor([0.02, 0.98]))
+        x = torch.linspace(float(lo), float(hi), 100)[:, None]
+    else:
+        sde, dt = double_well_2d(), 0.01
+        x0 = torch.tensor([[-1.0, 0.0], [1.0, 0.0]]).repeat(10, 1)
+        paths = simulate(sde, x0, dt=dt, n_steps=249, seed=seed)
+        x = paths.reshape(-1, 2)[torch.linspace(0, 4999, 200).long()]
     model.eval()
     dev = next(model.parameters()).device
-    f, g = model.estimate(paths.to(dev), 0.002, x.to(dev), warn=False)
+    f, g = model.estimate(paths.to(dev), dt, x.to(dev), warn=False)
     f_t, g_t = sde.drift(x), sde.diffusion(x)
     rel = lambda e, t: float(((e.cpu() - t) ** 2).mean().sqrt() / (t ** 2).mean().sqrt())
     return {"ref_drift_rel": rel(f, f_t), "ref_diffusion_rel": rel(g, g_t)}

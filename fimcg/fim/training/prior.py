@@ -9,6 +9,13 @@ An equation is drawn per state dimension i as::
                    + Σ_k a_k exp(-(x_i - c_k)² / 2w_k²) ]      (smooth bumps)
              + Σ_{j≠i} κ_ij x_j                               (weak linear coupling, d > 1)
 
+and, for d > 1 with probability ``p_coupled`` each, terms that couple the coordinates (PriorConfig
+defaults 0: the prior of the 1-D stages)::
+
+    f(x) += -∇ Σ_k a_k exp(-|x - c_k|² / 2w_k²)              (a landscape of 1-4 Gaussian wells and hills)
+          + (-γ_ij x_i x_j²)_i                                 (gradient of -Σ γ_ij x_i² x_j² / 2: polynomial coupling)
+          + ω exp(-|x|² / 2r²) (-x_2, x_1, 0, ...)             (a rotation: a non-gradient drift)
+
     g_i(x) = σ · sqrt(max(c0 + c1 x_i + c2 x_i², 0)) · (1 + e_t tanh(k_g x_i) + e_s sin(ω_g x_i + φ_g))
                  · exp(Σ_k e_k exp(-(x_i - c'_k)² / 2w'_k²))
 
@@ -66,6 +73,8 @@ class PriorConfig:
     bound: float = 100.0
     p_smooth: float = 0.0
     p_smooth_diffusion: float = 0.0
+    p_coupled: float = 0.0
+    queries_at_data: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> "PriorConfig":
@@ -100,6 +109,9 @@ class EquationBatch:
     diff_mod: torch.Tensor  # (B, d, 5) e_t, k_g, e_s, w_g, phi_g
     bumps: torch.Tensor | None = None  # (B, d, K, 3) height, centre, width of the drift's Gaussian bumps
     diff_bumps: torch.Tensor | None = None  # (B, d, K, 3) the same for log g
+    wells: torch.Tensor | None = None  # (B, K, 2 + d) height a, width w, centre c of a landscape's Gaussians
+    cross: torch.Tensor | None = None  # (B, d, d) γ of the polynomial coupling (symmetric, zero diagonal)
+    rotation: torch.Tensor | None = None  # (B, 2) ω, r of the rotational drift
 
     @property
     def n(self) -> int:
@@ -126,7 +138,29 @@ class EquationBatch:
         if self.dim > 1:
             c = self.coupling.to(x.dtype).reshape((x.shape[0],) + (1,) * (x.ndim - 2) + self.coupling.shape[1:])
             f = f + (c * x[..., None, :]).sum(-1)
+            f = f + self._coupled(x)
         return f
+
+    def _coupled(self, x: torch.Tensor) -> torch.Tensor:
+        """The coupled drift terms (module docstring) at states x (B, ..., d), (B, ..., d)."""
+        out = torch.zeros_like(x)
+        lead = (x.shape[0],) + (1,) * (x.ndim - 2)
+        if self.wells is not None:
+            w = self.wells.to(x.dtype).reshape(lead + self.wells.shape[1:])  # (B, ..., K, 2 + d)
+            diff = x[..., None, :] - w[..., 2:]  # (B, ..., K, d)
+            width2 = w[..., 1:2] ** 2
+            e = w[..., 0:1] * torch.exp(-0.5 * (diff * diff).sum(-1, keepdim=True) / width2)
+            out = out + (e * diff / width2).sum(-2)  # -∇ of Σ a exp(-|x - c|² / 2w²)
+        if self.cross is not None:
+            g = self.cross.to(x.dtype).reshape(lead + self.cross.shape[1:])  # (B, ..., d, d)
+            out = out - x * (g * (x * x)[..., None, :]).sum(-1)
+        if self.rotation is not None:
+            r = self.rotation.to(x.dtype).reshape(lead + (2,))
+            radial = r[..., 0] * torch.exp(-0.5 * (x * x).sum(-1) / r[..., 1] ** 2)
+            turn = torch.zeros_like(x)
+            turn[..., 0], turn[..., 1] = -x[..., 1], x[..., 0]
+            out = out + radial[..., None] * turn
+        return out
 
     def diffusion(self, x: torch.Tensor) -> torch.Tensor:
         """g(x) >= 0 for states x of shape (B, ..., d); returns (B, ..., d)."""
@@ -190,10 +224,11 @@ MAX_BUMPS = 4
 
 
 def sample_equations(n: int, *, dim: int = 1, p_nonpolynomial: float = 0.5, p_smooth: float = 0.0,
-                     p_smooth_diffusion: float = 0.0, generator: torch.Generator | None = None) -> EquationBatch:
-    """Draw ``n`` random equations from the prior (see the module docstring). With ``p_smooth`` and
-    ``p_smooth_diffusion`` at 0 no bumps are drawn, and the equations of a seed are those of the
-    prior without them."""
+                     p_smooth_diffusion: float = 0.0, p_coupled: float = 0.0,
+                     generator: torch.Generator | None = None) -> EquationBatch:
+    """Draw ``n`` random equations from the prior (see the module docstring). With ``p_smooth``,
+    ``p_smooth_diffusion`` and ``p_coupled`` at 0 no bumps or coupled terms are drawn, and the
+    equations of a seed are those of the prior without them."""
     gen = generator
     B, d = n, dim
     shape = (B, d)
@@ -252,8 +287,22 @@ def sample_equations(n: int, *, dim: int = 1, p_nonpolynomial: float = 0.5, p_sm
 
         bumps = bump_set(p_smooth, rn(B, d, MAX_BUMPS) * 1.5 * scale[..., None])
         diff_bumps = bump_set(p_smooth_diffusion, _uniform(B * d * MAX_BUMPS, -0.6, 0.6, gen).reshape(B, d, MAX_BUMPS))
+    wells = cross = rotation = None
+    if d > 1 and p_coupled > 0:  # drawn last, as the bumps
+        size = scale.mean(dim=1)  # (B,) the equation's drift scale
+        count = torch.randint(1, MAX_BUMPS + 1, (B, 1), generator=gen)
+        used = (torch.arange(MAX_BUMPS)[None] < count) & (ru(B, 1) < p_coupled)
+        width = _log_uniform(B * MAX_BUMPS, 0.3, 1.5, gen).reshape(B, MAX_BUMPS)
+        height = rn(B, MAX_BUMPS) * 1.5 * size[:, None] * width ** 2 * used  # -∇ scales as height / width²
+        wells = torch.cat([height[..., None], width[..., None], _uniform(B * MAX_BUMPS * d, -1.5, 1.5, gen)
+                           .reshape(B, MAX_BUMPS, d)], dim=-1)
+        gamma = ru(B, d, d) * size[:, None, None] * (ru(B, 1, 1) < p_coupled)
+        cross = torch.triu(gamma, diagonal=1)
+        cross = cross + cross.transpose(1, 2)
+        rotation = torch.stack([rn(B) * 2 * size * (ru(B) < p_coupled), _log_uniform(B, 0.5, 3.0, gen)], dim=-1)
     return EquationBatch(poly=poly, tanh=tanh, sine=sine, rational=rational, coupling=coupling,
-                         diff_poly=diff_poly, diff_mod=diff_mod, bumps=bumps, diff_bumps=diff_bumps)
+                         diff_poly=diff_poly, diff_mod=diff_mod, bumps=bumps, diff_bumps=diff_bumps,
+                         wells=wells, cross=cross, rotation=rotation)
 
 
 @dataclass
@@ -334,7 +383,7 @@ class SyntheticPrior:
         n_batches = int(min(16, max(4, math.ceil(self.min_rows / (B * P)))))
         pool = B * n_batches
         eqs = sample_equations(pool, dim=c.dim, p_nonpolynomial=c.p_nonpolynomial, p_smooth=c.p_smooth,
-                               p_smooth_diffusion=c.p_smooth_diffusion, generator=gen)
+                               p_smooth_diffusion=c.p_smooth_diffusion, p_coupled=c.p_coupled, generator=gen)
         x0 = torch.randn(pool * P, c.dim, generator=gen) * _log_uniform(pool, 0.3, 2.0, gen).repeat_interleave(P)[:, None]
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
         paths = simulate(eqs.as_sde(P), x0, dt=dt, n_steps=T - 1, substeps=substeps, seed=seed,
@@ -347,12 +396,15 @@ class SyntheticPrior:
             return []
         eqs, paths = eqs.select(idx), paths[idx]
         n = len(idx)
-        # queries: uniform over the 2nd..98th percentile box of each dataset
         flat = paths.flatten(1, 2)  # (n, P*T, d)
-        lo = torch.quantile(flat, 0.02, dim=1)
-        hi = torch.quantile(flat, 0.98, dim=1)
-        u = torch.rand(n, c.n_queries, c.dim, generator=gen)
-        queries = lo[:, None] + u * (hi - lo)[:, None]
+        if c.queries_at_data:  # observed states (in d > 1 the box of percentiles has empty corners)
+            pick = torch.randint(0, flat.shape[1], (n, c.n_queries), generator=gen)
+            queries = flat.gather(1, pick[..., None].expand(-1, -1, c.dim))
+        else:  # uniform over the 2nd..98th percentile box of each dataset
+            lo = torch.quantile(flat, 0.02, dim=1)
+            hi = torch.quantile(flat, 0.98, dim=1)
+            u = torch.rand(n, c.n_queries, c.dim, generator=gen)
+            queries = lo[:, None] + u * (hi - lo)[:, None]
         drift, diffusion = eqs.drift(queries), eqs.diffusion(queries)
         # observation noise on a random subset
         noisy = torch.rand(n, generator=gen) < c.p_noise
