@@ -126,7 +126,8 @@ def main() -> None:
           f"classic: {sum(v <= 1.0 for v in diff_ratio)}/{len(rows)}")
     ms = latency(fim)
     print(f"latency: {ms:.1f} ms at 5,000 observations, 256 queries ({args.threads} thread(s); target <= 100 ms)")
-    cli.write_json({"section": args.section, "seeds": args.seeds, "weights": args.weights, "rows": rows,
+    cli.write_json({"section": args.section, "seeds": args.seeds, "weights": args.weights, "threads": args.threads,
+                    "rows": rows,
                     "drift_over_oracle": ratio_oracle, "geometric_mean_drift_over_oracle": geo,
                     "beats_km_and_ll": beats, "diffusion_over_best_classic": diff_ratio, "latency_ms": ms},
                    args.json if args.section == "benchmark" or args.json != "bench/results/fim_2d.json"

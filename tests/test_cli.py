@@ -110,6 +110,9 @@ def test_small_two_dimensional_run_writes_results_for_the_plane(tmp_path, capsys
     assert rows[("true (x", "least squares (deg 3 / 2)")]["drift rel. RMSE"] < 0.6
     page = (tmp_path / "r2" / "report.html").read_text()
     assert "the true drift field" in page and "drift fields on the true states" in page
+    ring = run_main(RunConfig(system="rotating_ring", n_paths=4, n_steps=400, frame_every=4), out=tmp_path / "r3",
+                    progress=False, stages=stages[:2])
+    assert ring["data"]["wells"] == [] and "well_occupation" not in ring["data"]  # a limit cycle has no wells
 
 
 def test_stages_can_be_extended(tmp_path, monkeypatch):

@@ -151,10 +151,12 @@ def test_coupled_terms_add_gradient_landscapes_polynomial_coupling_and_rotations
 
 
 def test_queries_at_data_are_observed_states():
-    cfg = PriorConfig(dim=2, transitions_range=(200, 400), queries_at_data=True, p_coupled=0.5)
+    cfg = PriorConfig(dim=2, transitions_range=(200, 400), queries_at_data=True, p_coupled=0.5, p_noise=0.0)
     b = SyntheticPrior(cfg, seed=1, tokens_per_batch=2000).episode()[0]
-    flat = b.paths.flatten(1, 2)  # noisy paths: the queries were drawn before the noise
-    assert torch.isfinite(b.queries).all() and b.queries.shape[-1] == 2
-    lo, hi = flat.amin(1), flat.amax(1)
-    margin = 0.2 * (hi - lo)
-    assert bool(((b.queries >= (lo - margin)[:, None]) & (b.queries <= (hi + margin)[:, None])).all())
+    flat = b.paths.flatten(1, 2)  # (B, P T, 2)
+    dist = (b.queries[:, :, None, :] - flat[:, None, :, :]).abs().amax(-1).amin(-1)  # to the nearest observed state
+    assert float(dist.max()) == 0.0
+    box = SyntheticPrior(PriorConfig(dim=2, transitions_range=(200, 400), p_noise=0.0), seed=1,
+                         tokens_per_batch=2000).episode()[0]
+    far = (box.queries[:, :, None, :] - box.paths.flatten(1, 2)[:, None]).abs().amax(-1).amin(-1)
+    assert float(far.min()) > 0.0  # the default: uniform over the box, not observed states

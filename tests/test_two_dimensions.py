@@ -47,12 +47,29 @@ def test_multivariate_cubic_fit_recovers_a_coupled_drift_that_per_coordinate_fit
     assert err(apart) > 2 * err(joint)
 
 
-def test_multivariate_fits_equal_per_coordinate_fits_in_one_dimension(reference_paths):
-    norm = normalise(reference_paths[None, :20], 0.002)
-    q = norm.x[:, :50]
-    a, b = polynomial_fits(norm, q, multivariate=True, with_cv=True), polynomial_fits(norm, q, with_cv=True)
-    for x, y in zip(a, b):
-        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-5)
+def test_multivariate_cubic_fit_is_the_ridge_fit_on_all_monomials():
+    """In 2-D the cubic fit is the (weakly) ridged least-squares fit on the 10 monomials of degree <= 3."""
+    from fimcg.estimators.bases import polynomial_features
+    drift = lambda x: torch.stack([x[:, 0] - x[:, 0] ** 3 + 0.5 * x[:, 0] * x[:, 1], -x[:, 1] + 0.3 * x[:, 0] ** 2], -1)  # noqa: E731
+    _, _, norm = _context_2d(drift, lambda x: 0.5 * torch.ones_like(x), n_steps=300)
+    x, y = norm.x[0, :, :2].double(), (norm.dx / norm.dt)[0, :, :2].double()
+    phi = polynomial_features(x, 3)
+    coef = torch.linalg.lstsq(phi, y).solution
+    q = torch.nn.functional.pad(norm.x[:, ::61, :2], (0, 1))
+    fits = polynomial_fits(norm, q, multivariate=True, prior_std=1e6)[0][0, :, 1, :2]
+    torch.testing.assert_close(fits.double(), polynomial_features(q[0, :, :2].double(), 3) @ coef, rtol=1e-3, atol=1e-3)
+
+
+def test_fits_with_as_many_coefficients_as_transitions_are_unavailable():
+    """A degree-7 fit in 2-D has 36 coefficients: on 30 transitions it interpolates, and it must not
+    win the cross-validated average (its error is infinite)."""
+    _, p, _ = _context_2d(lambda x: -x, lambda x: torch.ones_like(x), n_paths=2, n_steps=15)
+    norm = normalise(p[None], 0.01)
+    assert norm.x.shape[1] == 30
+    q = torch.nn.functional.pad(norm.x[:, :5, :2], (0, 1))
+    fits, cv = high_degree_fits(norm, q, (5, 7), sums=RegressionSums.of(norm, None, 50.0), multivariate=True)
+    assert bool(torch.isfinite(cv[0, :2, 0]).all())  # 21 coefficients < 30 transitions
+    assert bool(torch.isinf(cv[0, :2, 1]).all())  # 36 >= 30
 
 
 def test_multivariate_high_degree_fit_recovers_a_quintic_in_two_coordinates():
@@ -166,6 +183,12 @@ def test_tabulated_grid_is_exact_for_linear_fields_inside_and_beyond_and_keeps_n
     assert bool(torch.isnan(out[0]).all()) and bool(torch.isfinite(out[1]).all())
     with pytest.raises(ValueError, match="values must have shape"):
         TabulatedGrid(axes, torch.zeros(9, 12, 2), extrapolate=True)
+    with pytest.raises(ValueError, match="uniform and increasing"):
+        TabulatedGrid([torch.tensor([0.0, 1.0, 3.0]), axes[1]], torch.zeros(3, 13, 2), extrapolate=True)
+    with pytest.raises(ValueError, match="grid_size"):
+        tabulated_sde(lambda x: (x, x), torch.zeros(2), torch.ones(2), grid_size=1)
+    with pytest.raises(ValueError, match="margin"):
+        tabulated_sde(lambda x: (x, x), torch.zeros(2), torch.ones(2), margin=float("nan"))
 
 
 def test_tabulated_sde_reproduces_a_2d_system():
@@ -235,6 +258,19 @@ def test_compare_to_truth_nd_is_exact_for_a_known_polynomial_reparameterisation(
     cmp = compare_to_truth_nd(z, x, coefficients, sde, degree=2)
     assert cmp.r2 > 0.999999 and cmp.alignment.inverse_r2.min() > 0.99
     assert cmp.drift_rel < 1e-4 and cmp.diffusion_rel < 1e-4 and cmp.off_diagonal < 1e-6
+
+
+def test_polynomial_map_derivatives_match_autograd_with_mixed_terms():
+    z = torch.randn(300, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    h = lambda v: torch.stack([v[..., 0] + 0.3 * v[..., 0] * v[..., 1] ** 2, v[..., 1] - 0.2 * v[..., 0] ** 2 * v[..., 1]  # noqa: E731
+                               + 0.1 * v[..., 0] ** 3], -1)
+    m = fit_polynomial_map(z, h(z), degree=3)
+    pts = z[:5]
+    for i, zi in enumerate(pts):
+        jac = torch.autograd.functional.jacobian(h, zi)
+        hess = torch.stack([torch.autograd.functional.hessian(lambda v: h(v)[k], zi) for k in range(2)])
+        np.testing.assert_allclose(m.jacobian(pts)[i], jac.numpy(), atol=1e-8)
+        np.testing.assert_allclose(m.hessian(pts)[i], hess.numpy(), atol=1e-8)
 
 
 def test_polynomial_map_rejects_bad_input():

@@ -181,6 +181,8 @@ def core_statistics(paths: Any, dt: float, centres: Any, *, radius: float | None
         gaps = [np.linalg.norm(a - b) for i, a in enumerate(c) for b in c[i + 1:]]
         radius = 0.25 * min(gaps) if gaps else float("inf")
     radius = float(radius)
+    if not (radius > 0):  # NaN or <= 0; inf (one centre) is fine
+        raise ValueError(f"radius must be > 0, got {radius!r}")
     counts = np.zeros(c.shape[0])
     n_sw, total = 0, 0.0
     for x in p:

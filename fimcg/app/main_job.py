@@ -148,11 +148,13 @@ def stage_simulate(ctx: RunContext) -> None:
     from ..analysis.validation import attractors, core_statistics
 
     centres = attractors(sde.drift, x[torch.linspace(0, x.shape[0] - 1, 400).long()])
-    cores = core_statistics(paths, c.dt, centres)
     ctx.results["data"].update({
         "state_mean": x.mean(0).tolist(), "state_std": x.std(0).tolist(), "state_min": x.min(0).values.tolist(),
-        "state_max": x.max(0).values.tolist(), "wells": centres.tolist(), "well_occupation": cores.occupation.tolist(),
-        "well_switches_per_path": cores.n_switches / c.n_paths})
+        "state_max": x.max(0).values.tolist(), "wells": centres.tolist()})
+    cores = core_statistics(paths, c.dt, centres) if len(centres) >= 2 else None  # e.g. a limit cycle: no wells
+    if cores is not None:
+        ctx.results["data"].update({"well_occupation": cores.occupation.tolist(),
+                                    "well_switches_per_path": cores.n_switches / c.n_paths})
     gx, gy, pts = field_grid(paths)
     with torch.no_grad():
         pot = sde.potential(pts).reshape(len(gy), len(gx)) if sde.potential is not None else None
@@ -160,9 +162,10 @@ def stage_simulate(ctx: RunContext) -> None:
     ctx.data.update(field_grid=(gx, gy, pts), potential_grid=pot)
     ctx.report.figure(figures.trajectories_2d_figure(paths, n_show=5, potential=pot, grid_x=gx, grid_y=gy,
                                                      title="sample paths over the potential"))
-    ctx.report.figure(figures.vector_field_figure(gx, gy, field, potential=pot, title="the true drift field"),
-                      f"Stable fixed points (wells): {', '.join(f'({a:.2f}, {b:.2f})' for a, b in centres)}; "
-                      f"occupation {', '.join(f'{v:.2f}' for v in cores.occupation)}.")
+    wells = (f"Stable fixed points (wells): {', '.join(f'({a:.2f}, {b:.2f})' for a, b in centres)}; occupation "
+             f"{', '.join(f'{v:.2f}' for v in cores.occupation)}." if cores is not None else
+             f"{len(centres)} stable fixed point(s): no wells to switch between.")
+    ctx.report.figure(figures.vector_field_figure(gx, gy, field, potential=pot, title="the true drift field"), wells)
 
 
 def stage_render(ctx: RunContext) -> None:

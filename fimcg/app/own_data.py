@@ -98,6 +98,9 @@ def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | Non
 
     out = output_folder(out)
     steps = check_int(steps, name="steps", minimum=0)
+    if check_int(latent_dim, name="latent_dim", minimum=1) != 1:
+        raise ValueError(f"fimcg coarse-grain writes its report for a 1-D latent; got latent_dim={latent_dim} (for a "
+                         "2-D latent call fimcg.coarse_grain(fimcg.open_recording(...), dt, latent_dim=2) from Python)")
     chunk_mb = check_positive(chunk_mb if chunk_mb is not None else DEFAULT_CHUNK_MB, name="chunk_mb")
     t_all = time.perf_counter()
     reading = dict(layout=layout, dataset=dataset, grey=grey, crop=crop, downsample=downsample, stride=stride)

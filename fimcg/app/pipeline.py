@@ -35,7 +35,9 @@ def equation_and_validation(values: torch.Tensor, coefficients: Callable, dt: fl
 
     from ..analysis.metrics import occupied_grid
 
-    d = 1 if paths is None else paths.shape[-1]
+    d = values.shape[-1] if values.ndim == 2 else 1
+    if paths is not None and paths.shape[-1] != d:
+        raise ValueError(f"values have d={d} but paths have d={paths.shape[-1]}")
     if d == 1:
         v = values.reshape(-1).float()
         grid = occupied_grid(v, n=100).float()

@@ -117,7 +117,7 @@ def coarse_grain(
             few recordings per step); ``result.coefficients(loc, recording=k)``, ``result.pooled()``
             and ``result.infer(new_frames, dt)`` then give every recording's SDE.
         dt: time between consecutive frames (> 0).
-        latent_dim: dimension of the latent (the shipped FIM supports 1).
+        latent_dim: dimension of the latent (the shipped FIM supports 1 and 2).
         estimator: frozen ``(paths, dt, locations) -> (drift, diffusion)`` differentiable in ``paths``,
             or a :class:`fimcg.fim.FIM`; default :func:`fimcg.load_fim` (the shipped weights).
         steps: optimisation steps after the initialisation (each: one estimator call on the latent

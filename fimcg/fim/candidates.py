@@ -621,7 +621,8 @@ class RegressionSums:
         Returns, per entry of ``leading``, coefficients (B, da, C, k) (k = used poly columns + e,
         poly's first) and each fit's estimated prediction error (B, da, C): the residual mean
         square inflated for its k coefficients, RSS / (N (1 - k/N)²), which is the leave-one-out
-        error of a fit whose leverages are all k/N (asymptotically Akaike's criterion).
+        error of a fit whose leverages are all k/N (asymptotically Akaike's criterion); infinite
+        (unavailable) for a fit with as many coefficients as transitions or more.
         """
         N = self.n
         pw = poly * self.wz[..., None]
@@ -650,6 +651,8 @@ class RegressionSums:
             quad = (torch.einsum("bdckl,bdcl->bdck", s, coef) * coef).sum(-1)  # cᵀ S c
             rss = self.s_yy[..., None] - 2 * (coef * rhs).sum(-1) + quad
             err = rss.clamp_min(0) / (N * (1 - n_coef / N) ** 2)
+            # as many coefficients as transitions: the fit interpolates, its error says nothing
+            err = torch.where(torch.as_tensor(n_coef, device=err.device) < N, err, torch.full_like(err, math.inf))
             out.append((coef, torch.where(info == 0, err, torch.full_like(err, math.inf))))
         return out
 
@@ -868,7 +871,7 @@ def akaike_average(phi: torch.Tensor, phi_q: torch.Tensor, sizes: Sequence[int],
         sol, info = torch.linalg.solve_ex(a, rhs[:, :k, None].double())
         coef = torch.nan_to_num(sol[..., 0].to(phi.dtype))
         rss = (s_yy - 2 * (coef * rhs[:, :k]).sum(-1) + (coef[:, None, :] @ g_k @ coef[..., None])[:, 0, 0])
-        err = rss.clamp_min(0) / (N * (1 - k / N) ** 2)
+        err = rss.clamp_min(0) / (N * (1 - k / N) ** 2) if k < N else torch.full_like(rss, math.inf)
         errors.append(torch.where(info == 0, err, torch.full_like(err, math.inf)))
         values.append((phi_q[..., :k] * coef[:, None]).sum(-1))
     if extra is not None:

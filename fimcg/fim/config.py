@@ -23,7 +23,8 @@ class NetworkConfig:
         n_latents: learned summary vectors of the set encoder.
         n_encoder_blocks: (cross-attention + self-attention) blocks of the encoder.
         n_decoder_blocks: attention blocks of the query decoder over the latent summary.
-        trained_dims: state dimensions the weights were trained on (others raise at inference).
+        trained_dims: state dimensions the weights were trained on (others go to the model's
+            companions, :attr:`FIM.companions`, or raise at inference).
     """
 
     max_dim: int = 3

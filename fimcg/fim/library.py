@@ -189,7 +189,8 @@ class KernelMoments(Candidate):
         est = kernel_features(norm, state.points, self.bandwidths, self.shrinkage)
         out = CandidateOutput(drift=est.drift[:, :G], g2=est.g2[:, :G], drift_at_points=est.drift,
                               drift_log_se=est.drift_log_se, query_features=est.features[:, :G])
-        if state.cross_validate:  # padding dimensions' errors stay infinite (unavailable)
+        if state.cross_validate:  # unscored dimensions stay infinite (unavailable): padding, and every
+            # dimension of a multi-dimensional context unless ``multivariate``
             B, D, K = norm.x.shape[0], norm.x.shape[-1], len(self.bandwidths)
             errors = torch.full((B, D, K), math.inf, dtype=norm.x.dtype, device=norm.x.device)
             cv = kernel_cross_validation(norm, self.bandwidths, self.shrinkage)

@@ -92,7 +92,8 @@ class FIM(nn.Module):
         config: the :class:`FIMConfig`.
         candidates: the candidate list (from ``config.candidates``), in the decoder's order.
         companions: {state dimension: the FIM for contexts of that dimension} (not part of this
-            model's parameters; :func:`load_fim` fills it).
+            model's parameters or state dict, but ``.to()``, ``.train()`` and ``requires_grad_``
+            reach them; :func:`load_fim` fills it).
     """
 
     def __init__(self, config: FIMConfig | None = None) -> None:
@@ -126,6 +127,24 @@ class FIM(nn.Module):
             nf = len(self.drift_option_names)
             for name in (n for c in self.candidates for n in c.preferred_diffusion):
                 self.head[-1].bias[nf + self.diffusion_option_names.index(name)] = PREFERRED_DIFFUSION_LOGIT
+
+    def _apply(self, fn, recurse: bool = True):  # .to(), .double(), .cuda(): the companions follow
+        super()._apply(fn, recurse)
+        for other in self.companions.values():
+            other._apply(fn, recurse)
+        return self
+
+    def train(self, mode: bool = True) -> "FIM":
+        super().train(mode)
+        for other in getattr(self, "companions", {}).values():
+            other.train(mode)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "FIM":
+        super().requires_grad_(requires_grad)
+        for other in self.companions.values():
+            other.requires_grad_(requires_grad)
+        return self
 
     @property
     def supported_dims(self) -> tuple[int, ...]:
@@ -167,6 +186,7 @@ class FIM(nn.Module):
         model.train(self.training)
         model.requires_grad_(any(p.requires_grad for p in self.parameters()))
         model.meta = getattr(self, "meta", {})
+        model.companions = dict(self.companions)
         return model
 
     def feature_layer(self) -> nn.Linear:

@@ -66,7 +66,7 @@ def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cp
         path: a weights file written by :func:`save_weights`; default the weights shipped with fimcg.
         device: where to put the model.
         sha256: the expected hex SHA-256 of ``path`` (from a source you trust).
-        companions: with the default weights, attach the shipped weights of the other dimensions.
+        companions: with the shipped 1-D weights, attach the shipped weights of the other dimensions.
 
     Raises:
         FileNotFoundError: the weights are missing.
@@ -74,7 +74,7 @@ def load_fim(path: str | Path | None = None, *, device: str | torch.device = "cp
             of the former pickle format is refused with a message that says how to convert it).
     """
     model = _load_one(path, device=device, sha256=sha256)
-    if path is None and companions:
+    if companions and (path is None or Path(path).resolve() == SHIPPED_WEIGHTS.resolve()):
         other = _load_one(SHIPPED_WEIGHTS_2D, device=device, sha256=None)
         model.companions = {d: other for d in other.config.trained_dims if d not in model.config.trained_dims}
     return model

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 import torch
@@ -116,8 +117,12 @@ class TabulatedGrid:
         if values.ndim != d + 1 or tuple(values.shape[:d]) != tuple(a.numel() for a in self.axes):
             raise ValueError(f"values must have shape {tuple(a.numel() for a in self.axes)} + (m,), got "
                              f"{tuple(values.shape)}")
-        if any(a.numel() < 2 for a in self.axes):
-            raise ValueError("every grid axis needs at least 2 points")
+        for k, a in enumerate(self.axes):
+            if a.numel() < 2 or not bool(torch.isfinite(a).all()):
+                raise ValueError(f"grid axis {k} needs at least 2 finite points")
+            step = a[1:] - a[:-1]
+            if not bool((step > 0).all()) or float((step - step[0]).abs().max()) > 1e-3 * float(step[0]):
+                raise ValueError(f"grid axis {k} must be uniform and increasing")
         self.values = values.detach().cpu().double()
         self.extrapolate = extrapolate
 
@@ -179,10 +184,17 @@ def tabulated_sde(coefficients: Callable[[torch.Tensor], tuple[torch.Tensor, tor
     """
     lo, hi = torch.as_tensor(lo, dtype=torch.float64).reshape(-1), torch.as_tensor(hi, dtype=torch.float64).reshape(-1)
     d = lo.numel()
+    if hi.numel() != d or not bool(torch.isfinite(lo).all() and torch.isfinite(hi).all()) or not bool((hi >= lo).all()):
+        raise ValueError(f"lo and hi must be finite (d,) with hi >= lo; got {lo.tolist()} and {hi.tolist()}")
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    if grid_size is not None and (isinstance(grid_size, bool) or not isinstance(grid_size, int) or grid_size < 2):
+        raise ValueError(f"grid_size must be an integer >= 2 (or None for the default), got {grid_size!r}")
     n = int(grid_size or TABLE_POINTS.get(d, 16))
     span = (hi - lo).clamp_min(1e-12)
     axes = [torch.linspace(float(lo[k] - margin * span[k]), float(hi[k] + margin * span[k]), n) for k in range(d)]
-    info = dict(params or {}, grid=[[float(a[0]), float(a[-1]), n] for a in axes])
+    grids = [[float(a[0]), float(a[-1]), n] for a in axes]
+    info = dict(params or {}, grid=grids[0] if d == 1 else grids)
     if d == 1:
         f, g = coefficients(axes[0][:, None])
         return SDE(Tabulated(axes[0], f[:, 0], extrapolate=True), Tabulated(axes[0], g[:, 0], extrapolate=False),

@@ -324,7 +324,7 @@ def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0,
     """A 2-D double well: U(x, y) = beta x^4/4 - alpha x^2/2 + kappa y^2/2 + coupling x y, f = -grad U.
 
     Without coupling: wells at (+-sqrt(alpha/beta), 0), a saddle at the origin; the coupling tilts
-    the wells' axis (|coupling| < sqrt(alpha kappa) keeps the saddle at the origin). ``sigma`` is a
+    the wells' axis (the origin stays a saddle: the Hessian there has determinant -alpha kappa - coupling^2). ``sigma`` is a
     constant diffusion, one number for both coordinates or a pair (sigma_x, sigma_y).
     """
     alpha = _finite(alpha, name="alpha")

@@ -17,10 +17,10 @@ Embeddings (``embedding=``):
   particle moves fast in the middle of the range and slowly near its ends (a monotone nonlinear map).
 * ``"arc"`` (d = 1): the particle runs along a 240-degree circular arc around the image centre.
 * ``"spiral"`` (d = 1): 1.5 turns of an Archimedean spiral; the radius grows linearly with x.
-* ``"swirl"`` (d = 2): the plane of ``"line"`` twisted about the image centre, each point turned by
-  an angle that grows with the square of its distance from the centre (a quarter turn at the
-  range's edge): a curved, smooth and invertible map of the plane, so straight lines in the latent
-  become curves in the image.
+* ``"swirl"`` (d = 2): the plane of ``"line"``, shrunk by sqrt(2) so that the corners of the range
+  stay in the image, twisted about the image centre: each point turned by an angle that grows with
+  the square of its distance from the centre (a quarter turn at the corners): a curved, smooth and
+  invertible map of the plane, so straight lines in the latent become curves in the image.
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def latent_to_pixel(x: Any, *, size: int = 32, embedding: str = "line", x_range:
         col = centre + half * u[..., 0]
         row = centre - half * u[..., 1] if d == 2 else torch.full_like(col, centre)
     elif embedding == "swirl":
+        u = u / math.sqrt(2)  # the range's corners stay in the image (turning keeps their distance from the centre)
         phi = _SWIRL * (u * u).sum(-1)  # the turn grows with the squared distance from the centre
         a, b = u[..., 0] * torch.cos(phi) - u[..., 1] * torch.sin(phi), u[..., 0] * torch.sin(phi) + u[..., 1] * torch.cos(phi)
         col, row = centre + half * a, centre - half * b
@@ -162,7 +163,8 @@ def pixel_to_latent(coords: Any, *, size: int = 32, embedding: str = "line", x_r
     elif embedding == "swirl":  # turning keeps the distance from the centre: undo the turn it implies
         a, b = (col - centre) / half, (centre - row) / half
         phi = -_SWIRL * (a * a + b * b)
-        u = torch.stack([a * torch.cos(phi) - b * torch.sin(phi), a * torch.sin(phi) + b * torch.cos(phi)], dim=-1)
+        u = math.sqrt(2) * torch.stack([a * torch.cos(phi) - b * torch.sin(phi), a * torch.sin(phi) + b * torch.cos(phi)],
+                                       dim=-1)
     elif embedding == "arc":
         theta = torch.atan2(centre - row, col - centre)  # (-pi, pi]
         # unwrap to the arc's parameterisation (theta from _ARC_START down to _ARC_START - span):

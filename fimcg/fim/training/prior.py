@@ -216,6 +216,15 @@ class EquationBatch:
                           for a, c, w in self.bumps[b, i] if float(a) != 0]
             c0, c1, c2 = (float(v) for v in self.diff_poly[b, i])
             out.append(f"f{i}(x) = {' '.join(terms) or '0'};  g{i}(x)² ∝ max({c0:.3g}{c1:+.3g}x{c2:+.3g}x², 0)")
+        if self.dim > 1:
+            extra = []
+            if self.wells is not None and bool((self.wells[b, :, 0] != 0).any()):
+                extra.append(f"{int((self.wells[b, :, 0] != 0).sum())} Gaussian well(s)/hill(s) (-grad)")
+            if self.cross is not None and bool((self.cross[b] != 0).any()):
+                extra.append("polynomial coupling -γ x_i x_j²")
+            if self.rotation is not None and float(self.rotation[b, 0]) != 0:
+                extra.append(f"rotation ω = {float(self.rotation[b, 0]):.3g}")
+            out.append("coupled terms: " + (", ".join(extra) if extra else "none") + "; linear coupling κ")
         return "\n".join(out)
 
 
@@ -293,7 +302,7 @@ def sample_equations(n: int, *, dim: int = 1, p_nonpolynomial: float = 0.5, p_sm
         count = torch.randint(1, MAX_BUMPS + 1, (B, 1), generator=gen)
         used = (torch.arange(MAX_BUMPS)[None] < count) & (ru(B, 1) < p_coupled)
         width = _log_uniform(B * MAX_BUMPS, 0.3, 1.5, gen).reshape(B, MAX_BUMPS)
-        height = rn(B, MAX_BUMPS) * 1.5 * size[:, None] * width ** 2 * used  # -∇ scales as height / width²
+        height = rn(B, MAX_BUMPS) * 1.5 * size[:, None] * width ** 2 * used  # largest force ∝ height / width ∝ width
         wells = torch.cat([height[..., None], width[..., None], _uniform(B * MAX_BUMPS * d, -1.5, 1.5, gen)
                            .reshape(B, MAX_BUMPS, d)], dim=-1)
         gamma = ru(B, d, d) * size[:, None, None] * (ru(B, 1, 1) < p_coupled)
