@@ -22,7 +22,7 @@ import fimcg
 from fimcg import systems
 from fimcg.analysis.metrics import occupied_grid
 from fimcg.fim.training.prior import PriorConfig, SyntheticPrior
-from fimcg.video import render_video
+from fimcg.video import camera_range, render_video
 
 # --- the accuracy benchmark ---------------------------------------------------------------------
 
@@ -411,10 +411,8 @@ def video_2d_data(scene: Scene2D, seed: int) -> tuple[torch.Tensor, torch.Tensor
     burn = 50
     x = fimcg.simulate(scene.sde, x0, dt=scene.dt, n_steps=scene.n_frames - 1 + burn, substeps=scene.substeps,
                        seed=8000 + seed)[:, burn:]
-    flat = x.reshape(-1, 2)
-    lo, hi = flat.min(0).values, flat.max(0).values
-    rng = [(float(a - 0.1 * (b - a)), float(b + 0.1 * (b - a))) for a, b in zip(lo, hi)]
-    frames = render_video(x, size=32, blob_width=scene.blob_width, noise=scene.noise, x_range=rng, seed=9000 + seed)
+    frames = render_video(x, size=32, blob_width=scene.blob_width, noise=scene.noise, x_range=camera_range(x),
+                          seed=9000 + seed)
     return x, frames
 
 

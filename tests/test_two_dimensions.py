@@ -314,6 +314,11 @@ def test_validate_compares_2d_paths_by_cores():
     assert val.occupation_tv < 0.15
     assert 0.4 < val.model.rate / val.data.rate < 2.5
     assert "occupation" in str(val)
+    far = validate(sde, p[:, :200], 0.01, n_paths=32, max_step=0.005)  # the same window as the data: 2 time units
+    assert far.model_time == pytest.approx(1.99) and far.n_model_paths == 32
+    with pytest.raises(ValueError, match="window must be"):
+        from fimcg.analysis.validation import validate_cores
+        validate_cores(sde, p, 0.01, window="long")
     with pytest.raises(ValueError, match="at least two metastable"):
         validate(SDE(lambda x: -x, lambda x: torch.ones_like(x), dim=2), p, 0.01, n_paths=4, duration=1.0)
 

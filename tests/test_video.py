@@ -192,3 +192,14 @@ def test_frame_centroids_bad_input():
         frame_centroids(torch.tensor([[0.0, math.nan], [0.0, 0.0]]))
     with pytest.raises(ValueError, match=r"coords must have shape \(\.\.\., 2\)"):
         pixel_to_latent(torch.zeros(4, 3))
+
+
+def test_camera_range_keeps_every_state_in_view():
+    from fimcg.video import camera_range
+    x = torch.tensor([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [0.5, 1.5]]])
+    assert camera_range(x) == [(-0.2, 2.2), (0.8, 3.2)]
+    assert camera_range(x, margin=0.0) == [(0.0, 2.0), (1.0, 3.0)]
+    with pytest.raises(ValueError, match="do not move"):
+        camera_range(torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="NaN"):
+        camera_range(torch.tensor([[float("nan"), 0.0], [1.0, 1.0]]))

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .._validation import check_int, to_numpy
-from ..estimators.bases import monomial_exponents
+from ..estimators.bases import monomial_exponents, monomials
 
 __all__ = ["PolynomialMap", "fit_polynomial_map", "ito_transform_nd", "ComparisonND", "compare_to_truth_nd"]
 
@@ -56,8 +56,10 @@ def _rows(a: Any, *, name: str, d: int | None = None) -> np.ndarray:
 
 
 def _monomials(u: np.ndarray, exps: np.ndarray) -> np.ndarray:
-    """Π_k u_k^e_k for every exponent row of exps (K, d): (N, d) -> (N, K)."""
-    return np.prod(u[:, None, :] ** exps[None], axis=-1)
+    """Π_k u_k^e_k for every exponent row of exps (K, d): (N, d) -> (N, K) (:func:`fimcg.estimators.bases.monomials`)."""
+    import torch
+
+    return monomials(torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64)), exps.tolist()).numpy()
 
 
 @dataclass(frozen=True)

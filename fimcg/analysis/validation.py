@@ -296,17 +296,29 @@ def _simulate_from_data(sde: SDE, x: torch.Tensor, dt: float, *, n_paths: int, d
 
 
 def validate_cores(model: PolynomialSDE | SDE, paths: Any, dt: float, *, centres: Any = None, n_paths: int = 100,
-                   duration: float = 50.0, max_step: float = 0.002, seed: int = 0) -> CoreValidation:
+                   duration: float = 50.0, max_step: float = 0.002, seed: int = 0,
+                   window: str = "data") -> CoreValidation:
     """Compare a d-dimensional SDE with observed paths (n_paths, T, d) by core statistics.
 
     The cores are the model drift's stable fixed points (:func:`attractors`, started from 400 data
-    states) unless ``centres`` (K, d) are given; the model is simulated as in :func:`validate`, and
-    the data's and the model's core occupations (total variation distance) and switching rates
-    (:func:`core_statistics`) are compared in the same coordinate.
+    states) unless ``centres`` (K, d) are given, and the data's and the model's core occupations
+    (total variation distance) and switching rates (:func:`core_statistics`) are compared in the
+    same coordinate. How the model is simulated (Euler-Maruyama steps of at most ``max_step``,
+    observed every ``dt``):
+
+    - ``window="data"`` (default): from every observed path's first state, as long as the data
+      (at least ``n_paths`` model paths: each start repeated), so the comparison is fair when the
+      data have not reached their stationary distribution (paths started evenly in wells of unequal
+      depth, as recordings often are);
+    - ``window="stationary"``: as :func:`validate` does in 1-D, ``n_paths`` paths from random data
+      states for ``duration`` time units, the first tenth dropped: the model's long-run statistics,
+      a fair comparison only with data that are stationary themselves.
 
     Raises:
-        ValueError: fewer than two cores (nothing to switch between).
+        ValueError: fewer than two cores (nothing to switch between), or an unknown ``window``.
     """
+    if window not in ("data", "stationary"):
+        raise ValueError(f"window must be 'data' or 'stationary', got {window!r}")
     data = check_paths(paths, name="paths", min_length=2)
     dt = check_positive(dt, name="dt")
     n_paths = check_int(n_paths, name="n_paths", minimum=1)
@@ -321,10 +333,20 @@ def validate_cores(model: PolynomialSDE | SDE, paths: Any, dt: float, *, centres
     if centres.ndim != 2 or centres.shape[0] < 2:
         raise ValueError(f"core statistics need at least two metastable states; found {centres.shape[0]} stable "
                          "fixed point(s) of the drift (pass centres explicitly)")
-    sim, n_steps = _simulate_from_data(sde, x, dt, n_paths=n_paths, duration=duration, max_step=max_step, seed=seed)
     st_data = core_statistics(x, dt, centres)
-    st_model = core_statistics(sim[:, n_steps // 10:], dt, centres, radius=st_data.radius)
-    return CoreValidation(st_data, st_model, occupation_distance(st_data, st_model), n_paths, n_steps * dt)
+    if window == "stationary":
+        sim, n_steps = _simulate_from_data(sde, x, dt, n_paths=n_paths, duration=duration, max_step=max_step, seed=seed)
+        sim = sim[:, n_steps // 10:]
+    else:
+        reps = -(-n_paths // x.shape[0])  # ceil
+        x0 = x[:, 0].repeat_interleave(reps, dim=0).float()
+        n_steps = x.shape[1] - 1
+        substeps = max(1, math.ceil(dt / check_positive(max_step, name="max_step") - 1e-9))
+        sim = simulate(sde, x0, dt=dt, n_steps=n_steps, substeps=substeps, seed=seed, on_divergence="nan",
+                       bound=10 * max(float(x.abs().max()), 1.0))
+    st_model = core_statistics(sim, dt, centres, radius=st_data.radius)
+    return CoreValidation(st_data, st_model, occupation_distance(st_data, st_model), sim.shape[0],
+                          (sim.shape[1] - 1) * dt)
 
 
 def validate(model: PolynomialSDE | SDE, paths: Any, dt: float, *, thresholds: tuple[float, float] | None = None,

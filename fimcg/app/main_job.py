@@ -38,7 +38,7 @@ from ..sde import systems
 from .._validation import check_int, check_positive
 from ..io.checkpoint import atomic_write_json
 from ..sde.simulate import simulate
-from ..video import EMBEDDINGS, frame_centroids, pixel_to_latent, render_video
+from ..video import EMBEDDINGS, camera_range, frame_centroids, pixel_to_latent, render_video
 from .report import Report, environment, output_folder
 
 
@@ -177,9 +177,7 @@ def stage_render(ctx: RunContext) -> None:
         pad = 0.1 * (hi - lo)
         x_range: Any = (-2.0, 2.0) if c.system == "double_well" and lo > -2 and hi < 2 else (lo - pad, hi + pad)
     else:  # one camera range per axis, the data's with a margin of 10%
-        flat = ctx.data["paths"].reshape(-1, d)
-        lo, hi = flat.min(0).values, flat.max(0).values
-        x_range = [(float(a - 0.1 * (b - a)), float(b + 0.1 * (b - a))) for a, b in zip(lo, hi)]
+        x_range = camera_range(ctx.data["paths"])
     kw = dict(size=c.size, blob_width=c.blob_width, noise=c.noise, embedding=c.embedding, x_range=x_range)
     per_chunk = max(1, (64 << 20) // (paths.shape[1] * c.size * c.size * 4))  # ~64 MB of frames at a time
     centroids, first = [], None

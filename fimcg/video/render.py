@@ -33,7 +33,8 @@ import torch
 
 from .._validation import as_tensor, check_finite, check_int, check_paths, check_positive
 
-__all__ = ["EMBEDDINGS", "latent_to_pixel", "pixel_to_latent", "render_video", "frame_centroids", "frame_pca"]
+__all__ = ["EMBEDDINGS", "latent_to_pixel", "pixel_to_latent", "render_video", "frame_centroids", "frame_pca",
+           "camera_range"]
 
 #: embedding name -> supported latent dimensions
 EMBEDDINGS: dict[str, tuple[int, ...]] = {"line": (1, 2), "warped": (1, 2), "arc": (1,), "spiral": (1,),
@@ -87,6 +88,23 @@ def _geometry(size: int) -> tuple[float, float, float]:
     margin = max(1.0, 0.1 * (size - 1))
     centre = (size - 1) / 2
     return centre, centre - margin, margin
+
+
+def camera_range(paths: Any, *, margin: float = 0.1) -> list[tuple[float, float]]:
+    """One ``(lo, hi)`` per dimension: the data's range widened by ``margin`` of it on each side (an
+    ``x_range`` that keeps every state of ``paths`` (..., d) in view).
+
+    Raises:
+        ValueError: non-finite states, a negative margin, or a dimension that does not move.
+    """
+    p = as_tensor(paths, name="paths")
+    flat = p.reshape(-1, p.shape[-1]).double()
+    check_finite(flat, name="paths")
+    margin = _nonneg_float(margin, name="margin")
+    lo, hi = flat.min(0).values, flat.max(0).values
+    if not bool((hi > lo).all()):
+        raise ValueError("paths do not move in at least one dimension: no range to film")
+    return [(float(a - margin * (b - a)), float(b + margin * (b - a))) for a, b in zip(lo, hi)]
 
 
 def latent_to_pixel(x: Any, *, size: int = 32, embedding: str = "line", x_range: Any = None) -> torch.Tensor:
