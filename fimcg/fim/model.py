@@ -128,19 +128,22 @@ class FIM(nn.Module):
             for name in (n for c in self.candidates for n in c.preferred_diffusion):
                 self.head[-1].bias[nf + self.diffusion_option_names.index(name)] = PREFERRED_DIFFUSION_LOGIT
 
-    def _apply(self, fn, recurse: bool = True):  # .to(), .double(), .cuda(): the companions follow
+    def _apply(self, fn, recurse: bool = True):
+        """Apply ``fn`` to this model's tensors and to its companions' (``.to()``, ``.double()``, ...)."""
         super()._apply(fn, recurse)
         for other in self.companions.values():
             other._apply(fn, recurse)
         return self
 
     def train(self, mode: bool = True) -> "FIM":
+        """Set training (``mode=True``) or evaluation mode, here and in the companions; returns self."""
         super().train(mode)
         for other in getattr(self, "companions", {}).values():
             other.train(mode)
         return self
 
     def requires_grad_(self, requires_grad: bool = True) -> "FIM":
+        """Switch gradients of every parameter on or off, here and in the companions; returns self."""
         super().requires_grad_(requires_grad)
         for other in self.companions.values():
             other.requires_grad_(requires_grad)
