@@ -67,6 +67,18 @@ def check_finite(t: torch.Tensor, *, name: str) -> None:
         raise ValueError(f"{name} contains {int(bad.sum())} NaN/inf value(s); first at index {idx}")
 
 
+def check_number(value: Any, *, name: str) -> float:
+    """Return ``value`` as a float, raising ``TypeError`` if it is not a number and ``ValueError``
+    unless it is finite."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a number, got {value!r}") from exc
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+
 def check_positive(value: Any, *, name: str) -> float:
     """Return ``value`` as a float, raising ``ValueError`` unless it is finite and > 0."""
     try:

@@ -215,12 +215,7 @@ def pipeline_stage(ctx: Any) -> None:
             est["discovered equation"] = (eq.drift(grid.double()), eq.diffusion(grid.double()))
         rep.figure(figures.drift_diffusion_figure(grid, est, sde=ctx.data.get("sde"),
                                                   title="drift and diffusion from video vs truth"))
-    rep.heading("Discovered equations")
-    rep.text("In the learned latent z: " + n["equation_latent"].replace("\n", ";  "))
-    if "equation_x" in n:
-        rep.text("Moved to x by the alignment and Itô's formula: " + n["equation_x"].replace("\n", ";  ")
-                 + f"  (truth, the simulated {ctx.data['sde'].name}: {ctx.data['sde'].describe()})")
-    report_validation(rep, out["validation"], n)
+    _report_equations(ctx, out)
 
 
 def _report_2d(ctx: Any, out: dict) -> None:
@@ -251,6 +246,12 @@ def _report_2d(ctx: Any, out: dict) -> None:
         f, _ = res.coefficients(pts)
     rep.figure(figures.vector_field_figure(gz, gw, f.reshape(len(gw), len(gz), 2), paths=res.latents,
                                            title="the FIM's drift in the learned latent (z1, z2)"))
+    _report_equations(ctx, out)
+
+
+def _report_equations(ctx: Any, out: dict) -> None:
+    """The discovered equations (in z and, with the truth, in x) and the validation, for both reports."""
+    rep, n = ctx.report, out["numbers"]
     rep.heading("Discovered equations")
     rep.text("In the learned latent z: " + n["equation_latent"].replace("\n", ";  "))
     if "equation_x" in n:

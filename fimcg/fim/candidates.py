@@ -899,16 +899,15 @@ def g2_averages(ctx: Normalised, points: torch.Tensor, *, sums: RegressionSums,
     B, N, D = ctx.x.shape
     da = sums.da
     x, dt, dx = ctx.x[..., :da], ctx.dt, ctx.dx[..., :da]
-    k3 = len(monomial_exponents(da, 3))
-    phi3 = sums.legendre_products(x, 3)  # (B, N, da, k3)
+    k3, top = len(monomial_exponents(da, 3)), max(3, *G2_DEGREES)
+    phi_x = sums.legendre_products(x, top)  # (B, N, da, K): degree <= 3 first, then the rest
     (c3, _), = sums.solve(sums.legendre_products(sums.z, 3), leading=[k3])
-    r = dx - (phi3 * c3[:, None, :, 0]).sum(-1) * dt  # (B, N, da)
+    r = dx - (phi_x[..., :k3] * c3[:, None, :, 0]).sum(-1) * dt  # (B, N, da)
     has_next = (ctx.lagprod[..., :da] != 0).to(x.dtype)
     raw = r * r / dt
     robust = raw + 2 * r * torch.roll(r, -1, dims=1) * has_next / dt
-    top = max(G2_DEGREES)
     sizes = [len(monomial_exponents(da, deg)) for deg in G2_DEGREES]
-    phi = sums.legendre_products(x, top)[..., 0, :]  # (B, N, K): shared by every dimension
+    phi = phi_x[..., 0, :]  # (B, N, K): shared by every dimension
     phi_q = sums.legendre_products(points[..., :da], top, clamp=True)[..., 0, :]
     out = points.new_zeros(B, points.shape[1], 2, D)
     for i in range(da):

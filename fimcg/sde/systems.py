@@ -8,7 +8,7 @@ import math
 from typing import Any, Callable, Sequence
 import numpy as np
 import torch
-from .._validation import check_int, check_positive
+from .._validation import check_int, check_number, check_positive
 from .model import SDE
 from .simulate import simulate
 
@@ -30,18 +30,8 @@ __all__ = [
 ]
 
 
-def _finite(value: Any, *, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a number, got {value!r}") from exc
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
-
-
 def _nonneg(value: Any, *, name: str) -> float:
-    v = _finite(value, name=name)
+    v = check_number(value, name=name)
     if v < 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return v
@@ -83,8 +73,8 @@ def double_well(*, alpha: float = 4.0, beta: float = 4.0, g1: float = 4.0, g2: f
         alpha, beta: drift coefficients (beta > 0 confines the particle).
         g1: g^2 at x = 0 (> 0); g2: curvature of g^2 (>= 0; 0 gives constant sqrt(g1)).
     """
-    alpha = _finite(alpha, name="alpha")
-    beta = _finite(beta, name="beta")
+    alpha = check_number(alpha, name="alpha")
+    beta = check_number(beta, name="beta")
     g1 = check_positive(g1, name="g1")
     g2 = _nonneg(g2, name="g2")
     return SDE(
@@ -103,8 +93,8 @@ def double_well_constant(*, alpha: float = 4.0, beta: float = 4.0, sigma: float 
 
     The stationary density is p(x) ∝ exp(-2 U(x) / sigma^2), U(x) = beta x^4/4 - alpha x^2/2.
     """
-    alpha = _finite(alpha, name="alpha")
-    beta = _finite(beta, name="beta")
+    alpha = check_number(alpha, name="alpha")
+    beta = check_number(beta, name="beta")
     sigma = check_positive(sigma, name="sigma")
     return SDE(
         drift=lambda x: alpha * x - beta * x ** 3,
@@ -123,8 +113,8 @@ def double_well_soft(*, alpha: float = 1.0, beta: float = 1.0, g1: float = 1.0, 
 
     Defaults give f = x - x^3 and g = sqrt(max(1 - x^2/4, 0)) + 0.1 (never zero, so no hard wall).
     """
-    alpha = _finite(alpha, name="alpha")
-    beta = _finite(beta, name="beta")
+    alpha = check_number(alpha, name="alpha")
+    beta = check_number(beta, name="beta")
     g1 = check_positive(g1, name="g1")
     g2 = _nonneg(g2, name="g2")
     g0 = _nonneg(g0, name="g0")
@@ -150,7 +140,7 @@ def ornstein_uhlenbeck(*, theta: float = 1.0, mu: float = 0.0, sigma: float = 1.
         dim: state dimension (1, 2 or 3); the coordinates are independent copies.
     """
     theta = check_positive(theta, name="theta")
-    mu = _finite(mu, name="mu")
+    mu = check_number(mu, name="mu")
     sigma = check_positive(sigma, name="sigma")
     dim = check_int(dim, name="dim", minimum=1)
     if dim > 3:
@@ -186,7 +176,7 @@ def polynomial_potential(*, coeffs: Sequence[float] = (0.0, 0.0, -2.0, 0.0, 1.0)
         raise TypeError(f"coeffs must be a sequence of numbers, got {coeffs!r}") from exc
     if len(c) < 2 or not all(math.isfinite(v) for v in c):
         raise ValueError(f"coeffs must hold at least 2 finite numbers (U = c0 + c1 x + ...), got {coeffs!r}")
-    tilt = _finite(tilt, name="tilt")
+    tilt = check_number(tilt, name="tilt")
     dc = [k * c[k] for k in range(1, len(c))]  # U'(x) coefficients, lowest degree first
 
     def drift(x: torch.Tensor) -> torch.Tensor:
@@ -273,7 +263,7 @@ def tanh_double_well(*, a: float = 1.5, b: float = 2.0, c: float = 1.0, sigma: f
     Potential U(x) = c x^2 / 2 - (a / b) log cosh(b x). With the defaults the wells sit near
     x = +-1.49 and the barrier is about 0.6 high.
     """
-    a = _finite(a, name="a")
+    a = check_number(a, name="a")
     b = check_positive(b, name="b")
     c = check_positive(c, name="c")
     sigma = check_positive(sigma, name="sigma")
@@ -302,7 +292,7 @@ def periodic_well(*, kappa: float = 0.5, a: float = 1.0, k: float = 3.0, sigma: 
     U(x) = kappa x^2 / 2 - (a / k) cos(k x). Needs 0 <= modulation < 1 so that g > 0.
     """
     kappa = check_positive(kappa, name="kappa")
-    a = _finite(a, name="a")
+    a = check_number(a, name="a")
     k = check_positive(k, name="k")
     sigma = check_positive(sigma, name="sigma")
     modulation = _nonneg(modulation, name="modulation")
@@ -327,10 +317,10 @@ def double_well_2d(*, alpha: float = 4.0, beta: float = 4.0, kappa: float = 4.0,
     the wells' axis (the origin stays a saddle: the Hessian there has determinant -alpha kappa - coupling^2). ``sigma`` is a
     constant diffusion, one number for both coordinates or a pair (sigma_x, sigma_y).
     """
-    alpha = _finite(alpha, name="alpha")
-    beta = _finite(beta, name="beta")
+    alpha = check_number(alpha, name="alpha")
+    beta = check_number(beta, name="beta")
     kappa = check_positive(kappa, name="kappa")
-    coupling = _finite(coupling, name="coupling")
+    coupling = check_number(coupling, name="coupling")
     sig = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
     if len(sig) != 2:
         raise ValueError(f"sigma must be a number or a pair, got {sigma!r}")
@@ -360,7 +350,7 @@ def rotating_ring(*, omega: float = 2.0, radius: float = 1.0, stiffness: float =
     circle of ``radius``; the rotation ``omega`` (radians per time unit) drives it around. The
     diffusion is diagonal and state dependent: g_i(x) = sigma sqrt(1 + sigma_slope x_i^2).
     """
-    omega = _finite(omega, name="omega")
+    omega = check_number(omega, name="omega")
     radius = check_positive(radius, name="radius")
     stiffness = check_positive(stiffness, name="stiffness")
     sigma = check_positive(sigma, name="sigma")

@@ -43,17 +43,12 @@ def landscape_2d_sde(*, barrier: float = 1.0, coupling: float = 0.0, noise: floa
     Returns:
         A 2-D :class:`fimcg.SDE` with a ``potential``.
     """
-    from .._validation import check_positive
+    from .._validation import check_number, check_positive
     from ..sde.systems import double_well_2d
 
     barrier = check_positive(barrier, name="barrier")
     stiffness = check_positive(stiffness, name="stiffness")
-    try:
-        coupling = float(coupling)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"coupling must be a number, got {coupling!r}") from exc
-    if not math.isfinite(coupling):
-        raise ValueError(f"coupling must be finite, got {coupling!r}")
+    coupling = check_number(coupling, name="coupling")
     sigma = noise if np.isscalar(noise) else tuple(noise)
     if not np.isscalar(sigma) and len(sigma) != 2:
         raise ValueError(f"noise must be a number or a pair (g1, g2), got {noise!r}")
@@ -229,7 +224,7 @@ def landscape_2d_explorer(*, n_paths: int = 40, t_max: float = 10.0, dt: float =
     Returns:
         An ``ipywidgets.VBox`` with extra attributes ``controls`` (dict name -> slider; names are the
         keyword arguments of :func:`landscape_2d_sde`), ``figure`` (the ``go.FigureWidget``),
-        ``status`` (a Label with the last error, e.g. a coupling too strong for the barrier) and
+        ``status`` (a Label with the last error, if the sliders give an invalid system) and
         ``data`` (the current :class:`Landscape2DData`).
     """
     import ipywidgets as w
