@@ -59,15 +59,24 @@ def test_a_collection_trains_one_encoder_and_gives_each_recording_its_sde(traine
         trained.coefficients(grid, recording="nope")
 
 
-def test_pooled_estimates_lie_between_own_and_collection_mean(trained):
+def test_pooled_estimates_lie_between_own_and_their_family_fit(trained):
     pooled = trained.pooled()
     assert pooled.drift.shape == (4, 100, 1) and pooled.grid.shape == (100, 1)
     w = pooled.drift_weight
-    assert float(w.min()) >= 0 and float(w.max()) <= 1
-    mean = pooled.drift_prior.mean
-    # shrinkage moves every estimate towards the mean, never past it
-    assert bool(((pooled.drift - mean).abs() <= (pooled.raw_drift - mean).abs() + 1e-6).all())
+    assert 0 <= w <= 1 and 0 <= pooled.diffusion2_weight <= 1
+    r = pooled.drift_family.rank
+    assert 0 <= r <= 3 and len(pooled.drift_family.scores) == 4  # 4 recordings: ranks 0..K-1 cross-validated
+    assert pooled.drift_coefficients.shape == (4, r)
+    centre = pooled.drift_centre
+    torch.testing.assert_close(centre[..., 0], pooled.drift_family.values(pooled.drift_coefficients.double()).float())
+    # the pooled drift is its family fit plus the share w of the difference to its own estimate
+    torch.testing.assert_close(pooled.drift, centre + w * (pooled.raw_drift - centre), rtol=1e-5, atol=1e-5)
     assert trained.pooled() is pooled  # computed once
+    mean_only = trained.pooled(rank=0)  # the ablation: towards the collection's mean
+    assert mean_only.drift_family.rank == 0 and mean_only.drift_coefficients.shape == (4, 0)
+    assert torch.allclose(mean_only.drift_centre, mean_only.drift_centre[:1].expand(4, -1, -1))  # one centre for all
+    with pytest.raises(ValueError, match="rank must be between 0 and 3"):
+        trained.pooled(rank=4)
 
 
 def test_infer_a_new_recording_without_training(trained, collection):
@@ -77,8 +86,10 @@ def test_infer_a_new_recording_without_training(trained, collection):
     assert f.shape == (2, 1) and bool((g > 0).all())
     f_raw, _ = new.coefficients(torch.tensor([[0.0], [0.5]]), pooled=False)
     assert not torch.allclose(f, f_raw)
+    family = trained.pooled().drift_family
+    assert new.drift_coefficients.shape == (family.rank,) and new.drift_centre.shape == new.drift.shape
     one = trained.infer(collection.frames[4][:1])  # one path: the jackknife cuts it into blocks of time
-    assert bool(torch.isfinite(one.drift).all()) and float(one.drift_weight.mean()) < 1
+    assert bool(torch.isfinite(one.drift).all()) and one.drift_weight == trained.pooled().drift_weight
     with pytest.raises(ValueError, match="at least 10 frames"):
         trained.infer(collection.frames[4][0])  # no path axis
 

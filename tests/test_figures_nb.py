@@ -110,6 +110,21 @@ def test_function_family_figure():
         figures.function_family_figure(x, f, g, labels=["a"])
 
 
+def test_family_coefficients_figure():
+    c = np.array([[0.5, -1.0], [1.5, 0.2], [-2.0, 0.7]])
+    fig = figures.family_coefficients_figure(c, labels=["a", "b", "c"])
+    np.testing.assert_allclose(fig.data[0].x, c[:, 0])  # rank >= 2: c2 against c1
+    np.testing.assert_allclose(fig.data[0].y, c[:, 1])
+    assert list(fig.data[0].text) == ["a", "b", "c"]
+    one = figures.family_coefficients_figure(c[:, :1])  # rank 1: c1 against the recording
+    np.testing.assert_allclose(one.data[0].y, c[:, 0])
+    assert list(one.layout.xaxis.ticktext) == ["recording 0", "recording 1", "recording 2"]
+    with pytest.raises(ValueError, match="rank 0 has no coordinates"):
+        figures.family_coefficients_figure(np.zeros((3, 0)))
+    with pytest.raises(ValueError, match="labels must name each of the 3"):
+        figures.family_coefficients_figure(c, labels=["a"])
+
+
 def test_training_curve_figure():
     history = [{"step": 10, "loss_f": 1.0, "loss_g": 2.0}, {"step": 20, "loss_f": 0.5, "loss_g": 1.0},
                {"step": 20, "val_drift_rel": 0.4, "val_diffusion_rel": 0.2, "ref_drift_rel": 0.3}]

@@ -8,32 +8,36 @@ import torch
 
 from fimcg import widgets
 from fimcg.coarse_graining.collection import Pooled
-from fimcg.estimators.pooling import shrink
+from fimcg.estimators.pooling import learn_family
 
 
 @pytest.fixture(scope="module")
 def pooled():
-    """Five made-up recordings on a grid: drifts a_k (z - z^3) plus noise of different sizes."""
+    """Five made-up recordings on a grid: drifts a_k (z - z^3) plus noise, a family of rank 1 fitted to them."""
     gen = torch.Generator().manual_seed(0)
     grid = torch.linspace(-1.5, 1.5, 30)[:, None]
     a = torch.tensor([2.0, 3.0, 4.0, 5.0, 6.0])[:, None, None]
-    sd = torch.tensor([0.1, 2.0, 0.1, 2.0, 0.1])[:, None, None].expand(5, 30, 1)
-    raw = a * (grid - grid ** 3) + sd * torch.randn(5, 30, 1, generator=gen)
-    f, prior_f, w = shrink(raw, sd ** 2)
+    raw = a * (grid - grid ** 3) + 0.5 * torch.randn(5, 30, 1, generator=gen)
+    family = learn_family(raw[..., 0], grid, rank=1)
+    coef = ((raw[..., 0].double() - family.mean) @ family.components.T) / (family.components ** 2).sum(1)
+    centre = family.values(coef)[..., None].float()
     g = torch.ones(5, 30, 1)
-    g2, prior_g, _ = shrink(g ** 2, torch.full((5, 30, 1), 0.01))
-    return Pooled(names=[f"r{k}" for k in range(5)], grid=grid, drift=f, diffusion=g2.sqrt(), raw_drift=raw,
-                  raw_diffusion=g, drift_prior=prior_f, diffusion2_prior=prior_g, drift_weight=w)
+    return Pooled(names=[f"r{k}" for k in range(5)], grid=grid, drift=centre + 0.2 * (raw - centre), diffusion=g,
+                  raw_drift=raw, raw_diffusion=g, drift_family=family, diffusion2_family=learn_family(g[..., 0], grid, rank=0),
+                  drift_coefficients=coef.float(), diffusion2_coefficients=torch.zeros(5, 0), drift_centre=centre,
+                  drift_weight=0.2, diffusion2_weight=0.0)
 
 
-def test_pooling_view_shows_noisy_recordings_pulled_in(pooled):
-    precise, noisy = widgets.pooling_view(pooled, 0), widgets.pooling_view(pooled, 1)
-    assert precise.weight.mean() > noisy.weight.mean()
-    assert precise.grid.shape == (30,) and np.all(precise.prior_sd >= 0)
-    # the noisy recording's pooled drift is closer to the collection mean than its own estimate
-    assert np.abs(noisy.pooled_drift - noisy.prior_mean).mean() < np.abs(noisy.own_drift - noisy.prior_mean).mean()
-    fig = widgets.pooling_figure(noisy)
-    assert len(fig.data) == 7 and "r1" in fig.layout.title.text
+def test_pooling_view_shows_a_recording_in_its_collection(pooled):
+    v = widgets.pooling_view(pooled, 1)
+    assert v.grid.shape == (30,) and np.all(v.collection_sd >= 0) and v.weight == pytest.approx(0.2)
+    # the pooled drift lies between its own estimate and its family fit
+    assert np.abs(v.pooled_drift - v.family_fit).mean() < np.abs(v.own_drift - v.family_fit).mean()
+    # the recordings' coordinates order them by their amplitude a_k
+    assert np.all(np.diff(v.coordinates[:, 0]) > 0) or np.all(np.diff(v.coordinates[:, 0]) < 0)
+    fig = widgets.pooling_figure(v)
+    assert len(fig.data) == 8 and "r1" in fig.layout.title.text and "rank 1" in fig.layout.title.text
+    assert list(fig.data[7].y) == [v.coordinates[1, 0]]  # the highlighted point is this recording
     with pytest.raises(ValueError, match="index 0..4"):
         widgets.pooling_view(pooled, 5)
 

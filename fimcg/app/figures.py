@@ -384,6 +384,44 @@ def function_family_figure(x: Any, drifts: Any, diffusions: Any, *, labels: Sequ
     return _layout(fig, title, height=380)
 
 
+def family_coefficients_figure(coefficients: Any, *, labels: Sequence[str] | None = None,
+                               title: str | None = None) -> go.Figure:
+    """Each recording's coordinates in the collection's family of drifts
+    (:attr:`fimcg.coarse_graining.collection.Pooled.drift_coefficients`): its parameters in the shared latent.
+
+    Args:
+        coefficients: (K, r), r >= 1: recording k's coefficient on each of the family's components
+            (1 = one standard deviation of the collection along it).
+        labels: a name per recording (default "recording k").
+
+    Returns:
+        For r = 1, one ``Scatter`` of c_1 against the recording's index; for r >= 2, one ``Scatter`` of
+        c_2 against c_1 (each point labelled with its recording).
+
+    Raises:
+        ValueError: not (K, r) with r >= 1 (a family of rank 0 has no coordinates: the recordings
+            share one drift), or labels that do not name every recording.
+    """
+    c = to_numpy(as_tensor(coefficients, name="coefficients"))
+    if c.ndim != 2 or c.shape[1] < 1:
+        raise ValueError(f"coefficients must have shape (K, r) with r >= 1, got {c.shape} (a family of rank 0 has "
+                         f"no coordinates)")
+    labels = [f"recording {k}" for k in range(c.shape[0])] if labels is None else list(labels)
+    if len(labels) != c.shape[0]:
+        raise ValueError(f"labels must name each of the {c.shape[0]} recordings, got {len(labels)}")
+    if c.shape[1] == 1:
+        fig = go.Figure(go.Scatter(x=np.arange(c.shape[0]), y=c[:, 0], mode="markers", text=labels,
+                                   marker=dict(color=COLORS[0], size=9), name="c1"))
+        fig.update_xaxes(title_text="recording", tickmode="array", tickvals=list(range(c.shape[0])), ticktext=labels)
+        fig.update_yaxes(title_text="c1 (first component)")
+    else:
+        fig = go.Figure(go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers+text", text=labels, textposition="top center",
+                                   marker=dict(color=COLORS[0], size=9), name="recordings"))
+        fig.update_xaxes(title_text="c1 (first component)")
+        fig.update_yaxes(title_text="c2 (second component)")
+    return _layout(fig, title, height=380)
+
+
 def training_curve_figure(history: Sequence[Mapping[str, Any]], *, title: str | None = None) -> go.Figure:
     """Training losses (left) and validation errors (right) against the step, from a pretraining log.
 

@@ -180,8 +180,8 @@ def _coarse_grain_recording(rec: Any, *, out: Path, dt: float, dt_from: str, lat
 
 
 def _per_recording(res: Any) -> list[dict]:
-    """For a collection: each recording's paths, its pooled SDE's discovered equation, and the
-    weight its own drift estimate kept (mean over the grid)."""
+    """For a collection: each recording's paths, its pooled SDE's discovered equation, its
+    coordinates in the collection's family of drifts, and the share of its own drift estimate kept."""
     from ..analysis.discovery import discover_from_coefficients
 
     pooled = res.pooled()
@@ -189,7 +189,8 @@ def _per_recording(res: Any) -> list[dict]:
     for k, name in enumerate(pooled.names):
         eq = discover_from_coefficients(pooled.grid, pooled.drift[k], pooled.diffusion[k], names=("z",))
         rows.append({"name": name, "paths": len(res.config["collection"]["paths"][k]), "equation": eq.equation(),
-                     "coefficients": eq.coefficients(), "own_weight": float(pooled.drift_weight[k].mean())})
+                     "coefficients": eq.coefficients(), "own_weight": float(pooled.drift_weight),
+                     "family_coordinates": [float(c) for c in pooled.drift_coefficients[k]]})
     return rows
 
 
@@ -227,14 +228,23 @@ def _coarse_grain_report(rec: Any, res: Any, results: dict, val: Any, found: dic
     if results.get("recordings"):
         pooled = res.pooled()
         rep.heading("Recordings")
+        rank = pooled.drift_family.rank
         rep.text("One encoder for all recordings, so they share the latent z and their SDEs are comparable. Each "
-                 "recording's drift and diffusion are read by the FIM from its own paths and pooled with the "
-                 "collection by empirical Bayes (fimcg.estimators.pooling): 'own weight' is the share its own "
-                 "estimate kept (1: nothing pooled).")
-        rep.table([{"recording": r["name"], "paths": r["paths"], "own weight": r["own_weight"],
+                 "recording's drift and diffusion are read by the FIM from its own paths. The recordings' drifts "
+                 f"span a family of rank {rank} (the collection's mean drift plus {rank} principal direction(s), as "
+                 "many as cross-validation on the recordings keeps, refined on all their transitions); each "
+                 "recording's coordinates c in it are fitted to its own transitions (fimcg.estimators.pooling). "
+                 "Its pooled drift is that fit plus the share 'own weight' of the difference to its own "
+                 "estimate, chosen by cross-validation (1: nothing pooled).")
+        rep.table([{"recording": r["name"], "paths": r["paths"],
+                    **{f"c{j + 1}": c for j, c in enumerate(r["family_coordinates"])}, "own weight": r["own_weight"],
                     "equation": r["equation"].replace("\n", ";  ")} for r in results["recordings"]])
         rep.figure(figures.function_family_figure(pooled.grid, pooled.drift, pooled.diffusion, labels=pooled.names,
                                                   title="each recording's drift and diffusion in z (pooled)"))
+        if rank:
+            rep.figure(figures.family_coefficients_figure(pooled.drift_coefficients, labels=pooled.names,
+                                                          title="the recordings' parameters: their coordinates in "
+                                                                "the family of drifts"))
     checks = [
         ("encoder noise", c["g2_inflation_rel"] < 0.2,
          f"latent noise inflates g^2 by about {100 * c['g2_inflation_rel']:.0f}% (from the increments' lag-1 "

@@ -3,11 +3,16 @@
 A collection (:func:`fimcg.io.open_collection`) is coarse-grained with one encoder, so all its
 recordings share one latent coordinate. In that coordinate every recording has its own SDE, which
 the frozen estimator reads off that recording's latent paths alone. A short recording gives a rough
-estimate; the collection tells how much the recordings differ, and :func:`fimcg.estimators.pooling.shrink`
-moves each recording's estimate towards the collection by as much as its own uncertainty warrants
-(empirical Bayes, with delete-one-path jackknife variances). A *new* recording costs no training:
-its frames are encoded by the trained encoder, the estimator reads its latent paths in one pass
-(plus one pass per path for the jackknife), and its estimate is shrunk towards the same prior.
+estimate; the collection says what kind of functions its recordings' drifts and diffusions are
+(:mod:`fimcg.estimators.pooling`): a family started from the principal directions of the
+recordings' estimates, refined on all the collection's transitions, its rank chosen by
+cross-validation on the collection. Each recording's few coefficients in that family are fitted to
+its own transitions, and its pooled estimate is that fit plus the share of its own estimate that
+cross-validation keeps. ``rank=0`` pools towards the collection's mean alone (the ablation).
+
+A *new* recording costs no training: its frames are encoded by the trained encoder, the estimator
+reads its latent paths (one pass, plus one per path for the leave-one-out estimates), and its
+coefficients are one small least-squares fit.
 
 Everything is tabulated on one grid over the collection's visited latent range
 (:class:`Pooled`) and interpolated linearly to the locations asked for (1-D latents).
@@ -21,11 +26,12 @@ from typing import Any
 import torch
 
 from ..analysis.metrics import occupied_grid
-from ..estimators.pooling import Prior, jackknife, shrink
+from ..estimators.pooling import (MAX_FAMILY_RANK, Family, fit_family, jackknife, learn_family, own_weight,
+                                   refine_family, select_family, split_pieces)
 from ..sde.model import Tabulated
 from .data import estimate_in_contexts
 
-__all__ = ["Pooled", "RecordingSDE", "pool", "infer_recording", "collection_grid", "GRID_POINTS", "JACKKNIFE_PIECES"]
+__all__ = ["Pooled", "RecordingSDE", "pool", "infer_recording", "collection_grid", "GRID_POINTS"]
 
 #: points of the grid over the collection's latent range on which the SDEs are tabulated
 GRID_POINTS = 100
@@ -40,9 +46,13 @@ class Pooled:
         grid: (G, 1) latent locations (the collection's 1st to 99th percentile).
         drift, diffusion: (K, G, 1) pooled estimates.
         raw_drift, raw_diffusion: (K, G, 1) each recording's own estimate.
-        drift_prior, diffusion2_prior: the collection's :class:`~fimcg.estimators.pooling.Prior`
-            for the drift and for g² (mean and spread, each (G, 1)).
-        drift_weight: (K, G, 1) weight each recording's own drift estimate keeps (1: none pooled).
+        drift_family, diffusion2_family: the collection's :class:`~fimcg.estimators.pooling.Family`
+            of drifts and of g² (rank 0: the mean alone).
+        drift_coefficients, diffusion2_coefficients: (K, r) each recording's coordinates in them:
+            its parameters in the shared latent, comparable across recordings.
+        drift_centre: (K, G, 1) each recording's drift in the family (its fit).
+        drift_weight, diffusion2_weight: the share of its own estimate every recording keeps
+            (:func:`~fimcg.estimators.pooling.own_weight`; 0: the family fit alone, 1: nothing pooled).
     """
 
     names: list[str]
@@ -51,9 +61,13 @@ class Pooled:
     diffusion: torch.Tensor
     raw_drift: torch.Tensor
     raw_diffusion: torch.Tensor
-    drift_prior: Prior
-    diffusion2_prior: Prior
-    drift_weight: torch.Tensor
+    drift_family: Family
+    diffusion2_family: Family
+    drift_coefficients: torch.Tensor
+    diffusion2_coefficients: torch.Tensor
+    drift_centre: torch.Tensor
+    drift_weight: float
+    diffusion2_weight: float
 
     def at(self, values: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
         """Interpolate tabulated ``values`` (..., G, 1) to ``locations`` (L, 1): (..., L, 1)."""
@@ -69,52 +83,85 @@ def _interp(grid: torch.Tensor, values: torch.Tensor, locations: torch.Tensor) -
     return out.reshape(*values.shape[:-2], q.numel(), 1).to(values.dtype)
 
 
-#: a recording with fewer paths is cut into this many pieces (blocks of time) for the jackknife
-JACKKNIFE_PIECES = 4
+@dataclass(frozen=True)
+class _Estimates:
+    """One recording's own estimates on the grid (each (G,), float64), its pieces (n, L, 1) as
+    the jackknife cut them, and the estimates without each piece (n, G)."""
+
+    drift: torch.Tensor
+    g2: torch.Tensor
+    pieces: torch.Tensor
+    drift_leave_out: torch.Tensor
+    g2_leave_out: torch.Tensor
 
 
 def _estimate(estimator: Any, z: torch.Tensor, dt: float, grid: torch.Tensor, *, context_size: int = 12000
-              ) -> tuple[torch.Tensor, ...]:
-    """(drift, g, var drift, var g²) of one recording's latent paths z (n, T, 1) on the grid.
+              ) -> _Estimates:
+    """One recording's latent paths z (n, T, 1) read by the estimator on the grid, with and without each piece.
 
-    The jackknife leaves out one path at a time; a recording of fewer than :data:`JACKKNIFE_PIECES`
-    paths is first cut into that many blocks of time (only the transitions across the cuts are lost).
-    Each estimate reads at most ``context_size`` transitions at a time (as in training)."""
-    n, T, d = z.shape
-    pieces = -(-JACKKNIFE_PIECES // n)
-    if pieces > 1 and T // pieces >= 10:
-        L = T // pieces
-        z = z[:, :L * pieces].reshape(n * pieces, L, d)
+    A recording of fewer than :data:`~fimcg.estimators.pooling.JACKKNIFE_PIECES` paths is first cut
+    into that many blocks of time (:func:`~fimcg.estimators.pooling.split_pieces`). Each estimate
+    reads at most ``context_size`` transitions at a time (as in training)."""
+    z = split_pieces(z)
 
     def in_contexts(paths, step, loc):
         return estimate_in_contexts(estimator, paths, step, loc, context_size)
     with torch.no_grad():
-        f, g, vf, vg2 = jackknife(in_contexts, z, dt, grid)
-    return f, g, vf, vg2
+        f, g, _, _, f_out, g2_out = jackknife(in_contexts, z, dt, grid, leave_out=True)
+    return _Estimates(drift=f[:, 0].double(), g2=(g[:, 0] ** 2).double(), pieces=z,
+                      drift_leave_out=f_out[..., 0].double(), g2_leave_out=g2_out[..., 0].double())
+
+
+def _family(estimates: torch.Tensor, grid: torch.Tensor, paths: list[torch.Tensor], dt: float, *, g2: torch.Tensor,
+            target: str, drift: torch.Tensor | None, rank: int | None, max_rank: int) -> Family:
+    if rank is None:
+        return select_family(estimates, grid, paths, dt, g2=g2, target=target, drift=drift, max_rank=max_rank)
+    start = learn_family(estimates, grid, rank=rank, tails="linear" if target == "drift" else "constant")
+    return refine_family(start, paths, dt, g2=g2, target=target, drift=drift)
 
 
 def pool(latents: torch.Tensor, groups: list[list[int]], names: list[str], dt: float, estimator: Any, *,
-         grid_points: int = GRID_POINTS) -> Pooled:
+         grid_points: int = GRID_POINTS, rank: int | None = None, max_rank: int = MAX_FAMILY_RANK) -> Pooled:
     """Each recording's SDE from its own latent paths, and the pooled estimates (module doc).
 
     Args:
-        latents: (n_paths, T, 1) the collection's encoded paths. groups: the path indices of each
-            recording. names: their names. dt: time between frames. estimator: the frozen estimator.
+        latents: (n_paths, T, 1) the collection's encoded paths (or any 1-D paths, e.g. true states).
+            groups: the path indices of each recording. names: their names. dt: time between frames.
+            estimator: the frozen estimator.
+        grid_points: points of the grid the SDEs are tabulated on.
+        rank: the rank of the drift and g² families; default chosen by cross-validation on the
+            collection (up to ``max_rank``); 0: the collection's mean alone.
     """
     if latents.shape[-1] != 1:
         raise ValueError(f"pooling tabulates 1-D latents; these have d={latents.shape[-1]}")
     if len(groups) < 2:
         raise ValueError("pooling needs a collection of at least 2 recordings")
+    if rank is not None and not 0 <= int(rank) <= len(groups) - 1:
+        raise ValueError(f"rank must be between 0 and {len(groups) - 1} (recordings - 1), got {rank!r}")
     z = latents.detach().cpu().float()
     grid = collection_grid(z, grid_points)
-    est = [_estimate(estimator, z[torch.as_tensor(g)], dt, grid) for g in groups]
-    f = torch.stack([e[0] for e in est]).double()
-    g2 = torch.stack([e[1] ** 2 for e in est]).double()
-    f_pooled, f_prior, w = shrink(f, torch.stack([e[2] for e in est]).double())
-    g2_pooled, g2_prior, _ = shrink(g2, torch.stack([e[3] for e in est]).double())
-    return Pooled(names=list(names), grid=grid, drift=f_pooled.float(), diffusion=g2_pooled.clamp_min(0).sqrt().float(),
-                  raw_drift=f.float(), raw_diffusion=g2.sqrt().float(), drift_prior=f_prior,
-                  diffusion2_prior=g2_prior, drift_weight=w.float())
+    paths = [z[torch.as_tensor(g)] for g in groups]
+    est = [_estimate(estimator, p, dt, grid) for p in paths]
+    f = torch.stack([e.drift for e in est])
+    g2 = torch.stack([e.g2 for e in est])
+    pieces = [e.pieces for e in est]
+    options = dict(rank=rank, max_rank=max_rank)
+    f_family = _family(f, grid, paths, dt, g2=g2, target="drift", drift=None, **options)
+    f_coef = torch.stack([fit_family(f_family, p, dt, g2=g2[k]) for k, p in enumerate(paths)])
+    f_centre = f_family.values(f_coef)
+    w_f = own_weight(f_family, pieces, dt, [e.drift_leave_out for e in est], g2=g2)
+    f_pooled = f_centre + w_f * (f - f_centre)
+    g_family = _family(g2, grid, paths, dt, g2=g2, target="diffusion2", drift=f_pooled, **options)
+    g_coef = torch.stack([fit_family(g_family, p, dt, g2=g2[k], target="diffusion2", drift=f_pooled[k])
+                          for k, p in enumerate(paths)])
+    g_centre = g_family.values(g_coef)
+    w_g = own_weight(g_family, pieces, dt, [e.g2_leave_out for e in est], g2=g2, target="diffusion2", drift=f_pooled)
+    g2_pooled = g_centre + w_g * (g2 - g_centre)
+    col = lambda t: t[..., None].float()  # noqa: E731  (K, G) -> (K, G, 1)
+    return Pooled(names=list(names), grid=grid, drift=col(f_pooled), diffusion=col(g2_pooled.clamp_min(0).sqrt()),
+                  raw_drift=col(f), raw_diffusion=col(g2.sqrt()), drift_family=f_family, diffusion2_family=g_family,
+                  drift_coefficients=f_coef.float(), diffusion2_coefficients=g_coef.float(), drift_centre=col(f_centre),
+                  drift_weight=w_f, diffusion2_weight=w_g)
 
 
 def collection_grid(latents: torch.Tensor, points: int = GRID_POINTS) -> torch.Tensor:
@@ -131,7 +178,10 @@ class RecordingSDE:
         dt: time between its frames.
         grid: (G, 1) the collection's grid.
         drift, diffusion: (G, 1) pooled estimates on the grid; raw_drift, raw_diffusion: its own.
-        drift_weight: (G, 1) the weight its own drift estimate keeps.
+        drift_weight: the share of its own drift estimate kept (1: nothing pooled).
+        drift_centre: (G, 1) its drift in the collection's family (None when nothing was pooled).
+        drift_coefficients, diffusion2_coefficients: (r,) its coordinates in the collection's
+            families (None when nothing was pooled).
     """
 
     latents: torch.Tensor
@@ -141,7 +191,10 @@ class RecordingSDE:
     diffusion: torch.Tensor
     raw_drift: torch.Tensor
     raw_diffusion: torch.Tensor
-    drift_weight: torch.Tensor
+    drift_weight: float = 1.0
+    drift_centre: torch.Tensor | None = None
+    drift_coefficients: torch.Tensor | None = None
+    diffusion2_coefficients: torch.Tensor | None = None
 
     def coefficients(self, locations: Any, *, pooled: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Drift and diffusion (L, 1) at latent ``locations`` (L, 1), interpolated linearly from the grid
@@ -154,15 +207,25 @@ class RecordingSDE:
 
 def infer_recording(latents: torch.Tensor, dt: float, estimator: Any, pooled: Pooled | None, *,
                     grid: torch.Tensor | None = None) -> RecordingSDE:
-    """The SDE of a new recording's latent paths (n_paths, T, 1) on ``pooled``'s grid, shrunk towards
-    its prior; with ``pooled=None``, its own estimate on ``grid`` (G, 1), nothing pooled."""
+    """The SDE of a new recording's latent paths (n_paths, T, 1) on ``pooled``'s grid, fitted in the
+    collection's families and pooled with the collection's weights; with ``pooled=None``, its own
+    estimate on ``grid`` (G, 1), nothing pooled."""
     grid = pooled.grid if pooled is not None else grid
-    f, g, vf, vg2 = _estimate(estimator, latents.detach().cpu().float(), dt, grid)
+    z = latents.detach().cpu().float()
     if pooled is None:
+        with torch.no_grad():
+            f, g = estimate_in_contexts(estimator, z, dt, grid, 12000)
         return RecordingSDE(latents=latents.detach().cpu(), dt=dt, grid=grid, drift=f.float(), diffusion=g.float(),
-                            raw_drift=f.float(), raw_diffusion=g.float(), drift_weight=torch.ones_like(f))
-    f_s, _, w = shrink(f[None].double(), vf[None].double(), prior=pooled.drift_prior)
-    g2_s, _, _ = shrink((g ** 2)[None].double(), vg2[None].double(), prior=pooled.diffusion2_prior)
-    return RecordingSDE(latents=latents.detach().cpu(), dt=dt, grid=grid, drift=f_s[0].float(),
-                        diffusion=g2_s[0].clamp_min(0).sqrt().float(), raw_drift=f.float(), raw_diffusion=g.float(),
-                        drift_weight=w[0].float())
+                            raw_drift=f.float(), raw_diffusion=g.float())
+    e = _estimate(estimator, z, dt, grid)
+    f_coef = fit_family(pooled.drift_family, z, dt, g2=e.g2)
+    f_centre = pooled.drift_family.values(f_coef)
+    f = f_centre + pooled.drift_weight * (e.drift - f_centre)
+    g_coef = fit_family(pooled.diffusion2_family, z, dt, g2=e.g2, target="diffusion2", drift=f)
+    g_centre = pooled.diffusion2_family.values(g_coef)
+    g2 = g_centre + pooled.diffusion2_weight * (e.g2 - g_centre)
+    col = lambda t: t[:, None].float()  # noqa: E731
+    return RecordingSDE(latents=latents.detach().cpu(), dt=dt, grid=grid, drift=col(f), diffusion=col(g2.clamp_min(0).sqrt()),
+                        raw_drift=col(e.drift), raw_diffusion=col(e.g2.sqrt()), drift_weight=pooled.drift_weight,
+                        drift_centre=col(f_centre), drift_coefficients=f_coef.float(),
+                        diffusion2_coefficients=g_coef.float())

@@ -170,8 +170,7 @@ class JointResult(CoarseGrainResult):
             f, g = head(grid)
         if not (bool(torch.isfinite(f).all()) and bool(torch.isfinite(g).all())):
             raise RuntimeError("fitting a head to the new recording diverged (non-finite drift or diffusion)")
-        return RecordingSDE(latents=z, dt=dt, grid=grid, drift=f, diffusion=g, raw_drift=f, raw_diffusion=g,
-                            drift_weight=torch.ones_like(f))
+        return RecordingSDE(latents=z, dt=dt, grid=grid, drift=f, diffusion=g, raw_drift=f, raw_diffusion=g)
 
     def state(self) -> dict:
         out = super().state()

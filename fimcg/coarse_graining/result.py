@@ -120,23 +120,30 @@ class CoarseGrainResult:
             raise ValueError(f"recording must be a name or an index 0..{len(names) - 1}, got {recording!r}")
         return list(self.config["collection"]["paths"][int(recording)])
 
-    def pooled(self, *, grid_points: int | None = None):
+    def pooled(self, *, grid_points: int | None = None, rank: int | None = None):
         """Every recording's SDE on a common latent grid, its own estimate and pooled across the
-        collection by empirical Bayes (:class:`fimcg.coarse_graining.collection.Pooled`; computed once
-        and kept)."""
+        collection: each recording's fit in the family of functions the collection spans, plus the
+        share of its own estimate that cross-validation keeps
+        (:class:`fimcg.coarse_graining.collection.Pooled`; computed once and kept).
+
+        Args:
+            grid_points: points of the latent grid (default :data:`~fimcg.coarse_graining.collection.GRID_POINTS`).
+            rank: the families' rank; default chosen by cross-validation on the collection; 0: the
+                collection's mean alone.
+        """
         from .collection import GRID_POINTS, pool
 
         names = self.recordings
         if names is None:
             raise ValueError("pooled() needs a collection of recordings (fimcg.io.open_collection)")
-        key = grid_points or GRID_POINTS
+        key = (grid_points or GRID_POINTS, rank)
         cache = self.__dict__.setdefault("_pooled", {})
         if key not in cache:
             cache[key] = pool(self.latents, [self._group(k) for k in range(len(names))], names, self.dt,
-                              self._require_estimator(), grid_points=key)
+                              self._require_estimator(), grid_points=key[0], rank=rank)
         return cache[key]
 
-    def infer(self, frames: Any, dt: float | None = None):
+    def infer(self, frames: Any, dt: float | None = None, *, rank: int | None = None):
         """The SDE of a *new* recording without training: its frames encoded by the trained encoder,
         the frozen estimator run on its latent paths, and (for a collection) the estimate pooled
         with the collection's (:class:`fimcg.coarse_graining.collection.RecordingSDE`; for a result of
@@ -147,6 +154,7 @@ class CoarseGrainResult:
                 or a :class:`fimcg.io.Recording` of its files (streamed), processed as the training
                 frames were (crop, downsample, colour: the same frame shape; the same stride for dt).
             dt: time between its frames (default: the training recordings' dt).
+            rank: the rank of the collection's families it is pooled in (:meth:`pooled`).
         """
         from .._validation import check_positive
         from .collection import collection_grid, infer_recording
@@ -158,7 +166,7 @@ class CoarseGrainResult:
                              f"shape {tuple(z.shape)}")
         if self.recordings is None:  # one recording: its own estimate on a grid over the training latents
             return infer_recording(z, dt, self._require_estimator(), None, grid=collection_grid(self.latents))
-        return infer_recording(z, dt, self._require_estimator(), self.pooled())
+        return infer_recording(z, dt, self._require_estimator(), self.pooled(rank=rank))
 
     def drift(self, locations: Any) -> torch.Tensor:
         """Inferred latent drift at ``locations`` (G, d); returns (G, d) (latent units per time unit)."""

@@ -31,7 +31,7 @@ import torch
 from .._validation import check_int, check_locations
 from .classic import transitions
 
-__all__ = ["bspline_basis", "difference_penalty", "SplineFit", "fit_penalised", "spline_sums", "penalised_spline",
+__all__ = ["bspline_basis", "spline_design", "difference_penalty", "SplineFit", "fit_penalised", "spline_sums", "penalised_spline",
            "SPLINE_SEGMENTS", "LAMBDA_GRID"]
 
 
@@ -70,6 +70,23 @@ def bspline_basis(u: torch.Tensor, n_segments: int, *, derivative: bool = False)
     return out
 
 
+def spline_design(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n_segments: int, *,
+                  tails: str = "constant") -> torch.Tensor:
+    """The K = n_segments + 3 cubic B-splines of [lo, hi] (each (...,)) at x (..., M): (..., M, K).
+
+    Beyond [lo, hi] each is held at its boundary value (``tails="constant"``) or continued by its
+    tangent there (``"linear"``), so a fit continues the same way.
+    """
+    if tails not in ("constant", "linear"):
+        raise ValueError(f"tails must be 'linear' or 'constant', got {tails!r}")
+    u = (x - lo[..., None]) / (hi - lo)[..., None]
+    inside = u.clamp(0, 1)
+    design = bspline_basis(inside, n_segments)
+    if tails == "constant":
+        return design
+    return design + (u - inside)[..., None] * bspline_basis(inside, n_segments, derivative=True)
+
+
 def difference_penalty(n_basis: int, *, order: int = 2, dtype: torch.dtype = torch.float64,
                        device: torch.device | str | None = None) -> torch.Tensor:
     """DᵀD (n_basis, n_basis) for D the ``order``-th difference matrix of the coefficients."""
@@ -106,16 +123,7 @@ class SplineFit:
         """The fit at x (..., G) (leading dimensions as the fit's): (..., G). Beyond [lo, hi] it is
         continued by its tangent (``tails="linear"``, for drifts) or by its boundary value
         (``"constant"``, for g², which must stay positive)."""
-        span = (self.hi - self.lo)[..., None]
-        u = (x - self.lo[..., None]) / span
-        inside = u.clamp(0, 1)
-        value = (bspline_basis(inside, self.n_segments) * self.coef[..., None, :]).sum(-1)
-        if tails == "constant":
-            return value
-        if tails != "linear":
-            raise ValueError(f"tails must be 'linear' or 'constant', got {tails!r}")
-        slope = (bspline_basis(inside, self.n_segments, derivative=True) * self.coef[..., None, :]).sum(-1)
-        return value + slope * (u - inside)
+        return (spline_design(x, self.lo, self.hi, self.n_segments, tails=tails) * self.coef[..., None, :]).sum(-1)
 
 
 def fit_penalised(s_pp: torch.Tensor, r: torch.Tensor, s_yy: torch.Tensor, n: float | torch.Tensor,
@@ -175,10 +183,11 @@ def fit_penalised(s_pp: torch.Tensor, r: torch.Tensor, s_yy: torch.Tensor, n: fl
 
 
 def spline_sums(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
-                n_segments: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                n_segments: int, *, tails: str = "constant") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(ΦᵀWΦ (..., K, K), ΦᵀWy (..., K), Σ w y² (...,)) of points x (..., M) with targets y and
-    weights w (both (..., M)) on the B-splines of [lo, hi] (both (...,))."""
-    phi = bspline_basis((x - lo[..., None]) / (hi - lo)[..., None], n_segments)  # (..., M, K)
+    weights w (both (..., M)) on the B-splines of [lo, hi] (both (...,)), continued beyond it as
+    :func:`spline_design`'s ``tails`` say."""
+    phi = spline_design(x, lo, hi, n_segments, tails=tails)  # (..., M, K)
     pw = phi * w[..., None]
     return pw.transpose(-1, -2) @ phi, (pw * y[..., None]).sum(-2), (w * y * y).sum(-1)
 
