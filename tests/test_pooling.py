@@ -6,27 +6,26 @@ import pytest
 import torch
 
 import fimcg
-from fimcg.estimators.pooling import (fit_family, jackknife, learn_family, own_weight, refine_family,
-                                   select_family)
+from fimcg.estimators.pooling import fit_family, fold_estimates, learn_family, refine_family, select_family
 
 
-def test_jackknife_variance_of_a_mean_is_the_textbook_one():
-    """For the estimator 'mean of each path's mean increment' the jackknife variance is s²/n exactly."""
+def test_fold_estimates_leave_out_each_fold():
+    """The estimator 'mean of each path's mean increment': without fold i it averages the other paths."""
     torch.manual_seed(0)
     paths = torch.randn(8, 50, 1).cumsum(1)
 
     def est(p, dt, loc):
         per_path = (p[:, 1:] - p[:, :-1]).mean(dim=(1, 2))
         return per_path.mean().expand(loc.shape[0], 1), torch.ones(loc.shape[0], 1)
-    f, g, vf, vg2 = jackknife(est, paths, 0.1, torch.zeros(3, 1))
+    f, g, f_out, g2_out = fold_estimates(est, paths, 0.1, torch.zeros(3, 1))
     per_path = (paths[:, 1:] - paths[:, :-1]).mean(dim=(1, 2))
-    torch.testing.assert_close(vf, (per_path.var() / 8).expand(3, 1))
-    *_, f_out, g2_out = jackknife(est, paths, 0.1, torch.zeros(3, 1), leave_out=True)
-    assert f_out.shape == (8, 3, 1) and g2_out.shape == (8, 3, 1)
-    torch.testing.assert_close(f_out[0], per_path[1:].mean().expand(3, 1))  # the estimate without path 0
-    assert float(vg2.abs().max()) == 0.0
+    assert f_out.shape == (4, 3, 1) and g2_out.shape == (4, 3, 1)  # 8 paths, 4 folds: paths i and i + 4 out
+    torch.testing.assert_close(f_out[1], per_path[[0, 2, 3, 4, 6, 7]].mean().expand(3, 1))
+    torch.testing.assert_close(f, per_path.mean().expand(3, 1))
+    one = fold_estimates(est, paths[:1], 0.1, torch.zeros(3, 1))  # one path: cut into 4 blocks of time
+    assert one[2].shape == (4, 3, 1)
     with pytest.raises(ValueError, match="at least 2 paths"):
-        jackknife(est, paths[:1], 0.1, torch.zeros(3, 1))
+        fold_estimates(est, paths[:1, :12], 0.1, torch.zeros(3, 1))
 
 
 # -- a family learned from the collection -------------------------------------------------------------------------
@@ -100,6 +99,15 @@ def test_family_bad_input():
         select_family(torch.randn(3, 5), grid, [torch.zeros(1, 12, 1)] * 3, 0.1, g2=torch.ones(3, 5))
     with pytest.raises(ValueError, match="dt"):
         select_family(torch.randn(3, 5), grid, [torch.zeros(4, 30, 1)] * 3, -0.1, g2=torch.ones(3, 5))
+    with pytest.raises(ValueError, match="increasing"):
+        learn_family(torch.zeros(3, 5), grid.flip(0), rank=1)
+    fam = learn_family(torch.randn(3, 5), grid, rank=1)
+    with pytest.raises(ValueError, match="needs 1-D paths"):
+        fit_family(fam, torch.randn(2, 20, 2), 0.1, g2=torch.ones(5))
+    with pytest.raises(ValueError, match="5 finite values >= 0"):
+        fit_family(fam, torch.randn(2, 20, 1), 0.1, g2=torch.ones(6))
+    with pytest.raises(ValueError, match="5 finite values >= 0"):
+        fit_family(fam, torch.randn(2, 20, 1), 0.1, g2=-torch.ones(5))
 
 
 def test_refining_a_family_on_the_transitions_removes_the_estimates_common_error():
@@ -119,25 +127,29 @@ def test_refining_a_family_on_the_transitions_removes_the_estimates_common_error
         e = [fam.values(fit_family(fam, x, 0.01, g2=g2[k]))[inside[k]] - truth[k][inside[k]] for k, (_, x) in enumerate(data)]
         return float(torch.stack([(d ** 2).mean().sqrt() / (truth[k][inside[k]] ** 2).mean().sqrt()
                                   for k, d in enumerate(e)]).median())
-    print(err(refined), err(start))
     assert err(refined) < 0.5 * err(start)
 
 
 def test_own_weight_keeps_an_estimate_the_family_cannot_hold():
-    """A family of rank 0 (one mean) and recordings that differ: the own estimates, made without
-    the scored piece, predict it better than the mean, and the weight says so; estimates of pure
-    noise get little."""
+    """A family of rank 0 (one mean) and recordings that differ: own estimates that are exact,
+    even made without the scored fold, predict it better than the mean, and cross-validation keeps
+    most of them; own estimates of pure noise it keeps little of."""
     data = _double_wells(torch.tensor([0.6, 1.0, 1.4, 1.8]), seed=21, n_frames=1500)
     grid = torch.linspace(-1.3, 1.3, 40)
     truth = torch.stack([sde.f(grid[:, None])[:, 0] for sde, _ in data]).double()
     g2 = torch.stack([sde.g(grid[:, None])[:, 0] ** 2 for sde, _ in data]).double()
-    mean = learn_family(truth, grid, rank=0)
-    pieces = [x for _, x in data]
-    exact = [truth[k].expand(x.shape[0], -1) for k, x in enumerate(pieces)]  # a perfect own estimate
-    assert own_weight(mean, pieces, 0.01, exact, g2=g2) > 0.7
+    paths = [x for _, x in data]
+    exact = [truth[k].expand(4, -1) for k in range(4)]  # 4 paths: 4 folds, the truth without each
+    fam = select_family(truth, grid, paths, 0.01, g2=g2, ranks=[0], leave_out=exact)
+    assert fam.rank == 0 and fam.own_weight > 0.7
     gen = torch.Generator().manual_seed(0)
-    noise = [truth.mean(0) + 20 * torch.randn(x.shape[0], 40, generator=gen, dtype=torch.float64) for x in pieces]
-    assert own_weight(mean, pieces, 0.01, noise, g2=g2) < 0.2
+    noise = [truth.mean(0) + 20 * torch.randn(4, 40, generator=gen, dtype=torch.float64) for _ in range(4)]
+    assert select_family(truth, grid, paths, 0.01, g2=g2, ranks=[0], leave_out=noise).own_weight < 0.2
+    assert select_family(truth, grid, paths, 0.01, g2=g2, ranks=[0]).own_weight is None
+    with pytest.raises(ValueError, match="one entry per recording"):
+        select_family(truth, grid, paths, 0.01, g2=g2, ranks=[0], leave_out=exact[:3])
+    with pytest.raises(ValueError, match="each between 0 and 3"):
+        select_family(truth, grid, paths, 0.01, g2=g2, ranks=[4])
 
 
 def test_pooling_helps_the_fim_on_short_recordings_of_a_family():
@@ -151,6 +163,7 @@ def test_pooling_helps_the_fim_on_short_recordings_of_a_family():
     x = torch.cat([p for _, p in data[:12]])
     pooled = pool(x, [list(range(4 * k, 4 * k + 4)) for k in range(12)], [f"r{k}" for k in range(12)], 0.01, fim)
     assert pooled.drift_family.rank >= 1 and 0 <= pooled.drift_weight <= 1
+    assert len(pooled.drift_family.scores) == min(6, 11) + 1
     grid = pooled.grid
     truth = torch.stack([sde.f(grid)[:, 0] for sde, _ in data]).float()
     rel = lambda e, t: ((e - t) ** 2).mean(-1).sqrt() / (t ** 2).mean(-1).sqrt()  # noqa: E731

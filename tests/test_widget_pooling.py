@@ -31,8 +31,10 @@ def pooled():
 def test_pooling_view_shows_a_recording_in_its_collection(pooled):
     v = widgets.pooling_view(pooled, 1)
     assert v.grid.shape == (30,) and np.all(v.collection_sd >= 0) and v.weight == pytest.approx(0.2)
-    # the pooled drift lies between its own estimate and its family fit
-    assert np.abs(v.pooled_drift - v.family_fit).mean() < np.abs(v.own_drift - v.family_fit).mean()
+    # the view cuts out recording 1 and summarises the whole collection
+    np.testing.assert_allclose(v.own_drift, pooled.raw_drift[1, :, 0].numpy())
+    np.testing.assert_allclose(v.family_fit, pooled.drift_centre[1, :, 0].numpy())
+    np.testing.assert_allclose(v.collection_mean, pooled.drift[..., 0].double().mean(0).numpy(), rtol=1e-6)
     # the recordings' coordinates order them by their amplitude a_k
     assert np.all(np.diff(v.coordinates[:, 0]) > 0) or np.all(np.diff(v.coordinates[:, 0]) < 0)
     fig = widgets.pooling_figure(v)

@@ -233,11 +233,12 @@ def _coarse_grain_report(rec: Any, res: Any, results: dict, val: Any, found: dic
                  "recording's drift and diffusion are read by the FIM from its own paths. The recordings' drifts "
                  f"span a family of rank {rank} (the collection's mean drift plus {rank} principal direction(s), as "
                  "many as cross-validation on the recordings keeps, refined on all their transitions); each "
-                 "recording's coordinates c in it are fitted to its own transitions (fimcg.estimators.pooling). "
-                 "Its pooled drift is that fit plus the share 'own weight' of the difference to its own "
-                 "estimate, chosen by cross-validation (1: nothing pooled).")
+                 "recording's coordinates c1, c2, ... in it are fitted to its own transitions "
+                 "(fimcg.estimators.pooling; a coordinate's sign is arbitrary). Its pooled drift is that fit plus "
+                 f"{100 * pooled.drift_weight:.0f}% of the difference to its own estimate (the share chosen by "
+                 "cross-validation).")
         rep.table([{"recording": r["name"], "paths": r["paths"],
-                    **{f"c{j + 1}": c for j, c in enumerate(r["family_coordinates"])}, "own weight": r["own_weight"],
+                    **{f"c{j + 1}": c for j, c in enumerate(r["family_coordinates"])},
                     "equation": r["equation"].replace("\n", ";  ")} for r in results["recordings"]])
         rep.figure(figures.function_family_figure(pooled.grid, pooled.drift, pooled.diffusion, labels=pooled.names,
                                                   title="each recording's drift and diffusion in z (pooled)"))

@@ -11,8 +11,7 @@ its own transitions, and its pooled estimate is that fit plus the share of its o
 cross-validation keeps. ``rank=0`` pools towards the collection's mean alone (the ablation).
 
 A *new* recording costs no training: its frames are encoded by the trained encoder, the estimator
-reads its latent paths (one pass, plus one per path for the leave-one-out estimates), and its
-coefficients are one small least-squares fit.
+reads its latent paths in one pass, and its coefficients are one small least-squares fit.
 
 Everything is tabulated on one grid over the collection's visited latent range
 (:class:`Pooled`) and interpolated linearly to the locations asked for (1-D latents).
@@ -26,8 +25,7 @@ from typing import Any
 import torch
 
 from ..analysis.metrics import occupied_grid
-from ..estimators.pooling import (MAX_FAMILY_RANK, Family, fit_family, jackknife, learn_family, own_weight,
-                                   refine_family, select_family, split_pieces)
+from ..estimators.pooling import MAX_FAMILY_RANK, Family, fit_family, fold_estimates, select_family
 from ..sde.model import Tabulated
 from .data import estimate_in_contexts
 
@@ -52,7 +50,8 @@ class Pooled:
             its parameters in the shared latent, comparable across recordings.
         drift_centre: (K, G, 1) each recording's drift in the family (its fit).
         drift_weight, diffusion2_weight: the share of its own estimate every recording keeps
-            (:func:`~fimcg.estimators.pooling.own_weight`; 0: the family fit alone, 1: nothing pooled).
+            (cross-validated, :attr:`~fimcg.estimators.pooling.Family.own_weight`; 0: the family fit
+            alone, 1: nothing pooled).
     """
 
     names: list[str]
@@ -83,41 +82,30 @@ def _interp(grid: torch.Tensor, values: torch.Tensor, locations: torch.Tensor) -
     return out.reshape(*values.shape[:-2], q.numel(), 1).to(values.dtype)
 
 
+#: transitions the estimator reads at a time (as in training)
+CONTEXT_SIZE = 12000
+
+
 @dataclass(frozen=True)
 class _Estimates:
-    """One recording's own estimates on the grid (each (G,), float64), its pieces (n, L, 1) as
-    the jackknife cut them, and the estimates without each piece (n, G)."""
+    """One recording's own estimates on the grid (each (G,), float64) and its estimates without
+    each fold of its paths (F, G) (:func:`~fimcg.estimators.pooling.fold_estimates`)."""
 
     drift: torch.Tensor
     g2: torch.Tensor
-    pieces: torch.Tensor
     drift_leave_out: torch.Tensor
     g2_leave_out: torch.Tensor
 
 
-def _estimate(estimator: Any, z: torch.Tensor, dt: float, grid: torch.Tensor, *, context_size: int = 12000
-              ) -> _Estimates:
-    """One recording's latent paths z (n, T, 1) read by the estimator on the grid, with and without each piece.
-
-    A recording of fewer than :data:`~fimcg.estimators.pooling.JACKKNIFE_PIECES` paths is first cut
-    into that many blocks of time (:func:`~fimcg.estimators.pooling.split_pieces`). Each estimate
-    reads at most ``context_size`` transitions at a time (as in training)."""
-    z = split_pieces(z)
-
+def _estimate(estimator: Any, z: torch.Tensor, dt: float, grid: torch.Tensor) -> _Estimates:
+    """One recording's latent paths z (n, T, 1) read by the estimator on the grid, with all its
+    paths and without each fold of them (at most :data:`CONTEXT_SIZE` transitions at a time)."""
     def in_contexts(paths, step, loc):
-        return estimate_in_contexts(estimator, paths, step, loc, context_size)
+        return estimate_in_contexts(estimator, paths, step, loc, CONTEXT_SIZE)
     with torch.no_grad():
-        f, g, _, _, f_out, g2_out = jackknife(in_contexts, z, dt, grid, leave_out=True)
-    return _Estimates(drift=f[:, 0].double(), g2=(g[:, 0] ** 2).double(), pieces=z,
-                      drift_leave_out=f_out[..., 0].double(), g2_leave_out=g2_out[..., 0].double())
-
-
-def _family(estimates: torch.Tensor, grid: torch.Tensor, paths: list[torch.Tensor], dt: float, *, g2: torch.Tensor,
-            target: str, drift: torch.Tensor | None, rank: int | None, max_rank: int) -> Family:
-    if rank is None:
-        return select_family(estimates, grid, paths, dt, g2=g2, target=target, drift=drift, max_rank=max_rank)
-    start = learn_family(estimates, grid, rank=rank, tails="linear" if target == "drift" else "constant")
-    return refine_family(start, paths, dt, g2=g2, target=target, drift=drift)
+        f, g, f_out, g2_out = fold_estimates(in_contexts, z, dt, grid)
+    return _Estimates(drift=f[:, 0].double(), g2=(g[:, 0] ** 2).double(), drift_leave_out=f_out[..., 0].double(),
+                      g2_leave_out=g2_out[..., 0].double())
 
 
 def pool(latents: torch.Tensor, groups: list[list[int]], names: list[str], dt: float, estimator: Any, *,
@@ -144,18 +132,18 @@ def pool(latents: torch.Tensor, groups: list[list[int]], names: list[str], dt: f
     est = [_estimate(estimator, p, dt, grid) for p in paths]
     f = torch.stack([e.drift for e in est])
     g2 = torch.stack([e.g2 for e in est])
-    pieces = [e.pieces for e in est]
-    options = dict(rank=rank, max_rank=max_rank)
-    f_family = _family(f, grid, paths, dt, g2=g2, target="drift", drift=None, **options)
+    options = dict(ranks=None if rank is None else [int(rank)], max_rank=max_rank)
+    f_family = select_family(f, grid, paths, dt, g2=g2, leave_out=[e.drift_leave_out for e in est], **options)
     f_coef = torch.stack([fit_family(f_family, p, dt, g2=g2[k]) for k, p in enumerate(paths)])
     f_centre = f_family.values(f_coef)
-    w_f = own_weight(f_family, pieces, dt, [e.drift_leave_out for e in est], g2=g2)
+    w_f = f_family.own_weight
     f_pooled = f_centre + w_f * (f - f_centre)
-    g_family = _family(g2, grid, paths, dt, g2=g2, target="diffusion2", drift=f_pooled, **options)
+    g_family = select_family(g2, grid, paths, dt, g2=g2, target="diffusion2", drift=f_pooled,
+                             leave_out=[e.g2_leave_out for e in est], **options)
     g_coef = torch.stack([fit_family(g_family, p, dt, g2=g2[k], target="diffusion2", drift=f_pooled[k])
                           for k, p in enumerate(paths)])
     g_centre = g_family.values(g_coef)
-    w_g = own_weight(g_family, pieces, dt, [e.g2_leave_out for e in est], g2=g2, target="diffusion2", drift=f_pooled)
+    w_g = g_family.own_weight
     g2_pooled = g_centre + w_g * (g2 - g_centre)
     col = lambda t: t[..., None].float()  # noqa: E731  (K, G) -> (K, G, 1)
     return Pooled(names=list(names), grid=grid, drift=col(f_pooled), diffusion=col(g2_pooled.clamp_min(0).sqrt()),
@@ -212,20 +200,20 @@ def infer_recording(latents: torch.Tensor, dt: float, estimator: Any, pooled: Po
     estimate on ``grid`` (G, 1), nothing pooled."""
     grid = pooled.grid if pooled is not None else grid
     z = latents.detach().cpu().float()
+    with torch.no_grad():
+        own_f, own_g = estimate_in_contexts(estimator, z, dt, grid, CONTEXT_SIZE)
     if pooled is None:
-        with torch.no_grad():
-            f, g = estimate_in_contexts(estimator, z, dt, grid, 12000)
-        return RecordingSDE(latents=latents.detach().cpu(), dt=dt, grid=grid, drift=f.float(), diffusion=g.float(),
-                            raw_drift=f.float(), raw_diffusion=g.float())
-    e = _estimate(estimator, z, dt, grid)
-    f_coef = fit_family(pooled.drift_family, z, dt, g2=e.g2)
+        return RecordingSDE(latents=latents.detach().cpu(), dt=dt, grid=grid, drift=own_f.float(),
+                            diffusion=own_g.float(), raw_drift=own_f.float(), raw_diffusion=own_g.float())
+    own_f, own_g2 = own_f[:, 0].double(), (own_g[:, 0] ** 2).double()
+    f_coef = fit_family(pooled.drift_family, z, dt, g2=own_g2)
     f_centre = pooled.drift_family.values(f_coef)
-    f = f_centre + pooled.drift_weight * (e.drift - f_centre)
-    g_coef = fit_family(pooled.diffusion2_family, z, dt, g2=e.g2, target="diffusion2", drift=f)
+    f = f_centre + pooled.drift_weight * (own_f - f_centre)
+    g_coef = fit_family(pooled.diffusion2_family, z, dt, g2=own_g2, target="diffusion2", drift=f)
     g_centre = pooled.diffusion2_family.values(g_coef)
-    g2 = g_centre + pooled.diffusion2_weight * (e.g2 - g_centre)
+    g2 = g_centre + pooled.diffusion2_weight * (own_g2 - g_centre)
     col = lambda t: t[:, None].float()  # noqa: E731
     return RecordingSDE(latents=latents.detach().cpu(), dt=dt, grid=grid, drift=col(f), diffusion=col(g2.clamp_min(0).sqrt()),
-                        raw_drift=col(e.drift), raw_diffusion=col(e.g2.sqrt()), drift_weight=pooled.drift_weight,
+                        raw_drift=col(own_f), raw_diffusion=col(own_g2.sqrt()), drift_weight=pooled.drift_weight,
                         drift_centre=col(f_centre), drift_coefficients=f_coef.float(),
                         diffusion2_coefficients=g_coef.float())

@@ -34,29 +34,31 @@ Learning the family
    mean (:func:`fimcg.estimators.splines.fit_penalised`). Thousands of transitions per function
    instead of one recording's.
 3. **The rank** (:func:`select_family`): cross-validation on the collection. Each recording's
-   paths (or blocks of time) are dealt into :data:`JACKKNIFE_PIECES` folds; for every fold and
-   rank the family is refined on the other folds and scored by the held-out transitions' weighted
-   squared error (for the drift, their Gaussian likelihood up to constants). ``r = 0`` is the
-   collection's mean alone.
+   paths (or blocks of time) are dealt into :data:`FOLDS` folds; for every fold and rank the
+   family is refined on the other folds and scored by the held-out transitions' weighted squared
+   error (for the drift, their Gaussian likelihood up to constants). ``r = 0`` is the
+   collection's mean alone. (Every fold's refinement starts from the principal directions of
+   estimates made on all the data; the scores use only transitions that the fold's family and
+   coefficients were not fitted to.)
 
 What is kept of a recording's own estimate
 ------------------------------------------
 A recording outside the family (an odd one out) should not be forced into it. Its pooled
 estimate is ``centre_k + w (e_k - centre_k)``, its family fit plus a share ``w`` of the
-difference to its own estimate, with one ``w`` in [0, 1] for the collection chosen by
-cross-validation (:func:`own_weight`): each path's transitions score the family fit and the
-estimator's estimate made *without* that path (the delete-one-path estimates of
-:func:`jackknife`), and the squared error is quadratic in ``w``, so the best ``w`` is a ratio of
-sums. Measured on development collections (seeds 0-2 of ``bench/many_recordings.py``): empirical
-Bayes with jackknife variances (James–Stein towards the family fit) kept 10-30% of the own
-estimates and was worse than the family fit alone in every case; the jackknife sees the
-estimate's variance, not its bias.
+difference to its own estimate, with one ``w`` in [0, 1] for the collection chosen by the same
+cross-validation (:func:`select_family` with ``leave_out``): each fold's transitions score the
+fold's family fit and the estimator's estimate made *without* that fold
+(:func:`fold_estimates`), and the squared error is quadratic in ``w``, so the best ``w`` is a
+ratio of sums. Measured on development collections (seeds 0-2 of ``bench/many_recordings.py``):
+empirical Bayes with delete-one-path jackknife variances (James–Stein towards the family fit)
+kept 10-30% of the own estimates and was worse than the family fit alone in every case; the
+jackknife sees the estimate's variance, not its bias.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -64,22 +66,21 @@ from .._validation import check_int, check_paths, check_positive
 from .classic import interpolate_1d, transitions
 from .splines import SPLINE_SEGMENTS, bspline_basis, difference_penalty, fit_penalised, spline_sums
 
-__all__ = ["jackknife", "Family", "learn_family", "fit_family", "refine_family", "select_family", "own_weight",
-           "split_pieces", "MAX_FAMILY_RANK", "JACKKNIFE_PIECES", "FAMILY_ITERATIONS"]
+__all__ = ["fold_estimates", "Family", "learn_family", "fit_family", "refine_family", "select_family",
+           "split_pieces", "MAX_FAMILY_RANK", "FOLDS", "FAMILY_ITERATIONS"]
 
 #: the largest family rank :func:`select_family` considers (fewer when the collection is small)
 MAX_FAMILY_RANK = 6
 #: the most alternations of :func:`refine_family`'s least squares
 FAMILY_ITERATIONS = 50
-#: a recording with fewer paths is cut into this many pieces (blocks of time) for the jackknife and
-#: for cross-validating a family's rank
-JACKKNIFE_PIECES = 4
+#: folds of the cross-validation (a recording with fewer paths is cut into this many blocks of time)
+FOLDS = 4
 
 
-def split_pieces(paths: torch.Tensor, pieces: int = JACKKNIFE_PIECES, *, min_length: int = 10) -> torch.Tensor:
-    """Paths (n, T, d) as at least ``pieces`` paths: with fewer, each is cut into equal blocks of
-    time (only the transitions across the cuts are lost), unless a block would be shorter than
-    ``min_length``, in which case the paths are returned as they are."""
+def split_pieces(paths: torch.Tensor, pieces: int = FOLDS, *, min_length: int = 10) -> torch.Tensor:
+    """Paths (n, T, d) as at least ``pieces`` paths: with fewer, each is cut into k equal blocks of
+    time (the transitions across the cuts and the last T mod k observations are lost), unless a
+    block would be shorter than ``min_length``, in which case the paths are returned as they are."""
     n, T, d = paths.shape
     k = -(-pieces // n)
     if k > 1 and T // k >= min_length:
@@ -88,39 +89,32 @@ def split_pieces(paths: torch.Tensor, pieces: int = JACKKNIFE_PIECES, *, min_len
     return paths
 
 
-def jackknife(estimator: Callable, paths: Any, dt: Any, locations: Any, *, min_groups: int = 2,
-              leave_out: bool = False) -> tuple[torch.Tensor, ...]:
-    """Estimate on all ``paths`` (n_paths, T, d) and the delete-one-path jackknife variances.
+def fold_estimates(estimator: Callable, paths: Any, dt: float, locations: Any, *, folds: int = FOLDS
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A recording's estimate from all its paths, and from all but each fold of them.
 
-    With ``n`` paths the estimator is rerun ``n`` times, each time without one path (``n - 1`` paths
-    of the same recording), and ``var = (n - 1)/n * sum_i (e_(i) - mean_i e_(i))²``: the variance of
-    the estimate from all ``n`` paths, without assuming anything about the estimator.
+    The paths (n, T, d) are cut by :func:`split_pieces` (so that there are at least ``folds``
+    pieces) and piece j belongs to fold ``j % folds``, as in :func:`select_family`.
+
+    Args:
+        estimator: ``(paths, dt, locations) -> (drift (G, d), diffusion (G, d))``.
+        paths: (n, T, d). dt: time between observations. locations: (G, d).
 
     Returns:
-        ``(drift (G, d), diffusion (G, d), drift variance (G, d), variance of diffusion² (G, d))``,
-        and with ``leave_out`` also the delete-one-path estimates ``(drifts (n, G, d), diffusions²
-        (n, G, d))`` (estimate i made without path i).
+        ``(drift (G, d), diffusion (G, d), drifts without each fold (F, G, d), diffusions² without each
+        fold (F, G, d))``, F = min(folds, pieces).
 
     Raises:
-        ValueError: fewer than ``min_groups`` paths (a single path has no jackknife).
+        ValueError: a recording too short to cut into two pieces.
     """
-    p = check_paths(paths)
-    n = p.shape[0]
-    if n < min_groups:
-        raise ValueError(f"the jackknife needs at least {min_groups} paths per recording, got {n}")
-    f, g = estimator(p, dt, locations)
-    fs, g2s = [], []
-    for i in range(n):
-        keep = [j for j in range(n) if j != i]
-        step = dt[keep] if isinstance(dt, torch.Tensor) and dt.ndim == 2 else dt
-        fi, gi = estimator(p[keep], step, locations)
-        fs.append(fi)
-        g2s.append(gi ** 2)
-    fs_t, g2s_t = torch.stack(fs), torch.stack(g2s)
-    scale = (n - 1) / n
-    var_f = scale * ((fs_t - fs_t.mean(0)) ** 2).sum(0)
-    var_g2 = scale * ((g2s_t - g2s_t.mean(0)) ** 2).sum(0)
-    return (f, g, var_f, var_g2, fs_t, g2s_t) if leave_out else (f, g, var_f, var_g2)
+    pieces = split_pieces(check_paths(paths), folds)
+    n = pieces.shape[0]
+    if n < 2:
+        raise ValueError(f"a recording needs at least 2 paths, or one long enough to cut into {folds} blocks of "
+                         f"10 observations; got {n} of {pieces.shape[1]}")
+    f, g = estimator(pieces, dt, locations)
+    outs = [estimator(pieces[[j for j in range(n) if j % folds != i]], dt, locations) for i in range(min(folds, n))]
+    return f, g, torch.stack([o[0] for o in outs]), torch.stack([o[1] ** 2 for o in outs])
 
 
 @dataclass(frozen=True)
@@ -133,8 +127,11 @@ class Family:
             scaled by the collection's spread along them (a coefficient of 1 is one standard deviation).
         tails: beyond the grid the functions continue along their end segments (``"linear"``, drifts:
             a wall keeps its slope) or are held (``"constant"``, g²).
-        scores: the cross-validated error of each rank 0..max considered (:func:`select_family`;
-            empty when the rank was given).
+        scores: the cross-validated error of each rank considered (:func:`select_family`; empty
+            when the family was not cross-validated).
+        own_weight: the share w of a recording's own estimate that its pooled estimate
+            ``fit + w (own - fit)`` keeps, by cross-validation (:func:`select_family` with
+            ``leave_out``); None when not cross-validated.
     """
 
     grid: torch.Tensor
@@ -142,6 +139,7 @@ class Family:
     components: torch.Tensor
     tails: str = "linear"
     scores: tuple[float, ...] = ()
+    own_weight: float | None = None
 
     @property
     def rank(self) -> int:
@@ -183,6 +181,8 @@ def learn_family(estimates: torch.Tensor, grid: torch.Tensor, *, rank: int, tail
     g = torch.as_tensor(grid).double().reshape(-1)
     if g.numel() != e.shape[1]:
         raise ValueError(f"grid has {g.numel()} points, the estimates {e.shape[1]}")
+    if g.numel() < 2 or not bool((g[1:] > g[:-1]).all()):
+        raise ValueError("grid must be increasing, with at least 2 points")
     rank = check_int(rank, name="rank", minimum=0)
     if rank > e.shape[0] - 1:
         raise ValueError(f"a family of rank {rank} needs at least {rank + 1} estimates, got {e.shape[0]}")
@@ -205,9 +205,15 @@ def _targets(family: Family, paths: Any, dt: Any, g2: torch.Tensor, target: str,
     if target == "diffusion2" and drift is None:
         raise ValueError("target='diffusion2' needs the recording's drift on the grid")
     _, x, dx, tau = transitions(paths, dt)
+    if x.shape[1] != 1:
+        raise ValueError(f"a family of functions of one variable needs 1-D paths; these have d={x.shape[1]}")
     x, dx, tau = x[:, 0].double(), dx[:, 0].double(), tau[:, 0].double()
     grid = family.grid
-    floor = 1e-6 * float(g2.abs().max().clamp_min(1e-12))
+    g2 = torch.as_tensor(g2).double().reshape(-1)
+    if g2.numel() != grid.numel() or not bool(torch.isfinite(g2).all()) or bool((g2 < 0).any()):
+        raise ValueError(f"g2 must be {grid.numel()} finite values >= 0 on the family's grid, got {g2.numel()} "
+                         f"(min {float(g2.min()) if g2.numel() else float('nan'):g})")
+    floor = 1e-6 * float(g2.max().clamp_min(1e-12))
     g2x = _at(x, grid, g2.double().reshape(-1, 1), "constant")[:, 0].clamp_min(floor)
     if target == "drift":
         return x, family.at(x), dx / tau, tau / g2x
@@ -333,6 +339,9 @@ def _fit_reduced_rank(family: Family, s_pp: torch.Tensor, r: torch.Tensor, s_yy:
     """:func:`_reduced_rank` from ``family``'s tabulated functions, with the GCV penalty of the pooled mean."""
     g = family.grid
     pooled = fit_penalised(s_pp.sum(0), r.sum(0), s_yy.sum(), float(n), g[0], g[-1])
+    if not bool(torch.isfinite(pooled.error)):
+        raise ValueError("the collection's transitions support no smooth fit on the grid (too few distinct states "
+                         "under it)")
     pen = difference_penalty(s_pp.shape[-1])
     scale = torch.diagonal(s_pp.sum(0)).sum() / torch.diagonal(pen).sum()
     penalty = float(pooled.lam) * float(scale) / s_pp.shape[0] * pen
@@ -343,109 +352,106 @@ def _fit_reduced_rank(family: Family, s_pp: torch.Tensor, r: torch.Tensor, s_yy:
 
 def select_family(estimates: torch.Tensor, grid: torch.Tensor, paths: list[torch.Tensor], dt: Any, *,
                   g2: torch.Tensor, target: str = "drift", drift: torch.Tensor | None = None,
-                  max_rank: int = MAX_FAMILY_RANK, n_segments: int = SPLINE_SEGMENTS,
+                  ranks: Sequence[int] | None = None, max_rank: int = MAX_FAMILY_RANK,
+                  leave_out: list[torch.Tensor] | None = None, n_segments: int = SPLINE_SEGMENTS,
                   iterations: int = FAMILY_ITERATIONS) -> Family:
-    """The collection's family, refined on its transitions, its rank chosen by cross-validation
-    on the collection (module doc).
+    """The collection's family, refined on its transitions, its rank and the share of the own
+    estimates kept chosen by cross-validation on the collection (module doc).
 
-    Every recording is cut into pieces (its paths; a recording of fewer than
-    :data:`JACKKNIFE_PIECES` paths into blocks of time), and the pieces are dealt into
-    :data:`JACKKNIFE_PIECES` folds. For each fold and each rank r <= ``max_rank`` (at most K - 1):
-    the family of rank r is started from the principal directions of ``estimates`` and refined
-    (:func:`refine_family`) on every recording's other pieces, and the held-out pieces' weighted
-    squared error (for a drift: their Gaussian transition likelihood, up to constants) is added to
-    r's score. The rank with the smallest total wins; its family is refined on all the data.
+    Every recording is cut into pieces (its paths; a recording of fewer than :data:`FOLDS` paths
+    into blocks of time, :func:`split_pieces`), and piece j belongs to fold ``j % FOLDS``. For each
+    fold and each candidate rank the family is started from the principal directions of
+    ``estimates`` and refined (:func:`refine_family`) on the other folds of every recording, and
+    the fold's transitions score it by the weighted squared error of :func:`fit_family`'s
+    regression (for a drift: the Gaussian transition likelihood up to constants). The rank with the
+    smallest total wins, and its family is refined on all the data. With ``leave_out`` the same
+    folds choose ``own_weight``: the fold's transitions score ``fit + w (own - fit)``, the fit from
+    the fold's family and the own estimate made without the fold; the error is quadratic in w, so
+    the best w is a ratio of sums (clipped to [0, 1]).
 
     Args:
         estimates: (K, G) each recording's estimate on ``grid`` (G,) (drift, or g² for ``"diffusion2"``).
+            They start every fold's refinement; the scores use only transitions the fold's family
+            and coefficients were not fitted to.
         paths: the K recordings' paths, each (n_k, T_k, 1). dt: time between observations (> 0, one
             number for all).
         g2: (K, G) each recording's own g² (the weights). drift: (K, G) each recording's drift (for
             ``"diffusion2"``: the residuals' centre).
-        max_rank: the largest rank considered.
+        ranks: the candidate ranks (each <= K - 1); default 0..min(``max_rank``, K - 1).
+        leave_out: for each recording its estimates without each fold, (F_k, G)
+            (:func:`fold_estimates`); None: ``own_weight`` stays None.
 
     Returns:
-        The chosen :class:`Family`, its ``scores`` the held-out error of every rank considered.
+        The chosen :class:`Family` with its ``scores`` (the held-out error of each candidate rank,
+        in the order of ``ranks``) and ``own_weight``.
     """
     e = torch.as_tensor(estimates).double()
+    if e.ndim != 2:
+        raise ValueError(f"estimates must have shape (K, G), got {tuple(e.shape)}")
     K = e.shape[0]
     dt = check_positive(dt, name="dt")
-    if len(paths) != K or torch.as_tensor(g2).shape != e.shape:
+    g2 = torch.as_tensor(g2).double()
+    if len(paths) != K or g2.shape != e.shape:
         raise ValueError(f"need one set of paths and one g² per estimate: {K} estimates, {len(paths)} path sets, "
-                         f"g2 of shape {tuple(torch.as_tensor(g2).shape)}")
+                         f"g2 of shape {tuple(g2.shape)}")
     if target == "diffusion2" and (drift is None or torch.as_tensor(drift).shape != e.shape):
         raise ValueError("target='diffusion2' needs each recording's drift, shape (K, G)")
-    top = min(check_int(max_rank, name="max_rank", minimum=0), K - 1)
-    start = learn_family(e, grid, rank=top, tails="linear" if target == "drift" else "constant")
-    folds = JACKKNIFE_PIECES
-    per_fold = []  # [fold][k] = (training sums, held-out sums)
+    if leave_out is not None and len(leave_out) != K:
+        raise ValueError(f"leave_out needs one entry per recording ({K}), got {len(leave_out)}")
+    if ranks is None:
+        ranks = list(range(min(check_int(max_rank, name="max_rank", minimum=0), K - 1) + 1))
+    ranks = [check_int(q, name="rank", minimum=0) for q in ranks]
+    if not ranks or max(ranks) > K - 1:
+        raise ValueError(f"ranks must be non-empty, each between 0 and {K - 1} (recordings - 1); got {ranks}")
+    start = learn_family(e, grid, rank=max(ranks), tails="linear" if target == "drift" else "constant")
+    drift_k = [None if drift is None else torch.as_tensor(drift[k]) for k in range(K)]
+    per_fold = []  # [k][fold] = (training sums, held-out sums, held-out pieces)
     for k, p in enumerate(paths):
-        pieces = split_pieces(check_paths(p), folds)
-        if pieces.shape[0] < 2:
+        pieces = split_pieces(check_paths(p), FOLDS)
+        n = pieces.shape[0]
+        if n < 2:
             raise ValueError(f"recording {k} is too short to cross-validate a family (one piece of "
                              f"{pieces.shape[1]} observations)")
-        sums = [_regression_sums(start, pieces[j:j + 1], dt, torch.as_tensor(g2[k]), target,
-                                 None if drift is None else torch.as_tensor(drift[k]), n_segments)
-                for j in range(pieces.shape[0])]
-        per_fold.append([(tuple(sum(t[m] for j, t in enumerate(sums) if j % folds != i) for m in range(4)),
-                          tuple(sum(t[m] for j, t in enumerate(sums) if j % folds == i) for m in range(3)))
-                         for i in range(min(folds, pieces.shape[0]))])
-    scores = [0.0] * (top + 1)
-    for i in range(folds):
+        if leave_out is not None and torch.as_tensor(leave_out[k]).shape[0] != min(FOLDS, n):
+            raise ValueError(f"leave_out[{k}] must hold {min(FOLDS, n)} estimates (one per fold), got "
+                             f"{torch.as_tensor(leave_out[k]).shape[0]}")
+        sums = [_regression_sums(start, pieces[j:j + 1], dt, g2[k], target, drift_k[k], n_segments) for j in range(n)]
+        per_fold.append([(tuple(sum(t[m] for j, t in enumerate(sums) if j % FOLDS != i) for m in range(4)),
+                          tuple(sum(t[m] for j, t in enumerate(sums) if j % FOLDS == i) for m in range(3)),
+                          pieces[[j for j in range(n) if j % FOLDS == i]])
+                         for i in range(min(FOLDS, n))])
+    scores = {q: 0.0 for q in ranks}
+    fits = {q: [] for q in ranks}  # per fold: (recordings in it, A, C)
+    for i in range(FOLDS):
         part = [(k, f[i]) for k, f in enumerate(per_fold) if i < len(f)]
         fit_sums = [t[0] for _, t in part]
         s_pp = torch.stack([t[0] for t in fit_sums])
         r = torch.stack([t[1] for t in fit_sums])
         s_yy = torch.stack([torch.as_tensor(t[2]) for t in fit_sums])
-        for rank in range(top + 1):
-            fam = Family(grid=start.grid, mean=start.mean, components=start.components[:rank], tails=start.tails)
+        for q in ranks:
+            fam = Family(grid=start.grid, mean=start.mean, components=start.components[:q], tails=start.tails)
             A, C = _fit_reduced_rank(fam, s_pp, r, s_yy, sum(t[3] for t in fit_sums), n_segments=n_segments,
                                      iterations=iterations)
-            for (k, (_, (h_pp, h_r, h_yy))), c in zip(part, C):
+            for (_, (_, (h_pp, h_r, h_yy), _)), c in zip(part, C):
                 a = A @ c
-                scores[rank] += float(0.5 * (h_yy - 2 * a @ h_r + a @ h_pp @ a))
-    best = min(range(top + 1), key=lambda q: scores[q])
+                scores[q] += float(0.5 * (h_yy - 2 * a @ h_r + a @ h_pp @ a))
+            fits[q].append((i, part, A, C))
+    best = min(ranks, key=lambda q: scores[q])
+    weight = None
+    if leave_out is not None:
+        num = den = 0.0
+        on_grid = _grid_splines(start, n_segments)
+        for i, part, A, C in fits[best]:
+            for (k, (_, _, held)), c in zip(part, C):
+                fit = on_grid @ (A @ c)  # (G,) the fold's family member of recording k
+                own = torch.as_tensor(leave_out[k]).double().reshape(-1, e.shape[1])[i]
+                x, _, y, w = _targets(start, held, dt, g2[k], target, drift_k[k])
+                c_x, d_x = _at(x, start.grid, torch.stack([fit, own - fit], 1), start.tails).unbind(1)
+                num += float((w * (y - c_x) * d_x).sum())
+                den += float((w * d_x ** 2).sum())
+        weight = min(max(num / den, 0.0), 1.0) if den > 0 else 0.0
     chosen = refine_family(Family(grid=start.grid, mean=start.mean, components=start.components[:best],
                                   tails=start.tails), paths, dt, g2=g2, target=target, drift=drift,
                            n_segments=n_segments, iterations=iterations)
     return Family(grid=chosen.grid, mean=chosen.mean, components=chosen.components, tails=chosen.tails,
-                  scores=tuple(scores))
-
-
-def own_weight(family: Family, pieces: list[torch.Tensor], dt: Any, leave_out: list[torch.Tensor], *,
-               g2: torch.Tensor, target: str = "drift", drift: torch.Tensor | None = None) -> float:
-    """The share ``w`` in [0, 1] of its own estimate that a recording's pooled estimate keeps,
-    ``centre + w (own - centre)``, by cross-validation over the collection (module doc).
-
-    For every recording k and every piece i of it: the centre is k's fit in ``family`` on its other
-    pieces, the own estimate is the estimator's estimate without piece i (``leave_out[k][i]``), and
-    piece i's transitions score ``centre + w (own - centre)`` by :func:`fit_family`'s weighted squared
-    error. The error is quadratic in w, so the best w is a ratio of sums (clipped to [0, 1]).
-
-    Args:
-        family: the collection's :class:`Family`.
-        pieces: the K recordings' pieces, each (n_k, T_k, 1), as the estimator's jackknife cut them.
-        dt: time between observations. leave_out: (n_k, G) for each recording: the estimate without
-            each piece (drift, or g² for ``"diffusion2"``).
-        g2: (K, G) each recording's g² (the weights). target, drift: as in :func:`fit_family`
-            (drift: (K, G)).
-
-    Returns:
-        w (1.0 when no piece has transitions where own and centre differ).
-    """
-    num = den = 0.0
-    for k, p in enumerate(pieces):
-        n = p.shape[0]
-        lo = torch.as_tensor(leave_out[k]).double().reshape(n, -1)
-        d_k = None if drift is None else torch.as_tensor(drift[k])
-        for i in range(n):
-            rest = p[[j for j in range(n) if j != i]]
-            centre = family.values(fit_family(family, rest, dt, g2=torch.as_tensor(g2[k]), target=target, drift=d_k))
-            x, _, y, w = _targets(family, p[i:i + 1], dt, torch.as_tensor(g2[k]), target, d_k)
-            table = torch.stack([centre, lo[i] - centre], dim=1)
-            c_x, diff_x = _at(x, family.grid, table, family.tails).unbind(1)
-            num += float((w * (y - c_x) * diff_x).sum())
-            den += float((w * diff_x ** 2).sum())
-    if den <= 0:
-        return 1.0
-    return min(max(num / den, 0.0), 1.0)
+                  scores=tuple(scores[q] for q in ranks), own_weight=weight)
