@@ -384,6 +384,19 @@ def function_family_figure(x: Any, drifts: Any, diffusions: Any, *, labels: Sequ
     return _layout(fig, title, height=380)
 
 
+def family_coordinates_xy(coefficients: Any) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Where each recording's coordinates (K, r) are drawn: (c1, c2) for r >= 2, (recording index, c1)
+    for r = 1, nowhere for r = 0; with the two axis titles. Returns ``(x (K,), y (K,), x title, y title)``."""
+    c = np.asarray(coefficients, dtype=float)
+    if c.ndim != 2:
+        raise ValueError(f"coefficients must have shape (K, r), got {c.shape}")
+    if c.shape[1] >= 2:
+        return c[:, 0], c[:, 1], "c1 (first component)", "c2 (second component)"
+    if c.shape[1] == 1:
+        return np.arange(c.shape[0], dtype=float), c[:, 0], "recording", "c1 (first component)"
+    return np.zeros(0), np.zeros(0), "", ""
+
+
 def family_coefficients_figure(coefficients: Any, *, labels: Sequence[str] | None = None,
                                title: str | None = None) -> go.Figure:
     """Each recording's coordinates in the collection's family of drifts
@@ -391,7 +404,7 @@ def family_coefficients_figure(coefficients: Any, *, labels: Sequence[str] | Non
 
     Args:
         coefficients: (K, r), r >= 1: recording k's coefficient on each of the family's components
-            (1 = one standard deviation of the collection along it).
+            (1 = one standard deviation of the collection along it; a component's sign is arbitrary).
         labels: a name per recording (default "recording k").
 
     Returns:
@@ -409,16 +422,13 @@ def family_coefficients_figure(coefficients: Any, *, labels: Sequence[str] | Non
     labels = [f"recording {k}" for k in range(c.shape[0])] if labels is None else list(labels)
     if len(labels) != c.shape[0]:
         raise ValueError(f"labels must name each of the {c.shape[0]} recordings, got {len(labels)}")
+    x, y, x_title, y_title = family_coordinates_xy(c)
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="markers" if c.shape[1] == 1 else "markers+text", text=labels,
+                               textposition="top center", marker=dict(color=COLORS[0], size=9), name="recordings"))
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title)
     if c.shape[1] == 1:
-        fig = go.Figure(go.Scatter(x=np.arange(c.shape[0]), y=c[:, 0], mode="markers", text=labels,
-                                   marker=dict(color=COLORS[0], size=9), name="c1"))
-        fig.update_xaxes(title_text="recording", tickmode="array", tickvals=list(range(c.shape[0])), ticktext=labels)
-        fig.update_yaxes(title_text="c1 (first component)")
-    else:
-        fig = go.Figure(go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers+text", text=labels, textposition="top center",
-                                   marker=dict(color=COLORS[0], size=9), name="recordings"))
-        fig.update_xaxes(title_text="c1 (first component)")
-        fig.update_yaxes(title_text="c2 (second component)")
+        fig.update_xaxes(tickmode="array", tickvals=list(range(c.shape[0])), ticktext=labels)
     return _layout(fig, title, height=380)
 
 

@@ -421,7 +421,7 @@ def select_family(estimates: torch.Tensor, grid: torch.Tensor, paths: list[torch
                           pieces[[j for j in range(n) if j % FOLDS == i]])
                          for i in range(min(FOLDS, n))])
     scores = {q: 0.0 for q in ranks}
-    fits = {q: [] for q in ranks}  # per fold: (recordings in it, A, C)
+    fits = {q: [] for q in ranks}  # per fold: (fold, its recordings' sums, A, C)
     for i in range(FOLDS):
         part = [(k, f[i]) for k, f in enumerate(per_fold) if i < len(f)]
         fit_sums = [t[0] for _, t in part]

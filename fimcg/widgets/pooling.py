@@ -57,19 +57,12 @@ def pooling_view(pooled: Any, recording: int) -> PoolingView:
                        weight=float(pooled.drift_weight))
 
 
-def _points(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The plotted coordinates of rows c (n, r): (c_1, c_2) for r >= 2, (row index, c_1) for r = 1, none for r = 0."""
-    if c.shape[1] >= 2:
-        return c[:, 0], c[:, 1]
-    if c.shape[1] == 1:
-        return np.arange(c.shape[0], dtype=float), c[:, 0]
-    return np.zeros(0), np.zeros(0)
-
-
 def _traces(v: PoolingView) -> list[tuple[np.ndarray, np.ndarray]]:
     band_x = np.concatenate([v.grid, v.grid[::-1]])
     band_y = np.concatenate([v.collection_mean + v.collection_sd, (v.collection_mean - v.collection_sd)[::-1]])
-    all_x, all_y = _points(v.coordinates)
+    from ..app.figures import family_coordinates_xy
+
+    all_x, all_y, _, _ = family_coordinates_xy(v.coordinates)
     one = (all_x[v.index:v.index + 1], all_y[v.index:v.index + 1])
     return [(band_x, band_y), (v.grid, v.family_fit), (v.grid, v.own_drift), (v.grid, v.pooled_drift),
             (v.grid, v.own_diffusion), (v.grid, v.pooled_diffusion), (all_x, all_y), one]
@@ -105,9 +98,11 @@ def pooling_figure(v: PoolingView):
                              marker=dict(color="#0072B2", size=12, symbol="diamond")), row=1, col=3)
     fig.update_xaxes(title_text="latent z", row=1, col=1)
     fig.update_xaxes(title_text="latent z", row=1, col=2)
-    rank = v.coordinates.shape[1]
-    fig.update_xaxes(title_text="c1" if rank >= 2 else "recording", row=1, col=3)
-    fig.update_yaxes(title_text="c2" if rank >= 2 else "c1", row=1, col=3)
+    from ..app.figures import family_coordinates_xy
+
+    _, _, x_title, y_title = family_coordinates_xy(v.coordinates)
+    fig.update_xaxes(title_text=x_title, row=1, col=3)
+    fig.update_yaxes(title_text=y_title, row=1, col=3)
     fig.update_layout(height=380, title=dict(text=_title(v), font=dict(size=13)), template="plotly_white",
                       margin=dict(l=50, r=20, t=70, b=40))
     return fig
