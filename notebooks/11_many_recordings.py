@@ -308,4 +308,5 @@ for name, model, amap in (("joint (a new head)", joint, shared_joint), ("FIM (on
 # `bench/many_recordings.py` runs this on 20 training and 5 held-out recordings per seed, with the
 # peers: today's method run on each recording alone, and the joint model with a head per recording.
 # On the command line, `fimcg coarse-grain DIR1/*.mp4 DIR2/*.mp4 ... --group-by-folder` treats each
-# folder as a recording of the collection (chapter 9).
+# folder as a recording of the collection (chapter 9), and `fimcg infer OUT/result.safetensors
+# NEW/*.mp4` reads a new recording's SDE from the saved result, with no training.

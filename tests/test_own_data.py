@@ -69,6 +69,12 @@ def test_coarse_grain_command_finds_the_hidden_state(kind, particle, tmp_path):
     assert "Before you trust the result" in (out / "report.html").read_text()
     loaded = fimcg.CoarseGrainResult.load(out / "result.safetensors")
     torch.testing.assert_close(loaded.latents, torch.from_numpy(z))
+    if kind == "mp4":  # a recording of one system: its own estimate, read from the same files without training
+        assert main(["infer", str(out / "result.safetensors"), *files[:2], "--out", str(tmp_path / "inf")]) == 0
+        r = json.loads((tmp_path / "inf" / "results.json").read_text())
+        assert r["collection"] is None and r["family_coordinates"] is None
+        assert r["data"]["dt"] == pytest.approx(DT) and r["sde"]["drift"] == r["sde"]["drift_own"]
+        np.testing.assert_allclose(np.load(tmp_path / "inf" / "latents.npy"), z[:2], atol=1e-5)
 
 
 def test_coarse_grain_command_resumes_and_strides(particle, tmp_path):
@@ -211,9 +217,9 @@ def test_a_failure_after_training_leaves_no_outputs_and_keeps_old_ones(particle,
 def test_coarse_grain_command_on_a_collection_grouped_by_folder(tmp_path):
     from fimcg.video import make_collection
 
-    col = make_collection(3, n_paths=2, n_frames=300, size=16, seed=5)
+    col = make_collection(4, n_paths=2, n_frames=300, size=16, seed=5)
     files = []
-    for name, frames in zip(("calm", "middle", "wild"), col.frames):
+    for name, frames in zip(("calm", "middle", "wild"), col.frames[:3]):
         (tmp_path / name).mkdir()
         for i, path in enumerate(frames):
             np.save(tmp_path / name / f"p{i}.npy", path.numpy())
@@ -222,9 +228,30 @@ def test_coarse_grain_command_on_a_collection_grouped_by_folder(tmp_path):
     assert main(["coarse-grain", *files, "--dt", str(DT), "--group-by-folder", "--steps", "2", "--out", str(out),
                  "--no-progress"]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert [r["name"] for r in results["recordings"]] == [str(tmp_path / n) for n in ("calm", "middle", "wild")]
+    results_names = [str(tmp_path / n) for n in ("calm", "middle", "wild")]
+    assert [r["name"] for r in results["recordings"]] == results_names
     assert all(r["paths"] == 2 and "f(z) =" in r["equation"] and 0 <= r["own_weight"] <= 1
                for r in results["recordings"])
     assert "Recordings" in (out / "report.html").read_text()
+    # a new recording's SDE from the saved result, no training
+    new = []
+    for i, path in enumerate(col.frames[3]):
+        np.save(tmp_path / f"new{i}.npy", path.numpy())
+        new.append(str(tmp_path / f"new{i}.npy"))
+    inferred = tmp_path / "inferred"
+    assert main(["infer", str(out / "result.safetensors"), *new, "--dt", str(DT), "--out", str(inferred)]) == 0
+    r = json.loads((inferred / "results.json").read_text())
+    rank = r["collection"]["family_rank"]
+    assert r["data"]["paths"] == 2 and len(r["family_coordinates"]) == rank and r["collection"]["recordings"] == \
+        results_names
+    assert np.isfinite(r["sde"]["drift"]).all() and (np.array(r["sde"]["diffusion"]) > 0).all()
+    table = np.loadtxt(inferred / "sde.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(table[:, 1], r["sde"]["drift"], rtol=1e-6, atol=1e-6)
+    assert np.load(inferred / "latents.npy").shape == (2, 300, 1)
+    assert main(["infer", str(tmp_path / "missing.safetensors"), *new, "--dt", str(DT), "--out",
+                 str(tmp_path / "x")]) == 2
+    np.save(tmp_path / "small.npy", col.frames[3][0, :, :8, :8].numpy())  # frames of another size
+    assert main(["infer", str(out / "result.safetensors"), str(tmp_path / "small.npy"), "--dt", str(DT), "--out",
+                 str(tmp_path / "y")]) == 2
     assert main(["coarse-grain", files[0], files[1], "--dt", str(DT), "--group-by-folder", "--out",
                  str(tmp_path / "one"), "--no-progress"]) == 2  # one folder is not a collection

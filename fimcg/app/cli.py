@@ -145,7 +145,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-# fimcg coarse-grain / fimcg estimate (your own files)
+# fimcg coarse-grain / fimcg infer / fimcg estimate (your own files)
 # --------------------------------------------------------------------------------------------------
 
 def add_coarse_grain_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -206,6 +206,36 @@ def cmd_coarse_grain(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_infer_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("infer", help="the SDE of a new recording from a saved coarse-graining result, no training",
+                       description="Encode the frames of FILE... with the encoder of RESULT (a result.safetensors "
+                                   "written by fimcg coarse-grain, read with the same crop, downsampling, colour and "
+                                   "stride) and read their SDE with the frozen FIM in one pass; for a collection "
+                                   "(--group-by-folder) fit it in the collection's family of drifts. Write "
+                                   "OUT/report.html, OUT/results.json, OUT/sde.csv and OUT/latents.npy.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("result", metavar="RESULT", help="result.safetensors of fimcg coarse-grain")
+    p.add_argument("files", nargs="+", metavar="FILE", help="the new recording's files (as for coarse-grain)")
+    p.add_argument("--dt", type=float, default=None,
+                   help="time between consecutive frames (default: the files' frame rate, else the result's)")
+    p.add_argument("--out", default="fimcg-infer", help="output folder")
+    p.add_argument("--layout", default=None, help="axes of arrays: THW, PTHW, THWC, PTCHW, ... (default by rank)")
+    p.add_argument("--dataset", default=None, help="dataset inside HDF5/zarr files (or write file.h5:/dataset)")
+    p.set_defaults(func=cmd_infer)
+    return p
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from .own_data import infer_files
+
+    r = infer_files(args.result, args.files, out=args.out, dt=args.dt, layout=args.layout, dataset=args.dataset)
+    print(f"wrote {args.out}/report.html, results.json, sde.csv and latents.npy ({r['data']['paths']} paths x "
+          f"{r['data']['frames_per_path']} frames, {r['seconds']:.2f} s)")
+    if r["family_coordinates"] is not None:
+        print("coordinates in the collection's family: " + ", ".join(f"{c:.3f}" for c in r["family_coordinates"]))
+    return 0
+
+
 def add_estimate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("estimate", help="estimate drift and diffusion of your own trajectories (CSV, npy)",
                        description="Estimate the drift and diffusion of the 1-D trajectories in TRAJ... with the "
@@ -246,6 +276,7 @@ SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], argparse.ArgumentP
     "pretrain": add_pretrain_parser,
     "convert": add_convert_parser,
     "coarse-grain": add_coarse_grain_parser,
+    "infer": add_infer_parser,
     "estimate": add_estimate_parser,
 }
 

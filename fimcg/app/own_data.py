@@ -1,14 +1,17 @@
-"""The jobs behind ``fimcg coarse-grain`` and ``fimcg estimate``: a user's own files in, a report out.
+"""The jobs behind ``fimcg coarse-grain``, ``fimcg infer`` and ``fimcg estimate``: a user's own files in, a report out.
 
 * :func:`coarse_grain_files`: video files, image stacks or arrays (:func:`fimcg.open_recording`) ->
   :func:`fimcg.coarse_grain` with the frozen FIM, streamed and resumable -> the learned latent, its
   SDE, a discovered equation and its validation.
+* :func:`infer_files`: a saved coarse-graining result and the files of a *new* recording -> its
+  SDE without training (:meth:`fimcg.coarse_graining.CoarseGrainResult.infer`: encoded, one FIM
+  pass, fitted in the collection's family of drifts when the result holds a collection).
 * :func:`estimate_files`: trajectories (:func:`fimcg.io.read_trajectories`) -> drift and diffusion
   by the FIM and by the classic estimators, a discovered equation and its validation.
 
-Both write into a folder ``out``: ``report.html`` (self-contained; as ``fimcg run`` writes, without a
+Each writes into a folder ``out``: ``report.html`` (self-contained; as ``fimcg run`` writes, without a
 truth section), ``results.json`` and the arrays (``latents.npy`` and the saved result ``result.safetensors``,
-or ``estimates.csv``). The outputs are written only after the whole computation succeeded, all or
+``sde.csv`` or ``estimates.csv``). The outputs are written only after the whole computation succeeded, all or
 nothing (:func:`publish`: into a staging folder, then renamed into place, ``results.json`` last): bad
 input or a failure leaves no output. The one file written earlier is coarse-graining's training checkpoint
 (``checkpoint.safetensors``): running the same command again resumes from it.
@@ -37,7 +40,7 @@ from ..io.checkpoint import atomic_write_array, atomic_write_json, atomic_write_
 from .pipeline import equation_and_validation, report_validation
 from .report import Report, environment, output_folder
 
-__all__ = ["coarse_grain_files", "estimate_files"]
+__all__ = ["coarse_grain_files", "infer_files", "estimate_files"]
 
 
 def publish(out: Path, writers: dict[str, Callable[[Path], Any]]) -> None:
@@ -267,6 +270,104 @@ def _coarse_grain_report(rec: Any, res: Any, results: dict, val: Any, found: dic
 # fimcg estimate
 
 
+def infer_files(result: str | Path, files: Sequence[Any], *, out: str | Path, dt: float | None = None,
+                layout: str | None = None, dataset: str | None = None) -> dict:
+    """The SDE of a new recording from a saved coarse-graining result, without training.
+
+    The files are opened with the per-frame processing the result was trained with (grey, crop,
+    downsample, stride: ``config["recording"]["processing"]``), encoded by its encoder, read by the
+    frozen FIM in one pass and, for a result of a collection, fitted in the collection's family of
+    drifts and diffusions (:func:`fimcg.coarse_graining.collection.infer_recording`).
+
+    Args:
+        result: a ``result.safetensors`` written by ``fimcg coarse-grain`` (or ``CoarseGrainResult.save``).
+        files: the new recording's files (as for :func:`coarse_grain_files`).
+        out: output folder: ``report.html``, ``results.json``, ``sde.csv`` (z, drift and diffusion,
+            pooled and its own) and ``latents.npy`` (n_paths, T, 1).
+        dt: time between the files' frames before the stride (default: their frame rate, else the
+            result's).
+        layout, dataset: how to read arrays (as for :func:`fimcg.open_recording`).
+
+    Returns:
+        The results dictionary written to ``results.json``.
+    """
+    from ..coarse_graining import CoarseGrainResult
+    from ..io import open_recording
+
+    t0 = time.perf_counter()
+    out = output_folder(out)
+    path = Path(result)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved result at {path} (fimcg coarse-grain writes OUT/result.safetensors)")
+    res = CoarseGrainResult.load(path)
+    if res.latent_dim != 1:
+        raise ValueError(f"fimcg infer reports 1-D latents; this result has latent_dim={res.latent_dim}")
+    proc = res.config.get("recording", {}).get("processing") or {}
+    stride = int(proc.get("stride", 1))
+    with open_recording(*files, layout=layout, dataset=dataset, grey=bool(proc.get("grey", True)),
+                        crop=tuple(proc["crop"]) if proc.get("crop") else None,
+                        downsample=int(proc.get("downsample", 1)), stride=stride) as rec:
+        if dt is not None:
+            dt, dt_from = check_positive(dt, name="dt") * stride, f"dt = {dt:g} given, stride {stride}"
+        elif rec.fps is not None:
+            dt, dt_from = 1.0 / rec.fps, f"the files' frame rate ({rec.fps * stride:g} frames/s) and stride {stride}"
+        else:
+            dt, dt_from = res.dt, "the result's (the files state no frame rate)"
+        sde = res.infer(rec, dt)
+        names, lengths = list(rec.names), list(rec.lengths)
+    seconds = time.perf_counter() - t0
+    pooled = res.pooled() if res.recordings else None
+    grid = sde.grid
+    f, g = sde.coefficients(grid)
+    f_own, g_own = sde.coefficients(grid, pooled=False)
+    results: dict[str, Any] = {
+        "data": {"files": names, "frames_per_file": lengths, "dt": dt, "dt_from": dt_from,
+                 "paths": sde.latents.shape[0], "frames_per_path": sde.latents.shape[1]},
+        "result": str(path), "seconds": seconds,
+        "collection": None if pooled is None else {
+            "recordings": pooled.names, "family_rank": pooled.drift_family.rank, "own_weight": pooled.drift_weight},
+        "family_coordinates": None if sde.drift_coefficients is None else [float(c) for c in sde.drift_coefficients],
+        "sde": {"z": grid[:, 0].tolist(), "drift": f[:, 0].tolist(), "diffusion": g[:, 0].tolist(),
+                "drift_own": f_own[:, 0].tolist(), "diffusion_own": g_own[:, 0].tolist()},
+        "outputs": ["report.html", "results.json", "sde.csv", "latents.npy"], "environment": environment()}
+    rep = Report("fimcg infer report")
+    rep.heading("A new recording, no training")
+    rep.text(f"{len(names)} file(s), {sum(lengths)} frames ({', '.join(names)}); dt = {dt:g} ({dt_from}). Encoded by "
+             f"the encoder of {path.name} into {sde.latents.shape[0]} latent paths of {sde.latents.shape[1]} frames; "
+             f"the frozen FIM (a network that weighs classic and nonparametric estimates by the context) read their "
+             f"SDE in {seconds:.2f} s, with no gradient step.")
+    rep.figure(figures.paths_figure(sde.latents, dt, n_show=5, title="latent paths z(t)"))
+    if pooled is not None:
+        rep.text(f"The result holds a collection of {len(pooled.names)} recordings whose drifts span a family of rank "
+                 f"{pooled.drift_family.rank}; this recording's coordinates in it were fitted to its own transitions, "
+                 f"and its pooled drift keeps {100 * pooled.drift_weight:.0f}% of the difference to its own estimate "
+                 "(the share the collection's cross-validation chose). Compare the two: an own estimate far from "
+                 "the pooled one says the recording may not belong to the family.")
+        if pooled.drift_family.rank:
+            coords = torch.cat([pooled.drift_coefficients, sde.drift_coefficients[None]])
+            rep.figure(figures.family_coefficients_figure(coords, labels=[*pooled.names, "this recording"],
+                                                          title="coordinates in the collection's family of drifts"))
+    rep.figure(figures.drift_diffusion_figure(grid, {"pooled": (f, g), "its own estimate": (f_own, g_own)},
+                                              title="drift and diffusion in z"))
+    rep.heading("Run")
+    rep.text("Environment: " + json.dumps(results["environment"]))
+    table = np.stack([grid[:, 0].numpy(), f[:, 0].numpy(), g[:, 0].numpy(), f_own[:, 0].numpy(),
+                      g_own[:, 0].numpy()], axis=1)
+    publish(out, {"latents.npy": lambda p: atomic_write_array(sde.latents.numpy().astype(np.float32), p),
+                  "sde.csv": lambda p: _write_csv(p, ["z", "drift", "diffusion", "drift_own", "diffusion_own"], table),
+                  "report.html": rep.write, "results.json": lambda p: atomic_write_json(results, p)})
+    return results
+
+
+def _write_csv(path: Path, header: list[str], rows: np.ndarray) -> None:
+    """A table (rows (N, len(header))) as CSV, atomically."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows([[f"{float(v):.8g}" for v in row] for row in rows])
+    atomic_write_text(buf.getvalue(), path)
+
+
 def estimate_files(files: Sequence[str | Path], *, out: str | Path, dt: float | None = None,
                    path_column: str | None = None, time_column: str | None = None, n_bins: int = 30,
                    grid_points: int = 100, seed: int = 0, progress: bool = True) -> dict:
@@ -367,13 +468,10 @@ def estimate_files(files: Sequence[str | Path], *, out: str | Path, dt: float | 
         ("time step", True, "the SDE's time unit is the unit of the time column or dt"),
     ])
     results["seconds_total"] = time.perf_counter() - t_all
-    table = io.StringIO()
-    writer = csv.writer(table)
-    writer.writerow([traj.columns[0]] + [f"{name} {q}" for name in estimates for q in ("drift", "diffusion")])
-    for i in range(grid_points):
-        writer.writerow([f"{float(grid[i, 0]):.8g}"] + [f"{float(v[i, 0]):.8g}" for f, g in estimates.values()
-                                                      for v in (f, g)])
-    publish(out, {"estimates.csv": lambda path: atomic_write_text(table.getvalue(), path), "report.html": rep.write,
+    header = [traj.columns[0]] + [f"{name} {q}" for name in estimates for q in ("drift", "diffusion")]
+    table = np.stack([grid[:, 0].double().numpy()] + [v[:, 0].double().numpy() for f, g in estimates.values()
+                                                      for v in (f, g)], axis=1)
+    publish(out, {"estimates.csv": lambda path: _write_csv(path, header, table), "report.html": rep.write,
                   "results.json": lambda path: atomic_write_json(results, path)})
     return results
 
