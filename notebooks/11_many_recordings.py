@@ -44,7 +44,7 @@
 #
 # 1. **start** from the mean and the principal directions of the FIM's estimates $\hat f_k$;
 # 2. **refine** $m$ and the $\varphi_j$ on *all* the collection's transitions (reduced-rank
-#    regression: the estimates carry the FIM's own errors, the transitions do not);
+#    regression: the estimates carry the FIM's own errors, the transitions are the data themselves);
 # 3. choose $r$ by **cross-validation**: fit on some paths of every recording, score the others.
 #
 # The pooled estimate is each recording's fit, plus the share $w$ of the difference to its own

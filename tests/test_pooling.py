@@ -1,4 +1,4 @@
-"""Pooling estimates across recordings: the jackknife, a family of functions learned from the collection (fimcg.estimators.pooling)."""
+"""Pooling estimates across recordings: estimates without each fold, a family of functions learned from the collection (fimcg.estimators.pooling)."""
 
 from __future__ import annotations
 

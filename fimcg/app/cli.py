@@ -148,6 +148,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
 # fimcg coarse-grain / fimcg infer / fimcg estimate (your own files)
 # --------------------------------------------------------------------------------------------------
 
+def _add_array_arguments(p: argparse.ArgumentParser) -> None:
+    """--layout and --dataset: how arrays in files are read (coarse-grain and infer)."""
+    p.add_argument("--layout", default=None, help="axes of arrays: THW, PTHW, THWC, PTCHW, ... (default by rank)")
+    p.add_argument("--dataset", default=None, help="dataset inside HDF5/zarr files (or write file.h5:/dataset)")
+
+
 def add_coarse_grain_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..io.recording import DEFAULT_CHUNK_MB
 
@@ -171,8 +177,7 @@ def add_coarse_grain_parser(sub: argparse._SubParsersAction) -> argparse.Argumen
                    help="lags (frames, after stride) at which the latent's SDE must predict its future "
                         "(default 1 5 20; shorter when the frames are far apart)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--layout", default=None, help="axes of arrays: THW, PTHW, THWC, PTCHW, ... (default by rank)")
-    p.add_argument("--dataset", default=None, help="dataset inside HDF5/zarr files (or write file.h5:/dataset)")
+    _add_array_arguments(p)
     p.add_argument("--channels", action="store_true", help="keep colour channels (default: convert to grey)")
     p.add_argument("--crop", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), default=None,
                    help="keep pixels [TOP:BOTTOM, LEFT:RIGHT] of every frame")
@@ -219,8 +224,7 @@ def add_infer_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--dt", type=float, default=None,
                    help="time between consecutive frames (default: the files' frame rate, else the result's)")
     p.add_argument("--out", default="fimcg-infer", help="output folder")
-    p.add_argument("--layout", default=None, help="axes of arrays: THW, PTHW, THWC, PTCHW, ... (default by rank)")
-    p.add_argument("--dataset", default=None, help="dataset inside HDF5/zarr files (or write file.h5:/dataset)")
+    _add_array_arguments(p)
     p.set_defaults(func=cmd_infer)
     return p
 
