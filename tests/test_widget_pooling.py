@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -18,14 +20,13 @@ def pooled():
     grid = torch.linspace(-1.5, 1.5, 30)[:, None]
     a = torch.tensor([2.0, 3.0, 4.0, 5.0, 6.0])[:, None, None]
     raw = a * (grid - grid ** 3) + 0.5 * torch.randn(5, 30, 1, generator=gen)
-    family = learn_family(raw[..., 0], grid, rank=1)
+    family = dataclasses.replace(learn_family(raw[..., 0], grid, rank=1), own_weight=0.2)
     coef = ((raw[..., 0].double() - family.mean) @ family.components.T) / (family.components ** 2).sum(1)
     centre = family.values(coef)[..., None].float()
     g = torch.ones(5, 30, 1)
     return Pooled(names=[f"r{k}" for k in range(5)], grid=grid, drift=centre + 0.2 * (raw - centre), diffusion=g,
                   raw_drift=raw, raw_diffusion=g, drift_family=family, diffusion2_family=learn_family(g[..., 0], grid, rank=0),
-                  drift_coefficients=coef.float(), diffusion2_coefficients=torch.zeros(5, 0), drift_centre=centre,
-                  drift_weight=0.2, diffusion2_weight=0.0)
+                  drift_coefficients=coef.float(), diffusion2_coefficients=torch.zeros(5, 0), drift_centre=centre)
 
 
 def test_pooling_view_shows_a_recording_in_its_collection(pooled):

@@ -119,16 +119,26 @@ def coarse_grain_files(files: Sequence[Any], *, out: str | Path, dt: float | Non
     else:
         opened = open_recording(*files, **reading)
     with opened as rec:
-        if dt is None:
-            if rec.fps is None:
-                raise ValueError("give dt (--dt): the files do not all state the same frame rate "
-                                 f"({', '.join(rec.names)})")
-            dt, dt_from = 1.0 / rec.fps, f"the files' frame rate ({rec.fps * stride:g} frames/s) and stride {stride}"
-        else:
-            dt, dt_from = check_positive(dt, name="dt") * stride, f"dt = {dt:g} given, stride {stride}"
+        dt, dt_from = _time_step(rec, dt, stride)
         return _coarse_grain_recording(rec, out=out, dt=dt, dt_from=dt_from, latent_dim=latent_dim, steps=steps,
                                        init=init, judge_lags=judge_lags, seed=seed, chunk_mb=chunk_mb,
                                        restart=restart, progress=progress, t_all=t_all)
+
+
+def _time_step(rec: Any, dt: float | None, stride: int, *, fallback: float | None = None) -> tuple[float, str]:
+    """The time between the recording's frames after the stride, and where it came from: the given
+    ``dt`` (times the stride), else the files' frame rate, else ``fallback`` (already strided).
+
+    Raises:
+        ValueError: no dt given, no common frame rate in the files and no fallback.
+    """
+    if dt is not None:
+        return check_positive(dt, name="dt") * stride, f"dt = {dt:g} given, stride {stride}"
+    if rec.fps is not None:
+        return 1.0 / rec.fps, f"the files' frame rate ({rec.fps * stride:g} frames/s) and stride {stride}"
+    if fallback is not None:
+        return fallback, "the result's (the files state no frame rate)"
+    raise ValueError(f"give dt (--dt): the files do not all state the same frame rate ({', '.join(rec.names)})")
 
 
 def _coarse_grain_recording(rec: Any, *, out: Path, dt: float, dt_from: str, latent_dim: int, steps: int, init: str,
@@ -307,12 +317,7 @@ def infer_files(result: str | Path, files: Sequence[Any], *, out: str | Path, dt
     with open_recording(*files, layout=layout, dataset=dataset, grey=bool(proc.get("grey", True)),
                         crop=tuple(proc["crop"]) if proc.get("crop") else None,
                         downsample=int(proc.get("downsample", 1)), stride=stride) as rec:
-        if dt is not None:
-            dt, dt_from = check_positive(dt, name="dt") * stride, f"dt = {dt:g} given, stride {stride}"
-        elif rec.fps is not None:
-            dt, dt_from = 1.0 / rec.fps, f"the files' frame rate ({rec.fps * stride:g} frames/s) and stride {stride}"
-        else:
-            dt, dt_from = res.dt, "the result's (the files state no frame rate)"
+        dt, dt_from = _time_step(rec, dt, stride, fallback=res.dt)
         sde = res.infer(rec, dt)
         names, lengths = list(rec.names), list(rec.lengths)
     seconds = time.perf_counter() - t0

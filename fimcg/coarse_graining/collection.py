@@ -49,9 +49,6 @@ class Pooled:
         drift_coefficients, diffusion2_coefficients: (K, r) each recording's coordinates in them:
             its parameters in the shared latent, comparable across recordings.
         drift_centre: (K, G, 1) each recording's drift in the family (its fit).
-        drift_weight, diffusion2_weight: the share of its own estimate every recording keeps
-            (cross-validated, :attr:`~fimcg.estimators.pooling.Family.own_weight`; 0: the family fit
-            alone, 1: nothing pooled).
     """
 
     names: list[str]
@@ -65,8 +62,17 @@ class Pooled:
     drift_coefficients: torch.Tensor
     diffusion2_coefficients: torch.Tensor
     drift_centre: torch.Tensor
-    drift_weight: float
-    diffusion2_weight: float
+
+    @property
+    def drift_weight(self) -> float:
+        """The share of its own drift estimate every recording keeps (cross-validated,
+        :attr:`~fimcg.estimators.pooling.Family.own_weight`; 0: the family fit alone, 1: nothing pooled)."""
+        return self.drift_family.own_weight
+
+    @property
+    def diffusion2_weight(self) -> float:
+        """The same for g²."""
+        return self.diffusion2_family.own_weight
 
     def at(self, values: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
         """Interpolate tabulated ``values`` (..., G, 1) to ``locations`` (L, 1): (..., L, 1)."""
@@ -134,22 +140,27 @@ def pool(latents: torch.Tensor, groups: list[list[int]], names: list[str], dt: f
     g2 = torch.stack([e.g2 for e in est])
     options = dict(ranks=None if rank is None else [int(rank)], max_rank=max_rank)
     f_family = select_family(f, grid, paths, dt, g2=g2, leave_out=[e.drift_leave_out for e in est], **options)
-    f_coef = torch.stack([fit_family(f_family, p, dt, g2=g2[k]) for k, p in enumerate(paths)])
-    f_centre = f_family.values(f_coef)
-    w_f = f_family.own_weight
-    f_pooled = f_centre + w_f * (f - f_centre)
+    f_coef, f_centre, f_pooled = (torch.stack(t) for t in zip(*[
+        _in_family(f_family, p, dt, f[k], g2=g2[k]) for k, p in enumerate(paths)]))
     g_family = select_family(g2, grid, paths, dt, g2=g2, target="diffusion2", drift=f_pooled,
                              leave_out=[e.g2_leave_out for e in est], **options)
-    g_coef = torch.stack([fit_family(g_family, p, dt, g2=g2[k], target="diffusion2", drift=f_pooled[k])
-                          for k, p in enumerate(paths)])
-    g_centre = g_family.values(g_coef)
-    w_g = g_family.own_weight
-    g2_pooled = g_centre + w_g * (g2 - g_centre)
+    g_coef, _, g2_pooled = (torch.stack(t) for t in zip(*[
+        _in_family(g_family, p, dt, g2[k], g2=g2[k], target="diffusion2", drift=f_pooled[k])
+        for k, p in enumerate(paths)]))
     col = lambda t: t[..., None].float()  # noqa: E731  (K, G) -> (K, G, 1)
     return Pooled(names=list(names), grid=grid, drift=col(f_pooled), diffusion=col(g2_pooled.clamp_min(0).sqrt()),
                   raw_drift=col(f), raw_diffusion=col(g2.sqrt()), drift_family=f_family, diffusion2_family=g_family,
-                  drift_coefficients=f_coef.float(), diffusion2_coefficients=g_coef.float(), drift_centre=col(f_centre),
-                  drift_weight=w_f, diffusion2_weight=w_g)
+                  drift_coefficients=f_coef.float(), diffusion2_coefficients=g_coef.float(), drift_centre=col(f_centre))
+
+
+def _in_family(family: Family, paths: torch.Tensor, dt: float, own: torch.Tensor, *, g2: torch.Tensor,
+               target: str = "drift", drift: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One recording in a collection's ``family``: its coordinates (r,), its fit (G,) and its pooled
+    estimate (G,), the fit plus the family's ``own_weight`` of the difference to its ``own`` estimate (G,)."""
+    coef = fit_family(family, paths, dt, g2=g2, target=target, drift=drift)
+    centre = family.values(coef)
+    return coef, centre, centre + family.own_weight * (own - centre)
 
 
 def collection_grid(latents: torch.Tensor, points: int = GRID_POINTS) -> torch.Tensor:
@@ -206,12 +217,8 @@ def infer_recording(latents: torch.Tensor, dt: float, estimator: Any, pooled: Po
         return RecordingSDE(latents=latents.detach().cpu(), dt=dt, grid=grid, drift=own_f.float(),
                             diffusion=own_g.float(), raw_drift=own_f.float(), raw_diffusion=own_g.float())
     own_f, own_g2 = own_f[:, 0].double(), (own_g[:, 0] ** 2).double()
-    f_coef = fit_family(pooled.drift_family, z, dt, g2=own_g2)
-    f_centre = pooled.drift_family.values(f_coef)
-    f = f_centre + pooled.drift_weight * (own_f - f_centre)
-    g_coef = fit_family(pooled.diffusion2_family, z, dt, g2=own_g2, target="diffusion2", drift=f)
-    g_centre = pooled.diffusion2_family.values(g_coef)
-    g2 = g_centre + pooled.diffusion2_weight * (own_g2 - g_centre)
+    f_coef, f_centre, f = _in_family(pooled.drift_family, z, dt, own_f, g2=own_g2)
+    g_coef, _, g2 = _in_family(pooled.diffusion2_family, z, dt, own_g2, g2=own_g2, target="diffusion2", drift=f)
     col = lambda t: t[:, None].float()  # noqa: E731
     return RecordingSDE(latents=latents.detach().cpu(), dt=dt, grid=grid, drift=col(f), diffusion=col(g2.clamp_min(0).sqrt()),
                         raw_drift=col(own_f), raw_diffusion=col(own_g2.sqrt()), drift_weight=pooled.drift_weight,
