@@ -16,8 +16,10 @@ Every method ends with the shipped (frozen) FIM reading the SDE off the coordina
   learned together, no FIM).
 * ``slow init, slowness judge``: ``InitConfig(method="slow", judge="slowness")`` without refinement:
   the same candidates, the most autocorrelated one chosen. Ablation: *slowness only*.
-* ``slow init, FIM judge``: ``InitConfig(method="slow")`` before refinement (step 0 of the next run).
-  Ablation: *FIM as the judge, FIM likelihood term off*.
+* ``slow init, FIM judge``: ``InitConfig(method="slow")`` before refinement (step 0 of the next run):
+  the judge's winner, and that winner averaged over time (the smoothed candidates, judged too).
+  Ablation: *FIM as the judge, FIM likelihood term off*. ``InitConfig(smoothing_windows=())`` gives
+  the rows without the smoothed candidates (``bench/results/slow_variable.json`` was measured so).
 * ``slow init + FIM``: the same after ``--steps`` refinement steps. Ablation: *FIM term on*.
 
 Metrics (``fimcg.analysis.alignment.compare_to_truth``): the latent's R² against the hidden particle

@@ -11,7 +11,8 @@ from fimcg.analysis.alignment import fit_alignment
 from fimcg.analysis.markov import autocorrelation
 from fimcg.coarse_graining.autoencoder import FramePCA, mlp
 from fimcg.coarse_graining.options import InitConfig
-from fimcg.coarse_graining.slow import Split, judge_candidates, predictive_encoder, slow_candidates, tica
+from fimcg.coarse_graining.slow import (Split, judge_candidates, predictive_encoder, rank_candidates, slow_candidates,
+                                        smoothed_candidate, tica, window_mean)
 from fimcg.sde import simulate
 from fimcg.sde.systems import double_well
 from fimcg.video import ou_process
@@ -137,3 +138,42 @@ def test_predictive_lags_longer_than_the_held_out_stretch_are_skipped(strip):
     assert not found.split.by_paths and found.split.held_out(feats[:2, :60]).shape[1] == 15
     assert "predictive 2" in found.coordinates and "predictive 20" not in found.coordinates
     assert found.facts["skipped_predictive_lags"] == [20]
+
+
+def test_window_mean_averages_the_frames_around_each_one_within_its_path():
+    z = torch.arange(12.0).reshape(2, 6) ** 2
+    m = window_mean(z, 2)
+    for i in range(2):
+        for t in range(6):
+            lo, hi = max(0, t - 2), min(6, t + 3)
+            assert m[i, t].item() == pytest.approx(z[i, lo:hi].mean().item())  # fewer frames at the ends
+    assert torch.equal(window_mean(z, 0), z)
+    with pytest.raises(ValueError, match="half_width"):
+        window_mean(z, -1)
+
+
+def test_smoothed_candidate_removes_the_fast_part_a_candidate_picked_up(strip):
+    """A candidate that follows the slow bump but also leaks the fast one (z = x + 0.4 y): its mean
+    over +-5 frames, regressed on the frames, keeps the slow part and averages the fast one away."""
+    feats, x, dt = strip
+    y = ou_process(8, 400, rate=20.0, std=1.0, dt=dt, generator=torch.Generator().manual_seed(4))[..., 0]
+    z = x + 0.4 * y  # the fixture's fast bump position leaks into the candidate
+    split = Split(*feats.shape[:2])
+    smooth, state = smoothed_candidate(feats, z, split, half_width=5, hidden=32, depth=2, steps=600, seed=0)
+    assert smooth.shape == z.shape
+    assert r2(smooth, x) > r2(z, x) + 0.03
+    net = mlp(48, 32, 1)  # the returned state is the coarse-graining encoder's network on raw features
+    net.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.allclose(net(feats.reshape(-1, 48)).reshape(8, 400), smooth, atol=1e-5)
+    with pytest.raises(ValueError, match="z must be"):
+        smoothed_candidate(feats, z[:, :10], split, half_width=5, hidden=8, depth=1, steps=1, seed=0)
+
+
+def test_rank_candidates_orders_by_the_judge_and_puts_unscored_last():
+    rows = [{"name": "a", "score": 0.1, "autocorrelation": 0.9}, {"name": "b", "score": -math.inf, "autocorrelation": 0.95},
+            {"name": "c", "score": 0.3, "autocorrelation": 0.2}]
+    assert [r["name"] for r in rank_candidates(rows)] == ["c", "a", "b"]
+    assert [r["name"] for r in rank_candidates(rows, by="slowness")] == ["b", "a", "c"]
+    with pytest.raises(ValueError, match="by must be"):
+        rank_candidates(rows, by="beauty")

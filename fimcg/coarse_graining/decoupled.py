@@ -177,6 +177,8 @@ def coarse_grain(
                                                "init_judge_lags": list(init.judge_lags),
                                                "init_predictive_lags": list(init.predictive_lags),
                                                "init_predictive_steps": init.predictive_steps,
+                                               "init_smoothing_windows": list(init.smoothing_windows),
+                                               "init_smoothing_steps": init.smoothing_steps,
                                                "init_judge": init.judge} if init.method == "slow" else {}),
               "seed": seed, **data.facts(dt)}
 

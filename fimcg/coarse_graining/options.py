@@ -87,6 +87,13 @@ class InitConfig:
             :func:`fimcg.coarse_graining.slow.predictive_encoder`); ``()`` keeps the linear and
             geometric candidates only.
         predictive_steps: Adam steps of each predictive candidate.
+        smoothing_windows: with ``"slow"``, after judging, the winner is averaged over time: one more
+            candidate per half-width K (frames), an encoder regressed on the winner's mean over the
+            frames t - K .. t + K (:func:`fimcg.coarse_graining.slow.smoothed_candidate`), judged like
+            the others; ``()`` keeps the winner as it is. The default (5, 10) was chosen on the
+            development scenes (seed 0), disjoint from the benchmark's seeds.
+        smoothing_steps: Adam steps of each smoothed candidate (its target is noisier than a
+            predictive one's, so it trains longer; the weights that predict a validation part best are kept).
         judge: with ``"slow"``, how the candidates are ranked: ``"estimator"`` (the frozen estimator's
             predictive information on held-out paths) or ``"slowness"`` (their autocorrelation at the
             longest judge lag; for comparison, it cannot tell a resolved coordinate from a saturated one).
@@ -100,6 +107,8 @@ class InitConfig:
     judge_lags: tuple[int, ...] = (1, 5, 20)
     predictive_lags: tuple[int, ...] = (5, 20)
     predictive_steps: int = 600
+    smoothing_windows: tuple[int, ...] = (5, 10)
+    smoothing_steps: int = 2000
     judge: str = "estimator"
 
     def __post_init__(self) -> None:
@@ -117,6 +126,10 @@ class InitConfig:
                                                                             minimum=1) for v in self.predictive_lags})))
         object.__setattr__(self, "predictive_steps", check_int(self.predictive_steps, name="InitConfig.predictive_steps",
                                                                minimum=1))
+        object.__setattr__(self, "smoothing_windows", tuple(sorted({check_int(v, name="InitConfig.smoothing_windows",
+                                                                              minimum=1) for v in self.smoothing_windows})))
+        object.__setattr__(self, "smoothing_steps", check_int(self.smoothing_steps, name="InitConfig.smoothing_steps",
+                                                              minimum=1))
         if self.judge not in JUDGES:
             raise ValueError(f"InitConfig.judge must be one of {', '.join(JUDGES)}, got {self.judge!r}")
 

@@ -35,7 +35,20 @@ Isomap) finds the largest-variance manifold of the frames, which a bright fast d
    alone (the highest autocorrelation, ``InitConfig(judge="slowness")``) cannot tell a resolved
    coordinate from a saturated one, nor a metastable variable from a slowly drifting nuisance that
    the SDE cannot predict;
-4. initialises the encoder and decoder on the winner (exactly, when it is a predictive encoder), after
+4. sharpens the winner by averaging it over time (:func:`smoothed_candidate`, one per half-width K in
+   ``smoothing_windows``): an encoder ``e(u_t)`` is regressed on the winner's mean over the frames
+   t - K .. t + K of the same path. Write the winner as ``z_t = h(X_t) + e_t``, with X the slow state and
+   e the error the fast motions leave in it (a function of the frame, correlated over a few frames
+   only). The regression's target has the conditional mean
+   ``E[mean_j z_{t+j} | u_t] = E[mean_j h(X_{t+j}) | X_t] + E[mean_j e_{t+j} | u_t]``: the first term is a
+   smooth monotone function of X_t while 2K dt is short against the relaxation time, and the second
+   keeps only the few lags where e is still correlated with the frame, about (1 + 2 Σ_j ρ_e(j)) / (2K + 1)
+   of e_t. The cost is a noisier target (the slow state's own motion within the window), so the
+   regression is itself a candidate: the same judge scores it on the held-out part against the
+   winner, and on clean frames, where e is already tiny, the winner stays. Encoder noise matters
+   because every estimator reads drift off increments: white latent noise of variance s² adds
+   2 s² / dt to g² and biases a drift's slope by about -s² / (dt Var z);
+5. initialises the encoder and decoder on the winner (exactly, when it is an encoder network), after
    which the FIM's frame-space likelihood refines the encoder.
 
 When even the best candidate predicts nothing beyond the longest lag (information below
@@ -60,7 +73,7 @@ from .autoencoder import isomap_coordinates, mlp
 from .options import JUDGES
 
 __all__ = ["NoSlowVariableWarning", "NOTHING_SLOW_NATS", "Split", "SlowCandidates", "tica",
-           "predictive_encoder", "slow_candidates", "judge_candidates"]
+           "predictive_encoder", "slow_candidates", "judge_candidates", "rank_candidates", "window_mean", "smoothed_candidate"]
 
 #: mutual information of a Gaussian coordinate with autocorrelation 0.3 at the longest lag (-log(1 - 0.09)/2)
 NOTHING_SLOW_NATS = -0.5 * math.log(1 - 0.3 ** 2)
@@ -135,7 +148,7 @@ def tica(feats: torch.Tensor, *, lag: int, dim: int, fit_on: torch.Tensor | None
     component is scaled to zero mean and unit variance over the fitted data, and its eigenvalue is
     its autocorrelation at the lag there.
     """
-    lag = check_int(lag, name="lag", minimum=1)
+    lag = check_int(lag, name="lag", minimum=0)
     src = feats if fit_on is None else fit_on
     n, T, k = src.shape
     if lag >= T:
@@ -160,7 +173,8 @@ def tica(feats: torch.Tensor, *, lag: int, dim: int, fit_on: torch.Tensor | None
 def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split, *, lag: int, hidden: int,
                        depth: int, steps: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """A 1-D coordinate of features (n_paths, T, k) that best predicts ``targets`` (n_paths, T, m)
-    ``lag`` frames ahead (module doc, step 2): a time-lagged autoencoder with a 1-D bottleneck.
+    ``lag`` frames ahead (module doc, step 2): a time-lagged autoencoder with a 1-D bottleneck
+    (``lag=0``: a regression of the targets of the same frame through the bottleneck, step 4).
 
     The encoder is ``mlp(k, hidden, 1, depth=depth)`` (the coarse-graining encoder's network); the
     predictor an MLP of the same width. AdamW for ``steps`` steps on the fitting part of ``split``,
@@ -172,7 +186,7 @@ def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split,
     Returns:
         ``(coordinate (n_paths, T), state_dict of the encoder network)``.
     """
-    lag = check_int(lag, name="lag", minimum=1)
+    lag = check_int(lag, name="lag", minimum=0)
     n, T, k = feats.shape
     m = targets.shape[-1]
     x = split.fit(feats.detach().float().cpu())
@@ -184,7 +198,7 @@ def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split,
     mean = x.reshape(-1, k).mean(0)
     scale = float(x.reshape(-1, k).std())
     x = (x - mean) / scale
-    pairs = {name: (part(x)[:, :-lag].reshape(-1, k), part(y)[:, lag:].reshape(-1, m))
+    pairs = {name: (part(x)[:, :part(x).shape[1] - lag].reshape(-1, k), part(y)[:, lag:].reshape(-1, m))
              for name, part in (("fit", inner.fit), ("validation", inner.held_out))}
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
@@ -291,6 +305,35 @@ def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int
                                               "skipped_predictive_lags": skipped})
 
 
+def window_mean(z: torch.Tensor, half_width: int) -> torch.Tensor:
+    """The mean of z (n_paths, T) over the frames t - K .. t + K of the same path (K = ``half_width``;
+    fewer frames at a path's ends): (n_paths, T)."""
+    K = check_int(half_width, name="half_width", minimum=0)
+    n, T = z.shape
+    ones = torch.ones(1, 1, 2 * K + 1, dtype=z.dtype, device=z.device)
+    total = torch.nn.functional.conv1d(z[:, None], ones, padding=K)[:, 0]
+    count = torch.nn.functional.conv1d(torch.ones_like(z[:1, None]), ones, padding=K)[:, 0]
+    return total / count
+
+
+def smoothed_candidate(feats: torch.Tensor, z: torch.Tensor, split: Split, *, half_width: int, hidden: int,
+                       depth: int, steps: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """A candidate coordinate z (n_paths, T) sharpened by averaging over time (module doc, step 4): an
+    encoder of the features (n_paths, T, k) regressed on the mean of z over ``half_width`` frames
+    either side (:func:`window_mean`), fitted on the fitting part of ``split`` only (the network and
+    training of :func:`predictive_encoder` at lag 0).
+
+    Returns:
+        ``(coordinate (n_paths, T), state_dict of the encoder network)``.
+    """
+    if z.shape != feats.shape[:2]:
+        raise ValueError(f"z must be (n_paths, T) = {tuple(feats.shape[:2])}, got {tuple(z.shape)}")
+    z = z.detach().float().cpu()
+    target = window_mean((z - z.mean()) / z.std().clamp_min(1e-12), half_width)
+    return predictive_encoder(feats, target[..., None], split, lag=0, hidden=hidden, depth=depth, steps=steps,
+                              seed=seed)
+
+
 def judge_candidates(candidates: dict[str, torch.Tensor], dt: float, estimator: Callable, *,
                      lags: tuple[int, ...], by: str = "estimator") -> list[dict]:
     """Score every candidate (n_paths, T) (module doc, step 3); returns one record per candidate,
@@ -309,5 +352,13 @@ def judge_candidates(candidates: dict[str, torch.Tensor], dt: float, estimator: 
         except ValueError as exc:  # a constant candidate, say
             row.update(score=-math.inf, per_lag=[], error=str(exc))
         rows.append(row)
+    return rank_candidates(rows, by=by)
+
+
+def rank_candidates(rows: list[dict], *, by: str = "estimator") -> list[dict]:
+    """Records of :func:`judge_candidates` best first: by ``score`` (``by="estimator"``) or by
+    ``autocorrelation`` (``by="slowness"``); unscored ones last."""
+    if by not in JUDGES:
+        raise ValueError(f"by must be one of {', '.join(JUDGES)}, got {by!r}")
     key = "score" if by == "estimator" else "autocorrelation"
     return sorted(rows, key=lambda r: -r[key] if np.isfinite(r[key]) else math.inf)

@@ -17,7 +17,8 @@ from .data import FrameData
 from ..io.recording import DEFAULT_CHUNK_MB
 from .options import InitConfig
 from ..analysis.markov import predictive_information
-from .slow import NOTHING_SLOW_NATS, NoSlowVariableWarning, Split, judge_candidates, slow_candidates
+from .slow import (NOTHING_SLOW_NATS, NoSlowVariableWarning, Split, judge_candidates, rank_candidates,
+                   slow_candidates, smoothed_candidate)
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from .result import CoarseGrainResult, build_networks
 
@@ -200,6 +201,17 @@ class Trainer:
                                     predictive_steps=init.predictive_steps, hidden=c["hidden"], depth=c["depth"])
             held_out = {name: found.split.held_out(z) for name, z in found.coordinates.items()}
             rows = judge_candidates(held_out, self.dt, judge, lags=init.judge_lags, by=init.judge)
+            winner, smoothed = rows[0]["name"], {}
+            for K in init.smoothing_windows:  # the winner averaged over time (module doc of .slow, step 4)
+                name = f"{winner}, smoothed {K}"
+                smoothed[name], found.networks[name] = smoothed_candidate(
+                    feats, found.coordinates[winner], found.split, half_width=K, hidden=c["hidden"],
+                    depth=c["depth"], steps=init.smoothing_steps, seed=c["seed"] + 1000 + K)
+            if smoothed:
+                found.coordinates.update(smoothed)
+                rows = rank_candidates(rows + judge_candidates({n: found.split.held_out(z) for n, z in smoothed.items()},
+                                                               self.dt, judge, lags=init.judge_lags, by=init.judge),
+                                       by=init.judge)
             best = rows[0]
             judged_far = held_length >= JUDGE_MIN_LAGS * max(init.judge_lags)
             if judged_far and (not best["per_lag"] or best["per_lag"][-1] < NOTHING_SLOW_NATS):
