@@ -201,17 +201,18 @@ class Trainer:
                                     predictive_steps=init.predictive_steps, hidden=c["hidden"], depth=c["depth"])
             held_out = {name: found.split.held_out(z) for name, z in found.coordinates.items()}
             rows = judge_candidates(held_out, self.dt, judge, lags=init.judge_lags, by=init.judge)
+            coordinates, networks = dict(found.coordinates), dict(found.networks)
             winner, smoothed = rows[0]["name"], {}
             for K in init.smoothing_windows:  # the winner averaged over time (module doc of .slow, step 4)
                 name = f"{winner}, smoothed {K}"
-                smoothed[name], found.networks[name] = smoothed_candidate(
-                    feats, found.coordinates[winner], found.split, half_width=K, hidden=c["hidden"],
-                    depth=c["depth"], steps=init.smoothing_steps, seed=c["seed"] + 1000 + K)
+                smoothed[name], networks[name] = smoothed_candidate(
+                    feats, coordinates[winner], found.split, half_width=K, hidden=c["hidden"], depth=c["depth"],
+                    steps=init.smoothing_steps, seed=c["seed"] + 1000 + K)
             if smoothed:
-                found.coordinates.update(smoothed)
-                rows = rank_candidates(rows + judge_candidates({n: found.split.held_out(z) for n, z in smoothed.items()},
-                                                               self.dt, judge, lags=init.judge_lags, by=init.judge),
-                                       by=init.judge)
+                coordinates.update(smoothed)
+                more = judge_candidates({n: found.split.held_out(z) for n, z in smoothed.items()}, self.dt, judge,
+                                        lags=init.judge_lags, by=init.judge)
+                rows = rank_candidates(rows + more, by=init.judge)
             best = rows[0]
             judged_far = held_length >= JUDGE_MIN_LAGS * max(init.judge_lags)
             if judged_far and (not best["per_lag"] or best["per_lag"][-1] < NOTHING_SLOW_NATS):
@@ -221,9 +222,9 @@ class Trainer:
                               "0.3): either nothing in these frames is slow at this time scale, or no candidate "
                               "isolates it; the SDE fitted below may describe fast or mixed motion",
                               NoSlowVariableWarning, stacklevel=4)
-            chosen = found.coordinates[best["name"]].reshape(-1, 1).to(self.feats.device)
+            chosen = coordinates[best["name"]].reshape(-1, 1).to(self.feats.device)
             c["init"] = initialise_autoencoder(self.enc, self.dec, self.feats, self.latent_dim, targets=chosen,
-                                               net_state=found.networks.get(best["name"]), **common)
+                                               net_state=networks.get(best["name"]), **common)
             c["init"].update({"candidates": rows, "chosen": best["name"], "judge": init.judge,
                               "held_out": "paths" if found.split.by_paths else "path ends", **found.facts})
         else:
