@@ -178,7 +178,7 @@ assert info["particle"].score > 2 * max(info["PCA 1"].score, info["TICA 1"].scor
 # 3. asks the frozen FIM for each candidate's SDE on the held-out paths and scores it by $I(\tau)$
 #    at the lags `judge_lags` (1, 5, 20 frames), averaged;
 # 4. sharpens the winner by averaging it over time: an encoder is regressed on the winner's mean
-#    over the frames $t-K \dots t+K$ (`..., smoothed K`, $K$ = 5 and 10), and the judge scores these
+#    over the frames $t-K \dots t+K$ (`... (smoothed K)`, $K$ = 5 and 10), and the judge scores these
 #    too (below);
 # 5. starts encoder and decoder on the winner; training (`steps`) then refines them as in chapter 5.
 #
@@ -205,7 +205,8 @@ figures.latent_scatter_figure(x, slow.latents[..., 0], title=f"the judge's laten
 # $z_t = h(X_t) + e_t$, where $e_t$ depends on where the distractor is, so it changes within a few
 # frames. Every estimator reads the SDE off increments, and an error that is new at every frame adds
 # to each of them: white noise of variance $s^2$ adds $2s^2/\Delta t$ to $g^2$ and pulls the drift's
-# slope by about $-s^2/(\Delta t\,\mathrm{Var}\,z)$. At $\Delta t = 0.01$ an error of 0.07 (in units
+# slope by about $-s^2/(\Delta t\,\mathrm{Var}\,z)$ (an error that lasts a few frames does a little
+# less: $s^2(1-\rho_e(1))$ replaces $s^2$). At $\Delta t = 0.01$ an error of 0.07 (in units
 # where the wells sit at $\pm 1$) already gives a drift error of 0.4 (exercise 5). The mean of $z$ over $t-K \dots t+K$
 # keeps $h(X)$ (smoothly distorted) and averages most of $e$ away, because $e$ forgets in a few frames
 # while $X$ barely moves; an encoder regressed on that mean learns a coordinate of the frame with much
@@ -282,7 +283,7 @@ assert comparison.drift_rel > 0.2, "the drift is not yet accurate on a scene wit
 # medians of seeds 100-104, `bench/results/slow_variable_smoothing.txt`). The judge's first winner
 # has R² 0.985 and drift and diffusion errors 1.05 and 0.31; its smoothed version (step 4) 0.995,
 # 0.43 and 0.12; the refinement steps of `coarse_grain` (the FIM's likelihood of the frames'
-# increments) then change little (0.51 and 0.12). On the clean scene of chapter 5 the drift error
+# increments) then make the drift slightly worse (0.51; diffusion 0.12). On the clean scene of chapter 5 the drift error
 # is 0.15. On that clean scene TICA's latent reaches R² 0.9999 and still gives a drift
 # error of 0.9: the drift needs a coordinate resolved to about a hundredth of the well's width. On such scenes the
 # encoder's precision, not the choice of coordinate, is the limit.
@@ -398,9 +399,9 @@ for name, z in coords.items():
 # the four levels, the diffusion error 0.02, 0.02, 0.11 and 0.30, and the slope bias 0, -0.10, -0.54
 # and -1.56 (the true drift's slope at the barrier is 4). Noise of 0.07, a thirtieth of the distance
 # between the wells, already costs a drift error of 0.4: that is where the smoothed candidates of
-# step 4 leave the distractor scene (`bench/results/slow_variable_smoothing.txt`: residual about
-# 0.07, drift 0.43). The error of a learned coordinate acts exactly like noise added to a perfect one,
-# which says what remains to be done: a coordinate about twice as precise again, or an estimator
+# step 4 leave the distractor scene (`bench/results/slow_variable_smoothing.txt`: R² 0.9944, i.e. a
+# residual of about 0.07, and drift 0.43). The error of a learned coordinate acts much like noise
+# added to a perfect one (white noise is the worst case), which says what remains to be done: a coordinate about twice as precise again, or an estimator
 # whose drift is robust to noise in the coordinate.
 # :::
 

@@ -268,8 +268,9 @@ assert code == 0
 # follow the particle? Why would you still crop?
 #
 # :::{dropdown} Solution
-# It picks the first TICA coordinate, which follows the particle (R² about 0.99, a little below
-# geometry's). The counter is periodic, so it *looks* slow to an autocorrelation (it is perfectly
+# It picks a slow candidate, not geometry: on a full run, the kinetic map of the two slowest TICA
+# components, sharpened by averaging over time (`slow Isomap 2 (smoothed 5)`, chapter 8's step 4). It
+# follows the particle (R² about 0.99, a little below geometry's 0.9985). The counter is periodic, so it *looks* slow to an autocorrelation (it is perfectly
 # correlated with itself 10 and 20 frames later), but no SDE can predict a sawtooth: the frozen
 # FIM's SDE for it knows nothing of its future and the judge ranks it low. Crop anyway when you
 # can: a nuisance you remove costs nothing, while one the method must see past costs precision

@@ -142,14 +142,14 @@ def test_predictive_lags_longer_than_the_held_out_stretch_are_skipped(strip):
 
 def test_window_mean_averages_the_frames_around_each_one_within_its_path():
     z = torch.arange(12.0).reshape(2, 6) ** 2
-    m = window_mean(z, 2)
+    m = window_mean(z, half_width=2)
     for i in range(2):
         for t in range(6):
             lo, hi = max(0, t - 2), min(6, t + 3)
             assert m[i, t].item() == pytest.approx(z[i, lo:hi].mean().item())  # fewer frames at the ends
-    assert torch.equal(window_mean(z, 0), z)
+    assert torch.equal(window_mean(z, half_width=0), z)
     with pytest.raises(ValueError, match="half_width"):
-        window_mean(z, -1)
+        window_mean(z, half_width=-1)
 
 
 def test_smoothed_candidate_removes_the_fast_part_a_candidate_picked_up(strip):
@@ -162,6 +162,12 @@ def test_smoothed_candidate_removes_the_fast_part_a_candidate_picked_up(strip):
     smooth, state = smoothed_candidate(feats, z, split, half_width=5, hidden=32, depth=2, steps=600, seed=0)
     assert smooth.shape == z.shape
     assert r2(smooth, x) > r2(z, x) + 0.03
+    held = split.held_out  # paths the regression never saw
+    assert r2(held(smooth), held(x)) > r2(held(z), held(x)) + 0.02
+    # the averaging does it: the same regression on the candidate itself (no window) does not help
+    plain, _ = predictive_encoder(feats, ((z - z.mean()) / z.std())[..., None], split, lag=0, hidden=32, depth=2,
+                                  steps=600, seed=0)
+    assert r2(plain, x) < r2(smooth, x) - 0.03
     net = mlp(48, 32, 1)  # the returned state is the coarse-graining encoder's network on raw features
     net.load_state_dict(state)
     with torch.no_grad():
@@ -177,3 +183,29 @@ def test_rank_candidates_orders_by_the_judge_and_puts_unscored_last():
     assert [r["name"] for r in rank_candidates(rows, by="slowness")] == ["b", "a", "c"]
     with pytest.raises(ValueError, match="by must be"):
         rank_candidates(rows, by="beauty")
+
+
+def test_smoothed_candidate_with_few_paths_averages_fitted_and_held_out_ends_apart(strip):
+    """With fewer than four paths the last quarter of every path is held out: a fitted frame's target
+    must not average held-out frames, so changing the held-out frames leaves the fitted coordinate."""
+    feats, x, _ = strip
+    feats, x = feats[:2], x[:2]
+    split = Split(2, 400)
+    assert not split.by_paths
+    z = x.clone()
+    changed = z.clone()
+    changed[:, split.cut:] += 5.0  # only the held-out ends differ
+    a, _ = smoothed_candidate(feats, z, split, half_width=5, hidden=8, depth=1, steps=20, seed=0)
+    b, _ = smoothed_candidate(feats, changed, split, half_width=5, hidden=8, depth=1, steps=20, seed=0)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"smoothing_windows": (0,)}, {"smoothing_windows": (-3, 5)}, {"smoothing_steps": 0}])
+def test_init_config_rejects_bad_smoothing_options(bad):
+    with pytest.raises(ValueError, match="smoothing"):
+        InitConfig(**bad)
+
+
+def test_init_config_sorts_and_deduplicates_smoothing_windows():
+    assert InitConfig(smoothing_windows=(10, 5, 10)).smoothing_windows == (5, 10)
+    assert InitConfig(smoothing_windows=()).smoothing_windows == ()

@@ -48,9 +48,9 @@ latents ``z = N(E(u))`` (``E`` an MLP, ``N`` the anchoring normalisation) and th
   paths, when they are at least 10 longest judge lags long), and a
   :class:`~fimcg.coarse_graining.slow.NoSlowVariableWarning` says when it predicts nothing of its own
   future. ``InitConfig(method="slow")`` instead starts on
-  the candidate coordinate (geometric, TICA, kinetic map or a time-lagged encoder) whose SDE, as
-  the frozen estimator infers it on held-out paths, best predicts the coordinate's future
-  (:mod:`fimcg.coarse_graining.slow`, chapter 8).
+  the candidate coordinate (geometric, TICA, kinetic map or a time-lagged encoder, and the winner
+  of these averaged over time) whose SDE, as the frozen estimator infers it on held-out paths, best
+  predicts the coordinate's future (:mod:`fimcg.coarse_graining.slow`, chapter 8).
 * What the refinement does (``bench/coarse_grain.py``): on noisy frames it makes the latent less noisy
   and the diffusion more accurate (e.g. diffusion relative RMSE 0.10 -> 0.07 at pixel noise 0.02);
   on clean frames the Isomap latent is already precise to ~1e-3 and the refinement costs a little

@@ -90,7 +90,8 @@ class InitConfig:
         smoothing_windows: with ``"slow"``, after judging, the winner is averaged over time: one more
             candidate per half-width K (frames), an encoder regressed on the winner's mean over the
             frames t - K .. t + K (:func:`fimcg.coarse_graining.slow.smoothed_candidate`), judged like
-            the others; ``()`` keeps the winner as it is. The default (5, 10) was chosen on the
+            the others (by the estimator only: ``judge="slowness"`` skips it); ``()`` keeps the winner
+            as it is. The default (5, 10) was chosen on the
             development scenes (seed 0), disjoint from the benchmark's seeds.
         smoothing_steps: Adam steps of each smoothed candidate (its target is noisier than a
             predictive one's, so it trains longer; the weights that predict a validation part best are kept).

@@ -45,9 +45,12 @@ Isomap) finds the largest-variance manifold of the frames, which a bright fast d
    keeps only the few lags where e is still correlated with the frame, about (1 + 2 Σ_j ρ_e(j)) / (2K + 1)
    of e_t. The cost is a noisier target (the slow state's own motion within the window), so the
    regression is itself a candidate: the same judge scores it on the held-out part against the
-   winner, and on clean frames, where e is already tiny, the winner stays. Encoder noise matters
-   because every estimator reads drift off increments: white latent noise of variance s² adds
-   2 s² / dt to g² and biases a drift's slope by about -s² / (dt Var z);
+   winner, and on clean frames, where e is already tiny, the winner stays (candidates
+   ``"<winner> (smoothed K)"``; with the slowness judge this step is skipped, since an average over
+   time is more autocorrelated by construction). Encoder noise matters because every estimator
+   reads drift off increments: white latent noise of variance s² adds 2 s² / dt to g² and biases a
+   drift's slope by about -s² / (dt Var z); for an error correlated over a few frames s² (1 - ρ_e(1))
+   replaces s², so white noise is the worst case;
 5. initialises the encoder and decoder on the winner (exactly, when it is an encoder network), after
    which the FIM's frame-space likelihood refines the encoder.
 
@@ -148,7 +151,7 @@ def tica(feats: torch.Tensor, *, lag: int, dim: int, fit_on: torch.Tensor | None
     component is scaled to zero mean and unit variance over the fitted data, and its eigenvalue is
     its autocorrelation at the lag there.
     """
-    lag = check_int(lag, name="lag", minimum=0)
+    lag = check_int(lag, name="lag", minimum=1)
     src = feats if fit_on is None else fit_on
     n, T, k = src.shape
     if lag >= T:
@@ -198,8 +201,10 @@ def predictive_encoder(feats: torch.Tensor, targets: torch.Tensor, split: Split,
     mean = x.reshape(-1, k).mean(0)
     scale = float(x.reshape(-1, k).std())
     x = (x - mean) / scale
-    pairs = {name: (part(x)[:, :part(x).shape[1] - lag].reshape(-1, k), part(y)[:, lag:].reshape(-1, m))
-             for name, part in (("fit", inner.fit), ("validation", inner.held_out))}
+    pairs = {}
+    for name, part in (("fit", inner.fit), ("validation", inner.held_out)):
+        xp = part(x)
+        pairs[name] = (xp[:, :xp.shape[1] - lag].reshape(-1, k), part(y)[:, lag:].reshape(-1, m))
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -305,7 +310,7 @@ def slow_candidates(feats: torch.Tensor, *, lag: int, components: int, seed: int
                                               "skipped_predictive_lags": skipped})
 
 
-def window_mean(z: torch.Tensor, half_width: int) -> torch.Tensor:
+def window_mean(z: torch.Tensor, *, half_width: int) -> torch.Tensor:
     """The mean of z (n_paths, T) over the frames t - K .. t + K of the same path (K = ``half_width``;
     fewer frames at a path's ends): (n_paths, T)."""
     K = check_int(half_width, name="half_width", minimum=0)
@@ -329,7 +334,13 @@ def smoothed_candidate(feats: torch.Tensor, z: torch.Tensor, split: Split, *, ha
     if z.shape != feats.shape[:2]:
         raise ValueError(f"z must be (n_paths, T) = {tuple(feats.shape[:2])}, got {tuple(z.shape)}")
     z = z.detach().float().cpu()
-    target = window_mean((z - z.mean()) / z.std().clamp_min(1e-12), half_width)
+    fitted = split.fit(z)
+    u = (z - fitted.mean()) / fitted.std().clamp_min(1e-12)
+    if split.by_paths:  # whole paths on either side: no window reaches across
+        target = window_mean(u, half_width=half_width)
+    else:  # path ends held out: average each part on its own, so no fitted target sees a held-out frame
+        target = torch.cat([window_mean(u[:, :split.cut], half_width=half_width),
+                            window_mean(u[:, split.cut:], half_width=half_width)], dim=1)
     return predictive_encoder(feats, target[..., None], split, lag=0, hidden=hidden, depth=depth, steps=steps,
                               seed=seed)
 

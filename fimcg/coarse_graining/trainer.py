@@ -203,8 +203,10 @@ class Trainer:
             rows = judge_candidates(held_out, self.dt, judge, lags=init.judge_lags, by=init.judge)
             coordinates, networks = dict(found.coordinates), dict(found.networks)
             winner, smoothed = rows[0]["name"], {}
-            for K in init.smoothing_windows:  # the winner averaged over time (module doc of .slow, step 4)
-                name = f"{winner}, smoothed {K}"
+            # the winner averaged over time (module doc of .slow, step 4); the slowness judge would
+            # prefer any average over time, so only the estimator judges these
+            for K in init.smoothing_windows if init.judge == "estimator" else ():
+                name = f"{winner} (smoothed {K})"
                 smoothed[name], networks[name] = smoothed_candidate(
                     feats, coordinates[winner], found.split, half_width=K, hidden=c["hidden"], depth=c["depth"],
                     steps=init.smoothing_steps, seed=c["seed"] + 1000 + K)

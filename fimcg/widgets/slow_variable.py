@@ -3,7 +3,9 @@
 The pure function :func:`slow_variable_data` renders the reference particle (the double well, on a
 line) together with one distractor blob and runs the candidates and the judge of
 :mod:`fimcg.coarse_graining.slow` on the frames; the figure compares each candidate's R² against
-the hidden particle with the score the frozen estimator gives it.
+the hidden particle with the score the frozen estimator gives it. It shows the choice (steps 2-3 of
+that module); the sharpening of the winner by averaging over time (step 4) is left out to keep the
+widget quick, so ``coarse_grain`` may end on the chosen candidate's smoothed version.
 """
 
 from __future__ import annotations
